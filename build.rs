@@ -1,0 +1,25 @@
+//! Compiles our own .proto text (tfplugin6 subset and go-plugin's controller)
+//! with tonic-prost-build. protoc comes from `protoc-bin-vendored` unless the
+//! caller sets `PROTOC`, so a fresh machine needs no system package.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    println!("cargo:rerun-if-env-changed=PROTOC");
+    let mut config = prost_build::Config::new();
+    match std::env::var_os("PROTOC") {
+        Some(p) => config.protoc_executable(p),
+        None => config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?),
+    };
+    // google.protobuf.Timestamp comes from prost-types; the include path for its
+    // .proto text ships with protoc-bin-vendored.
+    let include = protoc_bin_vendored::include_path()?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_with_config(
+            config,
+            &[std::path::PathBuf::from("proto/tfplugin6.proto"), std::path::PathBuf::from("proto/plugin.proto")],
+            &[std::path::PathBuf::from("proto"), include],
+        )?;
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! proxtalos: a Terraform/OpenTofu provider that puts Talos Linux Kubernetes
+//! clusters on Proxmox VE.
+//!
+//! How it fits together (resources call clients; clients call transport;
+//! never the other way round):
+//!
+//! - [`plugin`] is the Terraform side: our own tfplugin6 server (handshake,
+//!   TLS, unix socket, Shutdown), the value model and msgpack codec, the schema
+//!   model, the resource contracts and the plan pipeline. It knows nothing of
+//!   Proxmox or Talos.
+//! - [`talos`] holds the Talos machinery (secrets, machine configuration); it
+//!   knows nothing of Terraform.
+//! - [`resources`] maps Terraform objects onto the clients, one file each.
+//! - [`provider`] is the proxtalos provider itself: its configuration schema
+//!   and the registry of resources.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod plugin;
+pub mod provider;
+pub mod resources;
+pub mod talos;

@@ -1,0 +1,24 @@
+//! The Terraform side of proxtalos: our own tfplugin6 layer.
+//!
+//! - [`value`], [`codec`]: Terraform values and their wire encodings.
+//! - [`schema`], [`diag`]: schemas, diagnostics and attribute paths.
+//! - [`resource`]: the contracts a provider, resource, data source and
+//!   ephemeral resource implement (modelled on terraform-plugin-framework).
+//! - [`plan`]: the plan pipeline in the framework's order.
+//! - [`server`]: the tonic service, one method per RPC.
+//! - [`serve`]: process hygiene: handshake, TLS, unix socket, signals, logging.
+
+pub mod codec;
+pub mod diag;
+pub mod plan;
+pub mod proto;
+pub mod resource;
+pub mod schema;
+pub mod serve;
+pub mod server;
+pub mod value;
+
+pub use diag::{AttributePath, Diagnostic, Diagnostics};
+pub use resource::*;
+pub use schema::{Attribute, Block, IdentityAttribute, IdentitySchema, Nesting, NestedBlock, PlanModifier, Schema};
+pub use value::{Number, Type, Value};

@@ -1,0 +1,482 @@
+//! Terraform's value model (cty), as the provider sees it.
+//!
+//! A [`Value`] is always read and written together with its [`Type`]: the wire
+//! formats (msgpack in [`super::codec`], JSON for raw state) carry no type
+//! information except for `dynamic` values, whose concrete type travels with
+//! them and is kept in [`Value::Dynamic`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A cty type.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Type {
+    /// `bool`
+    Bool,
+    /// `number`: arbitrary precision decimal.
+    Number,
+    /// `string`
+    String,
+    /// `dynamic` (DynamicPseudoType): the concrete type travels with the value.
+    Dynamic,
+    /// `list(T)`
+    List(Box<Type>),
+    /// `set(T)`
+    Set(Box<Type>),
+    /// `map(T)`
+    Map(Box<Type>),
+    /// `object({...})`
+    Object(BTreeMap<String, Type>),
+    /// `tuple([...])`
+    Tuple(Vec<Type>),
+}
+
+impl Type {
+    /// `list(elem)`
+    pub fn list(elem: Type) -> Type {
+        Type::List(Box::new(elem))
+    }
+    /// `set(elem)`
+    pub fn set(elem: Type) -> Type {
+        Type::Set(Box::new(elem))
+    }
+    /// `map(elem)`
+    pub fn map(elem: Type) -> Type {
+        Type::Map(Box::new(elem))
+    }
+    /// `object({...})` from `(name, type)` pairs.
+    pub fn object<I, S>(attrs: I) -> Type
+    where
+        I: IntoIterator<Item = (S, Type)>,
+        S: Into<String>,
+    {
+        Type::Object(attrs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+
+    /// The JSON type constraint Terraform uses in schemas and dynamic values:
+    /// `"string"`, `["list","string"]`, `["object",{"a":"number"}]`, ...
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Type::Bool => J::from("bool"),
+            Type::Number => J::from("number"),
+            Type::String => J::from("string"),
+            Type::Dynamic => J::from("dynamic"),
+            Type::List(e) => J::Array(vec![J::from("list"), e.to_json()]),
+            Type::Set(e) => J::Array(vec![J::from("set"), e.to_json()]),
+            Type::Map(e) => J::Array(vec![J::from("map"), e.to_json()]),
+            Type::Object(attrs) => J::Array(vec![
+                J::from("object"),
+                J::Object(attrs.iter().map(|(k, t)| (k.clone(), t.to_json())).collect()),
+            ]),
+            Type::Tuple(elems) => J::Array(vec![
+                J::from("tuple"),
+                J::Array(elems.iter().map(Type::to_json).collect()),
+            ]),
+        }
+    }
+
+    /// The JSON type constraint as bytes, as `Schema.Attribute.type` wants it.
+    pub fn to_json_bytes(&self) -> Vec<u8> {
+        self.to_json().to_string().into_bytes()
+    }
+
+    /// Parses a JSON type constraint. Optional-attribute markers (the third
+    /// element of an object type) are accepted and ignored.
+    pub fn from_json(v: &serde_json::Value) -> Result<Type, String> {
+        use serde_json::Value as J;
+        match v {
+            J::String(s) => match s.as_str() {
+                "bool" => Ok(Type::Bool),
+                "number" => Ok(Type::Number),
+                "string" => Ok(Type::String),
+                "dynamic" => Ok(Type::Dynamic),
+                other => Err(format!("unknown primitive type {other:?}")),
+            },
+            J::Array(items) if !items.is_empty() => {
+                let kind = items[0].as_str().ok_or("type kind must be a string")?;
+                let arg = items.get(1).ok_or_else(|| format!("{kind} type needs an argument"))?;
+                match kind {
+                    "list" => Ok(Type::list(Type::from_json(arg)?)),
+                    "set" => Ok(Type::set(Type::from_json(arg)?)),
+                    "map" => Ok(Type::map(Type::from_json(arg)?)),
+                    "object" => {
+                        let attrs = arg.as_object().ok_or("object type needs a JSON object")?;
+                        let mut out = BTreeMap::new();
+                        for (k, t) in attrs {
+                            out.insert(k.clone(), Type::from_json(t)?);
+                        }
+                        Ok(Type::Object(out))
+                    }
+                    "tuple" => {
+                        let elems = arg.as_array().ok_or("tuple type needs a JSON array")?;
+                        Ok(Type::Tuple(elems.iter().map(Type::from_json).collect::<Result<_, _>>()?))
+                    }
+                    other => Err(format!("unknown type kind {other:?}")),
+                }
+            }
+            other => Err(format!("invalid type constraint {other}")),
+        }
+    }
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Type::Bool => f.write_str("bool"),
+            Type::Number => f.write_str("number"),
+            Type::String => f.write_str("string"),
+            Type::Dynamic => f.write_str("dynamic"),
+            Type::List(e) => write!(f, "list({e})"),
+            Type::Set(e) => write!(f, "set({e})"),
+            Type::Map(e) => write!(f, "map({e})"),
+            Type::Object(attrs) => {
+                f.write_str("object({")?;
+                for (i, (k, t)) in attrs.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k}={t}")?;
+                }
+                f.write_str("})")
+            }
+            Type::Tuple(elems) => {
+                f.write_str("tuple([")?;
+                for (i, t) in elems.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{t}")?;
+                }
+                f.write_str("])")
+            }
+        }
+    }
+}
+
+/// A cty number without loss: integers stay integers, floats stay `f64`, and
+/// anything else (huge integers, decimals that are not exact `f64`s) keeps
+/// its decimal text.
+///
+/// Equality is numeric across representations where that is exact:
+/// `Int(1) == Float(1.0)`; `Big` values compare by their canonical text.
+#[derive(Clone, Debug)]
+pub enum Number {
+    /// An integer that fits in `i64`.
+    Int(i64),
+    /// An unsigned integer above `i64::MAX`.
+    UInt(u64),
+    /// A finite binary float.
+    Float(f64),
+    /// A decimal number kept as canonical text (no leading `+`, no exponent
+    /// unless needed), for values neither integer type nor `f64` holds exactly.
+    Big(String),
+}
+
+impl Number {
+    /// The value as `i64`, if it is an integer in range.
+    pub fn as_i64(&self) -> Option<i64> {
+        match *self {
+            Number::Int(i) => Some(i),
+            Number::UInt(u) => i64::try_from(u).ok(),
+            Number::Float(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => Some(f as i64),
+            _ => None,
+        }
+    }
+
+    /// The value as `f64` (possibly rounded for `Big`).
+    pub fn as_f64(&self) -> f64 {
+        match self {
+            Number::Int(i) => *i as f64,
+            Number::UInt(u) => *u as f64,
+            Number::Float(f) => *f,
+            Number::Big(s) => s.parse().unwrap_or(f64::NAN),
+        }
+    }
+
+    /// Decimal text of the number, as Terraform would print it.
+    pub fn to_decimal_string(&self) -> String {
+        match self {
+            Number::Int(i) => i.to_string(),
+            Number::UInt(u) => u.to_string(),
+            Number::Float(f) => {
+                if f.fract() == 0.0 && f.abs() < 1e21 {
+                    format!("{f:.0}")
+                } else {
+                    format!("{f}")
+                }
+            }
+            Number::Big(s) => s.clone(),
+        }
+    }
+}
+
+impl PartialEq for Number {
+    fn eq(&self, other: &Number) -> bool {
+        match (self, other) {
+            (Number::Int(a), Number::Int(b)) => a == b,
+            (Number::UInt(a), Number::UInt(b)) => a == b,
+            (Number::Float(a), Number::Float(b)) => a == b,
+            (Number::Big(a), Number::Big(b)) => a == b,
+            (Number::Int(i), Number::Float(f)) | (Number::Float(f), Number::Int(i)) => {
+                Number::Float(*f).as_i64() == Some(*i)
+            }
+            (Number::UInt(u), Number::Float(f)) | (Number::Float(f), Number::UInt(u)) => {
+                f.fract() == 0.0 && *f >= 0.0 && (*f as u64) == *u && (*u as f64) == *f
+            }
+            _ => self.to_decimal_string() == other.to_decimal_string(),
+        }
+    }
+}
+
+impl From<i64> for Number {
+    fn from(i: i64) -> Number {
+        Number::Int(i)
+    }
+}
+
+impl From<f64> for Number {
+    fn from(f: f64) -> Number {
+        Number::Float(f)
+    }
+}
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_decimal_string())
+    }
+}
+
+/// A Terraform value. Collections hold values of their element type; an
+/// object holds exactly the attributes of its object type.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum Value {
+    /// null of any type.
+    #[default]
+    Null,
+    /// Not known until apply (any msgpack extension on the wire, including
+    /// refined unknowns; refinements are not kept).
+    Unknown,
+    /// `bool`
+    Bool(bool),
+    /// `number`
+    Number(Number),
+    /// `string`
+    String(String),
+    /// `list(T)` elements in order.
+    List(Vec<Value>),
+    /// `set(T)` elements (order is not meaningful; equality ignores it).
+    Set(Vec<Value>),
+    /// `map(T)`
+    Map(BTreeMap<String, Value>),
+    /// `object({...})`
+    Object(BTreeMap<String, Value>),
+    /// `tuple([...])`
+    Tuple(Vec<Value>),
+    /// A value of a `dynamic` attribute together with its concrete type. Null
+    /// and unknown dynamic values are plain [`Value::Null`] / [`Value::Unknown`].
+    Dynamic(Box<Type>, Box<Value>),
+}
+
+impl Value {
+    /// A string value.
+    pub fn string(s: impl Into<String>) -> Value {
+        Value::String(s.into())
+    }
+
+    /// A number value from an integer.
+    pub fn int(i: i64) -> Value {
+        Value::Number(Number::Int(i))
+    }
+
+    /// An object from `(name, value)` pairs.
+    pub fn object<I, S>(attrs: I) -> Value
+    where
+        I: IntoIterator<Item = (S, Value)>,
+        S: Into<String>,
+    {
+        Value::Object(attrs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+
+    /// Whether the value is null.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// Whether the value itself is unknown (not looking inside).
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Value::Unknown)
+    }
+
+    /// Whether the value and everything inside it is known.
+    pub fn is_fully_known(&self) -> bool {
+        match self {
+            Value::Unknown => false,
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => v.iter().all(Value::is_fully_known),
+            Value::Map(m) | Value::Object(m) => m.values().all(Value::is_fully_known),
+            Value::Dynamic(_, v) => v.is_fully_known(),
+            _ => true,
+        }
+    }
+
+    /// The attribute `name` of an object (Null for a null object or a missing
+    /// attribute, Unknown for an unknown object).
+    pub fn attr(&self, name: &str) -> &Value {
+        static NULL: Value = Value::Null;
+        static UNKNOWN: Value = Value::Unknown;
+        match self {
+            Value::Object(m) => m.get(name).unwrap_or(&NULL),
+            Value::Unknown => &UNKNOWN,
+            _ => &NULL,
+        }
+    }
+
+    /// Mutable access to an object's attribute map, if this is an object.
+    pub fn attrs_mut(&mut self) -> Option<&mut BTreeMap<String, Value>> {
+        match self {
+            Value::Object(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Sets an object attribute; does nothing if this is not an object.
+    pub fn set_attr(&mut self, name: &str, v: Value) {
+        if let Value::Object(m) = self {
+            m.insert(name.to_string(), v);
+        }
+    }
+
+    /// The string, if this is a known string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            Value::Dynamic(_, v) => v.as_str(),
+            _ => None,
+        }
+    }
+
+    /// The boolean, if this is a known bool.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            Value::Dynamic(_, v) => v.as_bool(),
+            _ => None,
+        }
+    }
+
+    /// The number, if this is a known number.
+    pub fn as_number(&self) -> Option<&Number> {
+        match self {
+            Value::Number(n) => Some(n),
+            Value::Dynamic(_, v) => v.as_number(),
+            _ => None,
+        }
+    }
+
+    /// The number as `i64`, if this is a known integer in range.
+    pub fn as_i64(&self) -> Option<i64> {
+        self.as_number().and_then(Number::as_i64)
+    }
+
+    /// The elements, if this is a known list, set or tuple.
+    pub fn as_elements(&self) -> Option<&[Value]> {
+        match self {
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => Some(v),
+            Value::Dynamic(_, v) => v.as_elements(),
+            _ => None,
+        }
+    }
+
+    /// The entries, if this is a known map or object.
+    pub fn as_map(&self) -> Option<&BTreeMap<String, Value>> {
+        match self {
+            Value::Map(m) | Value::Object(m) => Some(m),
+            Value::Dynamic(_, v) => v.as_map(),
+            _ => None,
+        }
+    }
+
+    /// Semantic equality: like `==`, but sets compare without regard to order.
+    pub fn semantically_equal(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Set(a), Value::Set(b)) => {
+                a.len() == b.len()
+                    && a.iter().all(|x| b.iter().any(|y| x.semantically_equal(y)))
+                    && b.iter().all(|y| a.iter().any(|x| x.semantically_equal(y)))
+            }
+            (Value::List(a), Value::List(b)) | (Value::Tuple(a), Value::Tuple(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.semantically_equal(y))
+            }
+            (Value::Map(a), Value::Map(b)) | (Value::Object(a), Value::Object(b)) => {
+                a.len() == b.len()
+                    && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && va.semantically_equal(vb))
+            }
+            (Value::Dynamic(ta, va), Value::Dynamic(tb, vb)) => ta == tb && va.semantically_equal(vb),
+            _ => self == other,
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::String(s.to_string())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::String(s)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Value {
+        Value::Number(Number::Int(i))
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(o: Option<T>) -> Value {
+        o.map_or(Value::Null, Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_json_round_trip() {
+        let t = Type::object([
+            ("a", Type::String),
+            ("b", Type::list(Type::Number)),
+            ("c", Type::Tuple(vec![Type::Bool, Type::Dynamic])),
+            ("d", Type::map(Type::set(Type::String))),
+        ]);
+        let j = t.to_json();
+        assert_eq!(Type::from_json(&j).unwrap(), t);
+        assert_eq!(Type::list(Type::String).to_json().to_string(), r#"["list","string"]"#);
+    }
+
+    #[test]
+    fn numbers_compare_across_representations() {
+        assert_eq!(Number::Int(3), Number::Float(3.0));
+        assert_ne!(Number::Int(3), Number::Float(3.5));
+        assert_eq!(Number::UInt(u64::MAX), Number::UInt(u64::MAX));
+        assert_eq!(Number::Float(1.5).to_decimal_string(), "1.5");
+    }
+
+    #[test]
+    fn sets_compare_without_order() {
+        let a = Value::Set(vec![Value::from("x"), Value::from("y")]);
+        let b = Value::Set(vec![Value::from("y"), Value::from("x")]);
+        assert!(a.semantically_equal(&b));
+        assert_ne!(a, b);
+    }
+}

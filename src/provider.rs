@@ -1,0 +1,4 @@
+//! The proxtalos provider.
+/// The provider.
+#[derive(Default)]
+pub struct ProxtalosProvider;

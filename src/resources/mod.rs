@@ -1,0 +1,1 @@
+//! Resources, data sources and ephemeral resources, one file each.

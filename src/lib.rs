@@ -19,3 +19,10 @@ pub mod plugin;
 pub mod provider;
 pub mod resources;
 pub mod talos;
+
+/// The provider version: `PROVIDER_VERSION` at build time (set by the
+/// release build), else the crate version.
+pub const VERSION: &str = match option_env!("PROVIDER_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};

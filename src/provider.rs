@@ -1,4 +1,351 @@
-//! The proxtalos provider.
+//! The proxtalos provider: its configuration block and its object types.
+//!
+//! ```hcl
+//! provider "proxtalos" {
+//!   proxmox {
+//!     endpoint  = "https://pve.example.com:8006/"
+//!     api_token = "terraform@pve!provider=00000000-0000-0000-0000-000000000000"
+//!   }
+//! }
+//! ```
+//!
+//! Every Proxmox setting falls back to the environment variable bpg's
+//! provider uses (`PROXMOX_VE_*`), so users can switch without renaming
+//! secrets. Configuration makes no network call; without Proxmox settings
+//! the Talos-only objects still work.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::plugin::{
+    Attribute, AttributePath, ConfigureRequest, DataSource, Diagnostics, EphemeralResource, NestedBlock, Nesting, Provider, Resource, Schema, Value,
+};
+
 /// The provider.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct ProxtalosProvider;
+
+/// Proxmox VE connection settings after env fallbacks.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxmoxSettings {
+    /// API base URL, e.g. `https://pve:8006/`.
+    pub endpoint: String,
+    /// How to authenticate.
+    pub auth: ProxmoxAuth,
+    /// Skip TLS verification (only when asked).
+    pub insecure: bool,
+    /// Extra CA (PEM) to trust.
+    pub ca_certificate: Option<String>,
+}
+
+impl std::fmt::Debug for ProxmoxSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxmoxSettings")
+            .field("endpoint", &self.endpoint)
+            .field("auth", &self.auth)
+            .field("insecure", &self.insecure)
+            .field("ca_certificate", &self.ca_certificate.as_ref().map(|_| "<pem>"))
+            .finish()
+    }
+}
+
+/// Proxmox credentials. `Debug` never shows secrets.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ProxmoxAuth {
+    /// `USER@REALM!TOKENID=SECRET`
+    ApiToken(String),
+    /// Ticket login.
+    Password {
+        /// `user@realm`
+        username: String,
+        /// The password.
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for ProxmoxAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProxmoxAuth::ApiToken(t) => {
+                let id = t.split('=').next().unwrap_or("");
+                write!(f, "ApiToken({id}=<redacted>)")
+            }
+            ProxmoxAuth::Password { username, .. } => write!(f, "Password({username}, <redacted>)"),
+        }
+    }
+}
+
+/// What every proxtalos object receives once the provider is configured.
+#[derive(Debug, Default)]
+pub struct ProxtalosData {
+    /// Proxmox settings, when configured (block or environment).
+    pub proxmox: Option<ProxmoxSettings>,
+}
+
+fn proxmox_block() -> NestedBlock {
+    let mut b = NestedBlock::new(
+        "proxmox",
+        Nesting::List,
+        "How to reach the Proxmox VE API. Needed by the Proxmox resources only; each setting falls back to the environment variable named in its description.",
+        vec![
+            Attribute::string("endpoint")
+                .optional()
+                .description("Base URL of the Proxmox VE API, e.g. `https://pve.example.com:8006/`. Environment: `PROXMOX_VE_ENDPOINT`."),
+            Attribute::string("api_token")
+                .optional()
+                .sensitive()
+                .description("API token as `USER@REALM!TOKENID=SECRET`. Conflicts with `username`/`password`. Environment: `PROXMOX_VE_API_TOKEN`."),
+            Attribute::string("username")
+                .optional()
+                .description("User for ticket login, as `user@realm` (e.g. `root@pam`). Needs `password`. Environment: `PROXMOX_VE_USERNAME`."),
+            Attribute::string("password")
+                .optional()
+                .sensitive()
+                .description("Password for ticket login. Environment: `PROXMOX_VE_PASSWORD`."),
+            Attribute::bool("insecure")
+                .optional()
+                .description("Skip TLS certificate verification. Off by default; prefer `ca_certificate` for a self-signed PVE. Environment: `PROXMOX_VE_INSECURE`."),
+            Attribute::string("ca_certificate")
+                .optional()
+                .description("PEM certificate(s) of the CA that signed the PVE API certificate, trusted in addition to the built-in roots."),
+        ],
+    );
+    b.max_items = 1;
+    b
+}
+
+/// Reads a string attribute; unknown counts as "not set yet".
+fn str_attr<'v>(v: &'v Value, name: &str) -> Option<&'v str> {
+    v.attr(name).as_str()
+}
+
+/// Validates and resolves the proxmox settings from the block and `env`.
+/// `final_` is true at configure time (all values known, env consulted).
+pub fn proxmox_settings(block: &Value, env: &dyn Fn(&str) -> Option<String>, final_: bool, diags: &mut Diagnostics) -> Option<ProxmoxSettings> {
+    let base = AttributePath::attr("proxmox").and_index(0);
+    let get = |name: &str, var: &str| -> Option<String> {
+        match block.attr(name) {
+            Value::Unknown => None,
+            v => v.as_str().map(str::to_string).or_else(|| if final_ { env(var).filter(|s| !s.is_empty()) } else { None }),
+        }
+    };
+    let endpoint = get("endpoint", "PROXMOX_VE_ENDPOINT");
+    let token = get("api_token", "PROXMOX_VE_API_TOKEN");
+    let username = get("username", "PROXMOX_VE_USERNAME");
+    let password = get("password", "PROXMOX_VE_PASSWORD");
+    let insecure = match block.attr("insecure") {
+        Value::Bool(b) => *b,
+        _ if final_ => env("PROXMOX_VE_INSECURE").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes")),
+        _ => false,
+    };
+    let ca = str_attr(block, "ca_certificate").map(str::to_string);
+
+    if let Some(ep) = &endpoint {
+        if let Some(problem) = endpoint_problem(ep) {
+            diags.error_at(base.and_attr("endpoint"), "Invalid Proxmox endpoint", problem);
+        }
+    }
+    if let Some(t) = &token {
+        if let Some(problem) = token_problem(t) {
+            diags.error_at(base.and_attr("api_token"), "Invalid Proxmox API token", problem);
+        }
+    }
+    let block_token = str_attr(block, "api_token").is_some();
+    let block_user = str_attr(block, "username").is_some() || str_attr(block, "password").is_some();
+    if block_token && block_user {
+        diags.error_at(
+            base.and_attr("api_token"),
+            "Conflicting Proxmox credentials",
+            "Set either `api_token` or `username` and `password`, not both.",
+        );
+    }
+    if let Some(u) = str_attr(block, "username") {
+        if !u.contains('@') {
+            diags.error_at(base.and_attr("username"), "Invalid Proxmox username", format!("{u:?} has no realm; write it as `user@realm`, e.g. `root@pam`."));
+        }
+    }
+    if let Some(pem) = &ca {
+        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+            diags.error_at(base.and_attr("ca_certificate"), "Invalid CA certificate", "Expected one or more PEM certificates (`-----BEGIN CERTIFICATE-----`).");
+        }
+        if insecure {
+            diags.warning_at(base.and_attr("insecure"), "TLS verification disabled", "`insecure = true` ignores `ca_certificate`; remove `insecure` to verify against the CA.");
+        }
+    }
+    if !final_ || diags.has_errors() {
+        return None;
+    }
+    let block_set = ["endpoint", "api_token", "username", "password", "insecure", "ca_certificate"].iter().any(|n| !block.attr(n).is_null());
+    let Some(endpoint) = endpoint else {
+        if block_set {
+            diags.error_at(base.and_attr("endpoint"), "Missing Proxmox endpoint", "Set `endpoint` (or `PROXMOX_VE_ENDPOINT`), e.g. `https://pve.example.com:8006/`.");
+        }
+        return None;
+    };
+    // The block wins over the environment; a token wins over a password.
+    let auth = match (token, username, password) {
+        (Some(t), _, _) if !block_user => ProxmoxAuth::ApiToken(t),
+        (_, Some(username), Some(password)) => ProxmoxAuth::Password { username, password },
+        (_, Some(_), None) => {
+            diags.error_at(base.and_attr("password"), "Missing Proxmox password", "`username` needs `password` (or `PROXMOX_VE_PASSWORD`).");
+            return None;
+        }
+        _ => {
+            diags.error_at(
+                base,
+                "Missing Proxmox credentials",
+                "Set `api_token` (or `PROXMOX_VE_API_TOKEN`), or `username` and `password` (or `PROXMOX_VE_USERNAME`/`PROXMOX_VE_PASSWORD`).",
+            );
+            return None;
+        }
+    };
+    Some(ProxmoxSettings { endpoint, auth, insecure, ca_certificate: ca })
+}
+
+fn endpoint_problem(ep: &str) -> Option<String> {
+    let rest = ep.strip_prefix("https://").or_else(|| ep.strip_prefix("http://"));
+    match rest {
+        None => Some(format!("{ep:?} needs a scheme: write it as `https://HOST:8006/`.")),
+        Some(r) if r.trim_end_matches('/').is_empty() || r.starts_with(':') => Some(format!("{ep:?} has no host.")),
+        Some(_) => None,
+    }
+}
+
+fn token_problem(t: &str) -> Option<String> {
+    let ok = t.split_once('!').and_then(|(user, rest)| rest.split_once('=').map(|(id, secret)| (user, id, secret)));
+    match ok {
+        Some((user, id, secret)) if user.contains('@') && !id.is_empty() && !secret.is_empty() => None,
+        _ => Some("Expected `USER@REALM!TOKENID=SECRET`, e.g. `terraform@pve!provider=…` (the secret is not shown here).".to_string()),
+    }
+}
+
+#[async_trait]
+impl Provider for ProxtalosProvider {
+    type Data = ProxtalosData;
+
+    fn type_name(&self) -> &'static str {
+        "proxtalos"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema::new(
+            "The proxtalos provider puts Talos Linux Kubernetes clusters on Proxmox VE: images, VMs, machine secrets and configuration, bootstrap and kubeconfig in one provider.",
+            vec![],
+        )
+        .blocks(vec![proxmox_block()])
+    }
+
+    fn validate_config(&self, config: &Value, diags: &mut Diagnostics) {
+        if let Some(block) = first_block(config) {
+            proxmox_settings(block, &|_| None, false, diags);
+        }
+    }
+
+    async fn configure(&self, req: ConfigureRequest, diags: &mut Diagnostics) -> Option<ProxtalosData> {
+        let env = |k: &str| std::env::var(k).ok();
+        let empty = Value::object(Vec::<(String, Value)>::new());
+        let block = first_block(&req.config).unwrap_or(&empty);
+        let proxmox = proxmox_settings(block, &env, true, diags);
+        if let Some(p) = &proxmox {
+            tracing::debug!(endpoint = %p.endpoint, auth = ?p.auth, "proxmox configured");
+        }
+        Some(ProxtalosData { proxmox })
+    }
+
+    fn resources(&self) -> Vec<Arc<dyn Resource<ProxtalosData>>> {
+        crate::resources::resources()
+    }
+
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource<ProxtalosData>>> {
+        crate::resources::data_sources()
+    }
+
+    fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource<ProxtalosData>>> {
+        crate::resources::ephemeral_resources()
+    }
+}
+
+fn first_block(config: &Value) -> Option<&Value> {
+    config.attr("proxmox").as_elements().and_then(|e| e.first())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(pairs: &[(&str, Value)]) -> Value {
+        let names = ["endpoint", "api_token", "username", "password", "insecure", "ca_certificate"];
+        Value::object(names.iter().map(|n| (*n, pairs.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap_or(Value::Null))))
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn token_from_block() {
+        let mut d = Diagnostics::new();
+        let s = proxmox_settings(
+            &block(&[("endpoint", "https://pve:8006/".into()), ("api_token", "t@pve!id=secret".into())]),
+            &no_env,
+            true,
+            &mut d,
+        )
+        .unwrap();
+        assert!(d.is_empty());
+        assert_eq!(s.auth, ProxmoxAuth::ApiToken("t@pve!id=secret".into()));
+        assert!(!format!("{s:?}").contains("secret"), "Debug must not show the secret");
+    }
+
+    #[test]
+    fn env_fallbacks_as_bpg_names_them() {
+        let env = |k: &str| match k {
+            "PROXMOX_VE_ENDPOINT" => Some("https://pve:8006/".to_string()),
+            "PROXMOX_VE_USERNAME" => Some("root@pam".to_string()),
+            "PROXMOX_VE_PASSWORD" => Some("pw".to_string()),
+            "PROXMOX_VE_INSECURE" => Some("true".to_string()),
+            _ => None,
+        };
+        let mut d = Diagnostics::new();
+        let s = proxmox_settings(&block(&[]), &env, true, &mut d).unwrap();
+        assert!(s.insecure);
+        assert_eq!(s.auth, ProxmoxAuth::Password { username: "root@pam".into(), password: "pw".into() });
+    }
+
+    #[test]
+    fn bad_input_names_the_attribute() {
+        let cases: Vec<(Vec<(&str, Value)>, &str)> = vec![
+            (vec![("endpoint", "pve:8006".into())], "proxmox[0].endpoint"),
+            (vec![("api_token", "nonsense".into())], "proxmox[0].api_token"),
+            (vec![("api_token", "a@pve!b=c".into()), ("username", "root@pam".into())], "proxmox[0].api_token"),
+            (vec![("username", "root".into())], "proxmox[0].username"),
+            (vec![("ca_certificate", "not pem".into())], "proxmox[0].ca_certificate"),
+        ];
+        for (pairs, path) in cases {
+            let mut d = Diagnostics::new();
+            proxmox_settings(&block(&pairs), &no_env, false, &mut d);
+            assert!(d.has_errors(), "{pairs:?}");
+            assert_eq!(d.0[0].path.as_ref().map(ToString::to_string).as_deref(), Some(path));
+        }
+    }
+
+    #[test]
+    fn unknown_values_are_not_errors_at_validate() {
+        let mut d = Diagnostics::new();
+        proxmox_settings(&block(&[("endpoint", Value::Unknown), ("api_token", Value::Unknown)]), &no_env, false, &mut d);
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn no_proxmox_at_all_is_fine() {
+        let mut d = Diagnostics::new();
+        assert!(proxmox_settings(&block(&[]), &no_env, true, &mut d).is_none());
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn provider_schema_is_consistent() {
+        assert!(ProxtalosProvider.schema().check().is_empty());
+    }
+}

@@ -9,7 +9,9 @@
 //! - [`serve`]: process hygiene: handshake, TLS, unix socket, signals, logging.
 
 pub mod codec;
+pub mod convert;
 pub mod diag;
+pub mod log;
 pub mod plan;
 pub mod proto;
 pub mod resource;

@@ -1,1 +1,379 @@
-//! (in progress)
+//! The contracts a provider and its resources, data sources and ephemeral
+//! resources implement, modelled on terraform-plugin-framework.
+//!
+//! Responses are passed as `&mut` so that what a call has already done is
+//! never lost: a `create` that made a VM sets `resp.state` first and then,
+//! if a later step fails, adds an error. Terraform then records the object
+//! (tainted) instead of orphaning it.
+//!
+//! `D` is the provider's configured data (clients), produced once per
+//! process by [`Provider::configure`] and handed to every call as
+//! [`Context::data`].
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use super::diag::{AttributePath, Diagnostics};
+use super::schema::{IdentitySchema, Schema};
+use super::value::{Type, Value};
+
+/// What every call receives: the configured provider data and the stop
+/// signal (Terraform's `StopProvider`, e.g. after Ctrl-C).
+pub struct Context<D> {
+    /// The provider's configured data.
+    pub data: Arc<D>,
+    /// Fires when Terraform asks the provider to stop.
+    pub stop: StopSignal,
+}
+
+/// A cheap, cloneable view of "Terraform asked us to stop".
+#[derive(Clone, Debug)]
+pub struct StopSignal(watch::Receiver<bool>);
+
+impl StopSignal {
+    /// A signal and the sender that fires it.
+    pub fn new() -> (watch::Sender<bool>, StopSignal) {
+        let (tx, rx) = watch::channel(false);
+        (tx, StopSignal(rx))
+    }
+
+    /// Whether stop was requested.
+    pub fn is_stopped(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Completes when stop is requested (never, if the sender is gone first).
+    pub async fn stopped(&self) {
+        let mut rx = self.0.clone();
+        if rx.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// What Terraform said at `ConfigureProvider`.
+#[derive(Clone, Debug)]
+pub struct ConfigureRequest {
+    /// The provider block (may hold unknowns when it depends on resources).
+    pub config: Value,
+    /// Terraform's version string.
+    pub terraform_version: String,
+}
+
+/// A provider: its own schema, its configuration, and its object types.
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// The provider's configured data, shared by all calls.
+    type Data: Send + Sync + 'static;
+
+    /// The provider type name (`proxtalos`), the prefix of every type name.
+    fn type_name(&self) -> &'static str;
+
+    /// The `provider "..." {}` block schema.
+    fn schema(&self) -> Schema;
+
+    /// Checks the provider block without I/O; values may be unknown.
+    fn validate_config(&self, config: &Value, diags: &mut Diagnostics) {
+        let _ = (config, diags);
+    }
+
+    /// Builds the provider data. No network calls here: a provider whose
+    /// Proxmox settings are absent must still serve its other objects.
+    async fn configure(&self, req: ConfigureRequest, diags: &mut Diagnostics) -> Option<Self::Data>;
+
+    /// Managed resource types.
+    fn resources(&self) -> Vec<Arc<dyn Resource<Self::Data>>>;
+
+    /// Data source types.
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource<Self::Data>>> {
+        Vec::new()
+    }
+
+    /// Ephemeral resource types (protocol 6.7).
+    fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource<Self::Data>>> {
+        Vec::new()
+    }
+}
+
+/// A state upgrader from one prior schema version straight to the current
+/// one (only the upgrader for the stored version runs).
+#[derive(Clone)]
+pub struct StateUpgrader {
+    /// The stored version this upgrader reads.
+    pub from_version: i64,
+    /// The value type of that version's state (to decode the raw JSON).
+    pub prior_type: Type,
+    /// Turns a prior-version value into a current-version value.
+    pub upgrade: fn(Value) -> Result<Value, Diagnostics>,
+}
+
+/// `ValidateResourceConfig` / `ValidateDataResourceConfig` input.
+#[derive(Clone, Debug)]
+pub struct ValidateRequest {
+    /// The configuration; values may be unknown.
+    pub config: Value,
+}
+
+/// Input to [`Resource::modify_plan`], run after the attribute modifiers.
+#[derive(Debug)]
+pub struct ModifyPlanRequest {
+    /// The configuration (may hold unknowns).
+    pub config: Value,
+    /// Prior state; Null on create.
+    pub prior: Value,
+    /// Prior private data.
+    pub prior_private: Vec<u8>,
+}
+
+/// Output of the plan, which [`Resource::modify_plan`] may change.
+#[derive(Debug, Default)]
+pub struct ModifyPlanResponse {
+    /// The planned state; Null on destroy (must stay Null).
+    pub plan: Value,
+    /// Attributes whose change forces replacement.
+    pub requires_replace: Vec<AttributePath>,
+    /// Private data to hand to apply.
+    pub private: Vec<u8>,
+    /// Problems.
+    pub diags: Diagnostics,
+}
+
+/// Input to [`Resource::create`].
+#[derive(Clone, Debug)]
+pub struct CreateRequest {
+    /// The configuration (write-only values are only here).
+    pub config: Value,
+    /// The planned state: unknowns are for the resource to fill in.
+    pub planned: Value,
+    /// Private data from plan.
+    pub planned_private: Vec<u8>,
+}
+
+/// Input to [`Resource::update`].
+#[derive(Clone, Debug)]
+pub struct UpdateRequest {
+    /// The configuration (write-only values are only here).
+    pub config: Value,
+    /// The planned state.
+    pub planned: Value,
+    /// The prior state.
+    pub prior: Value,
+    /// Private data from plan.
+    pub planned_private: Vec<u8>,
+    /// The prior identity, if the resource has one.
+    pub prior_identity: Option<Value>,
+}
+
+/// Output of create and update. Starts with `state` = the planned state.
+#[derive(Debug, Default)]
+pub struct ApplyResponse {
+    /// The new state: set it as soon as the remote object exists.
+    pub state: Value,
+    /// Private data to store.
+    pub private: Vec<u8>,
+    /// The resource identity (required when the type declares one).
+    pub identity: Option<Value>,
+    /// Problems. An error with a non-null state records a tainted object.
+    pub diags: Diagnostics,
+}
+
+/// Input to [`Resource::read`].
+#[derive(Clone, Debug)]
+pub struct ReadRequest {
+    /// The current state.
+    pub state: Value,
+    /// Private data.
+    pub private: Vec<u8>,
+    /// The current identity, if stored.
+    pub identity: Option<Value>,
+}
+
+/// Output of read. Starts as the current state; set `state` to Null when
+/// the remote object is gone.
+#[derive(Debug, Default)]
+pub struct ReadResponse {
+    /// The refreshed state, or Null when the object no longer exists.
+    pub state: Value,
+    /// Private data.
+    pub private: Vec<u8>,
+    /// The identity (required when the type declares one).
+    pub identity: Option<Value>,
+    /// Problems.
+    pub diags: Diagnostics,
+}
+
+/// Input to [`Resource::delete`].
+#[derive(Clone, Debug)]
+pub struct DeleteRequest {
+    /// The prior state.
+    pub prior: Value,
+    /// Private data.
+    pub private: Vec<u8>,
+}
+
+/// Input to [`Resource::import`]: an id string (CLI `terraform import` or
+/// an `import {}` block with `id`), or an identity (`import {}` with
+/// `identity`, Terraform ≥ 1.12).
+#[derive(Clone, Debug)]
+pub struct ImportRequest {
+    /// The import id; empty when importing by identity.
+    pub id: String,
+    /// The identity given to import by, if any.
+    pub identity: Option<Value>,
+}
+
+/// Output of import: enough state for [`Resource::read`] to fill in the rest.
+#[derive(Debug, Default)]
+pub struct ImportResponse {
+    /// The imported state (an object of the schema type; unset attributes
+    /// Null).
+    pub state: Value,
+    /// Private data.
+    pub private: Vec<u8>,
+    /// The identity.
+    pub identity: Option<Value>,
+    /// Problems.
+    pub diags: Diagnostics,
+}
+
+/// A managed resource type.
+#[async_trait]
+pub trait Resource<D: Send + Sync + 'static>: Send + Sync {
+    /// The full type name, e.g. `proxtalos_vm`.
+    fn type_name(&self) -> &'static str;
+
+    /// The schema (called once per process and cached).
+    fn schema(&self) -> Schema;
+
+    /// The identity schema, if the type has a resource identity.
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        None
+    }
+
+    /// Upgraders from prior schema versions, one per stored version.
+    fn state_upgraders(&self) -> Vec<StateUpgrader> {
+        Vec::new()
+    }
+
+    /// Checks the configuration without I/O; values may be unknown.
+    fn validate_config(&self, req: &ValidateRequest, diags: &mut Diagnostics) {
+        let _ = (req, diags);
+    }
+
+    /// Changes the plan after defaults, unknown marking and attribute
+    /// modifiers (runs on destroy too, with `resp.plan` Null).
+    async fn modify_plan(&self, ctx: &Context<D>, req: &ModifyPlanRequest, resp: &mut ModifyPlanResponse) {
+        let _ = (ctx, req, resp);
+    }
+
+    /// Creates the remote object.
+    async fn create(&self, ctx: &Context<D>, req: CreateRequest, resp: &mut ApplyResponse);
+
+    /// Refreshes the state from the remote object.
+    async fn read(&self, ctx: &Context<D>, req: ReadRequest, resp: &mut ReadResponse);
+
+    /// Updates the remote object in place.
+    async fn update(&self, ctx: &Context<D>, req: UpdateRequest, resp: &mut ApplyResponse);
+
+    /// Deletes the remote object. The state is removed when no error is
+    /// reported.
+    async fn delete(&self, ctx: &Context<D>, req: DeleteRequest, diags: &mut Diagnostics);
+
+    /// Imports an existing object.
+    async fn import(&self, ctx: &Context<D>, req: ImportRequest, resp: &mut ImportResponse) {
+        let _ = (ctx, req);
+        resp.diags.error(
+            "Import not supported",
+            format!("The resource type {} cannot be imported.", self.type_name()),
+        );
+    }
+}
+
+/// Input to [`DataSource::read`].
+#[derive(Clone, Debug)]
+pub struct ReadDataRequest {
+    /// The configuration (fully known).
+    pub config: Value,
+}
+
+/// Output of a data source read. Starts as the configuration.
+#[derive(Debug, Default)]
+pub struct ReadDataResponse {
+    /// The result: the configuration with computed attributes filled in.
+    pub state: Value,
+    /// Problems.
+    pub diags: Diagnostics,
+}
+
+/// A data source type.
+#[async_trait]
+pub trait DataSource<D: Send + Sync + 'static>: Send + Sync {
+    /// The full type name.
+    fn type_name(&self) -> &'static str;
+    /// The schema.
+    fn schema(&self) -> Schema;
+    /// Checks the configuration without I/O; values may be unknown.
+    fn validate_config(&self, req: &ValidateRequest, diags: &mut Diagnostics) {
+        let _ = (req, diags);
+    }
+    /// Reads the data.
+    async fn read(&self, ctx: &Context<D>, req: ReadDataRequest, resp: &mut ReadDataResponse);
+}
+
+/// Input to [`EphemeralResource::open`].
+#[derive(Clone, Debug)]
+pub struct OpenRequest {
+    /// The configuration.
+    pub config: Value,
+}
+
+/// Output of open. Starts as the configuration.
+#[derive(Debug, Default)]
+pub struct OpenResponse {
+    /// The result value.
+    pub result: Value,
+    /// Private data handed to renew and close.
+    pub private: Option<Vec<u8>>,
+    /// When Terraform should call renew, if ever.
+    pub renew_at: Option<SystemTime>,
+    /// Problems.
+    pub diags: Diagnostics,
+}
+
+/// Output of renew.
+#[derive(Debug, Default)]
+pub struct RenewResponse {
+    /// New private data.
+    pub private: Option<Vec<u8>>,
+    /// When to renew next.
+    pub renew_at: Option<SystemTime>,
+    /// Problems.
+    pub diags: Diagnostics,
+}
+
+/// An ephemeral resource type (never stored in plan or state).
+#[async_trait]
+pub trait EphemeralResource<D: Send + Sync + 'static>: Send + Sync {
+    /// The full type name.
+    fn type_name(&self) -> &'static str;
+    /// The schema.
+    fn schema(&self) -> Schema;
+    /// Checks the configuration without I/O; values may be unknown.
+    fn validate_config(&self, req: &ValidateRequest, diags: &mut Diagnostics) {
+        let _ = (req, diags);
+    }
+    /// Opens (produces) the value.
+    async fn open(&self, ctx: &Context<D>, req: OpenRequest, resp: &mut OpenResponse);
+    /// Renews what open produced.
+    async fn renew(&self, ctx: &Context<D>, private: Option<Vec<u8>>, resp: &mut RenewResponse) {
+        let _ = ctx;
+        resp.private = private;
+    }
+    /// Releases what open produced.
+    async fn close(&self, ctx: &Context<D>, private: Option<Vec<u8>>, diags: &mut Diagnostics) {
+        let _ = (ctx, private, diags);
+    }
+}

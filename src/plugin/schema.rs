@@ -157,7 +157,7 @@ pub enum AttributeType {
 pub type ReplaceIf = fn(prior: &Value, planned: &Value) -> bool;
 
 /// An attribute plan modifier, run in step 4 of the plan pipeline.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum PlanModifier {
     /// An unknown planned value takes the prior state value (stable computed
     /// ids). Does nothing on create or when the config value is unknown.
@@ -171,6 +171,19 @@ pub enum PlanModifier {
         /// The condition.
         check: ReplaceIf,
     },
+}
+
+impl PartialEq for PlanModifier {
+    /// Conditional modifiers compare by description (function addresses are
+    /// not meaningful).
+    fn eq(&self, other: &PlanModifier) -> bool {
+        match (self, other) {
+            (PlanModifier::UseStateForUnknown, PlanModifier::UseStateForUnknown)
+            | (PlanModifier::RequiresReplace, PlanModifier::RequiresReplace) => true,
+            (PlanModifier::RequiresReplaceIf { description: a, .. }, PlanModifier::RequiresReplaceIf { description: b, .. }) => a == b,
+            _ => false,
+        }
+    }
 }
 
 /// One attribute.

@@ -1,3 +1,251 @@
-//! (in progress)
-/// Runs the provider.
-pub fn main<P>(_p: P) -> std::process::ExitCode { std::process::ExitCode::SUCCESS }
+//! Process hygiene for a provider started by Terraform (go-plugin rules,
+//! shared/specs/tfplugin6.md §2 and §6.1):
+//!
+//! 1. Check the magic cookie and that protocol 6 is offered; otherwise say
+//!    what this binary is on stderr and exit non-zero.
+//! 2. Listen on a unix socket in a private 0700 temporary directory (no
+//!    Nagle on unix sockets, no port range), removed on exit, including
+//!    after SIGTERM.
+//! 3. TLS as go-plugin's AutoMTLS expects when `PLUGIN_CLIENT_CERT` is set:
+//!    a fresh self-signed ECDSA P-256 server certificate per process, sent
+//!    in the handshake line. **What is and is not verified about the
+//!    client:** Terraform's client certificate is ECDSA P-521 and CA:TRUE;
+//!    rustls with the ring provider cannot verify P-521 and webpki rejects a
+//!    CA used as an end entity, so we do *not* request or verify a client
+//!    certificate. The channel is still encrypted and the client verifies
+//!    us by the pinned certificate; who may connect is limited by the socket
+//!    living in a directory only our user can enter.
+//! 4. Print the handshake line only after the socket is bound.
+//! 5. Ignore SIGINT: Ctrl-C reaches the whole process group, and Terraform
+//!    itself decides (StopProvider) how an in-flight apply ends, so a create
+//!    that is under way finishes and is recorded.
+//! 6. `plugin.GRPCController/Shutdown` ends the process promptly (go-plugin
+//!    kills it 2 s later otherwise).
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use base64::Engine;
+use tokio::net::UnixListener;
+use tokio::sync::Notify;
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+
+use super::proto::plugin as ctl;
+use super::proto::tfplugin6::provider_server::ProviderServer as ProviderService;
+use super::resource::Provider;
+use super::server::ProviderServer;
+
+/// go-plugin's handshake cookie for Terraform providers.
+pub const MAGIC_COOKIE_KEY: &str = "TF_PLUGIN_MAGIC_COOKIE";
+/// Its expected value.
+pub const MAGIC_COOKIE_VALUE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+
+/// Largest message accepted or sent (large states and configs).
+const MAX_MESSAGE: usize = 256 << 20;
+
+/// Why the process could not serve.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Started by hand rather than by Terraform.
+    #[error(
+        "This binary is a Terraform provider plugin. It is not meant to be run directly: \
+         Terraform or OpenTofu starts it when a configuration uses the provider."
+    )]
+    NotLaunchedByTerraform,
+    /// Terraform does not offer protocol 6.
+    #[error(
+        "This provider speaks plugin protocol 6, but the caller offered {offered:?}. \
+         Use Terraform 1.0 or later, or OpenTofu."
+    )]
+    UnsupportedProtocol {
+        /// `PLUGIN_PROTOCOL_VERSIONS` as given.
+        offered: String,
+    },
+    /// Socket, runtime or I/O set-up failed.
+    #[error("cannot start the plugin server: {0}")]
+    Io(#[from] std::io::Error),
+    /// The TLS certificate could not be made.
+    #[error("cannot create the TLS certificate")]
+    Certificate(#[source] rcgen::Error),
+    /// The gRPC server failed.
+    #[error("the gRPC server failed")]
+    Transport(#[source] tonic::transport::Error),
+}
+
+/// Checks the environment Terraform launches plugins with.
+pub fn check_launch_env(cookie: Option<&str>, versions: Option<&str>) -> Result<(), ServeError> {
+    if cookie != Some(MAGIC_COOKIE_VALUE) {
+        return Err(ServeError::NotLaunchedByTerraform);
+    }
+    let offered = versions.unwrap_or("");
+    if !offered.split(',').any(|v| v.trim() == "6") {
+        return Err(ServeError::UnsupportedProtocol { offered: offered.to_string() });
+    }
+    Ok(())
+}
+
+/// The binary's `main`: serve `provider` the way Terraform expects, and map
+/// every failure to a message on stderr and a non-zero exit.
+pub fn main<P: Provider>(provider: P) -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--version" || a == "-version") {
+        println!("terraform-provider-{} {}", provider.type_name(), crate::VERSION);
+        return ExitCode::SUCCESS;
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    if let Err(e) = check_launch_env(env(MAGIC_COOKIE_KEY).as_deref(), env("PLUGIN_PROTOCOL_VERSIONS").as_deref()) {
+        eprintln!("{e}");
+        return ExitCode::from(1);
+    }
+    super::log::init(provider.type_name(), super::log::level_from_env(provider.type_name()));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{}", ServeError::Io(e));
+            return ExitCode::from(1);
+        }
+    };
+    let client_cert = env("PLUGIN_CLIENT_CERT").filter(|c| !c.is_empty());
+    match runtime.block_on(serve(provider, client_cert.is_some())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %crate::plugin::diag::error_chain(&e), "plugin server failed");
+            eprintln!("{}", crate::plugin::diag::error_chain(&e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A self-signed server certificate as go-plugin's AutoMTLS client accepts
+/// it: SAN/CN localhost, CA:TRUE, the key usages and EKUs Go expects.
+/// Returns (cert PEM, key PEM, cert DER).
+pub fn server_certificate() -> Result<(String, String, Vec<u8>), rcgen::Error> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let mut params = CertificateParams::new(vec!["localhost".to_string()])?;
+    params.distinguished_name.push(DnType::CommonName, "localhost");
+    params.distinguished_name.push(DnType::OrganizationName, "proxtalos");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+        KeyUsagePurpose::KeyAgreement,
+        KeyUsagePurpose::KeyCertSign,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::seconds(30);
+    params.not_after = now + time::Duration::days(365);
+    let cert = params.self_signed(&key)?;
+    Ok((cert.pem(), key.serialize_pem(), cert.der().to_vec()))
+}
+
+/// The go-plugin handshake line: `CORE|APP|NETWORK|ADDR|PROTOCOL|CERT`.
+pub fn handshake_line(socket: &Path, cert_der: Option<&[u8]>) -> String {
+    let cert = cert_der.map(|d| base64::engine::general_purpose::STANDARD_NO_PAD.encode(d)).unwrap_or_default();
+    format!("1|6|unix|{}|grpc|{}", socket.display(), cert)
+}
+
+/// go-plugin's controller: `Shutdown` asks the process to exit.
+struct Controller(std::sync::Arc<Notify>);
+
+#[tonic::async_trait]
+impl ctl::grpc_controller_server::GrpcController for Controller {
+    async fn shutdown(&self, _r: tonic::Request<ctl::Empty>) -> Result<tonic::Response<ctl::Empty>, tonic::Status> {
+        tracing::debug!("Shutdown requested by Terraform");
+        self.0.notify_one();
+        Ok(tonic::Response::new(ctl::Empty {}))
+    }
+}
+
+/// Serves `provider` on a private unix socket until Shutdown or SIGTERM.
+pub async fn serve<P: Provider>(provider: P, tls: bool) -> Result<(), ServeError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Installing a handler replaces the default action (terminate).
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        while sigint.recv().await.is_some() {
+            tracing::info!("SIGINT ignored: Terraform decides how to stop (StopProvider)");
+        }
+    });
+
+    let dir = tempfile::Builder::new().prefix("proxtalos-plugin").permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700)).tempdir()?;
+    let socket = dir.path().join("provider.sock");
+    let listener = UnixListener::bind(&socket)?;
+
+    let mut builder = Server::builder();
+    let cert_der = if tls {
+        let (cert_pem, key_pem, der) = server_certificate().map_err(ServeError::Certificate)?;
+        let cfg = ServerTlsConfig::new().identity(Identity::from_pem(cert_pem, key_pem));
+        builder = builder.tls_config(cfg).map_err(ServeError::Transport)?;
+        Some(der)
+    } else {
+        None
+    };
+
+    let shutdown = std::sync::Arc::new(Notify::new());
+    let service = ProviderService::new(ProviderServer::new(provider))
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    let router = builder
+        .add_service(service)
+        .add_service(ctl::grpc_controller_server::GrpcControllerServer::new(Controller(shutdown.clone())));
+
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", handshake_line(&socket, cert_der.as_deref()))?;
+        out.flush()?;
+    }
+    tracing::debug!(socket = %socket.display(), tls, "serving");
+
+    let stop = shutdown.clone();
+    let signal_stop = async move {
+        tokio::select! {
+            _ = stop.notified() => {}
+            _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
+        }
+    };
+    let server = router.serve_with_incoming_shutdown(UnixListenerStream::new(listener), signal_stop);
+    tokio::pin!(server);
+    // Exit promptly after Shutdown even if a connection does not drain.
+    let result = tokio::select! {
+        r = &mut server => r.map_err(ServeError::Transport),
+        _ = async { shutdown.notified().await; tokio::time::sleep(Duration::from_millis(1500)).await } => Ok(()),
+    };
+    drop(dir);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn launch_env_checks() {
+        assert!(matches!(check_launch_env(None, Some("6")), Err(ServeError::NotLaunchedByTerraform)));
+        assert!(matches!(check_launch_env(Some("nope"), Some("6")), Err(ServeError::NotLaunchedByTerraform)));
+        assert!(matches!(check_launch_env(Some(MAGIC_COOKIE_VALUE), Some("5")), Err(ServeError::UnsupportedProtocol { .. })));
+        assert!(matches!(check_launch_env(Some(MAGIC_COOKIE_VALUE), None), Err(ServeError::UnsupportedProtocol { .. })));
+        assert!(check_launch_env(Some(MAGIC_COOKIE_VALUE), Some("5,6")).is_ok());
+        assert!(check_launch_env(Some(MAGIC_COOKIE_VALUE), Some("6, 5")).is_ok());
+    }
+
+    #[test]
+    fn handshake_line_shape() {
+        let line = handshake_line(Path::new("/tmp/x/provider.sock"), Some(&[1, 2, 3]));
+        assert_eq!(line, "1|6|unix|/tmp/x/provider.sock|grpc|AQID");
+        assert_eq!(handshake_line(Path::new("/s"), None), "1|6|unix|/s|grpc|");
+    }
+
+    #[test]
+    fn certificate_is_self_signed_ca_for_localhost() {
+        let (pem, key, der) = server_certificate().unwrap();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(key.contains("PRIVATE KEY"));
+        assert!(der.len() > 200);
+    }
+}

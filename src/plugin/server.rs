@@ -1,1 +1,598 @@
-//! (in progress)
+//! The tfplugin6 `Provider` service: one method per RPC.
+//!
+//! Every handler does the same steps: find the type and its cached schema,
+//! decode the request values, call the contract in [`super::resource`], and
+//! encode the result. Anything the user can act on travels back as
+//! diagnostics; a gRPC error status is never used for that.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
+use tracing::instrument;
+
+use super::convert::{self, decode, encode};
+use super::diag::{Diagnostic, Diagnostics};
+use super::plan;
+use super::proto::tfplugin6 as pb;
+use super::resource::*;
+use super::schema::{IdentitySchema, Schema};
+use super::value::{Type, Value};
+
+struct ResourceEntry<D> {
+    imp: Arc<dyn Resource<D>>,
+    schema: Schema,
+    ty: Type,
+    identity: Option<(IdentitySchema, Type)>,
+    upgraders: Vec<StateUpgrader>,
+}
+
+struct DataSourceEntry<D> {
+    imp: Arc<dyn DataSource<D>>,
+    schema: Schema,
+    ty: Type,
+}
+
+struct EphemeralEntry<D> {
+    imp: Arc<dyn EphemeralResource<D>>,
+    schema: Schema,
+    ty: Type,
+}
+
+/// The tfplugin6 service for a [`Provider`].
+pub struct ProviderServer<P: Provider> {
+    provider: P,
+    provider_ty: Type,
+    resources: HashMap<&'static str, ResourceEntry<P::Data>>,
+    data_sources: HashMap<&'static str, DataSourceEntry<P::Data>>,
+    ephemerals: HashMap<&'static str, EphemeralEntry<P::Data>>,
+    schema_response: pb::get_provider_schema::Response,
+    data: OnceLock<Arc<P::Data>>,
+    stop_tx: watch::Sender<bool>,
+    stop: StopSignal,
+}
+
+impl<P: Provider> ProviderServer<P> {
+    /// Builds the service: asks the provider for every schema once.
+    pub fn new(provider: P) -> ProviderServer<P> {
+        let provider_schema = provider.schema();
+        let provider_ty = provider_schema.value_type();
+        let mut resources = HashMap::new();
+        for imp in provider.resources() {
+            let schema = imp.schema();
+            let identity = imp.identity_schema().map(|s| {
+                let t = s.value_type();
+                (s, t)
+            });
+            let upgraders = imp.state_upgraders();
+            resources.insert(imp.type_name(), ResourceEntry { ty: schema.value_type(), schema, identity, upgraders, imp });
+        }
+        let mut data_sources = HashMap::new();
+        for imp in provider.data_sources() {
+            let schema = imp.schema();
+            data_sources.insert(imp.type_name(), DataSourceEntry { ty: schema.value_type(), schema, imp });
+        }
+        let mut ephemerals = HashMap::new();
+        for imp in provider.ephemeral_resources() {
+            let schema = imp.schema();
+            ephemerals.insert(imp.type_name(), EphemeralEntry { ty: schema.value_type(), schema, imp });
+        }
+        let schema_response = pb::get_provider_schema::Response {
+            provider: Some(convert::schema(&provider_schema)),
+            resource_schemas: resources.iter().map(|(k, e)| (k.to_string(), convert::schema(&e.schema))).collect(),
+            data_source_schemas: data_sources.iter().map(|(k, e)| (k.to_string(), convert::schema(&e.schema))).collect(),
+            ephemeral_resource_schemas: ephemerals.iter().map(|(k, e)| (k.to_string(), convert::schema(&e.schema))).collect(),
+            diagnostics: Vec::new(),
+            provider_meta: None,
+            server_capabilities: Some(capabilities()),
+        };
+        let (stop_tx, stop) = StopSignal::new();
+        ProviderServer {
+            provider,
+            provider_ty,
+            resources,
+            data_sources,
+            ephemerals,
+            schema_response,
+            data: OnceLock::new(),
+            stop_tx,
+            stop,
+        }
+    }
+
+    /// The cached `GetProviderSchema` answer (also used to generate docs).
+    pub fn schema_response(&self) -> &pb::get_provider_schema::Response {
+        &self.schema_response
+    }
+
+    fn context(&self, diags: &mut Diagnostics) -> Option<Context<P::Data>> {
+        match self.data.get() {
+            Some(data) => Some(Context { data: data.clone(), stop: self.stop.clone() }),
+            None => {
+                diags.error(
+                    "Provider not configured",
+                    "Terraform called the provider before ConfigureProvider succeeded. This is a bug in Terraform or the provider.",
+                );
+                None
+            }
+        }
+    }
+
+    fn resource(&self, name: &str, diags: &mut Diagnostics) -> Option<&ResourceEntry<P::Data>> {
+        let e = self.resources.get(name);
+        if e.is_none() {
+            diags.error("Unknown resource type", format!("This provider has no resource type {name:?}."));
+        }
+        e
+    }
+
+    fn identity_value(&self, e: &ResourceEntry<P::Data>, id: Option<&pb::ResourceIdentityData>, diags: &mut Diagnostics) -> Option<Value> {
+        let (_, ty) = e.identity.as_ref()?;
+        let dv = id?.identity_data.as_ref()?;
+        decode(Some(dv), ty, "resource identity", diags).filter(|v| !v.is_null())
+    }
+
+    fn identity_data(&self, e: &ResourceEntry<P::Data>, v: Option<&Value>, state_null: bool, diags: &mut Diagnostics) -> Option<pb::ResourceIdentityData> {
+        let (_, ty) = e.identity.as_ref()?;
+        match v {
+            Some(v) => encode(v, ty, "resource identity", diags).map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) }),
+            None if !state_null => {
+                diags.error(
+                    "Missing resource identity",
+                    format!("The provider returned no identity for {}. This is a bug in the provider.", e.imp.type_name()),
+                );
+                None
+            }
+            None => None,
+        }
+    }
+}
+
+/// What we advertise. Only what we serve: schema caching, destroy planning
+/// (so ModifyPlan can warn on destroy). Not move_resource_state, not
+/// generate_resource_config.
+fn capabilities() -> pb::ServerCapabilities {
+    pb::ServerCapabilities { plan_destroy: true, get_provider_schema_optional: true, move_resource_state: false, generate_resource_config: false }
+}
+
+/// Replaces unknowns a provider left in a result with nulls, with an error
+/// naming each path.
+fn reject_unknowns(v: &mut Value, what: &str, diags: &mut Diagnostics) {
+    for p in plan::take_unknowns(v) {
+        diags.push(
+            Diagnostic::error(
+                format!("Provider returned an unknown value after {what}"),
+                "Every value must be known once the operation has run. This is a bug in the provider; please report it.",
+            )
+            .at(p),
+        );
+    }
+}
+
+fn timestamp(t: std::time::SystemTime) -> prost_types::Timestamp {
+    prost_types::Timestamp::from(t)
+}
+
+type Rpc<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
+    #[instrument(skip_all, fields(rpc = "GetMetadata"))]
+    async fn get_metadata(&self, _r: Request<pb::get_metadata::Request>) -> Rpc<pb::get_metadata::Response> {
+        let names = |keys: Vec<&&'static str>| keys.into_iter().map(|k| pb::get_metadata::TypeName { type_name: k.to_string() }).collect();
+        Ok(Response::new(pb::get_metadata::Response {
+            server_capabilities: Some(capabilities()),
+            diagnostics: Vec::new(),
+            data_sources: names(self.data_sources.keys().collect()),
+            resources: names(self.resources.keys().collect()),
+            ephemeral_resources: names(self.ephemerals.keys().collect()),
+        }))
+    }
+
+    #[instrument(skip_all, fields(rpc = "GetProviderSchema"))]
+    async fn get_provider_schema(&self, _r: Request<pb::get_provider_schema::Request>) -> Rpc<pb::get_provider_schema::Response> {
+        Ok(Response::new(self.schema_response.clone()))
+    }
+
+    #[instrument(skip_all, fields(rpc = "GetResourceIdentitySchemas"))]
+    async fn get_resource_identity_schemas(
+        &self,
+        _r: Request<pb::get_resource_identity_schemas::Request>,
+    ) -> Rpc<pb::get_resource_identity_schemas::Response> {
+        let identity_schemas = self
+            .resources
+            .iter()
+            .filter_map(|(k, e)| e.identity.as_ref().map(|(s, _)| (k.to_string(), convert::identity_schema(s))))
+            .collect();
+        Ok(Response::new(pb::get_resource_identity_schemas::Response { identity_schemas, diagnostics: Vec::new() }))
+    }
+
+    #[instrument(skip_all, fields(rpc = "UpgradeResourceIdentity", type_name = %r.get_ref().type_name))]
+    async fn upgrade_resource_identity(
+        &self,
+        r: Request<pb::upgrade_resource_identity::Request>,
+    ) -> Rpc<pb::upgrade_resource_identity::Response> {
+        let req = r.into_inner();
+        let mut diags = Diagnostics::new();
+        let mut upgraded = None;
+        if let Some(e) = self.resource(&req.type_name, &mut diags) {
+            match &e.identity {
+                Some((schema, ty)) if schema.version == req.version => {
+                    let json = req.raw_identity.map(|r| r.json).unwrap_or_default();
+                    match super::codec::decode_json(&json, ty, true) {
+                        Ok(v) => upgraded = encode(&v, ty, "resource identity", &mut diags).map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) }),
+                        Err(err) => diags.push(convert::codec_diagnostic("stored resource identity", &err)),
+                    }
+                }
+                Some((schema, _)) => diags.error(
+                    "Unsupported identity version",
+                    format!("The stored identity of {} has version {}; this provider knows version {}.", req.type_name, req.version, schema.version),
+                ),
+                None => diags.error("No resource identity", format!("{} has no resource identity.", req.type_name)),
+            }
+        }
+        Ok(Response::new(pb::upgrade_resource_identity::Response { upgraded_identity: upgraded, diagnostics: convert::diagnostics(&diags) }))
+    }
+
+    #[instrument(skip_all, fields(rpc = "ValidateProviderConfig"))]
+    async fn validate_provider_config(&self, r: Request<pb::validate_provider_config::Request>) -> Rpc<pb::validate_provider_config::Response> {
+        let req = r.into_inner();
+        let mut diags = Diagnostics::new();
+        if let Some(config) = decode(req.config.as_ref(), &self.provider_ty, "provider configuration", &mut diags) {
+            self.provider.validate_config(&config, &mut diags);
+        }
+        Ok(Response::new(pb::validate_provider_config::Response { diagnostics: convert::diagnostics(&diags) }))
+    }
+
+    #[instrument(skip_all, fields(rpc = "ValidateResourceConfig", type_name = %r.get_ref().type_name))]
+    async fn validate_resource_config(&self, r: Request<pb::validate_resource_config::Request>) -> Rpc<pb::validate_resource_config::Response> {
+        let req = r.into_inner();
+        let mut diags = Diagnostics::new();
+        if let Some(e) = self.resource(&req.type_name, &mut diags) {
+            if let Some(config) = decode(req.config.as_ref(), &e.ty, "resource configuration", &mut diags) {
+                let wo_allowed = req.client_capabilities.is_some_and(|c| c.write_only_attributes_allowed);
+                if !wo_allowed {
+                    for p in convert::write_only_set(&e.schema.block, &config) {
+                        diags.push(
+                            Diagnostic::error(
+                                "Write-only attribute not supported",
+                                "This attribute is write-only, which needs Terraform 1.11 or OpenTofu 1.11 or later. Upgrade, or use the attribute's non-write-only variant.",
+                            )
+                            .at(p),
+                        );
+                    }
+                }
+                e.imp.validate_config(&ValidateRequest { config }, &mut diags);
+            }
+        }
+        Ok(Response::new(pb::validate_resource_config::Response { diagnostics: convert::diagnostics(&diags) }))
+    }
+
+    #[instrument(skip_all, fields(rpc = "ValidateDataResourceConfig", type_name = %r.get_ref().type_name))]
+    async fn validate_data_resource_config(
+        &self,
+        r: Request<pb::validate_data_resource_config::Request>,
+    ) -> Rpc<pb::validate_data_resource_config::Response> {
+        let req = r.into_inner();
+        let mut diags = Diagnostics::new();
+        match self.data_sources.get(req.type_name.as_str()) {
+            Some(e) => {
+                if let Some(config) = decode(req.config.as_ref(), &e.ty, "data source configuration", &mut diags) {
+                    e.imp.validate_config(&ValidateRequest { config }, &mut diags);
+                }
+            }
+            None => diags.error("Unknown data source", format!("This provider has no data source {:?}.", req.type_name)),
+        }
+        Ok(Response::new(pb::validate_data_resource_config::Response { diagnostics: convert::diagnostics(&diags) }))
+    }
+
+    /// A hot path: Terraform calls it for every resource on every plan.
+    #[instrument(skip_all, fields(rpc = "UpgradeResourceState", type_name = %r.get_ref().type_name, version = r.get_ref().version))]
+    async fn upgrade_resource_state(&self, r: Request<pb::upgrade_resource_state::Request>) -> Rpc<pb::upgrade_resource_state::Response> {
+        let req = r.into_inner();
+        let mut diags = Diagnostics::new();
+        let mut upgraded_state = None;
+        if let Some(e) = self.resource(&req.type_name, &mut diags) {
+            let raw = req.raw_state.unwrap_or_default();
+            if raw.json.is_empty() && !raw.flatmap.is_empty() {
+                diags.error("Unsupported state format", "This state was written in the legacy flatmap format, which this provider does not read.");
+            } else if req.version == e.schema.version {
+                match super::codec::decode_json(&raw.json, &e.ty, true) {
+                    Ok(v) => upgraded_state = encode(&v, &e.ty, "upgraded state", &mut diags),
+                    Err(err) => diags.push(convert::codec_diagnostic("stored state", &err)),
+                }
+            } else if req.version > e.schema.version {
+                diags.error(
+                    "State written by a newer provider",
+                    format!(
+                        "The state of this {} has schema version {}, but this provider only knows up to version {}. Use the provider version that wrote it, or newer.",
+                        req.type_name, req.version, e.schema.version
+                    ),
+                );
+            } else if let Some(u) = e.upgraders.iter().find(|u| u.from_version == req.version) {
+                match super::codec::decode_json(&raw.json, &u.prior_type, true) {
+                    Ok(v) => match (u.upgrade)(v) {
+                        Ok(v) => upgraded_state = encode(&v, &e.ty, "upgraded state", &mut diags),
+                        Err(d) => diags.extend(d),
+                    },
+                    Err(err) => diags.push(convert::codec_diagnostic("stored state", &err)),
+                }
+            } else {
+                diags.error(
+                    "Unsupported state version",
+                    format!("This provider cannot upgrade {} state from schema version {}.", req.type_name, req.version),
+                );
+            }
+        }
+        Ok(Response::new(pb::upgrade_resource_state::Response { upgraded_state, diagnostics: convert::diagnostics(&diags) }))
+    }
+
+    #[instrument(skip_all, fields(rpc = "ConfigureProvider", terraform_version = %r.get_ref().terraform_version))]
+    async fn configure_provider(&self, r: Request<pb::configure_provider::Request>) -> Rpc<pb::configure_provider::Response> {
+        let req = r.into_inner();
+        let mut diags = Diagnostics::new();
+        if let Some(config) = decode(req.config.as_ref(), &self.provider_ty, "provider configuration", &mut diags) {
+            let creq = ConfigureRequest { config, terraform_version: req.terraform_version };
+            if let Some(data) = self.provider.configure(creq, &mut diags).await {
+                if !diags.has_errors() && self.data.set(Arc::new(data)).is_err() {
+                    diags.warning("Provider configured twice", "ConfigureProvider was called more than once; the first configuration is kept.");
+                }
+            }
+        }
+        Ok(Response::new(pb::configure_provider::Response { diagnostics: convert::diagnostics(&diags) }))
+    }
+
+    #[instrument(skip_all, fields(rpc = "ReadResource", type_name = %r.get_ref().type_name))]
+    async fn read_resource(&self, r: Request<pb::read_resource::Request>) -> Rpc<pb::read_resource::Response> {
+        let req = r.into_inner();
+        let mut diags = Diagnostics::new();
+        let mut out = pb::read_resource::Response::default();
+        if let Some(e) = self.resource(&req.type_name, &mut diags) {
+            let state = decode(req.current_state.as_ref(), &e.ty, "current state", &mut diags);
+            let identity = self.identity_value(e, req.current_identity.as_ref(), &mut diags);
+            if let (Some(state), Some(ctx)) = (state, self.context(&mut diags)) {
+                let mut resp = ReadResponse { state: state.clone(), private: req.private.clone(), identity: identity.clone(), diags: Diagnostics::new() };
+                e.imp.read(&ctx, ReadRequest { state, private: req.private, identity }, &mut resp).await;
+                diags.extend(std::mem::take(&mut resp.diags));
+                plan::null_write_only(&e.schema.block, &mut resp.state);
+                reject_unknowns(&mut resp.state, "read", &mut diags);
+                out.new_identity = self.identity_data(e, resp.identity.as_ref(), resp.state.is_null(), &mut diags);
+                out.new_state = encode(&resp.state, &e.ty, "state", &mut diags);
+                out.private = resp.private;
+            }
+        }
+        out.diagnostics = convert::diagnostics(&diags);
+        Ok(Response::new(out))
+    }
+
+    #[instrument(skip_all, fields(rpc = "PlanResourceChange", type_name = %r.get_ref().type_name))]
+    async fn plan_resource_change(&self, r: Request<pb::plan_resource_change::Request>) -> Rpc<pb::plan_resource_change::Response> {
+        let req = r.into_inner();
+        let mut diags = Diagnostics::new();
+        let mut out = pb::plan_resource_change::Response::default();
+        if let Some(e) = self.resource(&req.type_name, &mut diags) {
+            let prior = decode(req.prior_state.as_ref(), &e.ty, "prior state", &mut diags);
+            let proposed = decode(req.proposed_new_state.as_ref(), &e.ty, "proposed new state", &mut diags);
+            let config = decode(req.config.as_ref(), &e.ty, "configuration", &mut diags);
+            if let (Some(prior), Some(proposed), Some(config), Some(ctx)) = (prior, proposed, config, self.context(&mut diags)) {
+                let destroy = proposed.is_null();
+                let (planned, replace) = if destroy {
+                    (Value::Null, Vec::new())
+                } else {
+                    plan::plan_attributes(&e.schema, &prior, &proposed, &config)
+                };
+                let mreq = ModifyPlanRequest { config, prior, prior_private: req.prior_private.clone() };
+                let mut resp = ModifyPlanResponse { plan: planned, requires_replace: replace, private: req.prior_private, diags: Diagnostics::new() };
+                e.imp.modify_plan(&ctx, &mreq, &mut resp).await;
+                diags.extend(std::mem::take(&mut resp.diags));
+                if destroy {
+                    resp.plan = Value::Null;
+                    resp.requires_replace.clear();
+                }
+                out.planned_state = encode(&resp.plan, &e.ty, "planned state", &mut diags);
+                out.requires_replace = plan::finish_requires_replace(resp.requires_replace).iter().map(convert::attribute_path).collect();
+                out.planned_private = resp.private;
+                // An identity never changes once known: plan the prior one.
+                if e.identity.is_some() {
+                    out.planned_identity = req.prior_identity;
+                }
+            }
+        }
+        out.diagnostics = convert::diagnostics(&diags);
+        Ok(Response::new(out))
+    }
+
+    #[instrument(skip_all, fields(rpc = "ApplyResourceChange", type_name = %r.get_ref().type_name))]
+    async fn apply_resource_change(&self, r: Request<pb::apply_resource_change::Request>) -> Rpc<pb::apply_resource_change::Response> {
+        let req = r.into_inner();
+        let mut diags = Diagnostics::new();
+        let mut out = pb::apply_resource_change::Response::default();
+        if let Some(e) = self.resource(&req.type_name, &mut diags) {
+            let prior = decode(req.prior_state.as_ref(), &e.ty, "prior state", &mut diags);
+            let planned = decode(req.planned_state.as_ref(), &e.ty, "planned state", &mut diags);
+            let config = decode(req.config.as_ref(), &e.ty, "configuration", &mut diags);
+            let prior_identity = self.identity_value(e, req.planned_identity.as_ref(), &mut diags);
+            if let (Some(prior), Some(planned), Some(config), Some(ctx)) = (prior, planned, config, self.context(&mut diags)) {
+                if planned.is_null() {
+                    e.imp.delete(&ctx, DeleteRequest { prior: prior.clone(), private: req.planned_private }, &mut diags).await;
+                    // On failure the object still exists: keep it in state.
+                    let state = if diags.has_errors() { prior } else { Value::Null };
+                    if diags.has_errors() {
+                        out.new_identity = self.identity_data(e, prior_identity.as_ref(), true, &mut diags);
+                    }
+                    out.new_state = encode(&state, &e.ty, "state", &mut diags);
+                } else {
+                    let mut resp = ApplyResponse { state: planned.clone(), private: req.planned_private.clone(), identity: prior_identity.clone(), diags: Diagnostics::new() };
+                    if prior.is_null() {
+                        resp.state = Value::Null;
+                        let creq = CreateRequest { config, planned, planned_private: req.planned_private };
+                        e.imp.create(&ctx, creq, &mut resp).await;
+                        if resp.state.is_null() && !resp.diags.has_errors() {
+                            resp.diags.error("Missing state after create", "The provider created nothing and reported no error. This is a bug in the provider.");
+                        }
+                    } else {
+                        let ureq = UpdateRequest { config, planned, prior, planned_private: req.planned_private, prior_identity };
+                        e.imp.update(&ctx, ureq, &mut resp).await;
+                    }
+                    diags.extend(std::mem::take(&mut resp.diags));
+                    plan::null_write_only(&e.schema.block, &mut resp.state);
+                    reject_unknowns(&mut resp.state, "apply", &mut diags);
+                    out.new_identity = self.identity_data(e, resp.identity.as_ref(), resp.state.is_null(), &mut diags);
+                    out.new_state = encode(&resp.state, &e.ty, "state", &mut diags);
+                    out.private = resp.private;
+                }
+            }
+        }
+        out.diagnostics = convert::diagnostics(&diags);
+        Ok(Response::new(out))
+    }
+
+    #[instrument(skip_all, fields(rpc = "ImportResourceState", type_name = %r.get_ref().type_name))]
+    async fn import_resource_state(&self, r: Request<pb::import_resource_state::Request>) -> Rpc<pb::import_resource_state::Response> {
+        let req = r.into_inner();
+        let mut diags = Diagnostics::new();
+        let mut out = pb::import_resource_state::Response::default();
+        if let Some(e) = self.resource(&req.type_name, &mut diags) {
+            let identity = self.identity_value(e, req.identity.as_ref(), &mut diags);
+            if let Some(ctx) = self.context(&mut diags) {
+                let mut resp = ImportResponse::default();
+                e.imp.import(&ctx, ImportRequest { id: req.id, identity }, &mut resp).await;
+                diags.extend(std::mem::take(&mut resp.diags));
+                if !diags.has_errors() {
+                    if resp.state.is_null() {
+                        diags.error("Import produced no state", "The provider imported nothing. This is a bug in the provider.");
+                    } else {
+                        let identity = self.identity_data(e, resp.identity.as_ref(), false, &mut diags);
+                        if let Some(state) = encode(&resp.state, &e.ty, "imported state", &mut diags) {
+                            out.imported_resources.push(pb::import_resource_state::ImportedResource {
+                                type_name: req.type_name.clone(),
+                                state: Some(state),
+                                private: resp.private,
+                                identity,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        out.diagnostics = convert::diagnostics(&diags);
+        Ok(Response::new(out))
+    }
+
+    #[instrument(skip_all, fields(rpc = "ReadDataSource", type_name = %r.get_ref().type_name))]
+    async fn read_data_source(&self, r: Request<pb::read_data_source::Request>) -> Rpc<pb::read_data_source::Response> {
+        let req = r.into_inner();
+        let mut diags = Diagnostics::new();
+        let mut out = pb::read_data_source::Response::default();
+        match self.data_sources.get(req.type_name.as_str()) {
+            Some(e) => {
+                let config = decode(req.config.as_ref(), &e.ty, "data source configuration", &mut diags);
+                if let (Some(config), Some(ctx)) = (config, self.context(&mut diags)) {
+                    let mut resp = ReadDataResponse { state: config.clone(), diags: Diagnostics::new() };
+                    e.imp.read(&ctx, ReadDataRequest { config }, &mut resp).await;
+                    diags.extend(std::mem::take(&mut resp.diags));
+                    if !diags.has_errors() {
+                        reject_unknowns(&mut resp.state, "read", &mut diags);
+                        out.state = encode(&resp.state, &e.ty, "data source result", &mut diags);
+                    }
+                }
+            }
+            None => diags.error("Unknown data source", format!("This provider has no data source {:?}.", req.type_name)),
+        }
+        out.diagnostics = convert::diagnostics(&diags);
+        Ok(Response::new(out))
+    }
+
+    #[instrument(skip_all, fields(rpc = "ValidateEphemeralResourceConfig", type_name = %r.get_ref().type_name))]
+    async fn validate_ephemeral_resource_config(
+        &self,
+        r: Request<pb::validate_ephemeral_resource_config::Request>,
+    ) -> Rpc<pb::validate_ephemeral_resource_config::Response> {
+        let req = r.into_inner();
+        let mut diags = Diagnostics::new();
+        match self.ephemerals.get(req.type_name.as_str()) {
+            Some(e) => {
+                if let Some(config) = decode(req.config.as_ref(), &e.ty, "ephemeral resource configuration", &mut diags) {
+                    e.imp.validate_config(&ValidateRequest { config }, &mut diags);
+                }
+            }
+            None => diags.error("Unknown ephemeral resource", format!("This provider has no ephemeral resource {:?}.", req.type_name)),
+        }
+        Ok(Response::new(pb::validate_ephemeral_resource_config::Response { diagnostics: convert::diagnostics(&diags) }))
+    }
+
+    #[instrument(skip_all, fields(rpc = "OpenEphemeralResource", type_name = %r.get_ref().type_name))]
+    async fn open_ephemeral_resource(&self, r: Request<pb::open_ephemeral_resource::Request>) -> Rpc<pb::open_ephemeral_resource::Response> {
+        let req = r.into_inner();
+        let mut diags = Diagnostics::new();
+        let mut out = pb::open_ephemeral_resource::Response::default();
+        match self.ephemerals.get(req.type_name.as_str()) {
+            Some(e) => {
+                let config = decode(req.config.as_ref(), &e.ty, "ephemeral resource configuration", &mut diags);
+                if let (Some(config), Some(ctx)) = (config, self.context(&mut diags)) {
+                    let mut resp = OpenResponse { result: config.clone(), ..OpenResponse::default() };
+                    e.imp.open(&ctx, OpenRequest { config }, &mut resp).await;
+                    diags.extend(std::mem::take(&mut resp.diags));
+                    if !diags.has_errors() {
+                        reject_unknowns(&mut resp.result, "open", &mut diags);
+                        out.result = encode(&resp.result, &e.ty, "ephemeral result", &mut diags);
+                        out.private = resp.private;
+                        out.renew_at = resp.renew_at.map(timestamp);
+                    }
+                }
+            }
+            None => diags.error("Unknown ephemeral resource", format!("This provider has no ephemeral resource {:?}.", req.type_name)),
+        }
+        out.diagnostics = convert::diagnostics(&diags);
+        Ok(Response::new(out))
+    }
+
+    #[instrument(skip_all, fields(rpc = "RenewEphemeralResource", type_name = %r.get_ref().type_name))]
+    async fn renew_ephemeral_resource(&self, r: Request<pb::renew_ephemeral_resource::Request>) -> Rpc<pb::renew_ephemeral_resource::Response> {
+        let req = r.into_inner();
+        let mut diags = Diagnostics::new();
+        let mut out = pb::renew_ephemeral_resource::Response::default();
+        match self.ephemerals.get(req.type_name.as_str()) {
+            Some(e) => {
+                if let Some(ctx) = self.context(&mut diags) {
+                    let mut resp = RenewResponse::default();
+                    e.imp.renew(&ctx, req.private, &mut resp).await;
+                    diags.extend(std::mem::take(&mut resp.diags));
+                    out.private = resp.private;
+                    out.renew_at = resp.renew_at.map(timestamp);
+                }
+            }
+            None => diags.error("Unknown ephemeral resource", format!("This provider has no ephemeral resource {:?}.", req.type_name)),
+        }
+        out.diagnostics = convert::diagnostics(&diags);
+        Ok(Response::new(out))
+    }
+
+    #[instrument(skip_all, fields(rpc = "CloseEphemeralResource", type_name = %r.get_ref().type_name))]
+    async fn close_ephemeral_resource(&self, r: Request<pb::close_ephemeral_resource::Request>) -> Rpc<pb::close_ephemeral_resource::Response> {
+        let req = r.into_inner();
+        let mut diags = Diagnostics::new();
+        match self.ephemerals.get(req.type_name.as_str()) {
+            Some(e) => {
+                if let Some(ctx) = self.context(&mut diags) {
+                    e.imp.close(&ctx, req.private, &mut diags).await;
+                }
+            }
+            None => diags.error("Unknown ephemeral resource", format!("This provider has no ephemeral resource {:?}.", req.type_name)),
+        }
+        Ok(Response::new(pb::close_ephemeral_resource::Response { diagnostics: convert::diagnostics(&diags) }))
+    }
+
+    #[instrument(skip_all, fields(rpc = "GetFunctions"))]
+    async fn get_functions(&self, _r: Request<pb::get_functions::Request>) -> Rpc<pb::get_functions::Response> {
+        Ok(Response::new(pb::get_functions::Response { diagnostics: Vec::new() }))
+    }
+
+    #[instrument(skip_all, fields(rpc = "StopProvider"))]
+    async fn stop_provider(&self, _r: Request<pb::stop_provider::Request>) -> Rpc<pb::stop_provider::Response> {
+        tracing::info!("stop requested: in-flight operations are asked to finish early");
+        self.stop_tx.send_replace(true);
+        Ok(Response::new(pb::stop_provider::Response { error: String::new() }))
+    }
+}

@@ -13,13 +13,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // google.protobuf.Timestamp comes from prost-types; the include path for its
     // .proto text ships with protoc-bin-vendored.
     let include = protoc_bin_vendored::include_path()?;
-    tonic_prost_build::configure()
-        .build_client(true)
-        .build_server(true)
-        .compile_with_config(
-            config,
-            &[std::path::PathBuf::from("proto/tfplugin6.proto"), std::path::PathBuf::from("proto/plugin.proto")],
-            &[std::path::PathBuf::from("proto"), include],
-        )?;
+    tonic_prost_build::configure().build_client(true).build_server(true).compile_with_config(
+        config,
+        &[std::path::PathBuf::from("proto/tfplugin6.proto"), std::path::PathBuf::from("proto/plugin.proto")],
+        &[std::path::PathBuf::from("proto"), include],
+    )?;
     Ok(())
 }

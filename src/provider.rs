@@ -19,7 +19,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::plugin::{
-    Attribute, AttributePath, ConfigureRequest, DataSource, Diagnostics, EphemeralResource, NestedBlock, Nesting, Provider, Resource, Schema, Value,
+    Attribute, AttributePath, ConfigureRequest, DataSource, Diagnostics, EphemeralResource, NestedBlock, Nesting,
+    Provider, Resource, Schema, Value,
 };
 
 /// The provider.
@@ -122,12 +123,20 @@ fn str_attr<'v>(v: &'v Value, name: &str) -> Option<&'v str> {
 
 /// Validates and resolves the proxmox settings from the block and `env`.
 /// `final_` is true at configure time (all values known, env consulted).
-pub fn proxmox_settings(block: &Value, env: &dyn Fn(&str) -> Option<String>, final_: bool, diags: &mut Diagnostics) -> Option<ProxmoxSettings> {
+pub fn proxmox_settings(
+    block: &Value,
+    env: &dyn Fn(&str) -> Option<String>,
+    final_: bool,
+    diags: &mut Diagnostics,
+) -> Option<ProxmoxSettings> {
     let base = AttributePath::attr("proxmox").and_index(0);
     let get = |name: &str, var: &str| -> Option<String> {
         match block.attr(name) {
             Value::Unknown => None,
-            v => v.as_str().map(str::to_string).or_else(|| if final_ { env(var).filter(|s| !s.is_empty()) } else { None }),
+            v => v
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| if final_ { env(var).filter(|s| !s.is_empty()) } else { None }),
         }
     };
     let endpoint = get("endpoint", "PROXMOX_VE_ENDPOINT");
@@ -136,7 +145,9 @@ pub fn proxmox_settings(block: &Value, env: &dyn Fn(&str) -> Option<String>, fin
     let password = get("password", "PROXMOX_VE_PASSWORD");
     let insecure = match block.attr("insecure") {
         Value::Bool(b) => *b,
-        _ if final_ => env("PROXMOX_VE_INSECURE").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes")),
+        _ if final_ => {
+            env("PROXMOX_VE_INSECURE").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+        }
         _ => false,
     };
     let ca = str_attr(block, "ca_certificate").map(str::to_string);
@@ -162,24 +173,42 @@ pub fn proxmox_settings(block: &Value, env: &dyn Fn(&str) -> Option<String>, fin
     }
     if let Some(u) = str_attr(block, "username") {
         if !u.contains('@') {
-            diags.error_at(base.and_attr("username"), "Invalid Proxmox username", format!("{u:?} has no realm; write it as `user@realm`, e.g. `root@pam`."));
+            diags.error_at(
+                base.and_attr("username"),
+                "Invalid Proxmox username",
+                format!("{u:?} has no realm; write it as `user@realm`, e.g. `root@pam`."),
+            );
         }
     }
     if let Some(pem) = &ca {
         if !pem.contains("-----BEGIN CERTIFICATE-----") {
-            diags.error_at(base.and_attr("ca_certificate"), "Invalid CA certificate", "Expected one or more PEM certificates (`-----BEGIN CERTIFICATE-----`).");
+            diags.error_at(
+                base.and_attr("ca_certificate"),
+                "Invalid CA certificate",
+                "Expected one or more PEM certificates (`-----BEGIN CERTIFICATE-----`).",
+            );
         }
         if insecure {
-            diags.warning_at(base.and_attr("insecure"), "TLS verification disabled", "`insecure = true` ignores `ca_certificate`; remove `insecure` to verify against the CA.");
+            diags.warning_at(
+                base.and_attr("insecure"),
+                "TLS verification disabled",
+                "`insecure = true` ignores `ca_certificate`; remove `insecure` to verify against the CA.",
+            );
         }
     }
     if !final_ || diags.has_errors() {
         return None;
     }
-    let block_set = ["endpoint", "api_token", "username", "password", "insecure", "ca_certificate"].iter().any(|n| !block.attr(n).is_null());
+    let block_set = ["endpoint", "api_token", "username", "password", "insecure", "ca_certificate"]
+        .iter()
+        .any(|n| !block.attr(n).is_null());
     let Some(endpoint) = endpoint else {
         if block_set {
-            diags.error_at(base.and_attr("endpoint"), "Missing Proxmox endpoint", "Set `endpoint` (or `PROXMOX_VE_ENDPOINT`), e.g. `https://pve.example.com:8006/`.");
+            diags.error_at(
+                base.and_attr("endpoint"),
+                "Missing Proxmox endpoint",
+                "Set `endpoint` (or `PROXMOX_VE_ENDPOINT`), e.g. `https://pve.example.com:8006/`.",
+            );
         }
         return None;
     };
@@ -188,7 +217,11 @@ pub fn proxmox_settings(block: &Value, env: &dyn Fn(&str) -> Option<String>, fin
         (Some(t), _, _) if !block_user => ProxmoxAuth::ApiToken(t),
         (_, Some(username), Some(password)) => ProxmoxAuth::Password { username, password },
         (_, Some(_), None) => {
-            diags.error_at(base.and_attr("password"), "Missing Proxmox password", "`username` needs `password` (or `PROXMOX_VE_PASSWORD`).");
+            diags.error_at(
+                base.and_attr("password"),
+                "Missing Proxmox password",
+                "`username` needs `password` (or `PROXMOX_VE_PASSWORD`).",
+            );
             return None;
         }
         _ => {
@@ -216,7 +249,10 @@ fn token_problem(t: &str) -> Option<String> {
     let ok = t.split_once('!').and_then(|(user, rest)| rest.split_once('=').map(|(id, secret)| (user, id, secret)));
     match ok {
         Some((user, id, secret)) if user.contains('@') && !id.is_empty() && !secret.is_empty() => None,
-        _ => Some("Expected `USER@REALM!TOKENID=SECRET`, e.g. `terraform@pve!provider=…` (the secret is not shown here).".to_string()),
+        _ => Some(
+            "Expected `USER@REALM!TOKENID=SECRET`, e.g. `terraform@pve!provider=…` (the secret is not shown here)."
+                .to_string(),
+        ),
     }
 }
 
@@ -276,7 +312,11 @@ mod tests {
 
     fn block(pairs: &[(&str, Value)]) -> Value {
         let names = ["endpoint", "api_token", "username", "password", "insecure", "ca_certificate"];
-        Value::object(names.iter().map(|n| (*n, pairs.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap_or(Value::Null))))
+        Value::object(
+            names
+                .iter()
+                .map(|n| (*n, pairs.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap_or(Value::Null))),
+        )
     }
 
     fn no_env(_: &str) -> Option<String> {
@@ -333,7 +373,12 @@ mod tests {
     #[test]
     fn unknown_values_are_not_errors_at_validate() {
         let mut d = Diagnostics::new();
-        proxmox_settings(&block(&[("endpoint", Value::Unknown), ("api_token", Value::Unknown)]), &no_env, false, &mut d);
+        proxmox_settings(
+            &block(&[("endpoint", Value::Unknown), ("api_token", Value::Unknown)]),
+            &no_env,
+            false,
+            &mut d,
+        );
         assert!(d.is_empty());
     }
 

@@ -15,9 +15,9 @@ use std::io::Write;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::Layer;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::Layer;
 
 /// The level requested by Terraform's environment, if any.
 pub fn level_from_env(provider_name: &str) -> Option<Level> {

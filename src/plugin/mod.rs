@@ -22,5 +22,5 @@ pub mod value;
 
 pub use diag::{AttributePath, Diagnostic, Diagnostics};
 pub use resource::*;
-pub use schema::{Attribute, Block, IdentityAttribute, IdentitySchema, Nesting, NestedBlock, PlanModifier, Schema};
+pub use schema::{Attribute, Block, IdentityAttribute, IdentitySchema, NestedBlock, Nesting, PlanModifier, Schema};
 pub use value::{Number, Type, Value};

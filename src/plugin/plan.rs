@@ -20,7 +20,12 @@ use super::schema::{Attribute, AttributeType, Block, Nesting, PlanModifier, Sche
 use super::value::Value;
 
 /// Steps 1–4 for a create or update. `prior` is Null on create.
-pub fn plan_attributes(schema: &Schema, prior: &Value, proposed: &Value, config: &Value) -> (Value, Vec<AttributePath>) {
+pub fn plan_attributes(
+    schema: &Schema,
+    prior: &Value,
+    proposed: &Value,
+    config: &Value,
+) -> (Value, Vec<AttributePath>) {
     let mut planned = proposed.clone();
 
     // 1. defaults
@@ -316,7 +321,12 @@ mod tests {
                 .description("disks"),
             ],
         )
-        .blocks(vec![NestedBlock::new("timeouts", Nesting::Single, "t", vec![Attribute::string("create").optional().description("c")])])
+        .blocks(vec![NestedBlock::new(
+            "timeouts",
+            Nesting::Single,
+            "t",
+            vec![Attribute::string("create").optional().description("c")],
+        )])
     }
 
     fn obj(pairs: &[(&str, Value)]) -> Value {
@@ -331,7 +341,14 @@ mod tests {
             ("note", Value::Null),
             ("etag", "e1".into()),
             ("password", Value::Null),
-            ("disks", Value::List(vec![obj(&[("size", Value::int(10)), ("volume", "v0".into()), ("storage", "local".into())])])),
+            (
+                "disks",
+                Value::List(vec![obj(&[
+                    ("size", Value::int(10)),
+                    ("volume", "v0".into()),
+                    ("storage", "local".into()),
+                ])]),
+            ),
             ("timeouts", Value::Null),
         ])
     }
@@ -385,7 +402,10 @@ mod tests {
         let (planned, replace) = plan_attributes(&schema(), &prior, &proposed, &config);
         assert_eq!(planned.attr("id"), &Value::from("abc"), "UseStateForUnknown");
         assert_eq!(planned.attr("etag"), &Value::Unknown, "other computed attributes unknown");
-        assert_eq!(get_path(&planned, &AttributePath::attr("disks").and_index(0).and_attr("volume")), &Value::from("v0"));
+        assert_eq!(
+            get_path(&planned, &AttributePath::attr("disks").and_index(0).and_attr("volume")),
+            &Value::from("v0")
+        );
         assert!(replace.is_empty());
     }
 

@@ -285,10 +285,7 @@ pub trait Resource<D: Send + Sync + 'static>: Send + Sync {
     /// Imports an existing object.
     async fn import(&self, ctx: &Context<D>, req: ImportRequest, resp: &mut ImportResponse) {
         let _ = (ctx, req);
-        resp.diags.error(
-            "Import not supported",
-            format!("The resource type {} cannot be imported.", self.type_name()),
-        );
+        resp.diags.error("Import not supported", format!("The resource type {} cannot be imported.", self.type_name()));
     }
 }
 

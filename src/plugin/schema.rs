@@ -87,7 +87,10 @@ impl Block {
         for a in &self.attributes {
             let path = format!("{prefix}{}", a.name);
             let flags = (a.required, a.optional, a.computed);
-            let ok = matches!(flags, (true, false, false) | (false, true, false) | (false, false, true) | (false, true, true));
+            let ok = matches!(
+                flags,
+                (true, false, false) | (false, true, false) | (false, false, true) | (false, true, true)
+            );
             if !ok {
                 problems.push(format!("{path}: must be required, optional, computed or optional+computed"));
             }
@@ -180,7 +183,10 @@ impl PartialEq for PlanModifier {
         match (self, other) {
             (PlanModifier::UseStateForUnknown, PlanModifier::UseStateForUnknown)
             | (PlanModifier::RequiresReplace, PlanModifier::RequiresReplace) => true,
-            (PlanModifier::RequiresReplaceIf { description: a, .. }, PlanModifier::RequiresReplaceIf { description: b, .. }) => a == b,
+            (
+                PlanModifier::RequiresReplaceIf { description: a, .. },
+                PlanModifier::RequiresReplaceIf { description: b, .. },
+            ) => a == b,
             _ => false,
         }
     }
@@ -353,7 +359,12 @@ pub struct NestedBlock {
 
 impl NestedBlock {
     /// A nested block with the given attributes.
-    pub fn new(type_name: impl Into<String>, nesting: Nesting, description: impl Into<String>, attributes: Vec<Attribute>) -> NestedBlock {
+    pub fn new(
+        type_name: impl Into<String>,
+        nesting: Nesting,
+        description: impl Into<String>,
+        attributes: Vec<Attribute>,
+    ) -> NestedBlock {
         NestedBlock {
             type_name: type_name.into(),
             block: Block { description: description.into(), attributes, ..Block::default() },
@@ -403,12 +414,24 @@ pub struct IdentityAttribute {
 impl IdentityAttribute {
     /// An identity attribute required for import.
     pub fn required(name: impl Into<String>, ty: Type, description: impl Into<String>) -> IdentityAttribute {
-        IdentityAttribute { name: name.into(), ty, required_for_import: true, optional_for_import: false, description: description.into() }
+        IdentityAttribute {
+            name: name.into(),
+            ty,
+            required_for_import: true,
+            optional_for_import: false,
+            description: description.into(),
+        }
     }
 
     /// An identity attribute optional for import.
     pub fn optional(name: impl Into<String>, ty: Type, description: impl Into<String>) -> IdentityAttribute {
-        IdentityAttribute { name: name.into(), ty, required_for_import: false, optional_for_import: true, description: description.into() }
+        IdentityAttribute {
+            name: name.into(),
+            ty,
+            required_for_import: false,
+            optional_for_import: true,
+            description: description.into(),
+        }
     }
 }
 
@@ -427,7 +450,12 @@ mod tests {
                     .description("d"),
             ],
         )
-        .blocks(vec![NestedBlock::new("timeouts", Nesting::Single, "t", vec![Attribute::string("create").optional().description("c")])]);
+        .blocks(vec![NestedBlock::new(
+            "timeouts",
+            Nesting::Single,
+            "t",
+            vec![Attribute::string("create").optional().description("c")],
+        )]);
         assert_eq!(
             s.value_type(),
             Type::object([
@@ -441,7 +469,13 @@ mod tests {
 
     #[test]
     fn check_finds_bad_flags() {
-        let s = Schema::new("x", vec![Attribute::string("a").description("a"), Attribute::string("b").write_only().computed().description("b")]);
+        let s = Schema::new(
+            "x",
+            vec![
+                Attribute::string("a").description("a"),
+                Attribute::string("b").write_only().computed().description("b"),
+            ],
+        );
         assert_eq!(s.check().len(), 2);
     }
 }

@@ -162,7 +162,7 @@ impl ctl::grpc_controller_server::GrpcController for Controller {
 
 /// Serves `provider` on a private unix socket until Shutdown or SIGTERM.
 pub async fn serve<P: Provider>(provider: P, tls: bool) -> Result<(), ServeError> {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     // Installing a handler replaces the default action (terminate).
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -172,7 +172,10 @@ pub async fn serve<P: Provider>(provider: P, tls: bool) -> Result<(), ServeError
         }
     });
 
-    let dir = tempfile::Builder::new().prefix("proxtalos-plugin").permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700)).tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("proxtalos-plugin")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()?;
     let socket = dir.path().join("provider.sock");
     let listener = UnixListener::bind(&socket)?;
 
@@ -228,8 +231,14 @@ mod tests {
     fn launch_env_checks() {
         assert!(matches!(check_launch_env(None, Some("6")), Err(ServeError::NotLaunchedByTerraform)));
         assert!(matches!(check_launch_env(Some("nope"), Some("6")), Err(ServeError::NotLaunchedByTerraform)));
-        assert!(matches!(check_launch_env(Some(MAGIC_COOKIE_VALUE), Some("5")), Err(ServeError::UnsupportedProtocol { .. })));
-        assert!(matches!(check_launch_env(Some(MAGIC_COOKIE_VALUE), None), Err(ServeError::UnsupportedProtocol { .. })));
+        assert!(matches!(
+            check_launch_env(Some(MAGIC_COOKIE_VALUE), Some("5")),
+            Err(ServeError::UnsupportedProtocol { .. })
+        ));
+        assert!(matches!(
+            check_launch_env(Some(MAGIC_COOKIE_VALUE), None),
+            Err(ServeError::UnsupportedProtocol { .. })
+        ));
         assert!(check_launch_env(Some(MAGIC_COOKIE_VALUE), Some("5,6")).is_ok());
         assert!(check_launch_env(Some(MAGIC_COOKIE_VALUE), Some("6, 5")).is_ok());
     }

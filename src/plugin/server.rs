@@ -66,7 +66,8 @@ impl<P: Provider> ProviderServer<P> {
                 (s, t)
             });
             let upgraders = imp.state_upgraders();
-            resources.insert(imp.type_name(), ResourceEntry { ty: schema.value_type(), schema, identity, upgraders, imp });
+            resources
+                .insert(imp.type_name(), ResourceEntry { ty: schema.value_type(), schema, identity, upgraders, imp });
         }
         let mut data_sources = HashMap::new();
         for imp in provider.data_sources() {
@@ -81,8 +82,14 @@ impl<P: Provider> ProviderServer<P> {
         let schema_response = pb::get_provider_schema::Response {
             provider: Some(convert::schema(&provider_schema)),
             resource_schemas: resources.iter().map(|(k, e)| (k.to_string(), convert::schema(&e.schema))).collect(),
-            data_source_schemas: data_sources.iter().map(|(k, e)| (k.to_string(), convert::schema(&e.schema))).collect(),
-            ephemeral_resource_schemas: ephemerals.iter().map(|(k, e)| (k.to_string(), convert::schema(&e.schema))).collect(),
+            data_source_schemas: data_sources
+                .iter()
+                .map(|(k, e)| (k.to_string(), convert::schema(&e.schema)))
+                .collect(),
+            ephemeral_resource_schemas: ephemerals
+                .iter()
+                .map(|(k, e)| (k.to_string(), convert::schema(&e.schema)))
+                .collect(),
             diagnostics: Vec::new(),
             provider_meta: None,
             server_capabilities: Some(capabilities()),
@@ -127,20 +134,36 @@ impl<P: Provider> ProviderServer<P> {
         e
     }
 
-    fn identity_value(&self, e: &ResourceEntry<P::Data>, id: Option<&pb::ResourceIdentityData>, diags: &mut Diagnostics) -> Option<Value> {
+    fn identity_value(
+        &self,
+        e: &ResourceEntry<P::Data>,
+        id: Option<&pb::ResourceIdentityData>,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let (_, ty) = e.identity.as_ref()?;
         let dv = id?.identity_data.as_ref()?;
         decode(Some(dv), ty, "resource identity", diags).filter(|v| !v.is_null())
     }
 
-    fn identity_data(&self, e: &ResourceEntry<P::Data>, v: Option<&Value>, state_null: bool, diags: &mut Diagnostics) -> Option<pb::ResourceIdentityData> {
+    fn identity_data(
+        &self,
+        e: &ResourceEntry<P::Data>,
+        v: Option<&Value>,
+        state_null: bool,
+        diags: &mut Diagnostics,
+    ) -> Option<pb::ResourceIdentityData> {
         let (_, ty) = e.identity.as_ref()?;
         match v {
-            Some(v) => encode(v, ty, "resource identity", diags).map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) }),
+            Some(v) => {
+                encode(v, ty, "resource identity", diags).map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) })
+            }
             None if !state_null => {
                 diags.error(
                     "Missing resource identity",
-                    format!("The provider returned no identity for {}. This is a bug in the provider.", e.imp.type_name()),
+                    format!(
+                        "The provider returned no identity for {}. This is a bug in the provider.",
+                        e.imp.type_name()
+                    ),
                 );
                 None
             }
@@ -153,7 +176,12 @@ impl<P: Provider> ProviderServer<P> {
 /// (so ModifyPlan can warn on destroy). Not move_resource_state, not
 /// generate_resource_config.
 fn capabilities() -> pb::ServerCapabilities {
-    pb::ServerCapabilities { plan_destroy: true, get_provider_schema_optional: true, move_resource_state: false, generate_resource_config: false }
+    pb::ServerCapabilities {
+        plan_destroy: true,
+        get_provider_schema_optional: true,
+        move_resource_state: false,
+        generate_resource_config: false,
+    }
 }
 
 /// Replaces unknowns a provider left in a result with nulls, with an error
@@ -180,7 +208,9 @@ type Rpc<T> = Result<Response<T>, Status>;
 impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
     #[instrument(skip_all, fields(rpc = "GetMetadata"))]
     async fn get_metadata(&self, _r: Request<pb::get_metadata::Request>) -> Rpc<pb::get_metadata::Response> {
-        let names = |keys: Vec<&&'static str>| keys.into_iter().map(|k| pb::get_metadata::TypeName { type_name: k.to_string() }).collect();
+        let names = |keys: Vec<&&'static str>| {
+            keys.into_iter().map(|k| pb::get_metadata::TypeName { type_name: k.to_string() }).collect()
+        };
         Ok(Response::new(pb::get_metadata::Response {
             server_capabilities: Some(capabilities()),
             diagnostics: Vec::new(),
@@ -191,7 +221,10 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
     }
 
     #[instrument(skip_all, fields(rpc = "GetProviderSchema"))]
-    async fn get_provider_schema(&self, _r: Request<pb::get_provider_schema::Request>) -> Rpc<pb::get_provider_schema::Response> {
+    async fn get_provider_schema(
+        &self,
+        _r: Request<pb::get_provider_schema::Request>,
+    ) -> Rpc<pb::get_provider_schema::Response> {
         Ok(Response::new(self.schema_response.clone()))
     }
 
@@ -221,22 +254,34 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                 Some((schema, ty)) if schema.version == req.version => {
                     let json = req.raw_identity.map(|r| r.json).unwrap_or_default();
                     match super::codec::decode_json(&json, ty, true) {
-                        Ok(v) => upgraded = encode(&v, ty, "resource identity", &mut diags).map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) }),
+                        Ok(v) => {
+                            upgraded = encode(&v, ty, "resource identity", &mut diags)
+                                .map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) })
+                        }
                         Err(err) => diags.push(convert::codec_diagnostic("stored resource identity", &err)),
                     }
                 }
                 Some((schema, _)) => diags.error(
                     "Unsupported identity version",
-                    format!("The stored identity of {} has version {}; this provider knows version {}.", req.type_name, req.version, schema.version),
+                    format!(
+                        "The stored identity of {} has version {}; this provider knows version {}.",
+                        req.type_name, req.version, schema.version
+                    ),
                 ),
                 None => diags.error("No resource identity", format!("{} has no resource identity.", req.type_name)),
             }
         }
-        Ok(Response::new(pb::upgrade_resource_identity::Response { upgraded_identity: upgraded, diagnostics: convert::diagnostics(&diags) }))
+        Ok(Response::new(pb::upgrade_resource_identity::Response {
+            upgraded_identity: upgraded,
+            diagnostics: convert::diagnostics(&diags),
+        }))
     }
 
     #[instrument(skip_all, fields(rpc = "ValidateProviderConfig"))]
-    async fn validate_provider_config(&self, r: Request<pb::validate_provider_config::Request>) -> Rpc<pb::validate_provider_config::Response> {
+    async fn validate_provider_config(
+        &self,
+        r: Request<pb::validate_provider_config::Request>,
+    ) -> Rpc<pb::validate_provider_config::Response> {
         let req = r.into_inner();
         let mut diags = Diagnostics::new();
         if let Some(config) = decode(req.config.as_ref(), &self.provider_ty, "provider configuration", &mut diags) {
@@ -246,7 +291,10 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
     }
 
     #[instrument(skip_all, fields(rpc = "ValidateResourceConfig", type_name = %r.get_ref().type_name))]
-    async fn validate_resource_config(&self, r: Request<pb::validate_resource_config::Request>) -> Rpc<pb::validate_resource_config::Response> {
+    async fn validate_resource_config(
+        &self,
+        r: Request<pb::validate_resource_config::Request>,
+    ) -> Rpc<pb::validate_resource_config::Response> {
         let req = r.into_inner();
         let mut diags = Diagnostics::new();
         if let Some(e) = self.resource(&req.type_name, &mut diags) {
@@ -282,21 +330,29 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                     e.imp.validate_config(&ValidateRequest { config }, &mut diags);
                 }
             }
-            None => diags.error("Unknown data source", format!("This provider has no data source {:?}.", req.type_name)),
+            None => {
+                diags.error("Unknown data source", format!("This provider has no data source {:?}.", req.type_name))
+            }
         }
         Ok(Response::new(pb::validate_data_resource_config::Response { diagnostics: convert::diagnostics(&diags) }))
     }
 
     /// A hot path: Terraform calls it for every resource on every plan.
     #[instrument(skip_all, fields(rpc = "UpgradeResourceState", type_name = %r.get_ref().type_name, version = r.get_ref().version))]
-    async fn upgrade_resource_state(&self, r: Request<pb::upgrade_resource_state::Request>) -> Rpc<pb::upgrade_resource_state::Response> {
+    async fn upgrade_resource_state(
+        &self,
+        r: Request<pb::upgrade_resource_state::Request>,
+    ) -> Rpc<pb::upgrade_resource_state::Response> {
         let req = r.into_inner();
         let mut diags = Diagnostics::new();
         let mut upgraded_state = None;
         if let Some(e) = self.resource(&req.type_name, &mut diags) {
             let raw = req.raw_state.unwrap_or_default();
             if raw.json.is_empty() && !raw.flatmap.is_empty() {
-                diags.error("Unsupported state format", "This state was written in the legacy flatmap format, which this provider does not read.");
+                diags.error(
+                    "Unsupported state format",
+                    "This state was written in the legacy flatmap format, which this provider does not read.",
+                );
             } else if req.version == e.schema.version {
                 match super::codec::decode_json(&raw.json, &e.ty, true) {
                     Ok(v) => upgraded_state = encode(&v, &e.ty, "upgraded state", &mut diags),
@@ -321,22 +377,34 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
             } else {
                 diags.error(
                     "Unsupported state version",
-                    format!("This provider cannot upgrade {} state from schema version {}.", req.type_name, req.version),
+                    format!(
+                        "This provider cannot upgrade {} state from schema version {}.",
+                        req.type_name, req.version
+                    ),
                 );
             }
         }
-        Ok(Response::new(pb::upgrade_resource_state::Response { upgraded_state, diagnostics: convert::diagnostics(&diags) }))
+        Ok(Response::new(pb::upgrade_resource_state::Response {
+            upgraded_state,
+            diagnostics: convert::diagnostics(&diags),
+        }))
     }
 
     #[instrument(skip_all, fields(rpc = "ConfigureProvider", terraform_version = %r.get_ref().terraform_version))]
-    async fn configure_provider(&self, r: Request<pb::configure_provider::Request>) -> Rpc<pb::configure_provider::Response> {
+    async fn configure_provider(
+        &self,
+        r: Request<pb::configure_provider::Request>,
+    ) -> Rpc<pb::configure_provider::Response> {
         let req = r.into_inner();
         let mut diags = Diagnostics::new();
         if let Some(config) = decode(req.config.as_ref(), &self.provider_ty, "provider configuration", &mut diags) {
             let creq = ConfigureRequest { config, terraform_version: req.terraform_version };
             if let Some(data) = self.provider.configure(creq, &mut diags).await {
                 if !diags.has_errors() && self.data.set(Arc::new(data)).is_err() {
-                    diags.warning("Provider configured twice", "ConfigureProvider was called more than once; the first configuration is kept.");
+                    diags.warning(
+                        "Provider configured twice",
+                        "ConfigureProvider was called more than once; the first configuration is kept.",
+                    );
                 }
             }
         }
@@ -352,7 +420,12 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
             let state = decode(req.current_state.as_ref(), &e.ty, "current state", &mut diags);
             let identity = self.identity_value(e, req.current_identity.as_ref(), &mut diags);
             if let (Some(state), Some(ctx)) = (state, self.context(&mut diags)) {
-                let mut resp = ReadResponse { state: state.clone(), private: req.private.clone(), identity: identity.clone(), diags: Diagnostics::new() };
+                let mut resp = ReadResponse {
+                    state: state.clone(),
+                    private: req.private.clone(),
+                    identity: identity.clone(),
+                    diags: Diagnostics::new(),
+                };
                 e.imp.read(&ctx, ReadRequest { state, private: req.private, identity }, &mut resp).await;
                 diags.extend(std::mem::take(&mut resp.diags));
                 plan::null_write_only(&e.schema.block, &mut resp.state);
@@ -367,7 +440,10 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
     }
 
     #[instrument(skip_all, fields(rpc = "PlanResourceChange", type_name = %r.get_ref().type_name))]
-    async fn plan_resource_change(&self, r: Request<pb::plan_resource_change::Request>) -> Rpc<pb::plan_resource_change::Response> {
+    async fn plan_resource_change(
+        &self,
+        r: Request<pb::plan_resource_change::Request>,
+    ) -> Rpc<pb::plan_resource_change::Response> {
         let req = r.into_inner();
         let mut diags = Diagnostics::new();
         let mut out = pb::plan_resource_change::Response::default();
@@ -375,7 +451,9 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
             let prior = decode(req.prior_state.as_ref(), &e.ty, "prior state", &mut diags);
             let proposed = decode(req.proposed_new_state.as_ref(), &e.ty, "proposed new state", &mut diags);
             let config = decode(req.config.as_ref(), &e.ty, "configuration", &mut diags);
-            if let (Some(prior), Some(proposed), Some(config), Some(ctx)) = (prior, proposed, config, self.context(&mut diags)) {
+            if let (Some(prior), Some(proposed), Some(config), Some(ctx)) =
+                (prior, proposed, config, self.context(&mut diags))
+            {
                 let destroy = proposed.is_null();
                 let (planned, replace) = if destroy {
                     (Value::Null, Vec::new())
@@ -383,7 +461,12 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                     plan::plan_attributes(&e.schema, &prior, &proposed, &config)
                 };
                 let mreq = ModifyPlanRequest { config, prior, prior_private: req.prior_private.clone() };
-                let mut resp = ModifyPlanResponse { plan: planned, requires_replace: replace, private: req.prior_private, diags: Diagnostics::new() };
+                let mut resp = ModifyPlanResponse {
+                    plan: planned,
+                    requires_replace: replace,
+                    private: req.prior_private,
+                    diags: Diagnostics::new(),
+                };
                 e.imp.modify_plan(&ctx, &mreq, &mut resp).await;
                 diags.extend(std::mem::take(&mut resp.diags));
                 if destroy {
@@ -391,7 +474,8 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                     resp.requires_replace.clear();
                 }
                 out.planned_state = encode(&resp.plan, &e.ty, "planned state", &mut diags);
-                out.requires_replace = plan::finish_requires_replace(resp.requires_replace).iter().map(convert::attribute_path).collect();
+                out.requires_replace =
+                    plan::finish_requires_replace(resp.requires_replace).iter().map(convert::attribute_path).collect();
                 out.planned_private = resp.private;
                 // An identity never changes once known: plan the prior one.
                 if e.identity.is_some() {
@@ -404,7 +488,10 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
     }
 
     #[instrument(skip_all, fields(rpc = "ApplyResourceChange", type_name = %r.get_ref().type_name))]
-    async fn apply_resource_change(&self, r: Request<pb::apply_resource_change::Request>) -> Rpc<pb::apply_resource_change::Response> {
+    async fn apply_resource_change(
+        &self,
+        r: Request<pb::apply_resource_change::Request>,
+    ) -> Rpc<pb::apply_resource_change::Response> {
         let req = r.into_inner();
         let mut diags = Diagnostics::new();
         let mut out = pb::apply_resource_change::Response::default();
@@ -413,9 +500,13 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
             let planned = decode(req.planned_state.as_ref(), &e.ty, "planned state", &mut diags);
             let config = decode(req.config.as_ref(), &e.ty, "configuration", &mut diags);
             let prior_identity = self.identity_value(e, req.planned_identity.as_ref(), &mut diags);
-            if let (Some(prior), Some(planned), Some(config), Some(ctx)) = (prior, planned, config, self.context(&mut diags)) {
+            if let (Some(prior), Some(planned), Some(config), Some(ctx)) =
+                (prior, planned, config, self.context(&mut diags))
+            {
                 if planned.is_null() {
-                    e.imp.delete(&ctx, DeleteRequest { prior: prior.clone(), private: req.planned_private }, &mut diags).await;
+                    e.imp
+                        .delete(&ctx, DeleteRequest { prior: prior.clone(), private: req.planned_private }, &mut diags)
+                        .await;
                     // On failure the object still exists: keep it in state.
                     let state = if diags.has_errors() { prior } else { Value::Null };
                     if diags.has_errors() {
@@ -423,16 +514,30 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                     }
                     out.new_state = encode(&state, &e.ty, "state", &mut diags);
                 } else {
-                    let mut resp = ApplyResponse { state: planned.clone(), private: req.planned_private.clone(), identity: prior_identity.clone(), diags: Diagnostics::new() };
+                    let mut resp = ApplyResponse {
+                        state: planned.clone(),
+                        private: req.planned_private.clone(),
+                        identity: prior_identity.clone(),
+                        diags: Diagnostics::new(),
+                    };
                     if prior.is_null() {
                         resp.state = Value::Null;
                         let creq = CreateRequest { config, planned, planned_private: req.planned_private };
                         e.imp.create(&ctx, creq, &mut resp).await;
                         if resp.state.is_null() && !resp.diags.has_errors() {
-                            resp.diags.error("Missing state after create", "The provider created nothing and reported no error. This is a bug in the provider.");
+                            resp.diags.error(
+                                "Missing state after create",
+                                "The provider created nothing and reported no error. This is a bug in the provider.",
+                            );
                         }
                     } else {
-                        let ureq = UpdateRequest { config, planned, prior, planned_private: req.planned_private, prior_identity };
+                        let ureq = UpdateRequest {
+                            config,
+                            planned,
+                            prior,
+                            planned_private: req.planned_private,
+                            prior_identity,
+                        };
                         e.imp.update(&ctx, ureq, &mut resp).await;
                     }
                     diags.extend(std::mem::take(&mut resp.diags));
@@ -449,7 +554,10 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
     }
 
     #[instrument(skip_all, fields(rpc = "ImportResourceState", type_name = %r.get_ref().type_name))]
-    async fn import_resource_state(&self, r: Request<pb::import_resource_state::Request>) -> Rpc<pb::import_resource_state::Response> {
+    async fn import_resource_state(
+        &self,
+        r: Request<pb::import_resource_state::Request>,
+    ) -> Rpc<pb::import_resource_state::Response> {
         let req = r.into_inner();
         let mut diags = Diagnostics::new();
         let mut out = pb::import_resource_state::Response::default();
@@ -461,7 +569,10 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                 diags.extend(std::mem::take(&mut resp.diags));
                 if !diags.has_errors() {
                     if resp.state.is_null() {
-                        diags.error("Import produced no state", "The provider imported nothing. This is a bug in the provider.");
+                        diags.error(
+                            "Import produced no state",
+                            "The provider imported nothing. This is a bug in the provider.",
+                        );
                     } else {
                         let identity = self.identity_data(e, resp.identity.as_ref(), false, &mut diags);
                         if let Some(state) = encode(&resp.state, &e.ty, "imported state", &mut diags) {
@@ -498,7 +609,9 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                     }
                 }
             }
-            None => diags.error("Unknown data source", format!("This provider has no data source {:?}.", req.type_name)),
+            None => {
+                diags.error("Unknown data source", format!("This provider has no data source {:?}.", req.type_name))
+            }
         }
         out.diagnostics = convert::diagnostics(&diags);
         Ok(Response::new(out))
@@ -513,17 +626,26 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         let mut diags = Diagnostics::new();
         match self.ephemerals.get(req.type_name.as_str()) {
             Some(e) => {
-                if let Some(config) = decode(req.config.as_ref(), &e.ty, "ephemeral resource configuration", &mut diags) {
+                if let Some(config) = decode(req.config.as_ref(), &e.ty, "ephemeral resource configuration", &mut diags)
+                {
                     e.imp.validate_config(&ValidateRequest { config }, &mut diags);
                 }
             }
-            None => diags.error("Unknown ephemeral resource", format!("This provider has no ephemeral resource {:?}.", req.type_name)),
+            None => diags.error(
+                "Unknown ephemeral resource",
+                format!("This provider has no ephemeral resource {:?}.", req.type_name),
+            ),
         }
-        Ok(Response::new(pb::validate_ephemeral_resource_config::Response { diagnostics: convert::diagnostics(&diags) }))
+        Ok(Response::new(pb::validate_ephemeral_resource_config::Response {
+            diagnostics: convert::diagnostics(&diags),
+        }))
     }
 
     #[instrument(skip_all, fields(rpc = "OpenEphemeralResource", type_name = %r.get_ref().type_name))]
-    async fn open_ephemeral_resource(&self, r: Request<pb::open_ephemeral_resource::Request>) -> Rpc<pb::open_ephemeral_resource::Response> {
+    async fn open_ephemeral_resource(
+        &self,
+        r: Request<pb::open_ephemeral_resource::Request>,
+    ) -> Rpc<pb::open_ephemeral_resource::Response> {
         let req = r.into_inner();
         let mut diags = Diagnostics::new();
         let mut out = pb::open_ephemeral_resource::Response::default();
@@ -542,14 +664,20 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                     }
                 }
             }
-            None => diags.error("Unknown ephemeral resource", format!("This provider has no ephemeral resource {:?}.", req.type_name)),
+            None => diags.error(
+                "Unknown ephemeral resource",
+                format!("This provider has no ephemeral resource {:?}.", req.type_name),
+            ),
         }
         out.diagnostics = convert::diagnostics(&diags);
         Ok(Response::new(out))
     }
 
     #[instrument(skip_all, fields(rpc = "RenewEphemeralResource", type_name = %r.get_ref().type_name))]
-    async fn renew_ephemeral_resource(&self, r: Request<pb::renew_ephemeral_resource::Request>) -> Rpc<pb::renew_ephemeral_resource::Response> {
+    async fn renew_ephemeral_resource(
+        &self,
+        r: Request<pb::renew_ephemeral_resource::Request>,
+    ) -> Rpc<pb::renew_ephemeral_resource::Response> {
         let req = r.into_inner();
         let mut diags = Diagnostics::new();
         let mut out = pb::renew_ephemeral_resource::Response::default();
@@ -563,14 +691,20 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                     out.renew_at = resp.renew_at.map(timestamp);
                 }
             }
-            None => diags.error("Unknown ephemeral resource", format!("This provider has no ephemeral resource {:?}.", req.type_name)),
+            None => diags.error(
+                "Unknown ephemeral resource",
+                format!("This provider has no ephemeral resource {:?}.", req.type_name),
+            ),
         }
         out.diagnostics = convert::diagnostics(&diags);
         Ok(Response::new(out))
     }
 
     #[instrument(skip_all, fields(rpc = "CloseEphemeralResource", type_name = %r.get_ref().type_name))]
-    async fn close_ephemeral_resource(&self, r: Request<pb::close_ephemeral_resource::Request>) -> Rpc<pb::close_ephemeral_resource::Response> {
+    async fn close_ephemeral_resource(
+        &self,
+        r: Request<pb::close_ephemeral_resource::Request>,
+    ) -> Rpc<pb::close_ephemeral_resource::Response> {
         let req = r.into_inner();
         let mut diags = Diagnostics::new();
         match self.ephemerals.get(req.type_name.as_str()) {
@@ -579,7 +713,10 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                     e.imp.close(&ctx, req.private, &mut diags).await;
                 }
             }
-            None => diags.error("Unknown ephemeral resource", format!("This provider has no ephemeral resource {:?}.", req.type_name)),
+            None => diags.error(
+                "Unknown ephemeral resource",
+                format!("This provider has no ephemeral resource {:?}.", req.type_name),
+            ),
         }
         Ok(Response::new(pb::close_ephemeral_resource::Response { diagnostics: convert::diagnostics(&diags) }))
     }

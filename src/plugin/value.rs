@@ -69,10 +69,7 @@ impl Type {
                 J::from("object"),
                 J::Object(attrs.iter().map(|(k, t)| (k.clone(), t.to_json())).collect()),
             ]),
-            Type::Tuple(elems) => J::Array(vec![
-                J::from("tuple"),
-                J::Array(elems.iter().map(Type::to_json).collect()),
-            ]),
+            Type::Tuple(elems) => J::Array(vec![J::from("tuple"), J::Array(elems.iter().map(Type::to_json).collect())]),
         }
     }
 
@@ -408,8 +405,7 @@ impl Value {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.semantically_equal(y))
             }
             (Value::Map(a), Value::Map(b)) | (Value::Object(a), Value::Object(b)) => {
-                a.len() == b.len()
-                    && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && va.semantically_equal(vb))
+                a.len() == b.len() && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && va.semantically_equal(vb))
             }
             (Value::Dynamic(ta, va), Value::Dynamic(tb, vb)) => ta == tb && va.semantically_equal(vb),
             _ => self == other,

@@ -235,7 +235,11 @@ impl Resource<Data> for Thing {
 
     async fn create(&self, ctx: &Context<Data>, req: CreateRequest, resp: &mut ApplyResponse) {
         if let Some(ms) = req.planned.attr("create_delay_ms").as_i64() {
+            // A marker lets the Ctrl-C test know the create is under way.
+            let marker = ctx.data.store.join("creating");
+            let _ = std::fs::write(&marker, b"");
             tokio::time::sleep(Duration::from_millis(ms.max(0) as u64)).await;
+            let _ = std::fs::remove_file(&marker);
         }
         let id =
             format!("t{}", SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));

@@ -163,7 +163,7 @@ pub enum Number {
     Int(i64),
     /// An unsigned integer above `i64::MAX`.
     UInt(u64),
-    /// A finite binary float.
+    /// A binary float: finite or ±infinity (cty has infinities), never NaN.
     Float(f64),
     /// A decimal number kept as canonical text (no leading `+`, no exponent
     /// unless needed), for values neither integer type nor `f64` holds exactly.
@@ -191,6 +191,15 @@ impl Number {
         }
     }
 
+    /// Parses decimal text (`-12`, `1.5`, `1e400`, `+.5`, `0.1`) without loss:
+    /// integers that fit become [`Number::Int`] or [`Number::UInt`], values an
+    /// `f64` holds exactly become [`Number::Float`], anything else
+    /// [`Number::Big`] with canonical text. `None` if the text is not a
+    /// decimal number or its exponent is beyond ±10⁹.
+    pub fn parse_decimal(text: &str) -> Option<Number> {
+        Decimal::parse(text).map(|d| d.into_number())
+    }
+
     /// Decimal text of the number, as Terraform would print it.
     pub fn to_decimal_string(&self) -> String {
         match self {
@@ -205,6 +214,172 @@ impl Number {
             }
             Number::Big(s) => s.clone(),
         }
+    }
+}
+
+/// A decimal number as `(-1)^neg × digits × 10^exp`, normalised: `digits`
+/// has no leading or trailing zeros, and zero is empty digits with `neg`
+/// false.
+#[derive(Debug, PartialEq, Eq)]
+struct Decimal {
+    neg: bool,
+    digits: String,
+    exp: i64,
+}
+
+/// Exponents beyond this are refused: no real value needs them, and they
+/// keep the arithmetic below far from overflow.
+const MAX_DECIMAL_EXP: i64 = 1_000_000_000;
+
+/// Canonical text writes padding zeros up to this many, then switches to
+/// exponent notation; every finite `f64` fits, so `Big` text lines up with
+/// [`Number::to_decimal_string`] of a `Float`.
+const MAX_PLAIN_ZEROS: i64 = 330;
+
+/// An `f64` has at most 767 significant decimal digits.
+const F64_MAX_SIG_DIGITS: usize = 767;
+
+impl Decimal {
+    /// Parses `[+-]digits[.digits][(e|E)[+-]digits]` (digits may be empty on
+    /// one side of the point, not both).
+    fn parse(text: &str) -> Option<Decimal> {
+        let b = text.as_bytes();
+        let mut i = 0;
+        let mut neg = false;
+        if let Some(&c) = b.first()
+            && (c == b'+' || c == b'-')
+        {
+            neg = c == b'-';
+            i = 1;
+        }
+        let mut mantissa = String::new();
+        let mut frac_len: i64 = 0;
+        let mut seen_digit = false;
+        while i < b.len() && b[i].is_ascii_digit() {
+            mantissa.push(b[i] as char);
+            seen_digit = true;
+            i += 1;
+        }
+        if i < b.len() && b[i] == b'.' {
+            i += 1;
+            while i < b.len() && b[i].is_ascii_digit() {
+                mantissa.push(b[i] as char);
+                frac_len += 1;
+                seen_digit = true;
+                i += 1;
+            }
+        }
+        if !seen_digit {
+            return None;
+        }
+        let mut exp: i64 = 0;
+        if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+            i += 1;
+            let mut exp_neg = false;
+            if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+                exp_neg = b[i] == b'-';
+                i += 1;
+            }
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                exp = exp.saturating_mul(10).saturating_add(i64::from(b[i] - b'0'));
+                i += 1;
+            }
+            if i == start || exp > MAX_DECIMAL_EXP {
+                return None;
+            }
+            if exp_neg {
+                exp = -exp;
+            }
+        }
+        if i != b.len() {
+            return None;
+        }
+        let trimmed = mantissa.trim_start_matches('0');
+        let digits = trimmed.trim_end_matches('0');
+        let trailing = i64::try_from(trimmed.len() - digits.len()).ok()?;
+        let exp = exp.checked_sub(frac_len)?.checked_add(trailing)?;
+        if digits.is_empty() {
+            return Some(Decimal { neg: false, digits: String::new(), exp: 0 });
+        }
+        if exp.abs() > 2 * MAX_DECIMAL_EXP {
+            return None;
+        }
+        Some(Decimal { neg, digits: digits.to_string(), exp })
+    }
+
+    /// The narrowest exact [`Number`] for this decimal.
+    fn into_number(self) -> Number {
+        if self.digits.is_empty() {
+            return Number::Int(0);
+        }
+        let len = i64::try_from(self.digits.len()).unwrap_or(i64::MAX);
+        if self.exp >= 0 && len.saturating_add(self.exp) <= 20 {
+            let mut mag: u128 = 0;
+            for c in self.digits.bytes() {
+                mag = mag * 10 + u128::from(c - b'0');
+            }
+            for _ in 0..self.exp {
+                mag *= 10;
+            }
+            if self.neg {
+                if let Ok(i) = i64::try_from(-(mag as i128)) {
+                    return Number::Int(i);
+                }
+            } else if let Ok(i) = i64::try_from(mag) {
+                return Number::Int(i);
+            } else if let Ok(u) = u64::try_from(mag) {
+                return Number::UInt(u);
+            }
+        }
+        let text = self.canonical();
+        if self.digits.len() <= F64_MAX_SIG_DIGITS
+            && let Ok(f) = text.parse::<f64>()
+            && f.is_finite()
+            && f != 0.0
+            && Decimal::parse(&format!("{:.*e}", F64_MAX_SIG_DIGITS + 1, f)).as_ref() == Some(&self)
+        {
+            return Number::Float(f);
+        }
+        Number::Big(text)
+    }
+
+    /// Canonical text: plain notation unless that needs more than
+    /// [`MAX_PLAIN_ZEROS`] padding zeros, else `d.ddde±N` (no `+`).
+    fn canonical(&self) -> String {
+        if self.digits.is_empty() {
+            return "0".to_string();
+        }
+        let mut out = String::new();
+        if self.neg {
+            out.push('-');
+        }
+        let len = i64::try_from(self.digits.len()).unwrap_or(i64::MAX);
+        // Position of the decimal point counted from the first digit.
+        let point = len.saturating_add(self.exp);
+        if self.exp >= 0 && self.exp <= MAX_PLAIN_ZEROS {
+            out.push_str(&self.digits);
+            out.extend(std::iter::repeat_n('0', self.exp as usize));
+        } else if self.exp < 0 && point > 0 {
+            let (int, frac) = self.digits.split_at(point as usize);
+            out.push_str(int);
+            out.push('.');
+            out.push_str(frac);
+        } else if self.exp < 0 && -point <= MAX_PLAIN_ZEROS {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', (-point) as usize));
+            out.push_str(&self.digits);
+        } else {
+            let (first, rest) = self.digits.split_at(1);
+            out.push_str(first);
+            if !rest.is_empty() {
+                out.push('.');
+                out.push_str(rest);
+            }
+            out.push('e');
+            out.push_str(&(point - 1).to_string());
+        }
+        out
     }
 }
 
@@ -444,6 +619,7 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -466,6 +642,36 @@ mod tests {
         assert_ne!(Number::Int(3), Number::Float(3.5));
         assert_eq!(Number::UInt(u64::MAX), Number::UInt(u64::MAX));
         assert_eq!(Number::Float(1.5).to_decimal_string(), "1.5");
+    }
+
+    #[test]
+    fn parse_decimal_is_exact_and_canonical() {
+        let p = |s: &str| Number::parse_decimal(s).unwrap();
+        assert!(matches!(p("0"), Number::Int(0)));
+        assert!(matches!(p("-0.000"), Number::Int(0)));
+        assert!(matches!(p("+12"), Number::Int(12)));
+        assert!(matches!(p("1.50e1"), Number::Int(15)));
+        assert!(matches!(p("9223372036854775807"), Number::Int(i64::MAX)));
+        assert!(matches!(p("-9223372036854775808"), Number::Int(i64::MIN)));
+        assert!(matches!(p("9223372036854775808"), Number::UInt(u)if u == 1 << 63));
+        assert!(matches!(p("18446744073709551615"), Number::UInt(u64::MAX)));
+        assert!(matches!(p("-9223372036854775809"), Number::Big(s) if s == "-9223372036854775809"));
+        assert!(matches!(p(".5"), Number::Float(f) if f == 0.5));
+        assert!(matches!(p("5."), Number::Int(5)));
+        assert!(matches!(p("0.1000000000000000055511151231257827021181583404541015625"), Number::Float(f) if f == 0.1));
+        assert!(matches!(p("0.1"), Number::Big(s) if s == "0.1"));
+        assert!(matches!(p("-9.765625e-4"), Number::Float(f) if f == -0.0009765625));
+        assert!(matches!(p("1e400"), Number::Big(s) if s == "1e400"));
+        assert!(matches!(p("-12.5e-400"), Number::Big(s) if s == "-1.25e-399"));
+        assert!(matches!(p("1e-400"), Number::Big(s) if s == "1e-400"));
+        assert!(matches!(p("100.2500"), Number::Float(f) if f == 100.25));
+        assert!(matches!(p("100.3"), Number::Big(s) if s == "100.3"));
+        assert!(matches!(p("1e308"), Number::Big(s) if s.len() == 309));
+        for bad in ["", "-", ".", "e5", "1e", "1e+", "1x", " 1", "1e1000000001", "Inf", "NaN", "0x10"] {
+            assert!(Number::parse_decimal(bad).is_none(), "{bad:?}");
+        }
+        // Big text lines up with the decimal text of a Float of the same digits.
+        assert_eq!(p("0.00000015").to_decimal_string(), Number::Float(1.5e-7).to_decimal_string());
     }
 
     #[test]

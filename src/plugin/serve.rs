@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use tokio::net::UnixListener;
-use tokio::sync::Notify;
+use tokio::sync::watch;
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
@@ -41,6 +41,9 @@ use super::server::ProviderServer;
 pub const MAGIC_COOKIE_KEY: &str = "TF_PLUGIN_MAGIC_COOKIE";
 /// Its expected value.
 pub const MAGIC_COOKIE_VALUE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+
+/// How long connections may drain after Shutdown before the process exits.
+const SHUTDOWN_DRAIN: Duration = Duration::from_millis(100);
 
 /// Largest message accepted or sent (large states and configs).
 const MAX_MESSAGE: usize = 256 << 20;
@@ -149,13 +152,13 @@ pub fn handshake_line(socket: &Path, cert_der: Option<&[u8]>) -> String {
 }
 
 /// go-plugin's controller: `Shutdown` asks the process to exit.
-struct Controller(std::sync::Arc<Notify>);
+struct Controller(watch::Sender<bool>);
 
 #[tonic::async_trait]
 impl ctl::grpc_controller_server::GrpcController for Controller {
     async fn shutdown(&self, _r: tonic::Request<ctl::Empty>) -> Result<tonic::Response<ctl::Empty>, tonic::Status> {
         tracing::debug!("Shutdown requested by Terraform");
-        self.0.notify_one();
+        self.0.send_replace(true);
         Ok(tonic::Response::new(ctl::Empty {}))
     }
 }
@@ -189,13 +192,13 @@ pub async fn serve<P: Provider>(provider: P, tls: bool) -> Result<(), ServeError
         None
     };
 
-    let shutdown = std::sync::Arc::new(Notify::new());
+    let (shutdown_tx, shutdown) = watch::channel(false);
     let service = ProviderService::new(ProviderServer::new(provider))
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
     let router = builder
         .add_service(service)
-        .add_service(ctl::grpc_controller_server::GrpcControllerServer::new(Controller(shutdown.clone())));
+        .add_service(ctl::grpc_controller_server::GrpcControllerServer::new(Controller(shutdown_tx)));
 
     {
         use std::io::Write;
@@ -205,19 +208,26 @@ pub async fn serve<P: Provider>(provider: P, tls: bool) -> Result<(), ServeError
     }
     tracing::debug!(socket = %socket.display(), tls, "serving");
 
-    let stop = shutdown.clone();
+    let mut stop = shutdown.clone();
     let signal_stop = async move {
         tokio::select! {
-            _ = stop.notified() => {}
+            _ = stop.wait_for(|s| *s) => {}
             _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
         }
     };
     let server = router.serve_with_incoming_shutdown(UnixListenerStream::new(listener), signal_stop);
     tokio::pin!(server);
-    // Exit promptly after Shutdown even if a connection does not drain.
+    // Terraform sends Shutdown only when it is done with this process, so
+    // after it there is nothing to wait for but the reply itself: give the
+    // connections a moment to drain, then exit (go-plugin kills us after 2 s,
+    // and some connections never drain, which would stall every plan).
     let result = tokio::select! {
         r = &mut server => r.map_err(ServeError::Transport),
-        _ = async { shutdown.notified().await; tokio::time::sleep(Duration::from_millis(1500)).await } => Ok(()),
+        _ = async {
+            let mut rx = shutdown;
+            let _ = rx.wait_for(|s| *s).await;
+            tokio::time::sleep(SHUTDOWN_DRAIN).await;
+        } => Ok(()),
     };
     drop(dir);
     result

@@ -35,10 +35,11 @@ impl Terraform {
         format!("{}.{}.{}", self.version.0, self.version.1, self.version.2)
     }
 
-    /// Terraform 1.0.3's `init` fails with dev_overrides (it still asks the
-    /// registry); plan and apply work without it.
+    /// Before 1.15, `init` still asks the registry about dev-overridden
+    /// providers and fails offline (seen with 1.0.3 and 1.11.4); plan and
+    /// apply work without it. 1.15 skips overridden providers in `init`.
     pub fn needs_init(&self) -> bool {
-        self.at_least(1, 1)
+        self.tofu || self.at_least(1, 15)
     }
 }
 

@@ -3,6 +3,8 @@
 //! with the README's inputs and `secrets.yaml` must reproduce the upstream
 //! "config encoding stability" fixtures (behaviour.md §10, §11, §12).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 
 use proxtalos::talos::VersionContract;

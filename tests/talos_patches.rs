@@ -1,5 +1,7 @@
 //! Patch, redaction and validation tests (behaviour.md §9–§12).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use proxtalos::talos::VersionContract;
 use proxtalos::talos::config::{self, ConfigError, ConfigInput, MachineConfig, MachineType};
 use proxtalos::talos::patch::{self, PatchError};

@@ -1,5 +1,7 @@
 //! Secrets bundle and client configuration tests (behaviour.md §3, §9).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, SystemTime};
 
 use ed25519_dalek::Verifier;

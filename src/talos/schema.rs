@@ -225,12 +225,11 @@ fn order(value: &mut Value, node: Option<&Value>, defs: Option<&Value>) {
 
 fn order_at(value: &mut Value, node: Option<&Value>, defs: Option<&Value>, path: &mut Vec<String>) {
     let mut node = resolve(node, defs);
-    if let Some(n) = node {
-        if n.get("properties").is_none() && n.get("items").is_none() {
-            if let Some(alt) = alternative(n, value, defs) {
-                node = Some(alt);
-            }
-        }
+    if let Some(alt) = node
+        .filter(|n| n.get("properties").is_none() && n.get("items").is_none())
+        .and_then(|n| alternative(n, value, defs))
+    {
+        node = Some(alt);
     }
     match value {
         Value::Mapping(m) => {
@@ -264,7 +263,7 @@ fn order_at(value: &mut Value, node: Option<&Value>, defs: Option<&Value>, path:
                     }
                 }
                 None => {
-                    entries.sort_by(|(a, _), (b, _)| key_text(a).cmp(&key_text(b)));
+                    entries.sort_by_key(|(k, _)| key_text(k));
                     for (k, v) in entries.iter_mut() {
                         path.push(key_text(k));
                         order_at(v, map_schema, defs, path);

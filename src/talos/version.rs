@@ -105,6 +105,7 @@ impl FromStr for VersionContract {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

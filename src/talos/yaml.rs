@@ -288,6 +288,7 @@ fn plain_allowed(s: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -299,7 +300,7 @@ mod tests {
     #[test]
     fn yaml_v3_indentation() {
         roundtrip(
-            "a:\n    b:\n        - x\n        - k: v\n          l:\n            - 1\n          m:\n            n: o\n    e: {}\n    f: []\n---\nkind: X\n",
+            "a:\n    b:\n        - x\n        - k: v\n          l:\n            - 1\n          m:\n            p: o\n    e: {}\n    f: []\n---\nkind: X\n",
         );
     }
 

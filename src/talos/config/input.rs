@@ -203,10 +203,8 @@ impl<'a> Checked<'a> {
                 ),
             ));
         }
-        if let Cni::Custom(urls) = &input.cni {
-            if urls.is_empty() {
-                return Err(input_err("cni", "a custom CNI needs at least one URL"));
-            }
+        if matches!(&input.cni, Cni::Custom(urls) if urls.is_empty()) {
+            return Err(input_err("cni", "a custom CNI needs at least one URL"));
         }
         Ok(Checked {
             input,

@@ -197,10 +197,8 @@ fn merge_map(d: &mut Mapping, p: &Mapping, kind: &str, path: &mut Vec<String>) -
 fn item_key<'a>(item: &'a Value, keys: &[&str]) -> Option<(&'static str, &'a Value)> {
     let m = item.as_mapping()?;
     for k in ["interface", "deviceSelector", "vlanId", "mountPath"] {
-        if keys.contains(&k) {
-            if let Some(v) = m.get(k) {
-                return Some((k, v));
-            }
+        if let Some(v) = m.get(k).filter(|_| keys.contains(&k)) {
+            return Some((k, v));
         }
     }
     None

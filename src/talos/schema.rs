@@ -1,0 +1,344 @@
+//! Talos's JSON schemas, embedded per contract: key order for re-encoding
+//! (Go encodes struct fields in declaration order, which the schema's
+//! `properties` keep, and map keys sorted) and validation.
+//!
+//! The files under `schemas/` are upstream's (`shared/specs/talos/schemas/`)
+//! with the annotation keywords `description`, `markdownDescription`,
+//! `x-intellij-html-description` and `title` removed; the v1.14 file is the
+//! `main` branch schema (no v1.14 tag existed when it was taken).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde_yaml_ng::{Mapping, Value};
+
+use super::version::VersionContract;
+
+/// A schema problem: the embedded schema is unusable or a document fails it.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    /// The embedded schema could not be loaded (a build problem).
+    #[error("embedded schema for {contract} is unusable: {message}")]
+    Embedded {
+        /// Contract.
+        contract: VersionContract,
+        /// Details.
+        message: String,
+    },
+    /// A document is neither `version: v1alpha1` nor a kind the schema knows.
+    #[error("document {document} is not a Talos {contract} document: {message}")]
+    UnknownDocument {
+        /// Zero-based document index.
+        document: usize,
+        /// Contract.
+        contract: VersionContract,
+        /// Why.
+        message: String,
+    },
+    /// A document violates the schema.
+    #[error("document {document} ({kind}) at {path}: {message}")]
+    Invalid {
+        /// Zero-based document index.
+        document: usize,
+        /// Document kind (`v1alpha1` for the legacy document).
+        kind: String,
+        /// JSON pointer of the offending value inside the document.
+        path: String,
+        /// The validator's message.
+        message: String,
+    },
+}
+
+fn source(contract: VersionContract) -> &'static str {
+    match contract {
+        VersionContract::V1_10 => include_str!("schemas/v1.10.json"),
+        VersionContract::V1_11 => include_str!("schemas/v1.11.json"),
+        VersionContract::V1_12 => include_str!("schemas/v1.12.json"),
+        VersionContract::V1_13 => include_str!("schemas/v1.13.json"),
+        VersionContract::V1_14 => include_str!("schemas/v1.14.json"),
+    }
+}
+
+/// One contract's schema, loaded once.
+struct Loaded {
+    /// Order-preserving tree (for key order).
+    ordered: Value,
+    /// serde_json tree (for validation).
+    json: serde_json::Value,
+    /// `kind` → `$defs` name.
+    kinds: HashMap<String, String>,
+    validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+}
+
+type Slot = OnceLock<Result<Loaded, String>>;
+static SLOTS: [Slot; 5] = [
+    OnceLock::new(),
+    OnceLock::new(),
+    OnceLock::new(),
+    OnceLock::new(),
+    OnceLock::new(),
+];
+
+fn load(contract: VersionContract) -> Result<&'static Loaded, SchemaError> {
+    let idx = VersionContract::ALL
+        .iter()
+        .position(|c| *c == contract)
+        .unwrap_or(0);
+    SLOTS[idx]
+        .get_or_init(|| {
+            let text = source(contract);
+            let ordered: Value = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
+            let json: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+            let mut kinds = HashMap::new();
+            if let Some(defs) = json.get("$defs").and_then(|d| d.as_object()) {
+                for (name, def) in defs {
+                    let kind = def
+                        .pointer("/properties/kind/enum/0")
+                        .and_then(|k| k.as_str());
+                    if let Some(kind) = kind {
+                        kinds.insert(kind.to_string(), name.clone());
+                    }
+                }
+            }
+            Ok(Loaded {
+                ordered,
+                json,
+                kinds,
+                validators: Mutex::new(HashMap::new()),
+            })
+        })
+        .as_ref()
+        .map_err(|message| SchemaError::Embedded {
+            contract,
+            message: message.clone(),
+        })
+}
+
+/// `kind` of a document (`v1alpha1` for the legacy one), if it is a Talos document.
+pub fn document_kind(doc: &Value) -> Option<String> {
+    let m = doc.as_mapping()?;
+    if let Some(kind) = m.get("kind").and_then(Value::as_str) {
+        return Some(kind.to_string());
+    }
+    (m.get("version").and_then(Value::as_str) == Some("v1alpha1")).then(|| "v1alpha1".to_string())
+}
+
+/// Kinds renamed between the embedded v1.14 (`main`) schema and the
+/// generator the goldens come from: `(emitted kind, schema kind)`.
+const KIND_ALIASES: &[(&str, &str)] = &[("UnattendedInstallConfig", "UnattendedInstall")];
+
+fn schema_kind(kind: &str) -> &str {
+    KIND_ALIASES
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(kind, |(_, s)| s)
+}
+
+fn def_name(loaded: &Loaded, kind: &str) -> Option<String> {
+    if kind == "v1alpha1" {
+        return Some("v1alpha1.Config".to_string());
+    }
+    loaded.kinds.get(schema_kind(kind)).cloned()
+}
+
+/// Puts every mapping in `doc` in the order Talos's encoder would write it:
+/// struct fields in schema order (unknown keys after, as they were), maps
+/// and untyped objects sorted by key. Unknown documents are left alone.
+pub fn canonicalize(contract: VersionContract, doc: &mut Value) -> Result<(), SchemaError> {
+    let loaded = load(contract)?;
+    let Some(kind) = document_kind(doc) else {
+        return Ok(());
+    };
+    let Some(name) = def_name(loaded, &kind) else {
+        return Ok(());
+    };
+    let defs = loaded.ordered.get("$defs");
+    let node = defs.and_then(|d| d.get(name.as_str()));
+    order(doc, node, defs);
+    Ok(())
+}
+
+fn resolve<'a>(mut node: Option<&'a Value>, defs: Option<&'a Value>) -> Option<&'a Value> {
+    for _ in 0..16 {
+        let r = node?.get("$ref").and_then(Value::as_str);
+        match r.and_then(|r| r.strip_prefix("#/$defs/")) {
+            Some(name) => node = defs?.get(name),
+            None => return node,
+        }
+    }
+    node
+}
+
+/// Picks the alternative of a `oneOf`/`anyOf` that fits `value`'s shape.
+fn alternative<'a>(node: &'a Value, value: &Value, defs: Option<&'a Value>) -> Option<&'a Value> {
+    let alts = node
+        .get("oneOf")
+        .or_else(|| node.get("anyOf"))?
+        .as_sequence()?;
+    alts.iter().map(|a| resolve(Some(a), defs)).find_map(|a| {
+        let a = a?;
+        let fits = match value {
+            Value::Mapping(_) => {
+                a.get("properties").is_some()
+                    || a.get("patternProperties").is_some()
+                    || a.get("additionalProperties").is_some_and(Value::is_mapping)
+            }
+            Value::Sequence(_) => a.get("items").is_some(),
+            _ => false,
+        };
+        fits.then_some(a)
+    })
+}
+
+/// Fields Talos accepts and emits but leaves out of its published schema
+/// (deprecated or hidden): `(path inside the document, key to sort after)`.
+const UNDOCUMENTED: &[(&[&str], &str, &str)] = &[
+    (&[], "persist", "debug"),
+    (&["machine", "install"], "extraKernelArgs", "disk"),
+];
+
+fn hidden_rank(path: &[String], key: &Value, props: &Mapping) -> Option<usize> {
+    let key = key.as_str()?;
+    UNDOCUMENTED.iter().find_map(|(p, k, after)| {
+        (*k == key && p.iter().copied().eq(path.iter().map(String::as_str)))
+            .then(|| props.keys().position(|x| x.as_str() == Some(after)))
+            .flatten()
+    })
+}
+
+/// Removes the undocumented fields so a strict schema does not reject them.
+fn strip_undocumented(doc: &mut serde_json::Value) {
+    for (path, key, _) in UNDOCUMENTED {
+        let mut cur = Some(&mut *doc);
+        for p in *path {
+            cur = cur.and_then(|c| c.get_mut(*p));
+        }
+        if let Some(obj) = cur.and_then(|c| c.as_object_mut()) {
+            obj.remove(*key);
+        }
+    }
+}
+
+fn order(value: &mut Value, node: Option<&Value>, defs: Option<&Value>) {
+    order_at(value, node, defs, &mut Vec::new());
+}
+
+fn order_at(value: &mut Value, node: Option<&Value>, defs: Option<&Value>, path: &mut Vec<String>) {
+    let mut node = resolve(node, defs);
+    if let Some(alt) = node
+        .filter(|n| n.get("properties").is_none() && n.get("items").is_none())
+        .and_then(|n| alternative(n, value, defs))
+    {
+        node = Some(alt);
+    }
+    match value {
+        Value::Mapping(m) => {
+            let props = node
+                .and_then(|n| n.get("properties"))
+                .and_then(Value::as_mapping);
+            let map_schema = node.and_then(|n| {
+                n.get("patternProperties")
+                    .and_then(Value::as_mapping)
+                    .and_then(|p| p.values().next())
+                    .or_else(|| n.get("additionalProperties").filter(|a| a.is_mapping()))
+            });
+            let old = std::mem::take(m);
+            let mut entries: Vec<(Value, Value)> = old.into_iter().collect();
+            match props {
+                Some(props) => {
+                    // Rank 2i for schema fields, 2i+1 for hidden ones placed after field i.
+                    let rank = |k: &Value| {
+                        props
+                            .keys()
+                            .position(|p| p == k)
+                            .map(|i| 2 * i)
+                            .or_else(|| hidden_rank(path, k, props).map(|i| 2 * i + 1))
+                            .unwrap_or(usize::MAX)
+                    };
+                    entries.sort_by_key(|(k, _)| rank(k));
+                    for (k, v) in entries.iter_mut() {
+                        path.push(key_text(k));
+                        order_at(v, props.get(&*k), defs, path);
+                        path.pop();
+                    }
+                }
+                None => {
+                    entries.sort_by_key(|(k, _)| key_text(k));
+                    for (k, v) in entries.iter_mut() {
+                        path.push(key_text(k));
+                        order_at(v, map_schema, defs, path);
+                        path.pop();
+                    }
+                }
+            }
+            *m = entries.into_iter().collect::<Mapping>();
+        }
+        Value::Sequence(items) => {
+            let item_schema = node.and_then(|n| n.get("items"));
+            for item in items {
+                order_at(item, item_schema, defs, path);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn key_text(k: &Value) -> String {
+    match k {
+        Value::String(s) => s.clone(),
+        other => serde_yaml_ng::to_string(other).unwrap_or_default(),
+    }
+}
+
+fn validator(loaded: &Loaded, name: &str) -> Result<Arc<jsonschema::Validator>, String> {
+    let mut cache = loaded
+        .validators
+        .lock()
+        .map_err(|_| "validator cache poisoned".to_string())?;
+    if let Some(v) = cache.get(name) {
+        return Ok(v.clone());
+    }
+    let schema = serde_json::json!({
+        "$schema": loaded.json.get("$schema"),
+        "$defs": loaded.json.get("$defs"),
+        "$ref": format!("#/$defs/{name}"),
+    });
+    let v = Arc::new(jsonschema::validator_for(&schema).map_err(|e| e.to_string())?);
+    cache.insert(name.to_string(), v.clone());
+    Ok(v)
+}
+
+/// Validates documents against the contract's schema. Every document must
+/// be a Talos document the schema knows.
+pub fn validate(contract: VersionContract, docs: &[Value]) -> Result<(), SchemaError> {
+    let loaded = load(contract)?;
+    for (document, doc) in docs.iter().enumerate() {
+        let unknown = |message: String| SchemaError::UnknownDocument {
+            document,
+            contract,
+            message,
+        };
+        let kind = document_kind(doc).ok_or_else(|| {
+            unknown("expected `version: v1alpha1` or `apiVersion`/`kind` keys".to_string())
+        })?;
+        let name =
+            def_name(loaded, &kind).ok_or_else(|| unknown(format!("unknown kind {kind:?}")))?;
+        let v = validator(loaded, &name)
+            .map_err(|message| SchemaError::Embedded { contract, message })?;
+        let mut json = serde_json::to_value(doc).map_err(|e| unknown(e.to_string()))?;
+        if kind == "v1alpha1" {
+            strip_undocumented(&mut json);
+        } else if let Some(obj) = json.as_object_mut() {
+            obj.insert("kind".to_string(), schema_kind(&kind).into());
+        }
+        if let Some(err) = v.iter_errors(&json).next() {
+            return Err(SchemaError::Invalid {
+                document,
+                kind,
+                path: err.instance_path().to_string(),
+                message: err.to_string(),
+            });
+        }
+    }
+    Ok(())
+}

@@ -10,7 +10,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::terraform::{build_provider, terraform, terraforms, Terraform, Workspace};
+use support::terraform::{Terraform, Workspace, build_provider, terraform, terraforms};
 
 const SOURCE: &str = "proxtalos/tftest";
 
@@ -24,7 +24,9 @@ fn workspace(tf: &Terraform) -> (Workspace, std::path::PathBuf) {
 }
 
 fn header() -> String {
-    format!("terraform {{\n  required_providers {{\n    tftest = {{ source = \"{SOURCE}\" }}\n  }}\n}}\n\nprovider \"tftest\" {{}}\n")
+    format!(
+        "terraform {{\n  required_providers {{\n    tftest = {{ source = \"{SOURCE}\" }}\n  }}\n}}\n\nprovider \"tftest\" {{}}\n"
+    )
 }
 
 fn base_config() -> String {
@@ -52,7 +54,9 @@ output "greeting" {
 }
 
 fn id_of(ws: &Workspace, address: &str) -> String {
-    ws.resource(address).and_then(|v| v["id"].as_str().map(str::to_string)).unwrap_or_else(|| panic!("no {address} in state"))
+    ws.resource(address)
+        .and_then(|v| v["id"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("no {address} in state"))
 }
 
 /// The part of the story every Terraform ≥ 1.0 supports.
@@ -180,7 +184,9 @@ resource "tftest_thing" "w" {
 /// lets the create finish, and the object is recorded in state.
 fn ctrl_c_story(tf: &Terraform) {
     let (ws, store) = workspace(tf);
-    ws.write_config(&(header() + "resource \"tftest_thing\" \"slow\" {\n  name = \"slow\"\n  create_delay_ms = 4000\n}\n"));
+    ws.write_config(
+        &(header() + "resource \"tftest_thing\" \"slow\" {\n  name = \"slow\"\n  create_delay_ms = 4000\n}\n"),
+    );
     ws.init();
     let mut cmd = ws.command(&["apply", "-no-color", "-auto-approve"]);
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
@@ -218,7 +224,10 @@ fn terraform_1_15_5_drives_the_protocol_layer() {
 #[test]
 fn terraform_1_0_3_drives_the_protocol_layer() {
     let Some(tf) = terraform("1.0.3") else {
-        assert!(std::env::var("PROXTALOS_SKIP_TF_1_0_3").is_ok(), "Terraform 1.0.3 missing; the README's test command installs it");
+        assert!(
+            std::env::var("PROXTALOS_SKIP_TF_1_0_3").is_ok(),
+            "Terraform 1.0.3 missing; the README's test command installs it"
+        );
         return;
     };
     core_story(&tf);

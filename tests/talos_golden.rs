@@ -30,15 +30,9 @@ fn input(contract: VersionContract, overrides: bool, machine: MachineType) -> Co
         i.local_api_server_port = Some(5443);
         i.sysctls = BTreeMap::from([("foo".to_string(), "bar".to_string())]);
         i.cni = Cni::Custom(vec!["https://example.com/cni.yaml".into()]);
-        i.registry_mirrors = BTreeMap::from([(
-            "ghcr.io".to_string(),
-            vec!["https://ghcr.io.my-mirror.com".to_string()],
-        )]);
-        let patch = if contract.at_least(14) {
-            "patch.yaml"
-        } else {
-            "patch-pre14.yaml"
-        };
+        i.registry_mirrors =
+            BTreeMap::from([("ghcr.io".to_string(), vec!["https://ghcr.io.my-mirror.com".to_string()])]);
+        let patch = if contract.at_least(14) { "patch.yaml" } else { "patch-pre14.yaml" };
         i.config_patches = vec![read(patch)];
     }
     i
@@ -53,11 +47,7 @@ enum Outcome {
 
 fn check(contract: VersionContract, case: &str, role: &str) -> Outcome {
     let secrets = SecretsBundle::from_yaml(&read("secrets.yaml")).unwrap();
-    let machine = if role == "controlplane" {
-        MachineType::Controlplane
-    } else {
-        MachineType::Worker
-    };
+    let machine = if role == "controlplane" { MachineType::Controlplane } else { MachineType::Worker };
     let expected = read(&format!("{contract}/{case}-{role}.yaml"));
     let got = match config::generate(&input(contract, case == "overrides", machine), &secrets) {
         Ok(c) => c.to_yaml(),
@@ -66,10 +56,7 @@ fn check(contract: VersionContract, case: &str, role: &str) -> Outcome {
     if got == expected {
         return Outcome::Bytes;
     }
-    let (g, e) = (
-        yaml::parse_documents(&got).unwrap(),
-        yaml::parse_documents(&expected).unwrap(),
-    );
+    let (g, e) = (yaml::parse_documents(&got).unwrap(), yaml::parse_documents(&expected).unwrap());
     if g == e {
         return Outcome::Parsed;
     }
@@ -77,14 +64,7 @@ fn check(contract: VersionContract, case: &str, role: &str) -> Outcome {
         .lines()
         .zip(expected.lines())
         .position(|(a, b)| a != b)
-        .map(|n| {
-            format!(
-                "line {}: got {:?} want {:?}",
-                n + 1,
-                got.lines().nth(n),
-                expected.lines().nth(n)
-            )
-        })
+        .map(|n| format!("line {}: got {:?} want {:?}", n + 1, got.lines().nth(n), expected.lines().nth(n)))
         .unwrap_or_else(|| "length differs".to_string());
     Outcome::Differs(first)
 }

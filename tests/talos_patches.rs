@@ -9,23 +9,14 @@ use proxtalos::talos::redact::REDACTED;
 use proxtalos::talos::secrets::SecretsBundle;
 use proxtalos::talos::yaml::{self, Value};
 
-const SECRETS: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/specs/talos/golden/secrets.yaml"
-));
+const SECRETS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/specs/talos/golden/secrets.yaml"));
 
 fn docs(text: &str) -> Vec<Value> {
     yaml::parse_documents(text).unwrap()
 }
 
 fn input(contract: VersionContract) -> ConfigInput {
-    ConfigInput::new(
-        "c1",
-        "https://10.0.0.1:6443",
-        MachineType::Controlplane,
-        contract,
-        "1.32.0",
-    )
+    ConfigInput::new("c1", "https://10.0.0.1:6443", MachineType::Controlplane, contract, "1.32.0")
 }
 
 fn secrets() -> SecretsBundle {
@@ -50,17 +41,13 @@ fn strategic_merge_nested_lists_and_maps() {
     assert_eq!(ifaces[0]["vlans"][0]["mtu"], docs("1400")[0]);
     assert!(m["sysctls"].get("y").is_none());
     assert_eq!(m["sysctls"]["z"], Value::from("3"));
-    assert_eq!(
-        d[0]["cluster"]["network"]["podSubnets"],
-        docs("[10.0.0.0/8]")[0]
-    );
+    assert_eq!(d[0]["cluster"]["network"]["podSubnets"], docs("[10.0.0.0/8]")[0]);
 }
 
 /// §12: multi-document patches merge by (apiVersion, kind, name), append unknown, delete documents.
 #[test]
 fn strategic_merge_multi_document() {
-    let mut d =
-        docs("version: v1alpha1\n---\napiVersion: v1alpha1\nkind: HostnameConfig\nauto: stable\n");
+    let mut d = docs("version: v1alpha1\n---\napiVersion: v1alpha1\nkind: HostnameConfig\nauto: stable\n");
     let p = "apiVersion: v1alpha1\nkind: HostnameConfig\n$patch: delete\n---\napiVersion: v1alpha1\nkind: SysctlConfig\nparams:\n    a: b\n";
     patch::apply_patches(&mut d, &[p.to_string()]).unwrap();
     assert_eq!(d.len(), 2);
@@ -86,9 +73,7 @@ fn json_patch_operations() {
 
     let failing = "- op: test\n  path: /machine/type\n  value: worker\n";
     match patch::apply_patches(&mut d, &["[]".into(), failing.to_string()]) {
-        Err(PatchError::JsonPatchOp {
-            patch, op, path, ..
-        }) => {
+        Err(PatchError::JsonPatchOp { patch, op, path, .. }) => {
             assert_eq!((patch, op, path.as_str()), (1, 0, "/machine/type"))
         }
         other => panic!("unexpected {other:?}"),
@@ -103,20 +88,8 @@ fn json_patch_on_multi_document_config_is_refused() {
     let mut i = input(VersionContract::V1_12);
     i.config_patches = vec![r#"[{"op":"add","path":"/machine/certSANs/-","value":"x"}]"#.into()];
     let err = config::generate(&i, &secrets()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ConfigError::Patch(PatchError::JsonPatchMultiDocument {
-                patch: 0,
-                documents: 2
-            })
-        ),
-        "{err}"
-    );
-    assert!(
-        err.to_string()
-            .contains("JSON6902 patches are not supported for multi-document")
-    );
+    assert!(matches!(err, ConfigError::Patch(PatchError::JsonPatchMultiDocument { patch: 0, documents: 2 })), "{err}");
+    assert!(err.to_string().contains("JSON6902 patches are not supported for multi-document"));
     // Single-document (v1.11) configs accept them.
     let mut i = input(VersionContract::V1_11);
     i.config_patches = vec![r#"[{"op":"add","path":"/machine/certSANs/-","value":"x"}]"#.into()];
@@ -143,10 +116,7 @@ fn redacted_rendering_hides_secrets() {
         }
         assert!(red.contains(REDACTED));
         assert!(red.contains(&s.cluster.id), "cluster id is public");
-        assert_eq!(
-            yaml::parse_documents(&red).unwrap().len(),
-            c.documents().len()
-        );
+        assert_eq!(yaml::parse_documents(&red).unwrap().len(), c.documents().len());
     }
 }
 
@@ -166,25 +136,13 @@ fn bad_inputs_name_the_field() {
     let mut i = input(VersionContract::V1_13);
     i.kubernetes_version = "1.20.0".into();
     assert_eq!(field(&i), "kubernetes_version");
-    assert!(
-        "v1.9"
-            .parse::<VersionContract>()
-            .unwrap_err()
-            .to_string()
-            .contains("v1.9")
-    );
+    assert!("v1.9".parse::<VersionContract>().unwrap_err().to_string().contains("v1.9"));
     let mut i = input(VersionContract::V1_13);
     i.config_patches = vec!["- just\n- a list\n".into()];
-    assert!(matches!(
-        config::generate(&i, &s),
-        Err(ConfigError::Patch(_))
-    ));
+    assert!(matches!(config::generate(&i, &s), Err(ConfigError::Patch(_))));
     let mut i = input(VersionContract::V1_13);
     i.config_patches = vec!["machine: [unclosed".into()];
-    assert!(matches!(
-        config::generate(&i, &s),
-        Err(ConfigError::Patch(PatchError::Parse { patch: 0, .. }))
-    ));
+    assert!(matches!(config::generate(&i, &s), Err(ConfigError::Patch(PatchError::Parse { patch: 0, .. }))));
 }
 
 /// Schema validation: unknown kinds, non-Talos YAML and typos are rejected with a path.
@@ -194,13 +152,7 @@ fn schema_validation() {
     let c = config::generate(&input(VersionContract::V1_14), &s).unwrap();
     MachineConfig::parse(VersionContract::V1_14, &c.to_yaml()).unwrap();
     assert!(MachineConfig::parse(VersionContract::V1_13, "hello: world\n").is_err());
-    assert!(
-        MachineConfig::parse(
-            VersionContract::V1_13,
-            "apiVersion: v1alpha1\nkind: NoSuchConfig\n"
-        )
-        .is_err()
-    );
+    assert!(MachineConfig::parse(VersionContract::V1_13, "apiVersion: v1alpha1\nkind: NoSuchConfig\n").is_err());
     let mut i = input(VersionContract::V1_13);
     i.config_patches = vec!["machine:\n    kubelet:\n        imagee: x\n".into()];
     match config::generate(&i, &s) {

@@ -18,6 +18,7 @@ pub mod resource;
 pub mod schema;
 pub mod serve;
 pub mod server;
+pub mod timeouts;
 pub mod value;
 
 pub use diag::{AttributePath, Diagnostic, Diagnostics};

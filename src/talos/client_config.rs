@@ -80,17 +80,10 @@ impl ClientConfiguration {
             subject,
             is_ca: false,
             not_before: now,
-            not_after: now
-                .checked_add(validity)
-                .ok_or(ClientConfigError::Validity(validity))?,
+            not_after: now.checked_add(validity).ok_or(ClientConfigError::Validity(validity))?,
         };
-        let crt =
-            pki::issue_leaf(rng, &template, &key, &ca_cert, &ca_key).map_err(pki_err("issuing"))?;
-        Ok(ClientConfiguration {
-            ca: os_ca.crt.clone(),
-            crt,
-            key: key.to_pem().map_err(pki_err("key encoding"))?,
-        })
+        let crt = pki::issue_leaf(rng, &template, &key, &ca_cert, &ca_key).map_err(pki_err("issuing"))?;
+        Ok(ClientConfiguration { ca: os_ca.crt.clone(), crt, key: key.to_pem().map_err(pki_err("key encoding"))? })
     }
 
     /// NotAfter of the client certificate.
@@ -114,14 +107,8 @@ impl ClientConfiguration {
 /// Renders a talosconfig with one context named `context`, as talosctl
 /// writes it: endpoints (empty list allowed), optional nodes, base64 PEM
 /// `ca`/`crt`/`key`.
-pub fn talosconfig(
-    context: &str,
-    endpoints: &[String],
-    nodes: &[String],
-    creds: &ClientConfiguration,
-) -> String {
-    let strings =
-        |v: &[String]| Value::Sequence(v.iter().map(|s| Value::from(s.as_str())).collect());
+pub fn talosconfig(context: &str, endpoints: &[String], nodes: &[String], creds: &ClientConfiguration) -> String {
+    let strings = |v: &[String]| Value::Sequence(v.iter().map(|s| Value::from(s.as_str())).collect());
     let b64 = |s: &str| Value::from(STANDARD.encode(s.as_bytes()));
     let mut ctx = Mapping::new();
     ctx.insert("endpoints".into(), strings(endpoints));

@@ -18,8 +18,7 @@ use x509_cert::der::pem::LineEnding;
 use x509_cert::der::{self as der, Decode, DecodePem, Encode};
 use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages,
-    SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectKeyIdentifier,
 };
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
@@ -128,18 +127,16 @@ impl SigningKey {
             SigningKey::Ed25519(k) => {
                 // Go's x509.MarshalPKCS8PrivateKey: PKCS#8 v1, no public key.
                 let mut der = vec![
-                    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04,
-                    0x22, 0x04, 0x20,
+                    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
                 ];
                 der.extend_from_slice(&k.to_bytes());
                 pem_encode(ED25519_KEY_LABEL, &der)
             }
             SigningKey::EcdsaP256(k) => {
                 let secret = p256::SecretKey::from(k.as_nonzero_scalar());
-                let der = secret.to_sec1_der().map_err(|e| PkiError::Key {
-                    what: "SEC1 encoding",
-                    message: e.to_string(),
-                })?;
+                let der = secret
+                    .to_sec1_der()
+                    .map_err(|e| PkiError::Key { what: "SEC1 encoding", message: e.to_string() })?;
                 pem_encode(EC_KEY_LABEL, &der)
             }
         }
@@ -153,21 +150,14 @@ impl SigningKey {
                 use ed25519_dalek::pkcs8::DecodePrivateKey;
                 ed25519_dalek::SigningKey::from_pkcs8_der(&der)
                     .map(SigningKey::Ed25519)
-                    .map_err(|e| PkiError::Key {
-                        what: "Ed25519 PKCS#8 decoding",
-                        message: e.to_string(),
-                    })
+                    .map_err(|e| PkiError::Key { what: "Ed25519 PKCS#8 decoding", message: e.to_string() })
             }
             EC_KEY_LABEL => {
-                let secret = p256::SecretKey::from_sec1_der(&der).map_err(|e| PkiError::Key {
-                    what: "SEC1 decoding",
-                    message: e.to_string(),
-                })?;
+                let secret = p256::SecretKey::from_sec1_der(&der)
+                    .map_err(|e| PkiError::Key { what: "SEC1 decoding", message: e.to_string() })?;
                 Ok(SigningKey::EcdsaP256(p256::ecdsa::SigningKey::from(secret)))
             }
-            other => Err(PkiError::UnsupportedKey {
-                label: other.to_string(),
-            }),
+            other => Err(PkiError::UnsupportedKey { label: other.to_string() }),
         }
     }
 
@@ -176,14 +166,8 @@ impl SigningKey {
             SigningKey::Ed25519(k) => k.verifying_key().to_public_key_der(),
             SigningKey::EcdsaP256(k) => k.verifying_key().to_public_key_der(),
         }
-        .map_err(|e| PkiError::Key {
-            what: "public key encoding",
-            message: e.to_string(),
-        })?;
-        SubjectPublicKeyInfo::from_der(der.as_bytes()).map_err(|source| PkiError::Der {
-            what: "public key",
-            source,
-        })
+        .map_err(|e| PkiError::Key { what: "public key encoding", message: e.to_string() })?;
+        SubjectPublicKeyInfo::from_der(der.as_bytes()).map_err(|source| PkiError::Der { what: "public key", source })
     }
 }
 
@@ -194,38 +178,26 @@ pub fn private_key_algorithm(pem: &str) -> Result<KeyAlgorithm, PkiError> {
     let (label, der) = pem_decode(pem)?;
     if label == RSA_KEY_LABEL {
         use rsa::pkcs1::DecodeRsaPrivateKey;
-        rsa::RsaPrivateKey::from_pkcs1_der(&der).map_err(|e| PkiError::Key {
-            what: "PKCS#1 decoding",
-            message: e.to_string(),
-        })?;
+        rsa::RsaPrivateKey::from_pkcs1_der(&der)
+            .map_err(|e| PkiError::Key { what: "PKCS#1 decoding", message: e.to_string() })?;
         return Ok(KeyAlgorithm::Rsa);
     }
     SigningKey::from_pem(pem).map(|k| k.algorithm())
 }
 
 /// A fresh RSA key as PKCS#1 `RSA PRIVATE KEY` PEM.
-pub fn generate_rsa_pem<R: CryptoRng + ?Sized>(
-    rng: &mut R,
-    bits: usize,
-) -> Result<String, PkiError> {
+pub fn generate_rsa_pem<R: CryptoRng + ?Sized>(rng: &mut R, bits: usize) -> Result<String, PkiError> {
     use rsa::pkcs1::EncodeRsaPrivateKey;
-    let key = rsa::RsaPrivateKey::new(rng, bits).map_err(|e| PkiError::Key {
-        what: "RSA generation",
-        message: e.to_string(),
-    })?;
-    let der = key.to_pkcs1_der().map_err(|e| PkiError::Key {
-        what: "PKCS#1 encoding",
-        message: e.to_string(),
-    })?;
+    let key = rsa::RsaPrivateKey::new(rng, bits)
+        .map_err(|e| PkiError::Key { what: "RSA generation", message: e.to_string() })?;
+    let der = key.to_pkcs1_der().map_err(|e| PkiError::Key { what: "PKCS#1 encoding", message: e.to_string() })?;
     pem_encode(RSA_KEY_LABEL, der.as_bytes())
 }
 
 /// Encodes DER as PEM with LF line endings and 64-column lines (as Go does).
 pub fn pem_encode(label: &str, der: &[u8]) -> Result<String, PkiError> {
-    der::pem::encode_string(label, LineEnding::LF, der).map_err(|e| PkiError::Key {
-        what: "PEM encoding",
-        message: e.to_string(),
-    })
+    der::pem::encode_string(label, LineEnding::LF, der)
+        .map_err(|e| PkiError::Key { what: "PEM encoding", message: e.to_string() })
 }
 
 /// Decodes one PEM block into (label, DER).
@@ -239,10 +211,8 @@ pub fn pem_decode(pem: &str) -> Result<(String, Vec<u8>), PkiError> {
 
 /// Parses a PEM `CERTIFICATE`.
 pub fn parse_certificate(pem: &str) -> Result<Certificate, PkiError> {
-    Certificate::from_pem(pem.trim().as_bytes()).map_err(|source| PkiError::Pem {
-        expected: CERTIFICATE_LABEL.to_string(),
-        source: Some(source),
-    })
+    Certificate::from_pem(pem.trim().as_bytes())
+        .map_err(|source| PkiError::Pem { expected: CERTIFICATE_LABEL.to_string(), source: Some(source) })
 }
 
 /// What kind of certificate to issue.
@@ -276,13 +246,7 @@ pub fn issue_leaf<R: CryptoRng + ?Sized>(
     issuer_cert: &Certificate,
     issuer_key: &SigningKey,
 ) -> Result<String, PkiError> {
-    issue(
-        rng,
-        template,
-        &subject_key.public_key_info()?,
-        issuer_key,
-        Some(issuer_cert),
-    )
+    issue(rng, template, &subject_key.public_key_info()?, issuer_key, Some(issuer_cert))
 }
 
 struct Profile {
@@ -307,21 +271,12 @@ impl BuilderProfile for Profile {
     }
 }
 
-fn extension<E: der::Encode + der::oid::AssociatedOid>(
-    value: &E,
-    critical: bool,
-) -> Result<Extension, PkiError> {
-    let bytes = value.to_der().map_err(|source| PkiError::Der {
-        what: "extension",
-        source,
-    })?;
+fn extension<E: der::Encode + der::oid::AssociatedOid>(value: &E, critical: bool) -> Result<Extension, PkiError> {
+    let bytes = value.to_der().map_err(|source| PkiError::Der { what: "extension", source })?;
     Ok(Extension {
         extn_id: E::OID,
         critical,
-        extn_value: OctetString::new(bytes).map_err(|source| PkiError::Der {
-            what: "extension",
-            source,
-        })?,
+        extn_value: OctetString::new(bytes).map_err(|source| PkiError::Der { what: "extension", source })?,
     })
 }
 
@@ -332,72 +287,36 @@ fn issue<R: CryptoRng + ?Sized>(
     signer: &SigningKey,
     issuer: Option<&Certificate>,
 ) -> Result<String, PkiError> {
-    let subject: Name = template.subject.parse().map_err(|source| PkiError::Der {
-        what: "subject name",
-        source,
-    })?;
-    let profile = Profile {
-        subject,
-        issuer: issuer.map(|c| c.tbs_certificate().subject().clone()),
-    };
+    let subject: Name = template.subject.parse().map_err(|source| PkiError::Der { what: "subject name", source })?;
+    let profile = Profile { subject, issuer: issuer.map(|c| c.tbs_certificate().subject().clone()) };
     // Random positive 128-bit serial, as Go's crypto/x509 helpers use.
     let mut serial = [0u8; 16];
     rng.fill_bytes(&mut serial);
     serial[0] &= 0x7f;
     serial[0] |= 0x01;
-    let serial = SerialNumber::new(&serial).map_err(|source| PkiError::Der {
-        what: "serial number",
-        source,
-    })?;
+    let serial = SerialNumber::new(&serial).map_err(|source| PkiError::Der { what: "serial number", source })?;
     let validity = Validity::new(
         Time::try_from(template.not_before).map_err(PkiError::Time)?,
         Time::try_from(template.not_after).map_err(PkiError::Time)?,
     );
-    let mut builder = CertificateBuilder::new(profile, serial, validity, spki.clone())
-        .map_err(PkiError::Build)?;
+    let mut builder = CertificateBuilder::new(profile, serial, validity, spki.clone()).map_err(PkiError::Build)?;
     let mut exts = Vec::new();
     if template.is_ca {
+        exts.push(extension(&KeyUsage(KeyUsages::DigitalSignature | KeyUsages::KeyCertSign), true)?);
         exts.push(extension(
-            &KeyUsage(KeyUsages::DigitalSignature | KeyUsages::KeyCertSign),
-            true,
-        )?);
-        exts.push(extension(
-            &ExtendedKeyUsage(vec![
-                der::oid::db::rfc5280::ID_KP_SERVER_AUTH,
-                der::oid::db::rfc5280::ID_KP_CLIENT_AUTH,
-            ]),
+            &ExtendedKeyUsage(vec![der::oid::db::rfc5280::ID_KP_SERVER_AUTH, der::oid::db::rfc5280::ID_KP_CLIENT_AUTH]),
             false,
         )?);
-        exts.push(extension(
-            &BasicConstraints {
-                ca: true,
-                path_len_constraint: None,
-            },
-            true,
-        )?);
+        exts.push(extension(&BasicConstraints { ca: true, path_len_constraint: None }, true)?);
         let mut ski = [0u8; 20];
         rng.fill_bytes(&mut ski);
-        let ski = OctetString::new(ski.to_vec()).map_err(|source| PkiError::Der {
-            what: "subject key identifier",
-            source,
-        })?;
+        let ski = OctetString::new(ski.to_vec())
+            .map_err(|source| PkiError::Der { what: "subject key identifier", source })?;
         exts.push(extension(&SubjectKeyIdentifier(ski), false)?);
     } else {
-        exts.push(extension(
-            &KeyUsage(KeyUsages::DigitalSignature.into()),
-            true,
-        )?);
-        exts.push(extension(
-            &ExtendedKeyUsage(vec![der::oid::db::rfc5280::ID_KP_CLIENT_AUTH]),
-            false,
-        )?);
-        exts.push(extension(
-            &BasicConstraints {
-                ca: false,
-                path_len_constraint: None,
-            },
-            true,
-        )?);
+        exts.push(extension(&KeyUsage(KeyUsages::DigitalSignature.into()), true)?);
+        exts.push(extension(&ExtendedKeyUsage(vec![der::oid::db::rfc5280::ID_KP_CLIENT_AUTH]), false)?);
+        exts.push(extension(&BasicConstraints { ca: false, path_len_constraint: None }, true)?);
     }
     if let Some(issuer_ski) = issuer.and_then(subject_key_id) {
         exts.push(extension(
@@ -410,20 +329,14 @@ fn issue<R: CryptoRng + ?Sized>(
         )?);
     }
     for ext in exts {
-        builder.add_extension(ext).map_err(|source| PkiError::Der {
-            what: "extension",
-            source,
-        })?;
+        builder.add_extension(ext).map_err(|source| PkiError::Der { what: "extension", source })?;
     }
     let cert = match signer {
         SigningKey::Ed25519(k) => builder.build::<_, ed25519_dalek::Signature>(k),
         SigningKey::EcdsaP256(k) => builder.build::<_, p256::ecdsa::DerSignature>(k),
     }
     .map_err(PkiError::Build)?;
-    let der = cert.to_der().map_err(|source| PkiError::Der {
-        what: "certificate",
-        source,
-    })?;
+    let der = cert.to_der().map_err(|source| PkiError::Der { what: "certificate", source })?;
     pem_encode(CERTIFICATE_LABEL, &der)
 }
 
@@ -444,8 +357,5 @@ pub fn not_after(cert: &Certificate) -> SystemTime {
 
 /// NotBefore of a certificate.
 pub fn not_before(cert: &Certificate) -> SystemTime {
-    cert.tbs_certificate()
-        .validity()
-        .not_before
-        .to_system_time()
+    cert.tbs_certificate().validity().not_before.to_system_time()
 }

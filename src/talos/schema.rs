@@ -71,19 +71,10 @@ struct Loaded {
 }
 
 type Slot = OnceLock<Result<Loaded, String>>;
-static SLOTS: [Slot; 5] = [
-    OnceLock::new(),
-    OnceLock::new(),
-    OnceLock::new(),
-    OnceLock::new(),
-    OnceLock::new(),
-];
+static SLOTS: [Slot; 5] = [OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new()];
 
 fn load(contract: VersionContract) -> Result<&'static Loaded, SchemaError> {
-    let idx = VersionContract::ALL
-        .iter()
-        .position(|c| *c == contract)
-        .unwrap_or(0);
+    let idx = VersionContract::ALL.iter().position(|c| *c == contract).unwrap_or(0);
     SLOTS[idx]
         .get_or_init(|| {
             let text = source(contract);
@@ -92,26 +83,16 @@ fn load(contract: VersionContract) -> Result<&'static Loaded, SchemaError> {
             let mut kinds = HashMap::new();
             if let Some(defs) = json.get("$defs").and_then(|d| d.as_object()) {
                 for (name, def) in defs {
-                    let kind = def
-                        .pointer("/properties/kind/enum/0")
-                        .and_then(|k| k.as_str());
+                    let kind = def.pointer("/properties/kind/enum/0").and_then(|k| k.as_str());
                     if let Some(kind) = kind {
                         kinds.insert(kind.to_string(), name.clone());
                     }
                 }
             }
-            Ok(Loaded {
-                ordered,
-                json,
-                kinds,
-                validators: Mutex::new(HashMap::new()),
-            })
+            Ok(Loaded { ordered, json, kinds, validators: Mutex::new(HashMap::new()) })
         })
         .as_ref()
-        .map_err(|message| SchemaError::Embedded {
-            contract,
-            message: message.clone(),
-        })
+        .map_err(|message| SchemaError::Embedded { contract, message: message.clone() })
 }
 
 /// `kind` of a document (`v1alpha1` for the legacy one), if it is a Talos document.
@@ -128,10 +109,7 @@ pub fn document_kind(doc: &Value) -> Option<String> {
 const KIND_ALIASES: &[(&str, &str)] = &[("UnattendedInstallConfig", "UnattendedInstall")];
 
 fn schema_kind(kind: &str) -> &str {
-    KIND_ALIASES
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .map_or(kind, |(_, s)| s)
+    KIND_ALIASES.iter().find(|(k, _)| *k == kind).map_or(kind, |(_, s)| s)
 }
 
 fn def_name(loaded: &Loaded, kind: &str) -> Option<String> {
@@ -171,10 +149,7 @@ fn resolve<'a>(mut node: Option<&'a Value>, defs: Option<&'a Value>) -> Option<&
 
 /// Picks the alternative of a `oneOf`/`anyOf` that fits `value`'s shape.
 fn alternative<'a>(node: &'a Value, value: &Value, defs: Option<&'a Value>) -> Option<&'a Value> {
-    let alts = node
-        .get("oneOf")
-        .or_else(|| node.get("anyOf"))?
-        .as_sequence()?;
+    let alts = node.get("oneOf").or_else(|| node.get("anyOf"))?.as_sequence()?;
     alts.iter().map(|a| resolve(Some(a), defs)).find_map(|a| {
         let a = a?;
         let fits = match value {
@@ -192,10 +167,8 @@ fn alternative<'a>(node: &'a Value, value: &Value, defs: Option<&'a Value>) -> O
 
 /// Fields Talos accepts and emits but leaves out of its published schema
 /// (deprecated or hidden): `(path inside the document, key to sort after)`.
-const UNDOCUMENTED: &[(&[&str], &str, &str)] = &[
-    (&[], "persist", "debug"),
-    (&["machine", "install"], "extraKernelArgs", "disk"),
-];
+const UNDOCUMENTED: &[(&[&str], &str, &str)] =
+    &[(&[], "persist", "debug"), (&["machine", "install"], "extraKernelArgs", "disk")];
 
 fn hidden_rank(path: &[String], key: &Value, props: &Mapping) -> Option<usize> {
     let key = key.as_str()?;
@@ -233,9 +206,7 @@ fn order_at(value: &mut Value, node: Option<&Value>, defs: Option<&Value>, path:
     }
     match value {
         Value::Mapping(m) => {
-            let props = node
-                .and_then(|n| n.get("properties"))
-                .and_then(Value::as_mapping);
+            let props = node.and_then(|n| n.get("properties")).and_then(Value::as_mapping);
             let map_schema = node.and_then(|n| {
                 n.get("patternProperties")
                     .and_then(Value::as_mapping)
@@ -291,10 +262,7 @@ fn key_text(k: &Value) -> String {
 }
 
 fn validator(loaded: &Loaded, name: &str) -> Result<Arc<jsonschema::Validator>, String> {
-    let mut cache = loaded
-        .validators
-        .lock()
-        .map_err(|_| "validator cache poisoned".to_string())?;
+    let mut cache = loaded.validators.lock().map_err(|_| "validator cache poisoned".to_string())?;
     if let Some(v) = cache.get(name) {
         return Ok(v.clone());
     }
@@ -313,18 +281,11 @@ fn validator(loaded: &Loaded, name: &str) -> Result<Arc<jsonschema::Validator>, 
 pub fn validate(contract: VersionContract, docs: &[Value]) -> Result<(), SchemaError> {
     let loaded = load(contract)?;
     for (document, doc) in docs.iter().enumerate() {
-        let unknown = |message: String| SchemaError::UnknownDocument {
-            document,
-            contract,
-            message,
-        };
-        let kind = document_kind(doc).ok_or_else(|| {
-            unknown("expected `version: v1alpha1` or `apiVersion`/`kind` keys".to_string())
-        })?;
-        let name =
-            def_name(loaded, &kind).ok_or_else(|| unknown(format!("unknown kind {kind:?}")))?;
-        let v = validator(loaded, &name)
-            .map_err(|message| SchemaError::Embedded { contract, message })?;
+        let unknown = |message: String| SchemaError::UnknownDocument { document, contract, message };
+        let kind = document_kind(doc)
+            .ok_or_else(|| unknown("expected `version: v1alpha1` or `apiVersion`/`kind` keys".to_string()))?;
+        let name = def_name(loaded, &kind).ok_or_else(|| unknown(format!("unknown kind {kind:?}")))?;
+        let v = validator(loaded, &name).map_err(|message| SchemaError::Embedded { contract, message })?;
         let mut json = serde_json::to_value(doc).map_err(|e| unknown(e.to_string()))?;
         if kind == "v1alpha1" {
             strip_undocumented(&mut json);

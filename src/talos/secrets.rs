@@ -58,18 +58,10 @@ pub struct Secrets {
     #[serde(rename = "bootstraptoken")]
     pub bootstrap_token: String,
     /// AES-CBC etcd encryption secret (contracts before 1.3 only).
-    #[serde(
-        rename = "aescbcencryptionsecret",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "aescbcencryptionsecret", default, skip_serializing_if = "Option::is_none")]
     pub aescbc_encryption_secret: Option<String>,
     /// Secretbox etcd encryption secret: 32 random bytes, standard base64.
-    #[serde(
-        rename = "secretboxencryptionsecret",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "secretboxencryptionsecret", default, skip_serializing_if = "Option::is_none")]
     pub secretbox_encryption_secret: Option<String>,
 }
 
@@ -181,11 +173,7 @@ pub fn generate_token<R: CryptoRng + ?Sized>(rng: &mut R) -> String {
 fn random_b64<R: CryptoRng + ?Sized>(rng: &mut R, url_safe: bool) -> String {
     let mut bytes = [0u8; 32];
     rng.fill_bytes(&mut bytes);
-    if url_safe {
-        URL_SAFE.encode(bytes)
-    } else {
-        STANDARD.encode(bytes)
-    }
+    if url_safe { URL_SAFE.encode(bytes) } else { STANDARD.encode(bytes) }
 }
 
 fn ca<R: CryptoRng + ?Sized>(
@@ -198,17 +186,10 @@ fn ca<R: CryptoRng + ?Sized>(
         KeyAlgorithm::Ed25519 => SigningKey::generate_ed25519(rng),
         _ => SigningKey::generate_p256(rng),
     };
-    let template = CertTemplate {
-        subject: subject.to_string(),
-        is_ca: true,
-        not_before: now,
-        not_after: now + pki::CA_VALIDITY,
-    };
+    let template =
+        CertTemplate { subject: subject.to_string(), is_ca: true, not_before: now, not_after: now + pki::CA_VALIDITY };
     let crt = pki::self_signed_ca(rng, &key, &template)?;
-    Ok(CertAndKey {
-        crt,
-        key: key.to_pem()?,
-    })
+    Ok(CertAndKey { crt, key: key.to_pem()? })
 }
 
 impl SecretsBundle {
@@ -233,15 +214,11 @@ impl SecretsBundle {
             aescbc_encryption_secret: None,
             secretbox_encryption_secret: Some(random_b64(rng, false)),
         };
-        let trustd_info = TrustdInfo {
-            token: generate_token(rng),
-        };
-        let etcd =
-            ca(rng, KeyAlgorithm::EcdsaP256, "O=etcd", now).map_err(pki_err("certs.etcd"))?;
-        let k8s =
-            ca(rng, KeyAlgorithm::EcdsaP256, "O=kubernetes", now).map_err(pki_err("certs.k8s"))?;
-        let k8s_aggregator = ca(rng, KeyAlgorithm::EcdsaP256, "CN=front-proxy", now)
-            .map_err(pki_err("certs.k8saggregator"))?;
+        let trustd_info = TrustdInfo { token: generate_token(rng) };
+        let etcd = ca(rng, KeyAlgorithm::EcdsaP256, "O=etcd", now).map_err(pki_err("certs.etcd"))?;
+        let k8s = ca(rng, KeyAlgorithm::EcdsaP256, "O=kubernetes", now).map_err(pki_err("certs.k8s"))?;
+        let k8s_aggregator =
+            ca(rng, KeyAlgorithm::EcdsaP256, "CN=front-proxy", now).map_err(pki_err("certs.k8saggregator"))?;
         // Every supported contract is >= 1.7: RSA-4096 service-account key.
         let sa = pki::generate_rsa_pem(rng, 4096).map_err(pki_err("certs.k8sserviceaccount"))?;
         let os = ca(rng, KeyAlgorithm::Ed25519, "O=talos", now).map_err(pki_err("certs.os"))?;
@@ -271,11 +248,7 @@ impl SecretsBundle {
         let certs = Certs {
             etcd: raw.certs.etcd.map(|p| pair("certs.etcd", p)).transpose()?,
             k8s: raw.certs.k8s.map(|p| pair("certs.k8s", p)).transpose()?,
-            k8s_aggregator: raw
-                .certs
-                .k8saggregator
-                .map(|p| pair("certs.k8saggregator", p))
-                .transpose()?,
+            k8s_aggregator: raw.certs.k8saggregator.map(|p| pair("certs.k8saggregator", p)).transpose()?,
             k8s_service_account_key: raw
                 .certs
                 .k8sserviceaccount
@@ -283,12 +256,7 @@ impl SecretsBundle {
                 .transpose()?,
             os: pair("certs.os", raw.certs.os)?,
         };
-        let bundle = SecretsBundle {
-            cluster: raw.cluster,
-            secrets: raw.secrets,
-            trustd_info: raw.trustdinfo,
-            certs,
-        };
+        let bundle = SecretsBundle { cluster: raw.cluster, secrets: raw.secrets, trustd_info: raw.trustdinfo, certs };
         bundle.validate()?;
         Ok(bundle)
     }
@@ -296,10 +264,7 @@ impl SecretsBundle {
     /// Renders `secrets.yaml` (4-space YAML, base64 PEM), as `talosctl` writes it.
     pub fn to_yaml(&self) -> String {
         let enc = |pem: &str| STANDARD.encode(pem.as_bytes());
-        let pair = |p: &CertAndKey| RawPair {
-            crt: enc(&p.crt),
-            key: enc(&p.key),
-        };
+        let pair = |p: &CertAndKey| RawPair { crt: enc(&p.crt), key: enc(&p.key) };
         let raw = RawBundle {
             cluster: self.cluster.clone(),
             secrets: self.secrets.clone(),
@@ -308,11 +273,7 @@ impl SecretsBundle {
                 etcd: self.certs.etcd.as_ref().map(pair),
                 k8s: self.certs.k8s.as_ref().map(pair),
                 k8saggregator: self.certs.k8s_aggregator.as_ref().map(pair),
-                k8sserviceaccount: self
-                    .certs
-                    .k8s_service_account_key
-                    .as_ref()
-                    .map(|k| RawKey { key: enc(k) }),
+                k8sserviceaccount: self.certs.k8s_service_account_key.as_ref().map(|k| RawKey { key: enc(k) }),
                 os: pair(&self.certs.os),
             },
         };
@@ -325,10 +286,8 @@ impl SecretsBundle {
 
     /// Checks tokens, secrets, keys and certificates; errors name the field.
     pub fn validate(&self) -> Result<(), SecretsError> {
-        let field_err = |field: &str, message: &str| SecretsError::Field {
-            field: field.to_string(),
-            message: message.to_string(),
-        };
+        let field_err =
+            |field: &str, message: &str| SecretsError::Field { field: field.to_string(), message: message.to_string() };
         check_b64_32(
             "cluster.id",
             &self.cluster.id,
@@ -337,10 +296,7 @@ impl SecretsBundle {
         check_b64_32("cluster.secret", &self.cluster.secret, false)?;
         check_token("secrets.bootstraptoken", &self.secrets.bootstrap_token)?;
         check_token("trustdinfo.token", &self.trustd_info.token)?;
-        match (
-            &self.secrets.secretbox_encryption_secret,
-            &self.secrets.aescbc_encryption_secret,
-        ) {
+        match (&self.secrets.secretbox_encryption_secret, &self.secrets.aescbc_encryption_secret) {
             (Some(s), None) => check_b64_32("secrets.secretboxencryptionsecret", s, false)?,
             (None, Some(s)) => check_b64_32("secrets.aescbcencryptionsecret", s, false)?,
             _ => {
@@ -351,10 +307,8 @@ impl SecretsBundle {
             }
         }
         let check_pair = |field: &str, p: &CertAndKey, algo: &[KeyAlgorithm]| {
-            pki::parse_certificate(&p.crt).map_err(|source| SecretsError::Pki {
-                field: format!("{field}.crt"),
-                source,
-            })?;
+            pki::parse_certificate(&p.crt)
+                .map_err(|source| SecretsError::Pki { field: format!("{field}.crt"), source })?;
             check_key(&format!("{field}.key"), &p.key, algo)
         };
         if let Some(p) = &self.certs.etcd {
@@ -367,27 +321,16 @@ impl SecretsBundle {
             check_pair("certs.k8saggregator", p, &[KeyAlgorithm::EcdsaP256])?;
         }
         if let Some(k) = &self.certs.k8s_service_account_key {
-            check_key(
-                "certs.k8sserviceaccount.key",
-                k,
-                &[KeyAlgorithm::Rsa, KeyAlgorithm::EcdsaP256],
-            )?;
+            check_key("certs.k8sserviceaccount.key", k, &[KeyAlgorithm::Rsa, KeyAlgorithm::EcdsaP256])?;
         }
-        check_pair(
-            "certs.os",
-            &self.certs.os,
-            &[KeyAlgorithm::Ed25519, KeyAlgorithm::EcdsaP256],
-        )
+        check_pair("certs.os", &self.certs.os, &[KeyAlgorithm::Ed25519, KeyAlgorithm::EcdsaP256])
     }
 }
 
 fn decode_pem_b64(field: &str, value: &str) -> Result<String, SecretsError> {
     let bytes = STANDARD
         .decode(value.trim())
-        .map_err(|e| SecretsError::Field {
-            field: field.to_string(),
-            message: format!("not standard base64: {e}"),
-        })?;
+        .map_err(|e| SecretsError::Field { field: field.to_string(), message: format!("not standard base64: {e}") })?;
     String::from_utf8(bytes).map_err(|_| SecretsError::Field {
         field: field.to_string(),
         message: "base64 does not decode to PEM text".to_string(),
@@ -396,15 +339,10 @@ fn decode_pem_b64(field: &str, value: &str) -> Result<String, SecretsError> {
 
 fn check_key(field: &str, pem: &str, allowed: &[KeyAlgorithm]) -> Result<(), SecretsError> {
     if pem.is_empty() {
-        return Err(SecretsError::Field {
-            field: field.to_string(),
-            message: "private key is missing".to_string(),
-        });
+        return Err(SecretsError::Field { field: field.to_string(), message: "private key is missing".to_string() });
     }
-    let algo = pki::private_key_algorithm(pem).map_err(|source| SecretsError::Pki {
-        field: field.to_string(),
-        source,
-    })?;
+    let algo =
+        pki::private_key_algorithm(pem).map_err(|source| SecretsError::Pki { field: field.to_string(), source })?;
     if !allowed.contains(&algo) {
         return Err(SecretsError::Field {
             field: field.to_string(),
@@ -415,23 +353,14 @@ fn check_key(field: &str, pem: &str, allowed: &[KeyAlgorithm]) -> Result<(), Sec
 }
 
 fn check_b64_32(field: &str, value: &str, either: bool) -> Result<(), SecretsError> {
-    let decoded = STANDARD.decode(value).or_else(|e| {
-        if either {
-            URL_SAFE.decode(value)
-        } else {
-            Err(e)
-        }
-    });
+    let decoded = STANDARD.decode(value).or_else(|e| if either { URL_SAFE.decode(value) } else { Err(e) });
     match decoded {
         Ok(b) if b.len() == 32 => Ok(()),
         Ok(b) => Err(SecretsError::Field {
             field: field.to_string(),
             message: format!("expected 32 bytes, got {}", b.len()),
         }),
-        Err(e) => Err(SecretsError::Field {
-            field: field.to_string(),
-            message: format!("not base64: {e}"),
-        }),
+        Err(e) => Err(SecretsError::Field { field: field.to_string(), message: format!("not base64: {e}") }),
     }
 }
 
@@ -439,9 +368,7 @@ fn check_token(field: &str, token: &str) -> Result<(), SecretsError> {
     let ok = token.split_once('.').is_some_and(|(a, b)| {
         a.len() == 6
             && b.len() == 16
-            && a.bytes()
-                .chain(b.bytes())
-                .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
+            && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
     });
     if ok {
         Ok(())

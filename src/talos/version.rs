@@ -24,9 +24,7 @@ pub enum VersionContract {
 
 /// The input string is not a supported version contract.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unsupported Talos version contract {input:?}: expected one of v1.10, v1.11, v1.12, v1.13, v1.14"
-)]
+#[error("unsupported Talos version contract {input:?}: expected one of v1.10, v1.11, v1.12, v1.13, v1.14")]
 pub struct UnknownContract {
     /// What was given.
     pub input: String,
@@ -78,9 +76,7 @@ impl FromStr for VersionContract {
     type Err = UnknownContract;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || UnknownContract {
-            input: s.to_string(),
-        };
+        let err = || UnknownContract { input: s.to_string() };
         let t = s.trim();
         let t = t.strip_prefix('v').unwrap_or(t);
         let mut parts = t.split('.');
@@ -97,10 +93,7 @@ impl FromStr for VersionContract {
             return Err(err());
         }
         let minor: u32 = minor.parse().map_err(|_| err())?;
-        VersionContract::ALL
-            .into_iter()
-            .find(|c| c.minor() == minor)
-            .ok_or_else(err)
+        VersionContract::ALL.into_iter().find(|c| c.minor() == minor).ok_or_else(err)
     }
 }
 
@@ -111,18 +104,9 @@ mod tests {
 
     #[test]
     fn parses_contracts() {
-        assert_eq!(
-            "v1.10".parse::<VersionContract>(),
-            Ok(VersionContract::V1_10)
-        );
-        assert_eq!(
-            "1.14".parse::<VersionContract>(),
-            Ok(VersionContract::V1_14)
-        );
-        assert_eq!(
-            "v1.12.3".parse::<VersionContract>(),
-            Ok(VersionContract::V1_12)
-        );
+        assert_eq!("v1.10".parse::<VersionContract>(), Ok(VersionContract::V1_10));
+        assert_eq!("1.14".parse::<VersionContract>(), Ok(VersionContract::V1_14));
+        assert_eq!("v1.12.3".parse::<VersionContract>(), Ok(VersionContract::V1_12));
         assert!("v1.9".parse::<VersionContract>().is_err());
         assert!("v2.10".parse::<VersionContract>().is_err());
         assert!("v1.15".parse::<VersionContract>().is_err());

@@ -218,10 +218,9 @@ fn double_quoted(s: &str) -> String {
 /// (YAML 1.1 booleans and sexagesimal numbers included, as yaml.v3 checks)?
 fn resolves_to_non_string(s: &str) -> bool {
     const WORDS: &[&str] = &[
-        "~", "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE", "y", "Y",
-        "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF",
-        ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan",
-        ".NaN", ".NAN", "<<",
+        "~", "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE", "y", "Y", "yes", "Yes", "YES",
+        "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", ".inf", ".Inf", ".INF", "+.inf", "+.Inf",
+        "+.INF", "-.inf", "-.Inf", "-.INF", ".nan", ".NaN", ".NAN", "<<",
     ];
     if WORDS.contains(&s) {
         return true;
@@ -234,9 +233,7 @@ fn resolves_to_non_string(s: &str) -> bool {
     let unsigned = plain.trim_start_matches(['+', '-']);
     let is_int = (!unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit()))
         || [("0x", 16), ("0o", 8), ("0b", 2)].iter().any(|(p, radix)| {
-            unsigned
-                .strip_prefix(p)
-                .is_some_and(|d| !d.is_empty() && u64::from_str_radix(d, *radix).is_ok())
+            unsigned.strip_prefix(p).is_some_and(|d| !d.is_empty() && u64::from_str_radix(d, *radix).is_ok())
         });
     let is_float = plain.parse::<f64>().is_ok()
         && !plain.to_ascii_lowercase().contains("inf")
@@ -270,8 +267,9 @@ fn plain_allowed(s: &str) -> bool {
         }
         if i == 0 {
             match c {
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
-                | '%' | '@' | '`' => return false,
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@' | '`' => {
+                    return false;
+                }
                 '?' | ':' | '-' if followed_by_blank => return false,
                 _ => {}
             }
@@ -306,15 +304,11 @@ mod tests {
 
     #[test]
     fn quoting() {
-        roundtrip(
-            "a: \"\"\nb: \"true\"\nc: \"7445\"\nd: 'x: y'\ne: https://x:6443\nf: a==\ng: \"yes\"\n",
-        );
+        roundtrip("a: \"\"\nb: \"true\"\nc: \"7445\"\nd: 'x: y'\ne: https://x:6443\nf: a==\ng: \"yes\"\n");
     }
 
     #[test]
     fn literal_blocks() {
-        roundtrip(
-            "a:\n    cert: |\n        line1\n        line2\n    k: |-\n        x\n        y\n",
-        );
+        roundtrip("a:\n    cert: |\n        line1\n        line2\n    k: |-\n        x\n        y\n");
     }
 }

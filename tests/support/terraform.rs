@@ -52,7 +52,12 @@ fn shared_dir() -> PathBuf {
 }
 
 fn parse_version(bin: &Path) -> Option<((u32, u32, u32), bool)> {
-    let out = Command::new(bin).arg("version").env("TF_CLI_CONFIG_FILE", "/dev/null").env("CHECKPOINT_DISABLE", "1").output().ok()?;
+    let out = Command::new(bin)
+        .arg("version")
+        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let first = text.lines().next()?;
     let tofu = first.starts_with("OpenTofu");
@@ -156,7 +161,10 @@ impl Workspace {
         let cli_config = dir.path().join("cli.tfrc");
         std::fs::write(
             &cli_config,
-            format!("provider_installation {{\n  dev_overrides {{\n    \"{source}\" = \"{}\"\n  }}\n  direct {{}}\n}}\n", plugin_dir.display()),
+            format!(
+                "provider_installation {{\n  dev_overrides {{\n    \"{source}\" = \"{}\"\n  }}\n  direct {{}}\n}}\n",
+                plugin_dir.display()
+            ),
         )
         .expect("cli config");
         std::fs::create_dir_all(dir.path().join("work")).expect("work dir");

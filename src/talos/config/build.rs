@@ -76,9 +76,7 @@ impl From<Value> for V {
 }
 impl<T: Into<V>> From<Vec<T>> for V {
     fn from(items: Vec<T>) -> Self {
-        V(Value::Sequence(
-            items.into_iter().map(|i| i.into().0).collect(),
-        ))
+        V(Value::Sequence(items.into_iter().map(|i| i.into().0).collect()))
     }
 }
 

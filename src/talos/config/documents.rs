@@ -27,13 +27,7 @@ fn registry_mirrors(c: &Checked<'_>) -> Vec<Value> {
         .map(|(host, endpoints)| {
             M::doc("RegistryMirrorConfig")
                 .set("name", host)
-                .set(
-                    "endpoints",
-                    endpoints
-                        .iter()
-                        .map(|e| M::new().set("url", e))
-                        .collect::<Vec<_>>(),
-                )
+                .set("endpoints", endpoints.iter().map(|e| M::new().set("url", e)).collect::<Vec<_>>())
                 .value()
         })
         .collect()
@@ -43,10 +37,7 @@ fn registry_mirrors(c: &Checked<'_>) -> Vec<Value> {
 pub(crate) fn v1_14(c: &Checked<'_>, s: &SecretsBundle) -> Vec<Value> {
     let i = c.input;
     let mut docs = vec![
-        M::doc("DiscoveryServiceConfig")
-            .set("name", "default")
-            .set("endpoint", "https://discovery.talos.dev/")
-            .value(),
+        M::doc("DiscoveryServiceConfig").set("name", "default").set("endpoint", "https://discovery.talos.dev/").value(),
         M::doc("DiscoveryIdentityConfig")
             .set("clusterID", &s.cluster.id)
             .set("clusterSecret", &s.cluster.secret)
@@ -60,63 +51,34 @@ pub(crate) fn v1_14(c: &Checked<'_>, s: &SecretsBundle) -> Vec<Value> {
                 .set(
                     "provisioning",
                     M::new()
-                        .set(
-                            "diskSelector",
-                            M::new().set("match", format!("disk.dev_path == {disk:?}")),
-                        )
+                        .set("diskSelector", M::new().set("match", format!("disk.dev_path == {disk:?}")))
                         .set("wipe", false),
                 )
                 .value(),
         );
     }
-    docs.push(
-        M::doc("ResolverConfig")
-            .set("hostDNS", shared::host_dns())
-            .value(),
-    );
+    docs.push(M::doc("ResolverConfig").set("hostDNS", shared::host_dns()).value());
     if !i.sysctls.is_empty() {
-        docs.push(
-            M::doc("SysctlConfig")
-                .set("params", string_map(i.sysctls.iter()))
-                .value(),
-        );
+        docs.push(M::doc("SysctlConfig").set("params", string_map(i.sysctls.iter())).value());
     }
     docs.extend([
-        M::doc("VolumeConfig")
-            .set("name", "EPHEMERAL")
-            .set("mount", M::new().set("secure", true))
-            .value(),
-        M::doc("FilesystemTrimConfig")
-            .set("interval", "168h0m0s")
-            .value(),
-        M::doc("SecurityProfileConfig")
-            .set("workloadIsolation", true)
-            .value(),
+        M::doc("VolumeConfig").set("name", "EPHEMERAL").set("mount", M::new().set("secure", true)).value(),
+        M::doc("FilesystemTrimConfig").set("interval", "168h0m0s").value(),
+        M::doc("SecurityProfileConfig").set("workloadIsolation", true).value(),
     ]);
     docs.extend(registry_mirrors(c));
     docs.push(hostname());
-    docs.push(
-        M::doc("KubeClusterConfig")
-            .set("clusterName", &i.cluster_name)
-            .set("endpoint", &i.endpoint)
-            .value(),
-    );
+    docs.push(M::doc("KubeClusterConfig").set("clusterName", &i.cluster_name).set("endpoint", &i.endpoint).value());
     let mut node = M::doc("KubeNodeConfig").set("nodeIP", empty());
     if c.cp {
         node = node.set(
             "labels",
             M::new()
                 .set("node-role.kubernetes.io/control-plane", "")
-                .set(
-                    "node.kubernetes.io/exclude-from-external-load-balancers",
-                    "",
-                ),
+                .set("node.kubernetes.io/exclude-from-external-load-balancers", ""),
         );
         if !i.allow_scheduling_on_control_planes {
-            node = node.set(
-                "taints",
-                M::new().set("node-role.kubernetes.io/control-plane", "NoSchedule"),
-            );
+            node = node.set("taints", M::new().set("node-role.kubernetes.io/control-plane", "NoSchedule"));
         }
     }
     docs.push(node.value());
@@ -137,11 +99,7 @@ pub(crate) fn v1_14(c: &Checked<'_>, s: &SecretsBundle) -> Vec<Value> {
     if let Some(k8s) = &s.certs.k8s {
         let doc = M::doc("KubeAPIServerCAConfig");
         docs.push(if c.cp {
-            doc.set(
-                "issuingCA",
-                M::new().set("cert", &k8s.crt).set("key", &k8s.key),
-            )
-            .value()
+            doc.set("issuingCA", M::new().set("cert", &k8s.crt).set("key", &k8s.key)).value()
         } else {
             doc.set("acceptedCAs", strings(&[&k8s.crt])).value()
         });
@@ -153,10 +111,7 @@ pub(crate) fn v1_14(c: &Checked<'_>, s: &SecretsBundle) -> Vec<Value> {
     if let Some(agg) = &s.certs.k8s_aggregator {
         docs.push(
             M::doc("KubeAggregatorCAConfig")
-                .set(
-                    "issuingCA",
-                    M::new().set("cert", &agg.crt).set("key", &agg.key),
-                )
+                .set("issuingCA", M::new().set("cert", &agg.crt).set("key", &agg.key))
                 .value(),
         );
     }
@@ -172,9 +127,7 @@ fn control_plane_docs(c: &Checked<'_>, s: &SecretsBundle) -> Vec<Value> {
             .set("name", "PodSecurity")
             .set("configuration", shared::pod_security())
             .value(),
-        M::doc("KubeAuditPolicyConfig")
-            .set("configuration", shared::audit_policy())
-            .value(),
+        M::doc("KubeAuditPolicyConfig").set("configuration", shared::audit_policy()).value(),
         M::doc("KubeAuthenticationConfig")
             .set(
                 "configuration",
@@ -194,34 +147,19 @@ fn control_plane_docs(c: &Checked<'_>, s: &SecretsBundle) -> Vec<Value> {
                     .set("jwt", strings::<&str>(&[])),
             )
             .value(),
-        M::doc("KubeAuthorizerConfig")
-            .set("name", "node")
-            .set("type", "Node")
-            .value(),
-        M::doc("KubeAuthorizerConfig")
-            .set("name", "rbac")
-            .set("type", "RBAC")
-            .value(),
+        M::doc("KubeAuthorizerConfig").set("name", "node").set("type", "Node").value(),
+        M::doc("KubeAuthorizerConfig").set("name", "rbac").set("type", "RBAC").value(),
     ];
     if let Some(secret) = &s.secrets.secretbox_encryption_secret {
-        let provider = M::new().set(
-            "secretbox",
-            M::new().set(
-                "keys",
-                vec![M::new().set("name", "key2").set("secret", secret)],
-            ),
-        );
+        let provider =
+            M::new().set("secretbox", M::new().set("keys", vec![M::new().set("name", "key2").set("secret", secret)]));
         docs.push(
             M::doc("KubeEtcdEncryptionConfig")
                 .set(
                     "config",
                     M::new().set(
                         "resources",
-                        vec![
-                            M::new()
-                                .set("providers", vec![provider])
-                                .set("resources", strings(&["secrets"])),
-                        ],
+                        vec![M::new().set("providers", vec![provider]).set("resources", strings(&["secrets"]))],
                     ),
                 )
                 .value(),
@@ -230,10 +168,7 @@ fn control_plane_docs(c: &Checked<'_>, s: &SecretsBundle) -> Vec<Value> {
     if let Some(sa) = &s.certs.k8s_service_account_key {
         docs.push(
             M::doc("KubeServiceAccountConfig")
-                .set(
-                    "issuer",
-                    M::new().set("privateKey", sa).set("issuerURL", &i.endpoint),
-                )
+                .set("issuer", M::new().set("privateKey", sa).set("issuerURL", &i.endpoint))
                 .value(),
         );
     }
@@ -241,46 +176,20 @@ fn control_plane_docs(c: &Checked<'_>, s: &SecretsBundle) -> Vec<Value> {
         M::doc("KubeAPIServerConfig")
             .set("image", image("kube-apiserver"))
             .set_opt("apiPort", i.local_api_server_port)
-            .set_if(
-                !i.extra_cert_sans.is_empty(),
-                "certExtraSANs",
-                strings(&i.extra_cert_sans),
-            )
+            .set_if(!i.extra_cert_sans.is_empty(), "certExtraSANs", strings(&i.extra_cert_sans))
             .value(),
-        M::doc("KubeControllerManagerConfig")
-            .set("image", image("kube-controller-manager"))
-            .value(),
-        M::doc("KubeSchedulerConfig")
-            .set("image", image("kube-scheduler"))
-            .set("config", empty())
-            .value(),
-        M::doc("KubeProxyConfig")
-            .set("image", image("kube-proxy"))
-            .set("config", empty())
-            .value(),
+        M::doc("KubeControllerManagerConfig").set("image", image("kube-controller-manager")).value(),
+        M::doc("KubeSchedulerConfig").set("image", image("kube-scheduler")).set("config", empty()).value(),
+        M::doc("KubeProxyConfig").set("image", image("kube-proxy")).set("config", empty()).value(),
     ]);
     if i.cni == Cni::Default {
-        docs.push(
-            M::doc("KubeFlannelCNIConfig")
-                .set("backendType", "vxlan")
-                .set("backendPort", 4789u16)
-                .value(),
-        );
+        docs.push(M::doc("KubeFlannelCNIConfig").set("backendType", "vxlan").set("backendPort", 4789u16).value());
     }
     docs.push(M::doc("KubeCoreDNSConfig").set("enabled", true).value());
     if let Cni::Custom(urls) = &i.cni {
         for (n, url) in urls.iter().enumerate() {
-            let name = if n == 0 {
-                "custom-cni".to_string()
-            } else {
-                format!("custom-cni-{n}")
-            };
-            docs.push(
-                M::doc("KubeExternalManifestConfig")
-                    .set("name", name)
-                    .set("url", url)
-                    .value(),
-            );
+            let name = if n == 0 { "custom-cni".to_string() } else { format!("custom-cni-{n}") };
+            docs.push(M::doc("KubeExternalManifestConfig").set("name", name).set("url", url).value());
         }
     }
     docs

@@ -130,10 +130,7 @@ pub(crate) struct Checked<'a> {
 }
 
 fn input_err(field: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Input {
-        field,
-        message: message.into(),
-    }
+    ConfigError::Input { field, message: message.into() }
 }
 
 /// Parses `https://host:port` into the host; errors name `endpoint`.
@@ -143,12 +140,9 @@ pub(crate) fn endpoint_host(endpoint: &str) -> Result<String, ConfigError> {
         .ok_or_else(|| input_err("endpoint", format!("{endpoint:?} must start with https://")))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, after) = v6.split_once(']').ok_or_else(|| {
-            input_err(
-                "endpoint",
-                format!("{endpoint:?}: unterminated IPv6 literal"),
-            )
-        })?;
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| input_err("endpoint", format!("{endpoint:?}: unterminated IPv6 literal")))?;
         (h, after.strip_prefix(':'))
     } else {
         match authority.rsplit_once(':') {
@@ -161,10 +155,7 @@ pub(crate) fn endpoint_host(endpoint: &str) -> Result<String, ConfigError> {
     }
     match port.map(str::parse::<u16>) {
         Some(Ok(p)) if p > 0 => Ok(host.to_string()),
-        _ => Err(input_err(
-            "endpoint",
-            format!("{endpoint:?} must include a port, e.g. https://{host}:6443"),
-        )),
+        _ => Err(input_err("endpoint", format!("{endpoint:?} must include a port, e.g. https://{host}:6443"))),
     }
 }
 
@@ -177,30 +168,19 @@ impl<'a> Checked<'a> {
         let version = input.kubernetes_version.trim();
         let version = version.strip_prefix('v').unwrap_or(version);
         let mut parts = version.split('.');
-        let nums: Vec<Option<u32>> = (0..3)
-            .map(|_| {
-                parts
-                    .next()
-                    .and_then(|p| p.split(['-', '+']).next()?.parse().ok())
-            })
-            .collect();
+        let nums: Vec<Option<u32>> =
+            (0..3).map(|_| parts.next().and_then(|p| p.split(['-', '+']).next()?.parse().ok())).collect();
         let (Some(major), Some(minor), Some(_)) = (nums[0], nums[1], nums[2]) else {
             return Err(input_err(
                 "kubernetes_version",
-                format!(
-                    "{:?} is not a version like 1.32.0",
-                    input.kubernetes_version
-                ),
+                format!("{:?} is not a version like 1.32.0", input.kubernetes_version),
             ));
         };
         let floor = input.contract.min_kubernetes_minor();
         if major != 1 || minor < floor {
             return Err(input_err(
                 "kubernetes_version",
-                format!(
-                    "{version} is older than Talos {} supports (>= 1.{floor})",
-                    input.contract
-                ),
+                format!("{version} is older than Talos {} supports (>= 1.{floor})", input.contract),
             ));
         }
         if matches!(&input.cni, Cni::Custom(urls) if urls.is_empty()) {
@@ -211,10 +191,7 @@ impl<'a> Checked<'a> {
             cp: input.machine_type == MachineType::Controlplane,
             host,
             k8s_tag: format!("v{version}"),
-            dns_domain: input
-                .dns_domain
-                .clone()
-                .unwrap_or_else(|| "cluster.local".to_string()),
+            dns_domain: input.dns_domain.clone().unwrap_or_else(|| "cluster.local".to_string()),
         })
     }
 }

@@ -15,9 +15,7 @@ fn b64(pem: &str) -> String {
 
 /// `{crt, key}` with base64 PEM; the key is emptied when `with_key` is false.
 fn pair(p: &CertAndKey, with_key: bool) -> M {
-    M::new()
-        .set("crt", b64(&p.crt))
-        .set("key", if with_key { b64(&p.key) } else { String::new() })
+    M::new().set("crt", b64(&p.crt)).set("key", if with_key { b64(&p.key) } else { String::new() })
 }
 
 /// Builds the v1alpha1 document.
@@ -63,11 +61,7 @@ fn machine(c: &Checked<'_>, s: &SecretsBundle, minor: u32) -> M {
                     .set("wipe", false)
                     .set_if(minor >= 12, "grubUseUKICmdline", true),
             )
-            .set_if(
-                !i.sysctls.is_empty(),
-                "sysctls",
-                string_map(i.sysctls.iter()),
-            );
+            .set_if(!i.sysctls.is_empty(), "sysctls", string_map(i.sysctls.iter()));
         if minor < 12 && !i.registry_mirrors.is_empty() {
             let mut mirrors = M::new();
             for (host, endpoints) in &i.registry_mirrors {
@@ -78,29 +72,17 @@ fn machine(c: &Checked<'_>, s: &SecretsBundle, minor: u32) -> M {
     }
     let mut features = M::new();
     if minor <= 11 {
-        features = features
-            .set("rbac", true)
-            .set("stableHostname", true)
-            .set("apidCheckExtKeyUsage", true);
+        features = features.set("rbac", true).set("stableHostname", true).set("apidCheckExtKeyUsage", true);
     }
     features = features.set("diskQuotaSupport", true);
     if legacy_k8s {
         features = features
-            .set(
-                "kubePrism",
-                M::new().set("enabled", true).set("port", 7445u16),
-            )
+            .set("kubePrism", M::new().set("enabled", true).set("port", 7445u16))
             .set("hostDNS", shared::host_dns());
     }
     m = m.set("features", features);
     if legacy_k8s && c.cp {
-        m = m.set(
-            "nodeLabels",
-            M::new().set(
-                "node.kubernetes.io/exclude-from-external-load-balancers",
-                "",
-            ),
-        );
+        m = m.set("nodeLabels", M::new().set("node.kubernetes.io/exclude-from-external-load-balancers", ""));
     }
     m
 }
@@ -122,12 +104,7 @@ fn cluster(c: &Checked<'_>, s: &SecretsBundle, minor: u32) -> M {
     match &i.cni {
         Cni::Default => {}
         Cni::None => network = network.set("cni", M::new().set("name", "none")),
-        Cni::Custom(urls) => {
-            network = network.set(
-                "cni",
-                M::new().set("name", "custom").set("urls", strings(urls)),
-            )
-        }
+        Cni::Custom(urls) => network = network.set("cni", M::new().set("name", "custom").set("urls", strings(urls))),
     }
     network = network
         .set("dnsDomain", &c.dns_domain)
@@ -142,14 +119,8 @@ fn cluster(c: &Checked<'_>, s: &SecretsBundle, minor: u32) -> M {
         .set("token", &s.secrets.bootstrap_token);
     if c.cp {
         m = m
-            .set_opt(
-                "aescbcEncryptionSecret",
-                s.secrets.aescbc_encryption_secret.as_ref(),
-            )
-            .set_opt(
-                "secretboxEncryptionSecret",
-                s.secrets.secretbox_encryption_secret.as_ref(),
-            );
+            .set_opt("aescbcEncryptionSecret", s.secrets.aescbc_encryption_secret.as_ref())
+            .set_opt("secretboxEncryptionSecret", s.secrets.secretbox_encryption_secret.as_ref());
     }
     if let Some(k8s) = &s.certs.k8s {
         m = m.set("ca", pair(k8s, c.cp));
@@ -167,19 +138,12 @@ fn cluster(c: &Checked<'_>, s: &SecretsBundle, minor: u32) -> M {
         }
         sans.extend(i.extra_cert_sans.iter().cloned());
         let api = M::new()
-            .set(
-                "image",
-                format!("registry.k8s.io/kube-apiserver:{}", c.k8s_tag),
-            )
+            .set("image", format!("registry.k8s.io/kube-apiserver:{}", c.k8s_tag))
             .set_if(!sans.is_empty(), "certSANs", strings(&sans))
             .set_if(minor <= 11, "disablePodSecurityPolicy", true)
             .set(
                 "admissionControl",
-                vec![
-                    M::new()
-                        .set("name", "PodSecurity")
-                        .set("configuration", shared::pod_security()),
-                ],
+                vec![M::new().set("name", "PodSecurity").set("configuration", shared::pod_security())],
             )
             .set("auditPolicy", shared::audit_policy());
         m = m
@@ -190,19 +154,12 @@ fn cluster(c: &Checked<'_>, s: &SecretsBundle, minor: u32) -> M {
     }
     m = m.set(
         "discovery",
-        M::new().set("enabled", true).set(
-            "registries",
-            M::new()
-                .set("kubernetes", M::new().set("disabled", true))
-                .set("service", empty()),
-        ),
+        M::new()
+            .set("enabled", true)
+            .set("registries", M::new().set("kubernetes", M::new().set("disabled", true)).set("service", empty())),
     );
     m = etcd(m);
-    m.set_if(
-        c.cp && i.allow_scheduling_on_control_planes,
-        "allowSchedulingOnControlPlanes",
-        true,
-    )
+    m.set_if(c.cp && i.allow_scheduling_on_control_planes, "allowSchedulingOnControlPlanes", true)
 }
 
 fn image(name: &str, c: &Checked<'_>) -> M {

@@ -58,20 +58,14 @@ impl MachineConfig {
     /// Talos document of `contract`'s schema.
     pub fn parse(contract: VersionContract, text: &str) -> Result<Self, ConfigError> {
         let documents = yaml::parse_documents(text).map_err(ConfigError::Yaml)?;
-        let config = MachineConfig {
-            contract,
-            documents,
-        };
+        let config = MachineConfig { contract, documents };
         config.validate()?;
         Ok(config)
     }
 
     /// Wraps documents without checking them.
     pub fn from_documents(contract: VersionContract, documents: Vec<Value>) -> Self {
-        MachineConfig {
-            contract,
-            documents,
-        }
+        MachineConfig { contract, documents }
     }
 
     /// The version contract.
@@ -121,10 +115,7 @@ impl MachineConfig {
 
 /// Generates the config for `input` from `secrets`, applies
 /// `input.config_patches`, and validates the result against the schema.
-pub fn generate(
-    input: &ConfigInput,
-    secrets: &SecretsBundle,
-) -> Result<MachineConfig, ConfigError> {
+pub fn generate(input: &ConfigInput, secrets: &SecretsBundle) -> Result<MachineConfig, ConfigError> {
     let checked = input::Checked::new(input)?;
     if checked.cp {
         if secrets.certs.os.key.trim().is_empty() {
@@ -143,10 +134,7 @@ pub fn generate(
         14 => documents.extend(documents::v1_14(&checked, secrets)),
         _ => {}
     }
-    let mut config = MachineConfig {
-        contract: input.contract,
-        documents,
-    };
+    let mut config = MachineConfig { contract: input.contract, documents };
     config.apply_patches(&input.config_patches)?;
     config.validate()?;
     Ok(config)

@@ -11,18 +11,13 @@ pub(crate) const SERVICE_SUBNET: &str = "10.96.0.0/12";
 
 /// `hostDNS: {enabled, forwardKubeDNSToHost}`.
 pub(crate) fn host_dns() -> M {
-    M::new()
-        .set("enabled", true)
-        .set("forwardKubeDNSToHost", true)
+    M::new().set("enabled", true).set("forwardKubeDNSToHost", true)
 }
 
 /// The PodSecurity admission configuration Talos generates.
 pub(crate) fn pod_security() -> Value {
     M::new()
-        .set(
-            "apiVersion",
-            "pod-security.admission.config.k8s.io/v1alpha1",
-        )
+        .set("apiVersion", "pod-security.admission.config.k8s.io/v1alpha1")
         .set(
             "defaults",
             M::new()

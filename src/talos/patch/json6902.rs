@@ -9,27 +9,16 @@ fn parse_pointer(pointer: &str) -> Result<Vec<String>, String> {
     if pointer.is_empty() {
         return Ok(Vec::new());
     }
-    let rest = pointer
-        .strip_prefix('/')
-        .ok_or_else(|| "a JSON pointer must start with /".to_string())?;
-    Ok(rest
-        .split('/')
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
-        .collect())
+    let rest = pointer.strip_prefix('/').ok_or_else(|| "a JSON pointer must start with /".to_string())?;
+    Ok(rest.split('/').map(|t| t.replace("~1", "/").replace("~0", "~")).collect())
 }
 
 fn index(token: &str, len: usize, allow_end: bool) -> Result<usize, String> {
     if allow_end && token == "-" {
         return Ok(len);
     }
-    let i: usize = token
-        .parse()
-        .map_err(|_| format!("{token:?} is not a list index"))?;
-    let max = if allow_end {
-        len
-    } else {
-        len.saturating_sub(1)
-    };
+    let i: usize = token.parse().map_err(|_| format!("{token:?} is not a list index"))?;
+    let max = if allow_end { len } else { len.saturating_sub(1) };
     if (allow_end && i <= len) || (!allow_end && i < len) {
         Ok(i)
     } else {
@@ -41,9 +30,7 @@ fn get<'a>(root: &'a Value, tokens: &[String]) -> Result<&'a Value, String> {
     let mut cur = root;
     for t in tokens {
         cur = match cur {
-            Value::Mapping(m) => m
-                .get(t.as_str())
-                .ok_or_else(|| format!("key {t:?} not found"))?,
+            Value::Mapping(m) => m.get(t.as_str()).ok_or_else(|| format!("key {t:?} not found"))?,
             Value::Sequence(s) => &s[index(t, s.len(), false)?],
             _ => return Err(format!("cannot descend into a scalar at {t:?}")),
         };
@@ -52,15 +39,11 @@ fn get<'a>(root: &'a Value, tokens: &[String]) -> Result<&'a Value, String> {
 }
 
 fn parent<'a>(root: &'a mut Value, tokens: &[String]) -> Result<(&'a mut Value, String), String> {
-    let (last, init) = tokens
-        .split_last()
-        .ok_or_else(|| "the operation needs a non-root path".to_string())?;
+    let (last, init) = tokens.split_last().ok_or_else(|| "the operation needs a non-root path".to_string())?;
     let mut cur = root;
     for t in init {
         cur = match cur {
-            Value::Mapping(m) => m
-                .get_mut(t.as_str())
-                .ok_or_else(|| format!("key {t:?} not found"))?,
+            Value::Mapping(m) => m.get_mut(t.as_str()).ok_or_else(|| format!("key {t:?} not found"))?,
             Value::Sequence(s) => {
                 let i = index(t, s.len(), false)?;
                 &mut s[i]
@@ -94,9 +77,7 @@ fn add(root: &mut Value, tokens: &[String], value: Value) -> Result<(), String> 
 fn remove(root: &mut Value, tokens: &[String]) -> Result<Value, String> {
     let (p, last) = parent(root, tokens)?;
     match p {
-        Value::Mapping(m) => m
-            .remove(last.as_str())
-            .ok_or_else(|| format!("key {last:?} not found")),
+        Value::Mapping(m) => m.remove(last.as_str()).ok_or_else(|| format!("key {last:?} not found")),
         Value::Sequence(s) => {
             let i = index(&last, s.len(), false)?;
             Ok(s.remove(i))
@@ -110,19 +91,11 @@ fn field<'a>(op: &'a Value, name: &str) -> Result<&'a Value, String> {
 }
 
 fn apply_one(root: &mut Value, op: &Value) -> Result<(), String> {
-    let kind = field(op, "op")?
-        .as_str()
-        .ok_or_else(|| "\"op\" must be a string".to_string())?;
-    let path = field(op, "path")?
-        .as_str()
-        .ok_or_else(|| "\"path\" must be a string".to_string())?;
+    let kind = field(op, "op")?.as_str().ok_or_else(|| "\"op\" must be a string".to_string())?;
+    let path = field(op, "path")?.as_str().ok_or_else(|| "\"path\" must be a string".to_string())?;
     let tokens = parse_pointer(path)?;
     let from = || -> Result<Vec<String>, String> {
-        parse_pointer(
-            field(op, "from")?
-                .as_str()
-                .ok_or_else(|| "\"from\" must be a string".to_string())?,
-        )
+        parse_pointer(field(op, "from")?.as_str().ok_or_else(|| "\"from\" must be a string".to_string())?)
     };
     match kind {
         "add" => add(root, &tokens, field(op, "value")?.clone()),
@@ -151,11 +124,7 @@ fn apply_one(root: &mut Value, op: &Value) -> Result<(), String> {
         }
         "test" => {
             let expected = field(op, "value")?;
-            if get(root, &tokens)? == expected {
-                Ok(())
-            } else {
-                Err("test failed: value differs".to_string())
-            }
+            if get(root, &tokens)? == expected { Ok(()) } else { Err("test failed: value differs".to_string()) }
         }
         other => Err(format!("unknown op {other:?}")),
     }
@@ -169,11 +138,7 @@ pub fn apply_json_patch(patch: usize, doc: &mut Value, ops: &[Value]) -> Result<
         apply_one(&mut work, op).map_err(|message| PatchError::JsonPatchOp {
             patch,
             op: op_index,
-            path: op
-                .get("path")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
+            path: op.get("path").and_then(Value::as_str).unwrap_or_default().to_string(),
             message,
         })?;
     }

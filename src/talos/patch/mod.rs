@@ -71,10 +71,7 @@ pub enum Patch {
 /// Detects the patch format as Talos does: a (multi-)document YAML mapping
 /// stream is a strategic merge patch; a list (or nothing at all) is a JSON patch.
 pub fn parse_patch(index: usize, text: &str) -> Result<Patch, PatchError> {
-    let docs = yaml::parse_documents(text).map_err(|source| PatchError::Parse {
-        patch: index,
-        source,
-    })?;
+    let docs = yaml::parse_documents(text).map_err(|source| PatchError::Parse { patch: index, source })?;
     match docs.as_slice() {
         [] => Ok(Patch::JsonPatch(Vec::new())),
         [Value::Sequence(ops)] => Ok(Patch::JsonPatch(ops.clone())),
@@ -82,8 +79,7 @@ pub fn parse_patch(index: usize, text: &str) -> Result<Patch, PatchError> {
         _ => Err(PatchError::Strategic {
             patch: index,
             path: String::new(),
-            message: "a patch is either YAML mapping documents or a list of JSON-patch operations"
-                .to_string(),
+            message: "a patch is either YAML mapping documents or a list of JSON-patch operations".to_string(),
         }),
     }
 }
@@ -95,10 +91,7 @@ pub fn apply_patches(docs: &mut Vec<Value>, patches: &[String]) -> Result<(), Pa
             Patch::Strategic(patch_docs) => merge_documents(index, docs, &patch_docs)?,
             Patch::JsonPatch(ops) => {
                 if docs.len() != 1 {
-                    return Err(PatchError::JsonPatchMultiDocument {
-                        patch: index,
-                        documents: docs.len(),
-                    });
+                    return Err(PatchError::JsonPatchMultiDocument { patch: index, documents: docs.len() });
                 }
                 apply_json_patch(index, &mut docs[0], &ops)?;
             }

@@ -13,20 +13,12 @@ const PATCH_KEY: &str = "$patch";
 fn identity(doc: &Value) -> Option<(String, String, String)> {
     let m = doc.as_mapping()?;
     let kind = m.get("kind")?.as_str()?.to_string();
-    let text = |k: &str| {
-        m.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
+    let text = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
     Some((text("apiVersion"), kind, text("name")))
 }
 
 fn is_delete(v: &Value) -> bool {
-    v.as_mapping()
-        .and_then(|m| m.get(PATCH_KEY))
-        .and_then(Value::as_str)
-        == Some("delete")
+    v.as_mapping().and_then(|m| m.get(PATCH_KEY)).and_then(Value::as_str) == Some("delete")
 }
 
 fn doc_label(id: &Option<(String, String, String)>) -> String {
@@ -38,11 +30,7 @@ fn doc_label(id: &Option<(String, String, String)>) -> String {
 }
 
 /// Merges the documents of patch `index` into `docs`.
-pub fn merge_documents(
-    index: usize,
-    docs: &mut Vec<Value>,
-    patch_docs: &[Value],
-) -> Result<(), PatchError> {
+pub fn merge_documents(index: usize, docs: &mut Vec<Value>, patch_docs: &[Value]) -> Result<(), PatchError> {
     let mut seen = Vec::new();
     for p in patch_docs {
         let id = identity(p);
@@ -74,17 +62,12 @@ pub fn merge_documents(
         }
         match pos {
             Some(pos) => {
-                let kind = id
-                    .as_ref()
-                    .map(|(_, k, _)| k.as_str())
-                    .unwrap_or("v1alpha1");
+                let kind = id.as_ref().map(|(_, k, _)| k.as_str()).unwrap_or("v1alpha1");
                 let mut path = Vec::new();
-                merge(&mut docs[pos], p, kind, &mut path).map_err(|(path, message)| {
-                    PatchError::Strategic {
-                        patch: index,
-                        path: format!("{label}{path}"),
-                        message,
-                    }
+                merge(&mut docs[pos], p, kind, &mut path).map_err(|(path, message)| PatchError::Strategic {
+                    patch: index,
+                    path: format!("{label}{path}"),
+                    message,
                 })?;
             }
             None => {
@@ -128,9 +111,7 @@ fn list_rule(kind: &str, path: &[String]) -> ListRule {
     match (kind, p.as_slice()) {
         ("v1alpha1", ["cluster", "network", "podSubnets" | "serviceSubnets"]) => ListRule::Replace,
         ("KubeNetworkConfig", ["podSubnets" | "serviceSubnets"]) => ListRule::Replace,
-        ("v1alpha1", ["machine", "network", "interfaces"]) => {
-            ListRule::ByKey(&["interface", "deviceSelector"])
-        }
+        ("v1alpha1", ["machine", "network", "interfaces"]) => ListRule::ByKey(&["interface", "deviceSelector"]),
         ("v1alpha1", ["machine", "network", "interfaces", "vlans"]) => ListRule::ByKey(&["vlanId"]),
         ("ExtensionServiceConfig", ["configFiles"]) => ListRule::ByKey(&["mountPath"]),
         _ => ListRule::Append,
@@ -144,9 +125,7 @@ fn replaces(kind: &str, path: &[String]) -> bool {
         (kind, p.as_slice()),
         ("v1alpha1", ["cluster", "apiServer", "auditPolicy"])
             | (
-                "KubeAuditPolicyConfig"
-                    | "KubeAuthenticationConfig"
-                    | "KubeCredentialProviderConfig",
+                "KubeAuditPolicyConfig" | "KubeAuthenticationConfig" | "KubeCredentialProviderConfig",
                 ["configuration"]
             )
             | ("KubeStaticPodConfig", ["pod"])
@@ -173,10 +152,7 @@ fn merge_map(d: &mut Mapping, p: &Mapping, kind: &str, path: &mut Vec<String>) -
         if k.as_str() == Some(PATCH_KEY) {
             continue;
         }
-        let key = k
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{k:?}"));
+        let key = k.as_str().map(str::to_string).unwrap_or_else(|| format!("{k:?}"));
         if is_delete(pv) {
             d.remove(k);
             continue;
@@ -235,10 +211,8 @@ fn merge_list(d: &mut Vec<Value>, p: &[Value], kind: &str, path: &mut Vec<String
         }
         ListRule::ByKey(keys) => {
             for item in p {
-                let found = item_key(item, keys).and_then(|(k, kv)| {
-                    d.iter()
-                        .position(|x| x.as_mapping().and_then(|m| m.get(k)) == Some(kv))
-                });
+                let found = item_key(item, keys)
+                    .and_then(|(k, kv)| d.iter().position(|x| x.as_mapping().and_then(|m| m.get(k)) == Some(kv)));
                 match (found, is_delete(item)) {
                     (Some(pos), true) => {
                         d.remove(pos);

@@ -152,15 +152,15 @@ pub fn proxmox_settings(
     };
     let ca = str_attr(block, "ca_certificate").map(str::to_string);
 
-    if let Some(ep) = &endpoint {
-        if let Some(problem) = endpoint_problem(ep) {
-            diags.error_at(base.and_attr("endpoint"), "Invalid Proxmox endpoint", problem);
-        }
+    if let Some(ep) = &endpoint
+        && let Some(problem) = endpoint_problem(ep)
+    {
+        diags.error_at(base.and_attr("endpoint"), "Invalid Proxmox endpoint", problem);
     }
-    if let Some(t) = &token {
-        if let Some(problem) = token_problem(t) {
-            diags.error_at(base.and_attr("api_token"), "Invalid Proxmox API token", problem);
-        }
+    if let Some(t) = &token
+        && let Some(problem) = token_problem(t)
+    {
+        diags.error_at(base.and_attr("api_token"), "Invalid Proxmox API token", problem);
     }
     let block_token = str_attr(block, "api_token").is_some();
     let block_user = str_attr(block, "username").is_some() || str_attr(block, "password").is_some();
@@ -171,14 +171,14 @@ pub fn proxmox_settings(
             "Set either `api_token` or `username` and `password`, not both.",
         );
     }
-    if let Some(u) = str_attr(block, "username") {
-        if !u.contains('@') {
-            diags.error_at(
-                base.and_attr("username"),
-                "Invalid Proxmox username",
-                format!("{u:?} has no realm; write it as `user@realm`, e.g. `root@pam`."),
-            );
-        }
+    if let Some(u) = str_attr(block, "username")
+        && !u.contains('@')
+    {
+        diags.error_at(
+            base.and_attr("username"),
+            "Invalid Proxmox username",
+            format!("{u:?} has no realm; write it as `user@realm`, e.g. `root@pam`."),
+        );
     }
     if let Some(pem) = &ca {
         if !pem.contains("-----BEGIN CERTIFICATE-----") {

@@ -30,10 +30,10 @@ pub fn plan_attributes(
 
     // 1. defaults
     for inst in instances(&schema.block, &planned) {
-        if let Some(default) = &inst.attr.default {
-            if get_path(config, &inst.path).is_null() {
-                set_path(&mut planned, &inst.path, default.clone());
-            }
+        if let Some(default) = &inst.attr.default
+            && get_path(config, &inst.path).is_null()
+        {
+            set_path(&mut planned, &inst.path, default.clone());
         }
     }
 

@@ -297,22 +297,22 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
     ) -> Rpc<pb::validate_resource_config::Response> {
         let req = r.into_inner();
         let mut diags = Diagnostics::new();
-        if let Some(e) = self.resource(&req.type_name, &mut diags) {
-            if let Some(config) = decode(req.config.as_ref(), &e.ty, "resource configuration", &mut diags) {
-                let wo_allowed = req.client_capabilities.is_some_and(|c| c.write_only_attributes_allowed);
-                if !wo_allowed {
-                    for p in convert::write_only_set(&e.schema.block, &config) {
-                        diags.push(
+        if let Some(e) = self.resource(&req.type_name, &mut diags)
+            && let Some(config) = decode(req.config.as_ref(), &e.ty, "resource configuration", &mut diags)
+        {
+            let wo_allowed = req.client_capabilities.is_some_and(|c| c.write_only_attributes_allowed);
+            if !wo_allowed {
+                for p in convert::write_only_set(&e.schema.block, &config) {
+                    diags.push(
                             Diagnostic::error(
                                 "Write-only attribute not supported",
                                 "This attribute is write-only, which needs Terraform 1.11 or OpenTofu 1.11 or later. Upgrade, or use the attribute's non-write-only variant.",
                             )
                             .at(p),
                         );
-                    }
                 }
-                e.imp.validate_config(&ValidateRequest { config }, &mut diags);
             }
+            e.imp.validate_config(&ValidateRequest { config }, &mut diags);
         }
         Ok(Response::new(pb::validate_resource_config::Response { diagnostics: convert::diagnostics(&diags) }))
     }
@@ -399,13 +399,14 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         let mut diags = Diagnostics::new();
         if let Some(config) = decode(req.config.as_ref(), &self.provider_ty, "provider configuration", &mut diags) {
             let creq = ConfigureRequest { config, terraform_version: req.terraform_version };
-            if let Some(data) = self.provider.configure(creq, &mut diags).await {
-                if !diags.has_errors() && self.data.set(Arc::new(data)).is_err() {
-                    diags.warning(
-                        "Provider configured twice",
-                        "ConfigureProvider was called more than once; the first configuration is kept.",
-                    );
-                }
+            if let Some(data) = self.provider.configure(creq, &mut diags).await
+                && !diags.has_errors()
+                && self.data.set(Arc::new(data)).is_err()
+            {
+                diags.warning(
+                    "Provider configured twice",
+                    "ConfigureProvider was called more than once; the first configuration is kept.",
+                );
             }
         }
         Ok(Response::new(pb::configure_provider::Response { diagnostics: convert::diagnostics(&diags) }))

@@ -59,10 +59,10 @@ pub fn get(v: &Value, op: Operation, default: Duration) -> Duration {
 pub fn validate(config: &Value, diags: &mut Diagnostics) {
     if let Some(m) = config.attr("timeouts").as_map() {
         for (k, v) in m {
-            if let Some(s) = v.as_str() {
-                if let Err(e) = parse_duration(s) {
-                    diags.error_at(AttributePath::attr("timeouts").and_attr(k), "Invalid duration", e);
-                }
+            if let Some(s) = v.as_str()
+                && let Err(e) = parse_duration(s)
+            {
+                diags.error_at(AttributePath::attr("timeouts").and_attr(k), "Invalid duration", e);
             }
         }
     }

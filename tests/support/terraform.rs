@@ -110,11 +110,11 @@ pub fn terraforms() -> &'static [Terraform] {
         let mut seen = Vec::new();
         let mut all = Vec::new();
         for bin in bins {
-            if let Some((version, tofu)) = parse_version(&bin) {
-                if !seen.contains(&(version, tofu)) {
-                    seen.push((version, tofu));
-                    all.push(Terraform { bin, version, tofu });
-                }
+            if let Some((version, tofu)) = parse_version(&bin)
+                && !seen.contains(&(version, tofu))
+            {
+                seen.push((version, tofu));
+                all.push(Terraform { bin, version, tofu });
             }
         }
         assert!(!all.is_empty(), "no Terraform found or installed; run the README's test command");

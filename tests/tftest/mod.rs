@@ -200,10 +200,10 @@ impl Resource<Data> for Thing {
         if req.config.attr("name").as_str() == Some("") {
             diags.error_at(AttributePath::attr("name"), "Empty name", "`name` must not be empty.");
         }
-        if let Some(n) = req.config.attr("size").as_i64() {
-            if n < 0 {
-                diags.error_at(AttributePath::attr("size"), "Negative size", format!("`size` must be ≥ 0, got {n}."));
-            }
+        if let Some(n) = req.config.attr("size").as_i64()
+            && n < 0
+        {
+            diags.error_at(AttributePath::attr("size"), "Negative size", format!("`size` must be ≥ 0, got {n}."));
         }
         if let Some(ports) = req.config.attr("ports").as_elements() {
             for (i, p) in ports.iter().enumerate() {
@@ -223,12 +223,12 @@ impl Resource<Data> for Thing {
             resp.diags.warning("Deleting a kept thing", "note = \"keep\"; it is deleted anyway.");
         }
         // A new secret changes its hash.
-        if !resp.plan.is_null() {
-            if let Some(s) = req.config.attr("secret").as_str() {
-                let h = Value::string(Self::hash(s));
-                if req.prior.attr("secret_hash") != &h {
-                    resp.plan.set_attr("secret_hash", Value::Unknown);
-                }
+        if !resp.plan.is_null()
+            && let Some(s) = req.config.attr("secret").as_str()
+        {
+            let h = Value::string(Self::hash(s));
+            if req.prior.attr("secret_hash") != &h {
+                resp.plan.set_attr("secret_hash", Value::Unknown);
             }
         }
     }

@@ -1125,7 +1125,12 @@ impl JsonEncoder {
                 Ok(())
             }
             _ => {
-                self.out.push_str(&n.to_decimal_string());
+                // As in msgpack, an integral float that fits i64 is written as
+                // an integer (so -0.0 is written as 0).
+                match n.as_i64() {
+                    Some(i) => self.out.push_str(&i.to_string()),
+                    None => self.out.push_str(&n.to_decimal_string()),
+                }
                 Ok(())
             }
         }

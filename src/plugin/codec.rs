@@ -1530,6 +1530,20 @@ mod tests {
         assert!(decode_msgpack(&bytes, &Type::Dynamic).is_err());
     }
 
+    #[test]
+    fn fuzz_regressions() {
+        // A decimal string whose canonical exponent once exceeded the parse bound.
+        let crash = hex(
+            "db 00 00 00 32 32 32 32 32 32 32 32 32 32 32 32 30 30 30 30 30 30 30 30 32 32 32 32 32 32 32 30 30 30 30 30 30 30 30 30 30 30 30 65 30 31 30 30 30 30 30 30 30 30 30",
+        );
+        for ty in [Type::Number, Type::Dynamic, Type::String] {
+            if let Ok(v) = decode_msgpack(&crash, &ty) {
+                let again = decode_msgpack(&encode_msgpack(&v, &ty).unwrap(), &ty).unwrap();
+                assert!(again.semantically_equal(&v));
+            }
+        }
+    }
+
     // -- JSON
 
     fn dj(s: &str, ty: &Type) -> Result<Value, String> {

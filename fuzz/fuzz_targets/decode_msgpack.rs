@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proxtalos::plugin::codec::{decode_msgpack, encode_msgpack};
 use proxtalos::plugin::Type;
+use proxtalos::plugin::codec::{decode_msgpack, encode_msgpack};
 
 fn types() -> Vec<Type> {
     vec![

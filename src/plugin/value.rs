@@ -165,8 +165,10 @@ pub enum Number {
     UInt(u64),
     /// A binary float: finite or ±infinity (cty has infinities), never NaN.
     Float(f64),
-    /// A decimal number kept as canonical text (no leading `+`, no exponent
-    /// unless needed), for values neither integer type nor `f64` holds exactly.
+    /// A decimal number kept as canonical text, for values neither integer
+    /// type nor `f64` holds exactly. Canonical (what [`Number::parse_decimal`]
+    /// produces): no leading `+` or redundant zeros, plain notation unless
+    /// that needs more than 330 padding zeros (`1e400`, `-1.25e-399`).
     Big(String),
 }
 
@@ -449,7 +451,9 @@ pub enum Value {
     /// `tuple([...])`
     Tuple(Vec<Value>),
     /// A value of a `dynamic` attribute together with its concrete type. Null
-    /// and unknown dynamic values are plain [`Value::Null`] / [`Value::Unknown`].
+    /// and unknown dynamic values are plain [`Value::Null`] / [`Value::Unknown`];
+    /// a *typed* null or unknown (cty's `[type, nil]` on the wire) is kept as
+    /// `Dynamic(type, Null)` / `Dynamic(type, Unknown)`.
     Dynamic(Box<Type>, Box<Value>),
 }
 

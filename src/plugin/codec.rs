@@ -201,27 +201,27 @@ fn infer_type(walk: &mut Walk, v: &Value) -> Result<Type, CodecError> {
         }
         Value::Tuple(xs) => {
             walk.enter()?;
-            let ts = xs
-                .iter()
-                .enumerate()
-                .map(|(i, x)| walk.at(index_step(i), |w| infer_type(w, x)))
-                .collect::<Result<Vec<_>, _>>();
+            let mut ts = Vec::with_capacity(xs.len());
+            for (i, x) in xs.iter().enumerate() {
+                ts.push(walk.at(index_step(i), |w| infer_type(w, x))?);
+            }
             walk.leave();
-            Ok(Type::Tuple(ts?))
+            Ok(Type::Tuple(ts))
         }
         Value::Object(m) => {
             walk.enter()?;
-            let attrs = m
-                .iter()
-                .map(|(k, x)| walk.at(PathStep::Attr(k.clone()), |w| infer_type(w, x)).map(|t| (k.clone(), t)))
-                .collect::<Result<BTreeMap<_, _>, _>>();
+            let mut attrs = BTreeMap::new();
+            for (k, x) in m {
+                attrs.insert(k.clone(), walk.at(PathStep::Attr(k.clone()), |w| infer_type(w, x))?);
+            }
             walk.leave();
-            Ok(Type::Object(attrs?))
+            Ok(Type::Object(attrs))
         }
     }
 }
 
-/// The one element type of a collection's known, non-null elements.
+/// The one element type of a collection's known, non-null elements. (On
+/// error the walk is abandoned, so its depth need not be restored.)
 fn infer_element_type<'v>(
     walk: &mut Walk,
     elems: impl Iterator<Item = (PathStep, &'v Value)>,
@@ -229,30 +229,22 @@ fn infer_element_type<'v>(
 ) -> Result<Type, CodecError> {
     walk.enter()?;
     let mut found: Option<Type> = None;
-    let mut result = Ok(());
     for (step, x) in elems {
         if x.is_null() || x.is_unknown() {
             continue;
         }
-        match walk.at(step, |w| infer_type(w, x)) {
-            Ok(t) => match &found {
-                None => found = Some(t),
-                Some(f) if *f == t => {}
-                Some(f) => {
-                    result = Err(walk.err(format!(
-                        "cannot infer the type of a {kind} in a dynamic value: elements of types {f} and {t}"
-                    )));
-                    break;
-                }
-            },
-            Err(e) => {
-                result = Err(e);
-                break;
+        let t = walk.at(step, |w| infer_type(w, x))?;
+        match &found {
+            None => found = Some(t),
+            Some(f) if *f == t => {}
+            Some(f) => {
+                return Err(walk.err(format!(
+                    "cannot infer the type of a {kind} in a dynamic value: elements of types {f} and {t}"
+                )));
             }
         }
     }
     walk.leave();
-    result?;
     found.ok_or_else(|| {
         walk.err(format!(
             "cannot infer the element type of a {kind} without known elements in a dynamic value; wrap it in Value::Dynamic"
@@ -497,11 +489,8 @@ impl<'a> MsgpackDecoder<'a> {
                     if m.contains_key(&k) {
                         return Err(self.walk.err(format!("duplicate map key {k:?}")));
                     }
-                    self.walk.path.push(PathStep::Key(k));
-                    let v = self.value(e)?;
-                    if let Some(PathStep::Key(k)) = self.walk.path.pop() {
-                        m.insert(k, v);
-                    }
+                    let v = self.at(PathStep::Key(k.clone()), |d| d.value(e))?;
+                    m.insert(k, v);
                 }
                 self.walk.leave();
                 Ok(Value::Map(m))
@@ -517,11 +506,8 @@ impl<'a> MsgpackDecoder<'a> {
                     if m.contains_key(&k) {
                         return Err(self.walk.err(format!("duplicate attribute {k:?}")));
                     }
-                    self.walk.path.push(PathStep::Attr(k));
-                    let v = self.value(aty)?;
-                    if let Some(PathStep::Attr(k)) = self.walk.path.pop() {
-                        m.insert(k, v);
-                    }
+                    let v = self.at(PathStep::Attr(k.clone()), |d| d.value(aty))?;
+                    m.insert(k, v);
                 }
                 for k in attrs.keys() {
                     if !m.contains_key(k) {
@@ -555,6 +541,14 @@ impl<'a> MsgpackDecoder<'a> {
         }
     }
 
+    /// Runs `f` with `step` pushed on the path.
+    fn at<T>(&mut self, step: PathStep, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.walk.path.push(step);
+        let r = f(self);
+        self.walk.path.pop();
+        r
+    }
+
     /// Decodes `n` array elements, each with its index on the path.
     fn elements(
         &mut self,
@@ -562,11 +556,11 @@ impl<'a> MsgpackDecoder<'a> {
         mut f: impl FnMut(&mut Self, usize) -> Result<Value, CodecError>,
     ) -> Result<Vec<Value>, CodecError> {
         self.walk.enter()?;
+        // `n` is already bounded by the remaining input; cap the up-front
+        // allocation anyway and let the vector grow.
         let mut xs = Vec::with_capacity(n.min(1024));
         for i in 0..n {
-            self.walk.path.push(index_step(i));
-            xs.push(f(self, i)?);
-            self.walk.path.pop();
+            xs.push(self.at(index_step(i), |d| f(d, i))?);
         }
         self.walk.leave();
         Ok(xs)
@@ -1125,7 +1119,12 @@ impl JsonEncoder {
                 Ok(())
             }
             _ => {
-                self.out.push_str(&n.to_decimal_string());
+                // As in msgpack, an integral float that fits i64 is written as
+                // an integer (so -0.0 is written as 0).
+                match n.as_i64() {
+                    Some(i) => self.out.push_str(&i.to_string()),
+                    None => self.out.push_str(&n.to_decimal_string()),
+                }
                 Ok(())
             }
         }
@@ -1523,6 +1522,20 @@ mod tests {
         bytes.extend_from_slice(tj.as_bytes());
         bytes.push(0x90);
         assert!(decode_msgpack(&bytes, &Type::Dynamic).is_err());
+    }
+
+    #[test]
+    fn fuzz_regressions() {
+        // A decimal string whose canonical exponent once exceeded the parse bound.
+        let crash = hex(
+            "db 00 00 00 32 32 32 32 32 32 32 32 32 32 32 32 30 30 30 30 30 30 30 30 32 32 32 32 32 32 32 30 30 30 30 30 30 30 30 30 30 30 30 65 30 31 30 30 30 30 30 30 30 30 30",
+        );
+        for ty in [Type::Number, Type::Dynamic, Type::String] {
+            if let Ok(v) = decode_msgpack(&crash, &ty) {
+                let again = decode_msgpack(&encode_msgpack(&v, &ty).unwrap(), &ty).unwrap();
+                assert!(again.semantically_equal(&v));
+            }
+        }
     }
 
     // -- JSON

@@ -165,8 +165,10 @@ pub enum Number {
     UInt(u64),
     /// A binary float: finite or ±infinity (cty has infinities), never NaN.
     Float(f64),
-    /// A decimal number kept as canonical text (no leading `+`, no exponent
-    /// unless needed), for values neither integer type nor `f64` holds exactly.
+    /// A decimal number kept as canonical text, for values neither integer
+    /// type nor `f64` holds exactly. Canonical (what [`Number::parse_decimal`]
+    /// produces): no leading `+` or redundant zeros, plain notation unless
+    /// that needs more than 330 padding zeros (`1e400`, `-1.25e-399`).
     Big(String),
 }
 
@@ -195,7 +197,7 @@ impl Number {
     /// integers that fit become [`Number::Int`] or [`Number::UInt`], values an
     /// `f64` holds exactly become [`Number::Float`], anything else
     /// [`Number::Big`] with canonical text. `None` if the text is not a
-    /// decimal number or its exponent is beyond ±10⁹.
+    /// decimal number or its magnitude is beyond 10^±1000000000.
     pub fn parse_decimal(text: &str) -> Option<Number> {
         Decimal::parse(text).map(|d| d.into_number())
     }
@@ -302,7 +304,10 @@ impl Decimal {
         if digits.is_empty() {
             return Some(Decimal { neg: false, digits: String::new(), exp: 0 });
         }
-        if exp.abs() > 2 * MAX_DECIMAL_EXP {
+        // Bound the exponent of the canonical (scientific) form, so that the
+        // canonical text of every number parses again.
+        let sci_exp = exp.checked_add(i64::try_from(digits.len()).ok()?)?.checked_sub(1)?;
+        if sci_exp.abs() > MAX_DECIMAL_EXP {
             return None;
         }
         Some(Decimal { neg, digits: digits.to_string(), exp })
@@ -446,7 +451,9 @@ pub enum Value {
     /// `tuple([...])`
     Tuple(Vec<Value>),
     /// A value of a `dynamic` attribute together with its concrete type. Null
-    /// and unknown dynamic values are plain [`Value::Null`] / [`Value::Unknown`].
+    /// and unknown dynamic values are plain [`Value::Null`] / [`Value::Unknown`];
+    /// a *typed* null or unknown (cty's `[type, nil]` on the wire) is kept as
+    /// `Dynamic(type, Null)` / `Dynamic(type, Unknown)`.
     Dynamic(Box<Type>, Box<Value>),
 }
 
@@ -667,6 +674,13 @@ mod tests {
         assert!(matches!(p("100.2500"), Number::Float(f) if f == 100.25));
         assert!(matches!(p("100.3"), Number::Big(s) if s == "100.3"));
         assert!(matches!(p("1e308"), Number::Big(s) if s.len() == 309));
+        // The bound applies to the normalised exponent, so canonical text
+        // always parses again (found by fuzzing).
+        assert!(Number::parse_decimal("2222222222222222000000002222222000000000000e0100000000").is_some());
+        assert!(matches!(p("1.5e1000000000"), Number::Big(s) if s == "1.5e1000000000"));
+        assert!(Number::parse_decimal("15e1000000000").is_none());
+        assert!(matches!(p("15e999999999"), Number::Big(s) if s == "1.5e1000000000"));
+        assert!(matches!(p("-1e-1000000000"), Number::Big(s) if s == "-1e-1000000000"));
         for bad in ["", "-", ".", "e5", "1e", "1e+", "1x", " 1", "1e1000000001", "Inf", "NaN", "0x10"] {
             assert!(Number::parse_decimal(bad).is_none(), "{bad:?}");
         }

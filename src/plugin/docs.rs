@@ -124,7 +124,8 @@ fn object_page(provider: &str, kind: Kind, type_name: &str, schema: &Schema, exa
     out.push_str(&schema_section(&schema.block, kind == Kind::Resource));
     if kind == Kind::Resource {
         if let Some(imp) = read_example(&dir.join("import.sh")) {
-            let _ = writeln!(out, "\n## Import\n\nImport is supported using the following syntax:\n\n```shell\n{imp}\n```");
+            let _ =
+                writeln!(out, "\n## Import\n\nImport is supported using the following syntax:\n\n```shell\n{imp}\n```");
         }
     }
     out
@@ -144,7 +145,13 @@ fn schema_section(block: &Block, resource: bool) -> String {
     out
 }
 
-fn render_block(out: &mut String, block: &Block, prefix: &str, resource: bool, nested: &mut Vec<(String, String, Block)>) {
+fn render_block(
+    out: &mut String,
+    block: &Block,
+    prefix: &str,
+    resource: bool,
+    nested: &mut Vec<(String, String, Block)>,
+) {
     let required: Vec<_> = block.attributes.iter().filter(|a| a.required).collect();
     let optional: Vec<_> = block.attributes.iter().filter(|a| a.optional).collect();
     let read_only: Vec<_> = block.attributes.iter().filter(|a| a.computed && !a.optional).collect();
@@ -203,7 +210,10 @@ fn attribute_line(a: &Attribute, prefix: &str, resource: bool, nested: &mut Vec<
         tags.push("Sensitive".into());
     }
     if a.write_only {
-        tags.push("[Write-only](https://developer.hashicorp.com/terraform/language/resources/ephemeral#write-only-arguments)".into());
+        tags.push(
+            "[Write-only](https://developer.hashicorp.com/terraform/language/resources/ephemeral#write-only-arguments)"
+                .into(),
+        );
     }
     if a.deprecation.is_some() {
         tags.push("Deprecated".into());
@@ -287,7 +297,9 @@ pub fn cli<P: Provider>(provider: &P, args: &[String]) -> std::process::ExitCode
         }
         if check {
             stale.push(path.display().to_string());
-        } else if let Err(e) = path.parent().map(std::fs::create_dir_all).unwrap_or(Ok(())).and_then(|_| std::fs::write(&path, text)) {
+        } else if let Err(e) =
+            path.parent().map(std::fs::create_dir_all).unwrap_or(Ok(())).and_then(|_| std::fs::write(&path, text))
+        {
             eprintln!("docs: cannot write {}: {e}", path.display());
             return std::process::ExitCode::from(1);
         }

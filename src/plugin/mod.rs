@@ -11,6 +11,7 @@
 pub mod codec;
 pub mod convert;
 pub mod diag;
+pub mod docs;
 pub mod log;
 pub mod plan;
 pub mod proto;

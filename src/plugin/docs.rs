@@ -122,11 +122,10 @@ fn object_page(provider: &str, kind: Kind, type_name: &str, schema: &Schema, exa
         let _ = writeln!(out, "## Example Usage\n\n```terraform\n{ex}\n```\n");
     }
     out.push_str(&schema_section(&schema.block, kind == Kind::Resource));
-    if kind == Kind::Resource {
-        if let Some(imp) = read_example(&dir.join("import.sh")) {
-            let _ =
-                writeln!(out, "\n## Import\n\nImport is supported using the following syntax:\n\n```shell\n{imp}\n```");
-        }
+    if kind == Kind::Resource
+        && let Some(imp) = read_example(&dir.join("import.sh"))
+    {
+        let _ = writeln!(out, "\n## Import\n\nImport is supported using the following syntax:\n\n```shell\n{imp}\n```");
     }
     out
 }

@@ -80,6 +80,15 @@ fn core_story(tf: &Terraform) {
     // re-plan must be empty
     ws.plan_exit(0);
 
+    // Terraform ≥ 1.6 honours get_provider_schema_optional: one
+    // GetProviderSchema per plan, not one per provider process (three).
+    if tf.at_least(1, 6) {
+        let out = ws.command(&["plan", "-no-color"]).env("TF_LOG", "trace").output().unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        let calls = log.lines().filter(|l| l.ends_with("GRPCProvider.v6: GetProviderSchema")).count();
+        assert_eq!(calls, 1, "GetProviderSchema calls in one plan");
+    }
+
     // drift made behind the provider's back shows in plan
     let file = store.join(format!("{a}.json"));
     let text = std::fs::read_to_string(&file).unwrap();

@@ -244,6 +244,9 @@ async fn validate_resource_config_paths_and_write_only_capability() {
         (vec!["Write-only attribute not supported".to_string()], "secret".to_string())
     );
     assert!(validate(config("a", &[("secret", "s".into())]), true).await.is_empty());
+    // a missing required attribute is named
+    let d = validate(config("a", &[("name", Value::Null)]), true).await;
+    assert_eq!((errors(&d), path_of(&d[0])), (vec!["Missing required argument".to_string()], "name".to_string()));
     // unknown values are fine at validate time
     assert!(validate(config("a", &[("name", Value::Unknown), ("size", Value::Unknown)]), true).await.is_empty());
 }

@@ -80,6 +80,20 @@ pub fn null_write_only(block: &Block, v: &mut Value) {
     }
 }
 
+/// Required attributes that are null in `config` (not unknown), wherever
+/// their parent object exists. Terraform checks this too; the provider says
+/// it again with the path so no code below ever sees a missing value.
+pub fn missing_required(block: &Block, config: &Value) -> Vec<AttributePath> {
+    if !matches!(config, Value::Object(_)) {
+        return Vec::new();
+    }
+    instances(block, config)
+        .into_iter()
+        .filter(|i| i.attr.required && get_path(config, &i.path).is_null())
+        .map(|i| i.path)
+        .collect()
+}
+
 /// Replaces every unknown inside `v` with null and returns the paths where
 /// that happened (a provider must not return unknowns after apply or read).
 pub fn take_unknowns(v: &mut Value) -> Vec<AttributePath> {
@@ -446,6 +460,20 @@ mod tests {
         proposed.set_attr("note", "x".into());
         let (planned, _) = plan_attributes(&schema(), &prior, &proposed, &config);
         assert_eq!(planned.attr("id"), &Value::Unknown);
+    }
+
+    #[test]
+    fn missing_required_names_paths() {
+        let mut c = config_from(&state());
+        c.set_attr("name", Value::Null);
+        set_path(&mut c, &AttributePath::attr("disks").and_index(0).and_attr("size"), Value::Null);
+        let missing = missing_required(&schema().block, &c);
+        assert_eq!(
+            missing,
+            vec![AttributePath::attr("name"), AttributePath::attr("disks").and_index(0).and_attr("size")]
+        );
+        c.set_attr("name", Value::Unknown);
+        assert_eq!(missing_required(&schema().block, &c).len(), 1, "unknown is not missing");
     }
 
     #[test]

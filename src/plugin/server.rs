@@ -198,6 +198,18 @@ fn reject_unknowns(v: &mut Value, what: &str, diags: &mut Diagnostics) {
     }
 }
 
+fn required_diags(schema: &Schema, config: &Value, diags: &mut Diagnostics) {
+    for p in plan::missing_required(&schema.block, config) {
+        diags.push(
+            Diagnostic::error(
+                "Missing required argument",
+                format!("The argument \"{p}\" is required, but no definition was found."),
+            )
+            .at(p),
+        );
+    }
+}
+
 fn timestamp(t: std::time::SystemTime) -> prost_types::Timestamp {
     prost_types::Timestamp::from(t)
 }
@@ -312,6 +324,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                         );
                 }
             }
+            required_diags(&e.schema, &config, &mut diags);
             e.imp.validate_config(&ValidateRequest { config }, &mut diags);
         }
         Ok(Response::new(pb::validate_resource_config::Response { diagnostics: convert::diagnostics(&diags) }))
@@ -327,6 +340,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         match self.data_sources.get(req.type_name.as_str()) {
             Some(e) => {
                 if let Some(config) = decode(req.config.as_ref(), &e.ty, "data source configuration", &mut diags) {
+                    required_diags(&e.schema, &config, &mut diags);
                     e.imp.validate_config(&ValidateRequest { config }, &mut diags);
                 }
             }
@@ -629,6 +643,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
             Some(e) => {
                 if let Some(config) = decode(req.config.as_ref(), &e.ty, "ephemeral resource configuration", &mut diags)
                 {
+                    required_diags(&e.schema, &config, &mut diags);
                     e.imp.validate_config(&ValidateRequest { config }, &mut diags);
                 }
             }

@@ -1,0 +1,149 @@
+//! The provider process as Terraform sees it (go-plugin rules,
+//! shared/specs/tfplugin6.md §2 and §6.1): launch checks, the handshake
+//! line, the private socket directory, SIGINT ignored, Shutdown and SIGTERM
+//! ending the process promptly, and log lines in hclog's JSON shape.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use proxtalos::plugin::proto::plugin as ctl;
+use proxtalos::plugin::proto::tfplugin6 as pb;
+
+const BIN: &str = env!("CARGO_BIN_EXE_terraform-provider-proxtalos");
+const COOKIE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+
+fn launch(extra: &[(&str, &str)]) -> (Child, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("TF_PLUGIN_MAGIC_COOKIE", COOKIE)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "5,6")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn provider");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    (child, line.trim().to_string())
+}
+
+fn socket_of(line: &str) -> PathBuf {
+    let parts: Vec<&str> = line.split('|').collect();
+    assert_eq!(&parts[..3], &["1", "6", "unix"], "{line}");
+    assert_eq!(parts[4], "grpc");
+    PathBuf::from(parts[3])
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+fn signal(child: &Child, sig: &str) {
+    assert!(Command::new("kill").args([&format!("-{sig}"), &child.id().to_string()]).status().unwrap().success());
+}
+
+async fn channel(socket: PathBuf) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::try_from("http://localhost")
+        .unwrap()
+        .connect_with_connector(tower::service_fn(move |_| {
+            let socket = socket.clone();
+            async move {
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(socket).await?))
+            }
+        }))
+        .await
+        .expect("connect to the plugin socket")
+}
+
+#[test]
+fn refuses_to_run_without_terraform() {
+    let out = Command::new(BIN).env_clear().output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not meant to be run directly"));
+    assert!(out.stdout.is_empty(), "nothing on stdout: it is the handshake channel");
+
+    let out = Command::new(BIN)
+        .env_clear()
+        .env("TF_PLUGIN_MAGIC_COOKIE", COOKIE)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "4,5")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("protocol 6"));
+}
+
+#[tokio::test]
+async fn serves_ignores_sigint_and_exits_on_shutdown() {
+    let (mut child, line) = launch(&[("TF_LOG", "debug")]);
+    let socket = socket_of(&line);
+    assert!(line.ends_with("|grpc|"), "no TLS without PLUGIN_CLIENT_CERT: {line}");
+    let dir = socket.parent().unwrap().to_path_buf();
+    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700, "private socket directory");
+
+    // Ctrl-C reaches the whole process group; the provider must survive it.
+    signal(&child, "INT");
+    assert!(wait_exit(&mut child, Duration::from_millis(300)).is_none(), "SIGINT must not end the provider");
+
+    let ch = channel(socket.clone()).await;
+    let mut provider = pb::provider_client::ProviderClient::new(ch.clone());
+    let schema = provider.get_provider_schema(pb::get_provider_schema::Request {}).await.unwrap().into_inner();
+    assert!(schema.server_capabilities.unwrap().get_provider_schema_optional);
+
+    let mut controller = ctl::grpc_controller_client::GrpcControllerClient::new(ch);
+    let asked = Instant::now();
+    controller.shutdown(ctl::Empty {}).await.unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(1)).expect("exits well within go-plugin's 2 s");
+    assert!(status.success());
+    eprintln!("exited {:?} after Shutdown", asked.elapsed());
+    assert!(!dir.exists(), "socket directory removed on exit");
+
+    // stderr: one hclog-shaped JSON object per line
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let lines: Vec<serde_json::Value> =
+        err.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert!(lines.iter().all(|l| l["@level"].is_string() && l["@message"].is_string() && l["@timestamp"].is_string()));
+    assert!(lines.iter().any(|l| l["@message"] == "Shutdown requested by Terraform"), "{err}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["rpc"] == "GetProviderSchema" || l["@message"].as_str().unwrap_or("").contains("SIGINT")),
+        "{err}"
+    );
+}
+
+#[test]
+fn tls_handshake_and_sigterm() {
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    let (mut child, line) = launch(&[("PLUGIN_CLIENT_CERT", pem)]);
+    let socket = socket_of(&line);
+    let cert = line.rsplit('|').next().unwrap();
+    use base64::Engine;
+    let der = base64::engine::general_purpose::STANDARD_NO_PAD.decode(cert).expect("unpadded base64 DER");
+    assert_eq!(der[0], 0x30, "a DER certificate");
+    signal(&child, "TERM");
+    wait_exit(&mut child, Duration::from_secs(2)).expect("SIGTERM ends the provider");
+    assert!(!socket.parent().unwrap().exists(), "socket directory removed after SIGTERM");
+}
+
+#[test]
+fn logs_nothing_without_tf_log() {
+    let (mut child, line) = launch(&[]);
+    let _ = socket_of(&line);
+    signal(&child, "TERM");
+    wait_exit(&mut child, Duration::from_secs(2)).unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(err, "", "Terraform discards provider logs unless TF_LOG is set; write none");
+}

@@ -95,6 +95,11 @@ fn core_story(tf: &Terraform) {
     std::fs::write(&file, text.replace(r#""note":null"#, r#""note":"drifted""#)).unwrap();
     let plan = ws.plan_exit(2);
     assert!(plan.contains("drifted"), "{plan}");
+    // `refresh` records the drift in state; the next plan puts it back
+    ws.ok(&["refresh", "-no-color"]);
+    assert_eq!(ws.resource("tftest_thing.a").unwrap()["note"], "drifted");
+    let plan = ws.plan_exit(2);
+    assert!(plan.contains("\"drifted\" -> null"), "{plan}");
     ws.apply();
     ws.plan_exit(0);
 

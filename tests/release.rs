@@ -1,0 +1,59 @@
+//! Release configuration checks (shared/design/release.md): `.goreleaser.yml`
+//! validates against GoReleaser's saved JSON schema and agrees with
+//! Cargo.toml; the registry manifest declares protocol 6.0 (the anchor
+//! provider declares the wrong one; we do not).
+
+use std::path::Path;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn goreleaser() -> serde_json::Value {
+    let text = std::fs::read_to_string(root().join(".goreleaser.yml")).unwrap();
+    serde_yaml_ng::from_str(&text).unwrap()
+}
+
+fn validator() -> jsonschema::Validator {
+    let schema_path = root().join("../shared/specs/goreleaser.schema.json");
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    jsonschema::validator_for(&schema).unwrap()
+}
+
+#[test]
+fn goreleaser_config_validates_against_the_schema() {
+    let v = validator();
+    let cfg = goreleaser();
+    let errors: Vec<String> = v.iter_errors(&cfg).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // control: the same check flags an unknown key and a wrongly typed field
+    let mut bad = cfg.clone();
+    bad["no_such_key"] = true.into();
+    bad["builds"][0]["targets"] = "x86_64-unknown-linux-gnu".into();
+    assert!(v.iter_errors(&bad).count() >= 1, "the schema check must be able to fail");
+}
+
+#[test]
+fn goreleaser_agrees_with_cargo_toml() {
+    let cfg = goreleaser();
+    let cargo: String = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let build = &cfg["builds"][0];
+    assert_eq!(build["builder"], "rust");
+    assert_eq!(build["binary"], "terraform-provider-proxtalos");
+    assert!(cargo.contains("[[bin]]\nname = \"terraform-provider-proxtalos\""), "binary must equal the [[bin]] name");
+    assert_eq!(cfg["project_name"], "terraform-provider-proxtalos");
+    let env: Vec<&str> = build["env"].as_array().unwrap().iter().filter_map(|e| e.as_str()).collect();
+    assert!(env.contains(&"MACOSX_DEPLOYMENT_TARGET=11.0"));
+    assert!(env.iter().any(|e| e.starts_with("PROVIDER_VERSION=")), "version embedded in the binary");
+    assert_eq!(cfg["archives"][0]["name_template"], "{{ .ProjectName }}_{{ .Version }}_{{ .Os }}_{{ .Arch }}");
+    assert_eq!(cfg["checksum"]["name_template"], "{{ .ProjectName }}_{{ .Version }}_SHA256SUMS");
+}
+
+#[test]
+fn registry_manifest_declares_protocol_6() {
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("terraform-registry-manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["version"], 1);
+    assert_eq!(m["metadata"]["protocol_versions"], serde_json::json!(["6.0"]));
+}

@@ -50,4 +50,13 @@ fi
 echo "ok: security-framework absent"
 
 log "tests (unit, in-process RPC, real Terraform end to end)"
-cargo test --locked --all-targets
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+set +e
+cargo test --locked --all-targets 2>&1 | tee "$out"
+rc=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole run (each test binary prints its own).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$out"
+exit "$rc"

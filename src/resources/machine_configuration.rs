@@ -56,8 +56,13 @@ fn patch_index(e: &PatchError) -> usize {
     }
 }
 
+/// A patch problem: the path names the patch, and so does the text (Terraform
+/// shows the attribute's source line, not its index).
 fn patch_diag(index: usize, detail: String) -> Diagnostic {
-    Diagnostic::error("Invalid config patch", detail).at(AttributePath::attr("config_patches").and_index(index as i64))
+    let prefix = format!("config patch {index}: ");
+    let detail = detail.strip_prefix(&prefix).unwrap_or(&detail);
+    Diagnostic::error("Invalid config patch", format!("config_patches[{index}]: {detail}"))
+        .at(AttributePath::attr("config_patches").and_index(index as i64))
 }
 
 /// Turns a generation error into a diagnostic naming the attribute (and,
@@ -239,10 +244,17 @@ set kernel arguments in the boot image (Image Factory schematic) instead.",
     }
 }
 
-/// Validate-time checks shared with the ephemeral twin.
+/// Validate-time checks shared with the ephemeral twin. The full render
+/// (patches, schema) runs only when the contract, the machine type and the
+/// patches are known: a placeholder for those could report errors the real
+/// values would not have.
 pub(crate) fn validate(config: &Value, diags: &mut Diagnostics) {
     let Some(input) = input_from(config, true, diags) else { return };
     warn_ignored_kernel_args(&input, diags);
+    let decisive = ["talos_version", "machine_type", "config_patches"];
+    if !decisive.iter().all(|k| config.attr(k).is_fully_known()) {
+        return;
+    }
     let secrets = placeholder_bundle();
     if let Err(e) = config::generate(&input, &secrets) {
         diags.push(config_error(&e, &input, &secrets));

@@ -172,12 +172,15 @@ fn unknown_values_do_not_fail_validation_but_known_patches_are_checked() {
     let mut c = config("v1.13", "controlplane");
     c.set_attr("machine_secrets", Value::Unknown);
     c.set_attr("cluster_endpoint", Value::Unknown);
-    c.set_attr("talos_version", Value::Unknown);
     assert!(validate_errors(&c).is_empty());
     c.set_attr("config_patches", patches(&["machine:\n    network:\n        nosuchfield: 1\n"]));
     assert_eq!(first_path(&validate_errors(&c)).as_deref(), Some("config_patches[0]"));
     c.set_attr("config_patches", Value::List(vec![Value::Unknown, "machine: [".into()]));
     assert_eq!(first_path(&validate_errors(&c)).as_deref(), Some("config_patches[1]"));
+    // An unknown contract: v1.13-only fields must not fail against a guessed contract.
+    c.set_attr("talos_version", Value::Unknown);
+    c.set_attr("config_patches", patches(&["machine:\n    sysctls:\n        a.b: \"1\"\n"]));
+    assert!(validate_errors(&c).is_empty());
 }
 
 #[tokio::test]

@@ -103,7 +103,10 @@ generating one. When not set, the generated bundle's `secrets.yaml` is returned 
             Ok((bundle, client, contract)) => {
                 let r = &mut resp.result;
                 r.set_attr("talos_version", Value::string(contract.to_string()));
-                r.set_attr("secrets_yaml", Value::string(bundle.to_yaml()));
+                if r.attr("secrets_yaml").is_null() {
+                    // A given secrets_yaml is returned as given (Terraform checks it).
+                    r.set_attr("secrets_yaml", Value::string(bundle.to_yaml()));
+                }
                 r.set_attr("machine_secrets", bundle_to_value(&bundle));
                 r.set_attr("client_configuration", client_to_value(&client));
                 r.set_attr("client_certificate_expires_at", expiry_value(&client));
@@ -140,6 +143,7 @@ mod tests {
             SecretsBundle::from_yaml(&text).unwrap()
         );
         assert_eq!(resp.result.attr("talos_version"), &Value::from("v1.13"));
+        assert_eq!(resp.result.attr("secrets_yaml"), &Value::string(text.as_str()), "returned as given");
     }
 
     #[test]

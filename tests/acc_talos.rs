@@ -34,11 +34,16 @@ provider "proxtalos" {}
 /// Secrets, a controlplane configuration with one sysctl patch, a
 /// talosconfig, and the redacted rendering as an output.
 fn main_config(talos_version: &str, ttl: &str, map_count: &str) -> String {
+    main_config_with_window(talos_version, ttl, map_count, "720h")
+}
+
+fn main_config_with_window(talos_version: &str, ttl: &str, map_count: &str, window: &str) -> String {
     format!(
         r#"{HEADER}
 resource "proxtalos_machine_secrets" "this" {{
-  talos_version          = "{talos_version}"
-  client_certificate_ttl = "{ttl}"
+  talos_version                     = "{talos_version}"
+  client_certificate_ttl            = "{ttl}"
+  client_certificate_renewal_window = "{window}"
 }}
 
 data "proxtalos_machine_configuration" "cp" {{
@@ -168,6 +173,19 @@ fn story(tf: &Terraform) {
     let after = ws.resource("proxtalos_machine_secrets.this").unwrap();
     assert_ne!(after["client_certificate_expires_at"], before);
     assert_eq!(after["machine_secrets"]["cluster"]["secret"], secret);
+
+    // renewal with the real clock: a 2h certificate with a renewal window of
+    // 2h minus 1s is inside the window one second after it was issued
+    ws.write_config(&main_config_with_window("v1.14", "2h", "524288", "7199s"));
+    ws.apply();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let plan = ws.plan_exit(2);
+    assert!(plan.contains("client_certificate_expires_at") && plan.contains("known after apply"), "{plan}");
+    assert!(plan.contains("0 to add, 1 to change, 0 to destroy"), "{plan}");
+    ws.write_config(&main_config("v1.14", "4380h", "524288"));
+    ws.apply();
+    ws.plan_exit(0);
+    assert_eq!(secret_of(&ws, "proxtalos_machine_secrets.this"), secret);
 
     // import a talosctl secrets.yaml; the re-plan is empty
     let base = main_config("v1.14", "4380h", "524288");

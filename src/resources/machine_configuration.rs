@@ -251,13 +251,20 @@ set kernel arguments in the boot image (Image Factory schematic) instead.",
 pub(crate) fn validate(config: &Value, diags: &mut Diagnostics) {
     let Some(input) = input_from(config, true, diags) else { return };
     warn_ignored_kernel_args(&input, diags);
+    let secrets = placeholder_bundle();
     let decisive = ["talos_version", "machine_type", "config_patches"];
-    if !decisive.iter().all(|k| config.attr(k).is_fully_known()) {
+    if decisive.iter().all(|k| config.attr(k).is_fully_known()) {
+        if let Err(e) = config::generate(&input, &secrets) {
+            diags.push(config_error(&e, &input, &secrets));
+        }
         return;
     }
-    let secrets = placeholder_bundle();
-    if let Err(e) = config::generate(&input, &secrets) {
-        diags.push(config_error(&e, &input, &secrets));
+    // Without them, only the input checks (endpoint, Kubernetes version,
+    // CNI) are certain: they do not depend on the contract or the patches.
+    let mut unpatched = input;
+    unpatched.config_patches.clear();
+    if let Err(e @ ConfigError::Input { .. }) = config::generate(&unpatched, &secrets) {
+        diags.push(config_error(&e, &unpatched, &secrets));
     }
 }
 

@@ -181,6 +181,9 @@ fn unknown_values_do_not_fail_validation_but_known_patches_are_checked() {
     c.set_attr("talos_version", Value::Unknown);
     c.set_attr("config_patches", patches(&["machine:\n    sysctls:\n        a.b: \"1\"\n"]));
     assert!(validate_errors(&c).is_empty());
+    // ... but input errors are still found.
+    c.set_attr("cluster_endpoint", "https://10.0.0.1".into());
+    assert_eq!(first_path(&validate_errors(&c)).as_deref(), Some("cluster_endpoint"));
 }
 
 #[tokio::test]

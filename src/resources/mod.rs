@@ -7,17 +7,28 @@ use std::sync::Arc;
 use crate::plugin::{DataSource, EphemeralResource, Resource};
 use crate::provider::ProxtalosData;
 
+pub mod client_configuration;
+pub mod common;
+pub mod machine_configuration;
+pub mod machine_configuration_ephemeral;
+pub mod machine_secrets;
+pub mod machine_secrets_ephemeral;
+pub mod talos_model;
+
 /// Every managed resource type.
 pub fn resources() -> Vec<Arc<dyn Resource<ProxtalosData>>> {
-    Vec::new()
+    vec![Arc::new(machine_secrets::MachineSecrets::default())]
 }
 
 /// Every data source type.
 pub fn data_sources() -> Vec<Arc<dyn DataSource<ProxtalosData>>> {
-    Vec::new()
+    vec![Arc::new(machine_configuration::MachineConfiguration), Arc::new(client_configuration::ClientConfigurationData)]
 }
 
 /// Every ephemeral resource type.
 pub fn ephemeral_resources() -> Vec<Arc<dyn EphemeralResource<ProxtalosData>>> {
-    Vec::new()
+    vec![
+        Arc::new(machine_secrets_ephemeral::MachineSecretsEphemeral::default()),
+        Arc::new(machine_configuration_ephemeral::MachineConfigurationEphemeral),
+    ]
 }

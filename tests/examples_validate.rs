@@ -1,0 +1,69 @@
+//! Every example under `examples/*/*/` passes `terraform validate` with the
+//! real provider binary (dev_overrides), on every Terraform the harness
+//! knows that supports the example: ephemeral resources need ≥ 1.10, and
+//! Terraform < 1.15 is validated without `init` (it cannot init offline
+//! with dev_overrides).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::terraform::{Terraform, Workspace, build_provider, repo_root, terraforms};
+
+fn example_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for kind in std::fs::read_dir(repo_root().join("examples")).unwrap() {
+        let kind = kind.unwrap().path();
+        if !kind.is_dir() {
+            continue;
+        }
+        for ex in std::fs::read_dir(&kind).unwrap() {
+            let ex = ex.unwrap().path();
+            if ex.is_dir() {
+                dirs.push(ex);
+            }
+        }
+    }
+    dirs.sort();
+    dirs
+}
+
+fn supports(tf: &Terraform, dir: &Path) -> bool {
+    let ephemeral = dir.parent().and_then(|p| p.file_name()).is_some_and(|n| n == "ephemeral-resources");
+    !ephemeral || tf.at_least(1, 10)
+}
+
+#[test]
+fn every_example_validates() {
+    let bin = build_provider("bin", "terraform-provider-proxtalos");
+    let dirs = example_dirs();
+    assert!(dirs.len() >= 5, "examples missing: {dirs:?}");
+    for tf in terraforms() {
+        for dir in &dirs {
+            if !supports(tf, dir) {
+                continue;
+            }
+            let ws = Workspace::new(tf, "registry.terraform.io/proxtalos/proxtalos", &bin);
+            let mut tf_files = 0;
+            for f in std::fs::read_dir(dir).unwrap() {
+                let f = f.unwrap().path();
+                if f.extension().is_some_and(|e| e == "tf") {
+                    std::fs::copy(&f, ws.work().join(f.file_name().unwrap())).unwrap();
+                    tf_files += 1;
+                }
+            }
+            assert!(tf_files > 0, "{} has no .tf file", dir.display());
+            ws.init();
+            let out = ws.run(&["validate", "-no-color"]);
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success() && text.contains("The configuration is valid"),
+                "terraform {} validate {}:\n{text}",
+                tf.version_string(),
+                dir.display()
+            );
+        }
+    }
+}

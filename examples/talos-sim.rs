@@ -1,0 +1,2 @@
+//! Talos node simulator (placeholder until the simulator lands).
+fn main() {}

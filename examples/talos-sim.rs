@@ -29,7 +29,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let specs = addrs.into_iter().map(|a| if nocloud { NodeSpec::nocloud(a) } else { NodeSpec::metal(a) }).collect();
     let cluster = SimCluster::start(options.clone(), specs).await?;
     for i in 0..cluster.len() {
-        println!("{} {} fingerprint={}", options.talos_version, cluster.endpoint(i), cluster.maintenance_fingerprint(i)?);
+        println!(
+            "{} {} fingerprint={}",
+            options.talos_version,
+            cluster.endpoint(i),
+            cluster.maintenance_fingerprint(i)?
+        );
     }
     tokio::signal::ctrl_c().await?;
     Ok(())

@@ -249,7 +249,10 @@ impl ApiError {
                 | A::CertificateUnknown
                 | A::UnsupportedCertificate
                 | A::CertificateExpired
-                | A::AccessDenied,
+                | A::AccessDenied
+                // A client certificate from another CA with the same
+                // subject (every OS CA is O=talos) fails its signature check.
+                | A::DecryptError,
             ) => ApiError::ClientCertRejected { at, source },
             _ => ApiError::Tls { at, source },
         }
@@ -293,6 +296,11 @@ fn classify_chain(at: &At, endpoint: &str, status: &tonic::Status) -> Option<Api
             if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
                 return Some(ApiError::from_tls(at.clone(), tls.clone()));
             }
+            // h2 keeps only the text of I/O errors, so the rustls error type
+            // is gone by now: recognise rustls's own wording.
+            if let Some(tls) = tls_from_text(&io.to_string()) {
+                return Some(ApiError::from_tls(at.clone(), tls));
+            }
             if matches!(
                 io.kind(),
                 std::io::ErrorKind::ConnectionRefused
@@ -311,6 +319,33 @@ fn classify_chain(at: &At, endpoint: &str, status: &tonic::Status) -> Option<Api
             }
         }
         cur = e.source();
+    }
+    None
+}
+
+/// Rebuilds a rustls error from its Display text (`received fatal alert:
+/// CertificateRequired`, `invalid peer certificate: …`).
+fn tls_from_text(text: &str) -> Option<rustls::Error> {
+    use rustls::AlertDescription as A;
+    if let Some(alert) = text.strip_prefix("received fatal alert: ") {
+        let desc = match alert.trim() {
+            "CertificateRequired" => A::CertificateRequired,
+            "BadCertificate" => A::BadCertificate,
+            "UnknownCA" => A::UnknownCA,
+            "CertificateUnknown" => A::CertificateUnknown,
+            "UnsupportedCertificate" => A::UnsupportedCertificate,
+            "CertificateExpired" => A::CertificateExpired,
+            "AccessDenied" => A::AccessDenied,
+            "HandshakeFailure" => A::HandshakeFailure,
+            "DecryptError" => A::DecryptError,
+            _ => return Some(rustls::Error::General(text.to_string())),
+        };
+        return Some(rustls::Error::AlertReceived(desc));
+    }
+    if text.starts_with("invalid peer certificate") {
+        return Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
+            std::sync::Arc::new(std::io::Error::other(text.to_string())),
+        ))));
     }
     None
 }

@@ -96,17 +96,37 @@ pub mod conditions {
     /// Condition name: a service is Running and healthy.
     pub const SERVICE_RUNNING: &str = "a service to be running";
 
-    /// The node answers `Disks` in `target`'s mode.
+    /// The node answers `Disks` in `target`'s mode. In maintenance mode a
+    /// node that still wants a client certificate is "not yet" (it is about
+    /// to reset), and in normal mode one we do not trust (still in
+    /// maintenance) is too.
     pub async fn api_answers(target: &Target) -> Result<Probe<NodeClient>, ApiError> {
-        let client = target.connect().await?;
-        client.disks().await?;
-        Ok(Probe::Ready(client))
+        let attempt = async {
+            let client = target.connect().await?;
+            client.disks().await?;
+            Ok::<_, ApiError>(client)
+        };
+        match (attempt.await, &target.mode) {
+            (Ok(c), _) => Ok(Probe::Ready(c)),
+            (Err(e @ ApiError::ClientCertRejected { .. }), Mode::Maintenance { .. })
+            | (Err(e @ ApiError::ServerCertUntrusted { .. }), Mode::Normal(_)) => {
+                Ok(Probe::NotYet(super::super::error::chain(&e)))
+            }
+            (Err(e), _) => Err(e),
+        }
     }
 
-    /// The node answers `Version` (normal mode: installed, rebooted, mTLS up).
+    /// The node answers `Version` (normal mode: installed, rebooted, mTLS
+    /// up). A certificate we do not trust counts as "not yet": right after an
+    /// apply the node still presents its maintenance certificate; a wrong CA
+    /// therefore shows in the timeout's last observation.
     pub async fn secure_api_up(target: &Target) -> Result<Probe<String>, ApiError> {
-        let client = target.connect().await?;
-        client.version_tag().await.map(Probe::Ready)
+        let attempt = async { target.connect().await?.version_tag().await };
+        match attempt.await {
+            Ok(tag) => Ok(Probe::Ready(tag)),
+            Err(e @ ApiError::ServerCertUntrusted { .. }) => Ok(Probe::NotYet(super::super::error::chain(&e))),
+            Err(e) => Err(e),
+        }
     }
 
     /// The node runs Talos `tag`.

@@ -81,19 +81,29 @@ use std::future::Future as _;
 
 /// Runs the node's listener until `root` is cancelled, feeding TLS
 /// connections to `out` (the node's tonic server).
-pub async fn run(node: Arc<Node>, addr: SocketAddr, root: CancellationToken, out: tokio::sync::mpsc::Sender<SimConn>) {
+/// `first` is the socket bound at start, so the node answers as soon as
+/// the cluster is started.
+pub async fn run(
+    node: Arc<Node>,
+    addr: SocketAddr,
+    first: TcpListener,
+    root: CancellationToken,
+    out: tokio::sync::mpsc::Sender<SimConn>,
+) {
     let mut up = node.up_receiver();
+    let mut first = Some(first);
     loop {
         tokio::select! {
             _ = root.cancelled() => return,
             r = up.wait_for(|u| *u) => if r.is_err() { return },
         }
-        let listener = match bind(addr).await {
-            Some(l) => l,
-            None => {
-                tracing::warn!(%addr, "simulated node cannot bind its listener");
-                return;
-            }
+        let bound = match first.take() {
+            Some(l) => Some(l),
+            None => bind(addr).await,
+        };
+        let Some(listener) = bound else {
+            tracing::warn!(%addr, "simulated node cannot bind its listener");
+            return;
         };
         loop {
             tokio::select! {
@@ -132,6 +142,7 @@ async fn handshake(node: Arc<Node>, tcp: TcpStream, out: tokio::sync::mpsc::Send
         return;
     };
     let peer_cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
-    let conn = SimConn { inner: tls, killed: Box::pin(token.cancelled_owned()), info: ConnInfo { maintenance, peer_cert } };
+    let conn =
+        SimConn { inner: tls, killed: Box::pin(token.cancelled_owned()), info: ConnInfo { maintenance, peer_cert } };
     let _ = out.send(conn).await;
 }

@@ -88,7 +88,9 @@ impl Api {
             Phase::Maintenance | Phase::Booting | Phase::Running => Err(Status::unavailable(format!(
                 "connection error: desc = \"transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority\" (proxying to {target})"
             ))),
-            _ => Err(Status::unavailable(format!("connection error: dial tcp {target}:50000: connect: connection refused"))),
+            _ => Err(Status::unavailable(format!(
+                "connection error: dial tcp {target}:50000: connect: connection refused"
+            ))),
         }
     }
 }
@@ -152,7 +154,8 @@ impl MachineService for Api {
             if !st.cri_up {
                 return Err(Status::failed_precondition("bootstrap is not available yet"));
             }
-            let cfg = st.config.as_ref().ok_or_else(|| Status::failed_precondition("bootstrap is not available yet"))?;
+            let cfg =
+                st.config.as_ref().ok_or_else(|| Status::failed_precondition("bootstrap is not available yet"))?;
             if !cfg.control_plane {
                 return Err(if minor >= 13 {
                     Status::unimplemented("bootstrap is only available on control plane nodes")
@@ -229,17 +232,12 @@ impl MachineService for Api {
             return Err(Status::unimplemented("kubeconfig is only available on control plane nodes"));
         }
         let yaml = kubeconfig::mint(&facts).map_err(Status::internal)?;
-        let mtime = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
+        let mtime =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
         let gz = crate::talos::api::archive::kubeconfig_archive(yaml.as_bytes(), mtime)
             .map_err(|e| Status::internal(e.to_string()))?;
         // Several chunks, as a real stream may deliver them.
-        let chunks: Vec<_> = gz
-            .chunks(256)
-            .map(|c| Ok(common::Data { metadata: meta(), bytes: c.to_vec() }))
-            .collect();
+        let chunks: Vec<_> = gz.chunks(256).map(|c| Ok(common::Data { metadata: meta(), bytes: c.to_vec() })).collect();
         Ok(Response::new(tokio_stream::iter(chunks)))
     }
 
@@ -452,7 +450,9 @@ fn apply_normal(node: &Arc<Node>, r: ApplyConfigurationRequest) -> Result<ApplyC
         }
     }
     if minor >= 14 && mode == Mode::Reboot {
-        return Err(Status::unimplemented("the REBOOT mode is not supported, use AUTO or NO_REBOOT and reboot explicitly"));
+        return Err(Status::unimplemented(
+            "the REBOOT mode is not supported, use AUTO or NO_REBOOT and reboot explicitly",
+        ));
     }
     let text = String::from_utf8(r.data).map_err(|_| Status::invalid_argument("config is not UTF-8"))?;
     let facts = config::read(contract(node), &text).map_err(Status::invalid_argument)?;
@@ -472,14 +472,17 @@ fn apply_normal(node: &Arc<Node>, r: ApplyConfigurationRequest) -> Result<ApplyC
         m => m,
     };
     if needs_reboot && matches!(resolved, Mode::NoReboot | Mode::Try) {
-        return Err(Status::invalid_argument(
-            "apply configuration failed: the configuration changes require a reboot",
-        ));
+        return Err(Status::invalid_argument("apply configuration failed: the configuration changes require a reboot"));
     }
     if r.dry_run {
         let mut details = format!("Dry run summary:\nApplied configuration in {} mode\n", mode_name(resolved));
         details.push_str(&config::diff(&old, &text));
-        return Ok(ApplyConfiguration { metadata: meta(), warnings: Vec::new(), mode: resolved as i32, mode_details: details });
+        return Ok(ApplyConfiguration {
+            metadata: meta(),
+            warnings: Vec::new(),
+            mode: resolved as i32,
+            mode_details: details,
+        });
     }
     let generation = {
         let mut st = node.state();

@@ -232,7 +232,11 @@ impl Shared {
             IpAddr::V6(v6) => format!("[{v6}]"),
             IpAddr::V4(v4) => v4.to_string(),
         };
-        let id = node.spec.hostname.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+        let id = node
+            .spec
+            .hostname
+            .bytes()
+            .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
         m.push(EtcdMember {
             id,
             hostname: node.spec.hostname.clone(),
@@ -280,12 +284,12 @@ impl SimCluster {
         });
         for spec in nodes {
             let addr = SocketAddr::new(spec.address, options.port);
-            // Probe the address now so a bad one is an error, not a log line.
-            drop(tokio::net::TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?);
+            // Bound now: a bad address is an error, and the node answers at once.
+            let first = tokio::net::TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?;
             let node = Arc::new(Node::new(spec, Arc::downgrade(&shared), options.talos_version.clone(), root.clone()));
             node.maintenance_identity().ok_or_else(|| SimError::Tls("maintenance certificate".to_string()))?;
             let (tx, rx) = tokio::sync::mpsc::channel(16);
-            tokio::spawn(listener::run(node.clone(), addr, root.clone(), tx));
+            tokio::spawn(listener::run(node.clone(), addr, first, root.clone(), tx));
             tokio::spawn(machine::serve(node.clone(), rx, root.clone()));
             shared.nodes.lock().unwrap_or_else(|e| e.into_inner()).push(node);
         }
@@ -298,9 +302,7 @@ impl SimCluster {
 
     /// `address:port` of node `index` (for the client), or empty.
     pub fn endpoint(&self, index: usize) -> String {
-        self.node(index)
-            .map(|n| SocketAddr::new(n.ip(), self.shared.options.port).to_string())
-            .unwrap_or_default()
+        self.node(index).map(|n| SocketAddr::new(n.ip(), self.shared.options.port).to_string()).unwrap_or_default()
     }
 
     /// Number of nodes.

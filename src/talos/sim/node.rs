@@ -150,7 +150,8 @@ impl Node {
             return existing;
         }
         let os_ca = os_ca?;
-        let issuing = if os_ca.key.trim().is_empty() { self.shared.upgrade()?.trustd(&os_ca.crt)? } else { os_ca.clone() };
+        let issuing =
+            if os_ca.key.trim().is_empty() { self.shared.upgrade()?.trustd(&os_ca.crt)? } else { os_ca.clone() };
         let identity = Arc::new(tls::normal_identity(self.ip(), &issuing, &os_ca.crt).ok()?);
         self.state().normal_identity = Some(identity.clone());
         Some(identity)

@@ -563,11 +563,13 @@ fn reset_plan(node: &Node, r: &ResetRequest) -> Result<ResetPlan, Status> {
             return Err(Status::unknown(format!("failed to find volume with label {:?}", p.label)));
         }
     }
-    for d in &r.user_disks_to_wipe {
-        if d.trim_start_matches("/dev/") == "sda" {
-            return Err(Status::unknown(format!("{d} is a system disk")));
-        }
-        return Err(Status::unknown(format!("failed to find device {d}")));
+    // The simulated machine has one disk, the system disk.
+    if let Some(d) = r.user_disks_to_wipe.first() {
+        return Err(if d.trim_start_matches("/dev/") == "sda" {
+            Status::unknown(format!("{d} is a system disk"))
+        } else {
+            Status::unknown(format!("failed to find device {d}"))
+        });
     }
     if r.graceful && control_plane(node) && node.state().etcd_data {
         let members = node.shared.upgrade().map(|s| s.members().len()).unwrap_or(0);

@@ -270,29 +270,26 @@ impl Node {
         if !cp {
             return;
         }
-        loop {
-            tokio::select! {
-                _ = self.root.cancelled() => return,
-                r = bootstrapped.wait_for(|b| *b) => if r.is_err() { return },
+        tokio::select! {
+            _ = self.root.cancelled() => return,
+            r = bootstrapped.wait_for(|b| *b) => if r.is_err() { return },
+        }
+        tokio::select! {
+            _ = self.root.cancelled() => return,
+            _ = tokio::time::sleep(self.delay(|d| d.etcd_join)) => {}
+        }
+        let join = {
+            let st = self.state();
+            if st.boot_id != boot_id || st.phase != Phase::Running {
+                return;
             }
-            tokio::select! {
-                _ = self.root.cancelled() => return,
-                _ = tokio::time::sleep(self.delay(|d| d.etcd_join)) => {}
+            !st.etcd_data
+        };
+        if join {
+            if let Some(shared) = self.shared.upgrade() {
+                shared.add_member(&self);
             }
-            let join = {
-                let st = self.state();
-                if st.boot_id != boot_id || st.phase != Phase::Running {
-                    return;
-                }
-                !st.etcd_data
-            };
-            if join {
-                if let Some(shared) = self.shared.upgrade() {
-                    shared.add_member(&self);
-                }
-                self.state().etcd_data = true;
-            }
-            return;
+            self.state().etcd_data = true;
         }
     }
 

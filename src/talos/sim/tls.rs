@@ -182,10 +182,11 @@ pub fn organizations(der: &[u8]) -> Vec<String> {
     };
     let mut out = Vec::new();
     for atv in cert.tbs_certificate().subject().iter() {
-        if atv.oid == x509_cert::der::oid::db::rfc4519::O {
-            if let Ok(s) = std::str::from_utf8(atv.value.value()) {
-                out.push(s.to_string());
-            }
+        if atv.oid != x509_cert::der::oid::db::rfc4519::O {
+            continue;
+        }
+        if let Ok(s) = std::str::from_utf8(atv.value.value()) {
+            out.push(s.to_string());
         }
     }
     out

@@ -1,5 +1,5 @@
-//! Compiles our own .proto text (tfplugin6 subset and go-plugin's controller)
-//! with tonic-prost-build. protoc comes from `protoc-bin-vendored` unless the
+//! Compiles our own .proto text (tfplugin6 subset, go-plugin's controller,
+//! and the Talos API subset under `proto/talos/`) with tonic-prost-build. protoc comes from `protoc-bin-vendored` unless the
 //! caller sets `PROTOC`, so a fresh machine needs no system package.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -16,7 +16,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure().build_client(true).build_server(true).compile_with_config(
         config,
         &[std::path::PathBuf::from("proto/tfplugin6.proto"), std::path::PathBuf::from("proto/plugin.proto")],
-        &[std::path::PathBuf::from("proto"), include],
+        &[std::path::PathBuf::from("proto"), include.clone()],
+    )?;
+    // Talos API subset: its import root is `proto/talos` (as upstream's is
+    // `api/`), so it is a separate invocation.
+    let mut config = prost_build::Config::new();
+    match std::env::var_os("PROTOC") {
+        Some(p) => config.protoc_executable(p),
+        None => config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?),
+    };
+    let talos = std::path::PathBuf::from("proto/talos");
+    tonic_prost_build::configure().build_client(true).build_server(true).compile_with_config(
+        config,
+        &[talos.join("machine/machine.proto"), talos.join("storage/storage.proto")],
+        &[talos, include],
     )?;
     Ok(())
 }

@@ -18,8 +18,14 @@
 //!   documents) and [`redact::redact`] for lower-level use.
 //! - [`yaml`]: parsing and the yaml.v3-compatible 4-space emitter.
 //!
+//! - [`api`]: the Talos API client ([`api::NodeClient`], maintenance and
+//!   mutual-TLS modes, every call with a deadline) and its waits.
+//! - `sim` (feature `sim`, tests and development only): a Talos node
+//!   simulator on the same protos.
+//!
 //! Every layer has its own error enum; no function panics on bad input.
 
+pub mod api;
 pub mod client_config;
 pub mod config;
 pub mod patch;
@@ -27,6 +33,8 @@ pub mod pki;
 pub mod redact;
 pub mod schema;
 pub mod secrets;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod version;
 pub mod yaml;
 

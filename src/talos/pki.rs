@@ -234,7 +234,39 @@ pub fn self_signed_ca<R: CryptoRng + ?Sized>(
     key: &SigningKey,
     template: &CertTemplate,
 ) -> Result<String, PkiError> {
-    issue(rng, template, &key.public_key_info()?, key, None)
+    issue(rng, template, &key.public_key_info()?, key, None, &[])
+}
+
+/// A subject alternative name of a server certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum San {
+    /// A DNS name.
+    Dns(String),
+    /// An IP address.
+    Ip(std::net::IpAddr),
+}
+
+/// Issues a TLS server certificate (KeyUsage DigitalSignature, ExtKeyUsage
+/// ServerAuth, the given SANs) for `subject_key` signed by `issuer`, as
+/// Talos issues apid certificates (behaviour.md §3); `template.is_ca` is
+/// ignored. Returns PEM.
+pub fn issue_server_leaf<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    template: &CertTemplate,
+    sans: &[San],
+    subject_key: &SigningKey,
+    issuer_cert: &Certificate,
+    issuer_key: &SigningKey,
+) -> Result<String, PkiError> {
+    let sans = if sans.is_empty() { &[San::Dns("localhost".to_string())][..] } else { sans };
+    issue(rng, template, &subject_key.public_key_info()?, issuer_key, Some(issuer_cert), sans)
+}
+
+/// The PKCS#8 DER body of a private key PEM (`ED25519 PRIVATE KEY` and
+/// `PRIVATE KEY`), or SEC1 DER for `EC PRIVATE KEY`, with its label: what a
+/// TLS library needs to load a Talos key.
+pub fn key_der(pem: &str) -> Result<(String, Vec<u8>), PkiError> {
+    pem_decode(pem)
 }
 
 /// Issues a certificate for `subject_key` signed by `issuer` (its PEM cert
@@ -246,7 +278,7 @@ pub fn issue_leaf<R: CryptoRng + ?Sized>(
     issuer_cert: &Certificate,
     issuer_key: &SigningKey,
 ) -> Result<String, PkiError> {
-    issue(rng, template, &subject_key.public_key_info()?, issuer_key, Some(issuer_cert))
+    issue(rng, template, &subject_key.public_key_info()?, issuer_key, Some(issuer_cert), &[])
 }
 
 struct Profile {
@@ -286,6 +318,7 @@ fn issue<R: CryptoRng + ?Sized>(
     spki: &SubjectPublicKeyInfo,
     signer: &SigningKey,
     issuer: Option<&Certificate>,
+    server_sans: &[San],
 ) -> Result<String, PkiError> {
     let subject: Name = template.subject.parse().map_err(|source| PkiError::Der { what: "subject name", source })?;
     let profile = Profile { subject, issuer: issuer.map(|c| c.tbs_certificate().subject().clone()) };
@@ -313,6 +346,31 @@ fn issue<R: CryptoRng + ?Sized>(
         let ski = OctetString::new(ski.to_vec())
             .map_err(|source| PkiError::Der { what: "subject key identifier", source })?;
         exts.push(extension(&SubjectKeyIdentifier(ski), false)?);
+    } else if !server_sans.is_empty() {
+        use x509_cert::der::asn1::Ia5String;
+        use x509_cert::ext::pkix::SubjectAltName;
+        use x509_cert::ext::pkix::name::GeneralName;
+        exts.push(extension(&KeyUsage(KeyUsages::DigitalSignature.into()), true)?);
+        exts.push(extension(&ExtendedKeyUsage(vec![der::oid::db::rfc5280::ID_KP_SERVER_AUTH]), false)?);
+        exts.push(extension(&BasicConstraints { ca: false, path_len_constraint: None }, true)?);
+        let mut names = Vec::new();
+        for san in server_sans {
+            names.push(match san {
+                San::Dns(d) => GeneralName::DnsName(
+                    Ia5String::new(d).map_err(|source| PkiError::Der { what: "DNS name", source })?,
+                ),
+                San::Ip(ip) => {
+                    let octets = match ip {
+                        std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+                        std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+                    };
+                    GeneralName::IpAddress(
+                        OctetString::new(octets).map_err(|source| PkiError::Der { what: "IP address", source })?,
+                    )
+                }
+            });
+        }
+        exts.push(extension(&SubjectAltName(names), false)?);
     } else {
         exts.push(extension(&KeyUsage(KeyUsages::DigitalSignature.into()), true)?);
         exts.push(extension(&ExtendedKeyUsage(vec![der::oid::db::rfc5280::ID_KP_CLIENT_AUTH]), false)?);

@@ -1,0 +1,164 @@
+//! Waiting for a node: small named conditions and one polling helper with a
+//! deadline. Transient errors (refused connections, `Unavailable`, a call
+//! deadline — what a rebooting node produces, api.md §5) are waited out;
+//! anything else ends the wait at once.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::client::{Mode, NodeClient, Timeouts};
+use super::error::{ApiError, At};
+
+/// One observation of a condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe<T> {
+    /// The condition holds.
+    Ready(T),
+    /// Not yet; the text says what was seen (ends up in the timeout error).
+    NotYet(String),
+}
+
+/// Polls `probe` every `interval` until it is [`Probe::Ready`], a
+/// non-transient error occurs, or `deadline` passes
+/// ([`ApiError::WaitTimedOut`] naming `condition` and the last observation).
+pub async fn poll_until<T, F, Fut>(
+    node: &str,
+    condition: &'static str,
+    deadline: Instant,
+    interval: Duration,
+    mut probe: F,
+) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Probe<T>, ApiError>>,
+{
+    let started = Instant::now();
+    let mut last = "no attempt finished".to_string();
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(ApiError::WaitTimedOut {
+                at: At { node: node.to_string(), call: condition },
+                condition,
+                after: started.elapsed(),
+                last,
+            });
+        }
+        match tokio::time::timeout(remaining, probe()).await {
+            Ok(Ok(Probe::Ready(v))) => return Ok(v),
+            Ok(Ok(Probe::NotYet(why))) => last = why,
+            Ok(Err(e)) if e.is_transient() => last = super::error::chain(&e),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => last = "probe still running at the deadline".to_string(),
+        }
+        let pause = interval.min(deadline.saturating_duration_since(Instant::now()));
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Where and how the conditions below reach a node.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The node address (`host[:port]`).
+    pub node: String,
+    /// Optional proxying endpoint (normal mode only).
+    pub endpoint: Option<String>,
+    /// Connection mode.
+    pub mode: Mode,
+    /// Per-attempt timeouts.
+    pub timeouts: Timeouts,
+}
+
+impl Target {
+    /// A fresh connection (each poll redials: a reboot kills connections).
+    pub async fn connect(&self) -> Result<NodeClient, ApiError> {
+        NodeClient::connect(&self.node, self.endpoint.as_deref(), &self.mode, self.timeouts).await
+    }
+}
+
+/// Named conditions for [`poll_until`]; each is one probe.
+pub mod conditions {
+    use super::*;
+
+    /// Condition name: the maintenance API answers `Disks` (how the anchor
+    /// detects maintenance mode, behaviour.md §2).
+    pub const MAINTENANCE_API: &str = "maintenance API to answer";
+    /// Condition name: the mTLS API answers `Version`.
+    pub const SECURE_API: &str = "the node to answer with mutual TLS";
+    /// Condition name: the node reports a given Talos version.
+    pub const VERSION: &str = "the node to report the expected Talos version";
+    /// Condition name: Bootstrap accepted or already done.
+    pub const BOOTSTRAPPED: &str = "etcd to be bootstrapped";
+    /// Condition name: etcd has the expected number of members.
+    pub const ETCD_MEMBERS: &str = "etcd membership";
+    /// Condition name: a service is Running and healthy.
+    pub const SERVICE_RUNNING: &str = "a service to be running";
+
+    /// The node answers `Disks` in `target`'s mode. In maintenance mode a
+    /// node that still wants a client certificate is "not yet" (it is about
+    /// to reset), and in normal mode one we do not trust (still in
+    /// maintenance) is too.
+    pub async fn api_answers(target: &Target) -> Result<Probe<NodeClient>, ApiError> {
+        let attempt = async {
+            let client = target.connect().await?;
+            client.disks().await?;
+            Ok::<_, ApiError>(client)
+        };
+        match (attempt.await, &target.mode) {
+            (Ok(c), _) => Ok(Probe::Ready(c)),
+            (Err(e @ ApiError::ClientCertRejected { .. }), Mode::Maintenance { .. })
+            | (Err(e @ ApiError::ServerCertUntrusted { .. }), Mode::Normal(_)) => {
+                Ok(Probe::NotYet(super::super::error::chain(&e)))
+            }
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    /// The node answers `Version` (normal mode: installed, rebooted, mTLS
+    /// up). A certificate we do not trust counts as "not yet": right after an
+    /// apply the node still presents its maintenance certificate; a wrong CA
+    /// therefore shows in the timeout's last observation.
+    pub async fn secure_api_up(target: &Target) -> Result<Probe<String>, ApiError> {
+        let attempt = async { target.connect().await?.version_tag().await };
+        match attempt.await {
+            Ok(tag) => Ok(Probe::Ready(tag)),
+            Err(e @ ApiError::ServerCertUntrusted { .. }) => Ok(Probe::NotYet(super::super::error::chain(&e))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The node runs Talos `tag`.
+    pub async fn version_is(target: &Target, tag: &str) -> Result<Probe<()>, ApiError> {
+        let got = target.connect().await?.version_tag().await?;
+        Ok(if got == tag { Probe::Ready(()) } else { Probe::NotYet(format!("running {got}")) })
+    }
+
+    /// Bootstrap succeeded now or earlier: `AlreadyExists` counts as done,
+    /// `FailedPrecondition` as not yet (behaviour.md §5).
+    pub async fn bootstrapped(target: &Target) -> Result<Probe<()>, ApiError> {
+        match target.connect().await?.bootstrap().await {
+            Ok(()) | Err(ApiError::AlreadyExists { .. }) => Ok(Probe::Ready(())),
+            Err(ApiError::FailedPrecondition { message, .. }) => Ok(Probe::NotYet(message)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// etcd lists at least `count` members (not learners).
+    pub async fn etcd_members_at_least(target: &Target, count: usize) -> Result<Probe<usize>, ApiError> {
+        let members = target.connect().await?.etcd_members(false).await?;
+        let voting = members.iter().filter(|m| !m.is_learner).count();
+        Ok(if voting >= count { Probe::Ready(voting) } else { Probe::NotYet(format!("{voting} members")) })
+    }
+
+    /// Service `id` is Running and healthy.
+    pub async fn service_running(target: &Target, id: &str) -> Result<Probe<()>, ApiError> {
+        let services = target.connect().await?.services().await?;
+        match services.iter().find(|s| s.id == id) {
+            Some(s) if s.state == "Running" && s.health.as_ref().is_none_or(|h| h.healthy) => Ok(Probe::Ready(())),
+            Some(s) => Ok(Probe::NotYet(format!("{id} is {}", s.state))),
+            None => Ok(Probe::NotYet(format!("{id} not listed"))),
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! What the simulator reads out of an applied machine configuration, and
+//! the checks Talos makes on apply (behaviour.md §4, §10, §11; api.md §3.1):
+//! parse and schema of the node's version, known document kinds, install
+//! instructions on `metal`, the v1alpha1 document on a configured node.
+
+use base64::Engine as _;
+use serde_yaml_ng::Value;
+
+use crate::talos::config::MachineConfig;
+use crate::talos::secrets::CertAndKey;
+use crate::talos::version::VersionContract;
+
+/// Facts about one applied config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// The text as applied.
+    pub text: String,
+    /// Whether it has the `version: v1alpha1` document (a *complete* config).
+    pub complete: bool,
+    /// `machine.type` is `controlplane` (or `init`).
+    pub control_plane: bool,
+    /// OS CA (`machine.ca`): crt always, key on control planes.
+    pub os_ca: Option<CertAndKey>,
+    /// Kubernetes CA: crt, key on control planes.
+    pub k8s_ca: Option<CertAndKey>,
+    /// `cluster.etcd.ca` present.
+    pub etcd_ca: bool,
+    /// Cluster name.
+    pub cluster_name: String,
+    /// Control-plane endpoint URL.
+    pub endpoint: String,
+    /// Install instructions present (disk, diskSelector, or UnattendedInstallConfig).
+    pub install: bool,
+    /// `cluster.adminKubeconfig.certLifetime`, if set.
+    pub kubeconfig_lifetime: Option<String>,
+}
+
+fn get<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(v, |cur, k| cur.get(*k))
+}
+
+fn string(v: &Value, path: &[&str]) -> Option<String> {
+    get(v, path).and_then(Value::as_str).map(str::to_string).filter(|s| !s.is_empty())
+}
+
+fn b64_pem(v: &Value, path: &[&str]) -> Option<String> {
+    let s = string(v, path)?;
+    base64::engine::general_purpose::STANDARD.decode(s.trim()).ok().and_then(|b| String::from_utf8(b).ok())
+}
+
+fn pair(v: &Value, path: &[&str]) -> Option<CertAndKey> {
+    let mut crt_path = path.to_vec();
+    crt_path.push("crt");
+    let mut key_path = path.to_vec();
+    key_path.push("key");
+    Some(CertAndKey { crt: b64_pem(v, &crt_path)?, key: b64_pem(v, &key_path).unwrap_or_default() })
+}
+
+fn kind(doc: &Value) -> Option<&str> {
+    doc.get("kind").and_then(Value::as_str)
+}
+
+/// Parses and validates `text` as a Talos `contract` node would.
+pub fn read(contract: VersionContract, text: &str) -> Result<Facts, String> {
+    let config = MachineConfig::parse(contract, text).map_err(|e| crate::talos::api::error::chain(&e))?;
+    let docs = config.documents();
+    let legacy = docs.iter().find(|d| d.get("version").and_then(Value::as_str) == Some("v1alpha1"));
+    let by_kind = |k: &str| docs.iter().find(|d| kind(d) == Some(k));
+    let mut facts = Facts {
+        text: text.to_string(),
+        complete: legacy.is_some(),
+        control_plane: false,
+        os_ca: None,
+        k8s_ca: None,
+        etcd_ca: false,
+        cluster_name: String::new(),
+        endpoint: String::new(),
+        install: false,
+        kubeconfig_lifetime: None,
+    };
+    if let Some(l) = legacy {
+        let t = string(l, &["machine", "type"]).unwrap_or_default();
+        facts.control_plane = t == "controlplane" || t == "init";
+        facts.os_ca = pair(l, &["machine", "ca"]);
+        facts.k8s_ca = pair(l, &["cluster", "ca"]);
+        facts.etcd_ca = get(l, &["cluster", "etcd", "ca", "crt"]).is_some();
+        facts.cluster_name = string(l, &["cluster", "clusterName"]).unwrap_or_default();
+        facts.endpoint = string(l, &["cluster", "controlPlane", "endpoint"]).unwrap_or_default();
+        facts.install = string(l, &["machine", "install", "disk"]).is_some()
+            || get(l, &["machine", "install", "diskSelector"]).is_some();
+        facts.kubeconfig_lifetime = string(l, &["cluster", "adminKubeconfig", "certLifetime"]);
+    }
+    if let Some(k) = by_kind("KubeClusterConfig") {
+        facts.cluster_name = string(k, &["clusterName"]).unwrap_or(facts.cluster_name);
+        facts.endpoint = string(k, &["endpoint"]).unwrap_or(facts.endpoint);
+    }
+    if let Some(k) = by_kind("KubeAPIServerCAConfig") {
+        if let Some(crt) = string(k, &["issuingCA", "cert"]) {
+            facts.k8s_ca = Some(CertAndKey { crt, key: string(k, &["issuingCA", "key"]).unwrap_or_default() });
+        } else if let Some(crt) = get(k, &["acceptedCAs"]).and_then(|v| v.get(0)).and_then(Value::as_str) {
+            facts.k8s_ca = Some(CertAndKey { crt: crt.to_string(), key: String::new() });
+        }
+    }
+    if by_kind("UnattendedInstallConfig").is_some() || by_kind("UnattendedInstall").is_some() {
+        facts.install = true;
+    }
+    if facts.complete {
+        if facts.os_ca.is_none() {
+            return Err("machine.ca is required".to_string());
+        }
+        if facts.endpoint.is_empty() {
+            return Err("cluster.controlPlane.endpoint is required".to_string());
+        }
+    }
+    Ok(facts)
+}
+
+/// A reboot-needing difference between two configs on ≤ v1.13 (the
+/// simulator's stand-in for Talos's live-apply check): kernel settings,
+/// install kernel arguments, disk encryption, or the machine type.
+pub fn needs_reboot(old: &str, new: &str) -> bool {
+    let legacy = |t: &str| {
+        crate::talos::yaml::parse_documents(t)
+            .ok()
+            .and_then(|d| d.into_iter().find(|d| d.get("version").and_then(Value::as_str) == Some("v1alpha1")))
+    };
+    let (Some(a), Some(b)) = (legacy(old), legacy(new)) else {
+        return false;
+    };
+    [
+        &["machine", "kernel"][..],
+        &["machine", "install", "extraKernelArgs"],
+        &["machine", "systemDiskEncryption"],
+        &["machine", "type"],
+    ]
+    .iter()
+    .any(|p| get(&a, p) != get(&b, p))
+}
+
+/// A line diff for dry-run summaries (redacted YAML of both sides).
+pub fn diff(old: &str, new: &str) -> String {
+    let redacted = |t: &str| {
+        crate::talos::yaml::parse_documents(t)
+            .map(|d| crate::talos::yaml::emit_documents(&crate::talos::redact::redact(&d)))
+            .unwrap_or_default()
+    };
+    let (a, b) = (redacted(old), redacted(new));
+    let a_lines: Vec<&str> = a.lines().collect();
+    let b_lines: Vec<&str> = b.lines().collect();
+    let mut out = String::new();
+    for l in &a_lines {
+        if !b_lines.contains(l) {
+            out.push_str(&format!("-{l}\n"));
+        }
+    }
+    for l in &b_lines {
+        if !a_lines.contains(l) {
+            out.push_str(&format!("+{l}\n"));
+        }
+    }
+    if out.is_empty() { "No changes.".to_string() } else { out }
+}
+
+/// Parses a Go duration such as `8760h0m0s` or `720h` (h, m, s units).
+pub fn go_duration(s: &str) -> Option<std::time::Duration> {
+    let mut total = 0f64;
+    let mut num = String::new();
+    for c in s.chars() {
+        match c {
+            '0'..='9' | '.' => num.push(c),
+            'h' | 'm' | 's' => {
+                let n: f64 = num.parse().ok()?;
+                total += n * match c {
+                    'h' => 3600.0,
+                    'm' => 60.0,
+                    _ => 1.0,
+                };
+                num.clear();
+            }
+            _ => return None,
+        }
+    }
+    if !num.is_empty() {
+        return None;
+    }
+    Some(std::time::Duration::from_secs_f64(total))
+}

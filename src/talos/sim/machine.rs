@@ -1,0 +1,636 @@
+//! The simulated apid: `machine.MachineService` and `storage.StorageService`
+//! handlers with routing (`node` header, behaviour.md §3), the two
+//! maintenance implementations (api.md §4) and RBAC by role (api.md §3).
+
+use std::sync::Arc;
+
+use tokio_stream::StreamExt as _;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use super::listener::{ConnInfo, SimConn};
+use super::node::Node;
+use super::{Phase, Platform, config, kubeconfig};
+use crate::talos::api::proto::common;
+use crate::talos::api::proto::machine::apply_configuration_request::Mode;
+use crate::talos::api::proto::machine::machine_service_server::{MachineService, MachineServiceServer};
+use crate::talos::api::proto::machine::*;
+use crate::talos::api::proto::storage::storage_service_server::{StorageService, StorageServiceServer};
+use crate::talos::api::proto::storage::{self, Disk, DisksResponse};
+use crate::talos::version::VersionContract;
+
+const ADMIN: &[&str] = &["os:admin"];
+const OPERATOR: &[&str] = &["os:admin", "os:operator"];
+const READER: &[&str] = &["os:admin", "os:operator", "os:reader"];
+const ETCD_READER: &[&str] = &["os:admin", "os:operator", "os:reader", "os:etcd:backup"];
+
+/// Serves the node's API on the connections its listener hands over.
+pub async fn serve(node: Arc<Node>, rx: tokio::sync::mpsc::Receiver<SimConn>, root: CancellationToken) {
+    let api = Api { node };
+    let incoming = tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::io::Error>);
+    let result = tonic::transport::Server::builder()
+        .add_service(MachineServiceServer::new(api.clone()))
+        .add_service(StorageServiceServer::new(api))
+        .serve_with_incoming_shutdown(incoming, root.cancelled_owned())
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "simulated node server ended");
+    }
+}
+
+#[derive(Clone)]
+struct Api {
+    node: Arc<Node>,
+}
+
+/// Who is calling: roles and whether over the maintenance listener.
+struct Caller {
+    maintenance: bool,
+    roles: Vec<String>,
+}
+
+impl Api {
+    /// Resolves the caller and the target node (the `node` header proxies
+    /// in normal mode; maintenance ignores it).
+    fn route<T>(&self, req: &Request<T>) -> Result<(Arc<Node>, Caller), Status> {
+        let info = req.extensions().get::<ConnInfo>().cloned().ok_or_else(|| Status::internal("no connection info"))?;
+        if info.maintenance {
+            return Ok((self.node.clone(), Caller { maintenance: true, roles: vec!["os:reader".to_string()] }));
+        }
+        let roles = info.peer_cert.as_deref().map(super::tls::organizations).unwrap_or_default();
+        let caller = Caller { maintenance: false, roles };
+        let values: Vec<_> = req.metadata().get_all("node").iter().collect();
+        if values.len() > 1 {
+            return Err(Status::invalid_argument("node metadata must be single-valued"));
+        }
+        let Some(target) = values.first().and_then(|v| v.to_str().ok()) else {
+            return Ok((self.node.clone(), caller));
+        };
+        if target.split(',').count() > 1 {
+            return Err(Status::invalid_argument("node metadata must be single-valued"));
+        }
+        let shared = self.node.shared.upgrade().ok_or_else(|| Status::unavailable("simulator stopped"))?;
+        let Some(other) = shared.find(target) else {
+            return Err(Status::unavailable(format!("connection error: dial tcp {target}:50000: no route to host")));
+        };
+        if Arc::ptr_eq(&other, &self.node) {
+            return Ok((other, caller));
+        }
+        let mine = self.node.state().config.as_ref().and_then(|c| c.os_ca.as_ref().map(|c| c.crt.clone()));
+        let (phase, theirs) = {
+            let st = other.state();
+            (st.phase, st.config.as_ref().and_then(|c| c.os_ca.as_ref().map(|c| c.crt.clone())))
+        };
+        match phase {
+            Phase::Booting | Phase::Running if mine == theirs => Ok((other, caller)),
+            // A maintenance node's certificate is self-signed: the proxying
+            // apid cannot verify it (provider-anchor §5 item 10).
+            Phase::Maintenance | Phase::Booting | Phase::Running => Err(Status::unavailable(format!(
+                "connection error: desc = \"transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority\" (proxying to {target})"
+            ))),
+            _ => Err(Status::unavailable(format!(
+                "connection error: dial tcp {target}:50000: connect: connection refused"
+            ))),
+        }
+    }
+}
+
+/// The RBAC and maintenance gate for `method` (api.md §3, §4).
+fn authorize(node: &Node, caller: &Caller, method: &str, allowed: &[&str], maintenance_ok: bool) -> Result<(), Status> {
+    if caller.maintenance && node.minor() <= 12 {
+        // ≤ v1.12: a separate maintenance server with a few methods.
+        if maintenance_ok {
+            return Ok(());
+        }
+        return Err(match method {
+            "Version" | "Upgrade" | "Reset" => Status::unimplemented("API is not implemented in maintenance mode"),
+            _ => Status::unimplemented(format!("method {method} not implemented")),
+        });
+    }
+    if caller.maintenance && maintenance_ok {
+        return Ok(());
+    }
+    if caller.roles.iter().any(|r| allowed.contains(&r.as_str())) {
+        Ok(())
+    } else {
+        Err(Status::permission_denied("not authorized"))
+    }
+}
+
+fn contract(node: &Node) -> VersionContract {
+    let tag = node.state().version.clone();
+    tag.parse().unwrap_or(VersionContract::V1_14)
+}
+
+fn meta() -> Option<common::Metadata> {
+    None
+}
+
+fn control_plane(node: &Node) -> bool {
+    node.state().config.as_ref().is_some_and(|c| c.control_plane)
+}
+
+#[tonic::async_trait]
+impl MachineService for Api {
+    async fn apply_configuration(
+        &self,
+        req: Request<ApplyConfigurationRequest>,
+    ) -> Result<Response<ApplyConfigurationResponse>, Status> {
+        let (node, caller) = self.route(&req)?;
+        let in_maintenance = caller.maintenance;
+        authorize(&node, &caller, "ApplyConfiguration", ADMIN, in_maintenance)?;
+        let r = req.into_inner();
+        let item = if in_maintenance { apply_maintenance(&node, r)? } else { apply_normal(&node, r)? };
+        Ok(Response::new(ApplyConfigurationResponse { messages: vec![item] }))
+    }
+
+    async fn bootstrap(&self, req: Request<BootstrapRequest>) -> Result<Response<BootstrapResponse>, Status> {
+        let (node, caller) = self.route(&req)?;
+        authorize(&node, &caller, "Bootstrap", ADMIN, false)?;
+        let minor = node.minor();
+        let shared = node.shared.upgrade().ok_or_else(|| Status::unavailable("simulator stopped"))?;
+        {
+            let st = node.state();
+            if !st.cri_up {
+                return Err(Status::failed_precondition("bootstrap is not available yet"));
+            }
+            let cfg =
+                st.config.as_ref().ok_or_else(|| Status::failed_precondition("bootstrap is not available yet"))?;
+            if !cfg.control_plane {
+                return Err(if minor >= 13 {
+                    Status::unimplemented("bootstrap is only available on control plane nodes")
+                } else {
+                    Status::failed_precondition("bootstrap can only be performed on a control plane node")
+                });
+            }
+            if minor >= 14 && !cfg.etcd_ca {
+                return Err(Status::invalid_argument("etcd is not configured, bootstrap is not possible"));
+            }
+            if st.etcd_data {
+                return Err(Status::already_exists("etcd data directory is not empty"));
+            }
+        }
+        node.state().etcd_data = true;
+        shared.add_member(&node);
+        shared.bootstrapped.send_replace(true);
+        Ok(Response::new(BootstrapResponse { messages: vec![Bootstrap { metadata: meta() }] }))
+    }
+
+    async fn etcd_member_list(
+        &self,
+        req: Request<EtcdMemberListRequest>,
+    ) -> Result<Response<EtcdMemberListResponse>, Status> {
+        let (node, caller) = self.route(&req)?;
+        authorize(&node, &caller, "EtcdMemberList", ETCD_READER, false)?;
+        etcd_gate(&node, "member list")?;
+        let shared = node.shared.upgrade().ok_or_else(|| Status::unavailable("simulator stopped"))?;
+        let members = shared.members();
+        Ok(Response::new(EtcdMemberListResponse {
+            messages: vec![EtcdMembers { metadata: meta(), legacy_members: Vec::new(), members }],
+        }))
+    }
+
+    async fn etcd_remove_member_by_id(
+        &self,
+        req: Request<EtcdRemoveMemberByIdRequest>,
+    ) -> Result<Response<EtcdRemoveMemberByIdResponse>, Status> {
+        let (node, caller) = self.route(&req)?;
+        authorize(&node, &caller, "EtcdRemoveMemberByID", ADMIN, false)?;
+        etcd_gate(&node, "member removal")?;
+        let shared = node.shared.upgrade().ok_or_else(|| Status::unavailable("simulator stopped"))?;
+        let id = req.get_ref().member_id;
+        let Some(m) = shared.members().into_iter().find(|m| m.id == id) else {
+            return Err(Status::not_found(format!("member {id:x} not found")));
+        };
+        shared.remove_member(&m.hostname);
+        if let Some(n) = shared.nodes().into_iter().find(|n| n.spec.hostname == m.hostname) {
+            n.state().etcd_data = false;
+        }
+        Ok(Response::new(EtcdRemoveMemberByIdResponse { messages: vec![EtcdRemoveMemberById { metadata: meta() }] }))
+    }
+
+    async fn etcd_leave_cluster(
+        &self,
+        req: Request<EtcdLeaveClusterRequest>,
+    ) -> Result<Response<EtcdLeaveClusterResponse>, Status> {
+        let (node, caller) = self.route(&req)?;
+        authorize(&node, &caller, "EtcdLeaveCluster", ADMIN, false)?;
+        etcd_gate(&node, "leaving the cluster")?;
+        let shared = node.shared.upgrade().ok_or_else(|| Status::unavailable("simulator stopped"))?;
+        shared.remove_member(&node.spec.hostname);
+        node.state().etcd_data = false;
+        Ok(Response::new(EtcdLeaveClusterResponse { messages: vec![EtcdLeaveCluster { metadata: meta() }] }))
+    }
+
+    type KubeconfigStream = tokio_stream::Iter<std::vec::IntoIter<Result<common::Data, Status>>>;
+
+    async fn kubeconfig(&self, req: Request<()>) -> Result<Response<Self::KubeconfigStream>, Status> {
+        let (node, caller) = self.route(&req)?;
+        authorize(&node, &caller, "Kubeconfig", ADMIN, false)?;
+        let facts = node.state().config.clone().ok_or_else(|| Status::failed_precondition("no config"))?;
+        if !facts.control_plane {
+            return Err(Status::unimplemented("kubeconfig is only available on control plane nodes"));
+        }
+        let yaml = kubeconfig::mint(&facts).map_err(Status::internal)?;
+        let mtime =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+        let gz = crate::talos::api::archive::kubeconfig_archive(yaml.as_bytes(), mtime)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        // Several chunks, as a real stream may deliver them.
+        let chunks: Vec<_> = gz.chunks(256).map(|c| Ok(common::Data { metadata: meta(), bytes: c.to_vec() })).collect();
+        Ok(Response::new(tokio_stream::iter(chunks)))
+    }
+
+    async fn reboot(&self, req: Request<RebootRequest>) -> Result<Response<RebootResponse>, Status> {
+        let (node, caller) = self.route(&req)?;
+        authorize(&node, &caller, "Reboot", OPERATOR, false)?;
+        let actor_id = node.next_actor();
+        let n = node.clone();
+        tokio::spawn(async move {
+            n.after_reply().await;
+            n.reboot().await;
+        });
+        Ok(Response::new(RebootResponse { messages: vec![Reboot { metadata: meta(), actor_id }] }))
+    }
+
+    async fn reset(&self, req: Request<ResetRequest>) -> Result<Response<ResetResponse>, Status> {
+        let (node, caller) = self.route(&req)?;
+        authorize(&node, &caller, "Reset", ADMIN, false)?;
+        let r = req.into_inner();
+        let plan = reset_plan(&node, &r)?;
+        let actor_id = node.next_actor();
+        let n = node.clone();
+        tokio::spawn(async move {
+            n.after_reply().await;
+            apply_reset(&n, plan, r.reboot).await;
+        });
+        Ok(Response::new(ResetResponse { messages: vec![Reset { metadata: meta(), actor_id }] }))
+    }
+
+    async fn service_list(&self, req: Request<()>) -> Result<Response<ServiceListResponse>, Status> {
+        let (node, caller) = self.route(&req)?;
+        authorize(&node, &caller, "ServiceList", READER, false)?;
+        let services = services(&node);
+        Ok(Response::new(ServiceListResponse { messages: vec![ServiceList { metadata: meta(), services }] }))
+    }
+
+    async fn upgrade(&self, req: Request<UpgradeRequest>) -> Result<Response<UpgradeResponse>, Status> {
+        let (node, caller) = self.route(&req)?;
+        authorize(&node, &caller, "Upgrade", ADMIN, false)?;
+        let r = req.into_inner();
+        let tag = r.image.rsplit_once(':').map(|(_, t)| t.to_string()).unwrap_or_default();
+        if r.image.is_empty() || !tag.starts_with('v') || super::node::minor_of(&tag) == 0 {
+            return Err(Status::invalid_argument(format!(
+                "error validating installer image {:?}: not a Talos installer reference",
+                r.image
+            )));
+        }
+        node.state().next_version = Some(tag);
+        let actor_id = node.next_actor();
+        if !r.stage {
+            let n = node.clone();
+            tokio::spawn(async move {
+                n.after_reply().await;
+                n.install_and_reboot().await;
+            });
+        }
+        Ok(Response::new(UpgradeResponse {
+            messages: vec![Upgrade { metadata: meta(), ack: "Upgrade request received".to_string(), actor_id }],
+        }))
+    }
+
+    async fn version(&self, req: Request<()>) -> Result<Response<VersionResponse>, Status> {
+        let (node, caller) = self.route(&req)?;
+        authorize(&node, &caller, "Version", READER, false)?;
+        let st = node.state();
+        let platform = match node.spec.platform {
+            Platform::Metal => "metal",
+            Platform::Nocloud => "nocloud",
+        };
+        let item = Version {
+            metadata: meta(),
+            version: Some(VersionInfo {
+                tag: st.version.clone(),
+                sha: "simulated".to_string(),
+                built: String::new(),
+                go_version: "go1.24".to_string(),
+                os: "linux".to_string(),
+                arch: "amd64".to_string(),
+            }),
+            platform: Some(PlatformInfo {
+                name: platform.to_string(),
+                mode: if platform == "metal" { "metal" } else { "cloud" }.to_string(),
+            }),
+            features: st.config.as_ref().map(|_| FeaturesInfo { rbac: true }),
+        };
+        Ok(Response::new(VersionResponse { messages: vec![item] }))
+    }
+}
+
+#[tonic::async_trait]
+impl StorageService for Api {
+    async fn disks(&self, req: Request<()>) -> Result<Response<DisksResponse>, Status> {
+        let (node, caller) = self.route(&req)?;
+        authorize(&node, &caller, "Disks", READER, true)?;
+        let installed = node.state().installed;
+        let disk = Disk {
+            size: 10 << 30,
+            model: "QEMU HARDDISK".to_string(),
+            device_name: "/dev/sda".to_string(),
+            name: "sda".to_string(),
+            serial: String::new(),
+            modalias: String::new(),
+            uuid: String::new(),
+            wwid: String::new(),
+            r#type: storage::disk::DiskType::Hdd as i32,
+            bus_path: "/pci0000:00/0000:00:05.0/virtio2/host2/target2:0:0/2:0:0:0".to_string(),
+            system_disk: installed,
+            subsystem: "/sys/class/block".to_string(),
+            readonly: false,
+        };
+        Ok(Response::new(DisksResponse { messages: vec![storage::Disks { metadata: meta(), disks: vec![disk] }] }))
+    }
+}
+
+/// etcd calls need a control plane whose etcd runs.
+fn etcd_gate(node: &Node, what: &str) -> Result<(), Status> {
+    if !control_plane(node) {
+        return Err(Status::unimplemented(format!("{what} is only available on control plane nodes")));
+    }
+    if !node.state().etcd_data {
+        return Err(Status::unavailable("etcd is not running on this node yet"));
+    }
+    Ok(())
+}
+
+/// ApplyConfiguration in maintenance mode (api.md §4, behaviour.md §4).
+fn apply_maintenance(node: &Arc<Node>, r: ApplyConfigurationRequest) -> Result<ApplyConfiguration, Status> {
+    let minor = node.minor();
+    let mode = Mode::try_from(r.mode).unwrap_or(Mode::Reboot);
+    if minor <= 12 && matches!(mode, Mode::NoReboot | Mode::Staged) {
+        let name = if mode == Mode::NoReboot { "no-reboot" } else { "staged" };
+        return Err(Status::unimplemented(format!(
+            "apply configuration --mode='{name}' is not supported in maintenance mode"
+        )));
+    }
+    let text = String::from_utf8(r.data).map_err(|_| Status::invalid_argument("config is not UTF-8"))?;
+    let facts = config::read(contract(node), &text).map_err(Status::invalid_argument)?;
+    if !facts.complete && minor <= 12 {
+        return Err(Status::invalid_argument("the config doesn't contain v1alpha1 config"));
+    }
+    if facts.complete && node.spec.platform == Platform::Metal && !facts.install {
+        return Err(Status::invalid_argument("install instructions are required in \"metal\" mode"));
+    }
+    if let Some(conflict) = node.shared.upgrade().and_then(|s| s.identity_conflict(node.ip(), &facts)) {
+        return Err(Status::invalid_argument(format!("simulator: {conflict}")));
+    }
+    // ≤ v1.12 leaves the reply's mode unset (0 = REBOOT); v1.13+ turns REBOOT into NO_REBOOT.
+    let reply_mode = if minor <= 12 {
+        Mode::Reboot
+    } else if matches!(mode, Mode::Reboot | Mode::Auto) {
+        Mode::NoReboot
+    } else {
+        mode
+    };
+    if r.dry_run {
+        return Ok(ApplyConfiguration {
+            metadata: meta(),
+            warnings: Vec::new(),
+            mode: reply_mode as i32,
+            mode_details: "Dry run summary:\nNode is running in maintenance mode and does not have a config yet."
+                .to_string(),
+        });
+    }
+    if !facts.complete {
+        // v1.13+: a partial config is kept; the node stays in maintenance.
+        node.state().partial.push(text);
+        return Ok(ApplyConfiguration {
+            metadata: meta(),
+            warnings: Vec::new(),
+            mode: reply_mode as i32,
+            mode_details: "Applied partial configuration, waiting for the complete configuration".to_string(),
+        });
+    }
+    {
+        let mut st = node.state();
+        st.config = Some(facts);
+        st.apply_generation += 1;
+    }
+    let n = node.clone();
+    if node.state().installed {
+        tokio::spawn(async move {
+            n.after_reply().await;
+            n.enter_normal_mode();
+        });
+    } else {
+        tokio::spawn(async move {
+            n.after_reply().await;
+            n.install_and_reboot().await;
+        });
+    }
+    Ok(ApplyConfiguration {
+        metadata: meta(),
+        warnings: Vec::new(),
+        mode: reply_mode as i32,
+        mode_details: String::new(),
+    })
+}
+
+/// ApplyConfiguration on a configured node (api.md §3.1).
+fn apply_normal(node: &Arc<Node>, r: ApplyConfigurationRequest) -> Result<ApplyConfiguration, Status> {
+    let minor = node.minor();
+    let mode = Mode::try_from(r.mode).unwrap_or(Mode::Reboot);
+    {
+        let st = node.state();
+        if minor >= 13 && st.reboot_pending {
+            return Err(Status::failed_precondition("apply configuration failed: node is rebooting"));
+        }
+        if minor >= 13 && st.applying {
+            return Err(Status::failed_precondition("another apply configuration is already in progress"));
+        }
+    }
+    if minor >= 14 && mode == Mode::Reboot {
+        return Err(Status::unimplemented(
+            "the REBOOT mode is not supported, use AUTO or NO_REBOOT and reboot explicitly",
+        ));
+    }
+    let text = String::from_utf8(r.data).map_err(|_| Status::invalid_argument("config is not UTF-8"))?;
+    let facts = config::read(contract(node), &text).map_err(Status::invalid_argument)?;
+    if !facts.complete {
+        return Err(Status::invalid_argument(
+            "the config doesn't contain v1alpha1 config, did you mean to patch the machine config or apply a partial config?",
+        ));
+    }
+    if let Some(conflict) = node.shared.upgrade().and_then(|s| s.identity_conflict(node.ip(), &facts)) {
+        return Err(Status::invalid_argument(format!("simulator: {conflict}")));
+    }
+    let old = node.state().config.as_ref().map(|c| c.text.clone()).unwrap_or_default();
+    let needs_reboot = minor <= 13 && config::needs_reboot(&old, &text);
+    let resolved = match mode {
+        Mode::Auto if needs_reboot => Mode::Reboot,
+        Mode::Auto => Mode::NoReboot,
+        m => m,
+    };
+    if needs_reboot && matches!(resolved, Mode::NoReboot | Mode::Try) {
+        return Err(Status::invalid_argument("apply configuration failed: the configuration changes require a reboot"));
+    }
+    if r.dry_run {
+        let mut details = format!("Dry run summary:\nApplied configuration in {} mode\n", mode_name(resolved));
+        details.push_str(&config::diff(&old, &text));
+        return Ok(ApplyConfiguration {
+            metadata: meta(),
+            warnings: Vec::new(),
+            mode: resolved as i32,
+            mode_details: details,
+        });
+    }
+    let generation = {
+        let mut st = node.state();
+        st.apply_generation += 1;
+        st.apply_generation
+    };
+    let details = match resolved {
+        Mode::Staged => {
+            node.state().staged = Some(facts);
+            "Staged configuration to be applied after the next reboot".to_string()
+        }
+        Mode::Reboot => {
+            {
+                let mut st = node.state();
+                st.staged = Some(facts);
+                st.reboot_pending = true;
+            }
+            let n = node.clone();
+            tokio::spawn(async move {
+                n.after_reply().await;
+                n.reboot().await;
+            });
+            "Applied configuration with a reboot".to_string()
+        }
+        Mode::Try => {
+            let previous = node.state().config.replace(facts);
+            let timeout = r
+                .try_mode_timeout
+                .and_then(|d| std::time::Duration::try_from(d).ok())
+                .unwrap_or(std::time::Duration::from_secs(60));
+            let wait = node.shared.upgrade().map(|s| s.options.scaled(timeout)).unwrap_or(timeout);
+            let n = node.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                let mut st = n.state();
+                if st.apply_generation == generation {
+                    st.config = previous;
+                }
+            });
+            format!("Applied configuration in try mode, rolling back in {timeout:?} unless confirmed")
+        }
+        _ => {
+            node.state().config = Some(facts);
+            "Applied configuration without a reboot".to_string()
+        }
+    };
+    Ok(ApplyConfiguration { metadata: meta(), warnings: Vec::new(), mode: resolved as i32, mode_details: details })
+}
+
+fn mode_name(m: Mode) -> &'static str {
+    match m {
+        Mode::Reboot => "reboot",
+        Mode::Auto => "auto",
+        Mode::NoReboot => "no_reboot",
+        Mode::Staged => "staged",
+        Mode::Try => "try",
+    }
+}
+
+/// What a Reset will wipe.
+struct ResetPlan {
+    state: bool,
+    whole_disk: bool,
+}
+
+/// Validates a Reset request (api.md §3.5, behaviour.md §6).
+fn reset_plan(node: &Node, r: &ResetRequest) -> Result<ResetPlan, Status> {
+    use reset_request::WipeMode;
+    let mode = WipeMode::try_from(r.mode).unwrap_or(WipeMode::All);
+    if mode == WipeMode::SystemDisk && !r.user_disks_to_wipe.is_empty() {
+        return Err(Status::unknown("user disks can't be wiped in SYSTEM_DISK mode"));
+    }
+    if mode == WipeMode::UserDisks && !r.system_partitions_to_wipe.is_empty() {
+        return Err(Status::unknown("system partitions can't be wiped in USER_DISKS mode"));
+    }
+    for p in &r.system_partitions_to_wipe {
+        if !["STATE", "EPHEMERAL", "META"].contains(&p.label.as_str()) {
+            return Err(Status::unknown(format!("failed to find volume with label {:?}", p.label)));
+        }
+    }
+    // The simulated machine has one disk, the system disk.
+    if let Some(d) = r.user_disks_to_wipe.first() {
+        return Err(if d.trim_start_matches("/dev/") == "sda" {
+            Status::unknown(format!("{d} is a system disk"))
+        } else {
+            Status::unknown(format!("failed to find device {d}"))
+        });
+    }
+    if r.graceful && control_plane(node) && node.state().etcd_data {
+        let members = node.shared.upgrade().map(|s| s.members().len()).unwrap_or(0);
+        if members <= 1 {
+            return Err(Status::failed_precondition(
+                "failed to leave etcd: this is the last member of the cluster, use a non-graceful reset",
+            ));
+        }
+    }
+    let wipes_system = mode != WipeMode::UserDisks;
+    let whole_disk = wipes_system && r.system_partitions_to_wipe.is_empty();
+    let state = whole_disk || r.system_partitions_to_wipe.iter().any(|p| p.label == "STATE");
+    Ok(ResetPlan { state, whole_disk })
+}
+
+async fn apply_reset(node: &Arc<Node>, plan: ResetPlan, reboot: bool) {
+    if plan.state {
+        if let Some(shared) = node.shared.upgrade() {
+            shared.remove_member(&node.spec.hostname);
+        }
+        let mut st = node.state();
+        st.config = None;
+        st.staged = None;
+        st.partial.clear();
+        st.etcd_data = false;
+        if plan.whole_disk {
+            st.installed = false;
+        }
+    }
+    if reboot {
+        node.clone().reboot().await;
+    } else {
+        node.power_off();
+    }
+}
+
+/// Service states (api.md §3.9) for the node's phase and role.
+fn services(node: &Node) -> Vec<ServiceInfo> {
+    let st = node.state();
+    let running = |id: &str| svc(id, "Running", true);
+    let mut out = vec![running("apid"), running("machined"), running("udevd")];
+    if st.phase == Phase::Maintenance {
+        return out;
+    }
+    out.push(running("containerd"));
+    out.push(if st.cri_up { running("cri") } else { svc("cri", "Starting", false) });
+    out.push(running("syslogd"));
+    out.push(running("auditd"));
+    if st.config.as_ref().is_some_and(|c| c.control_plane) {
+        out.push(running("trustd"));
+        out.push(if st.etcd_data { running("etcd") } else { svc("etcd", "Preparing", false) });
+    }
+    out.push(if st.cri_up { running("kubelet") } else { svc("kubelet", "Waiting", false) });
+    out
+}
+
+fn svc(id: &str, state: &str, healthy: bool) -> ServiceInfo {
+    ServiceInfo {
+        id: id.to_string(),
+        state: state.to_string(),
+        events: None,
+        health: Some(ServiceHealth { unknown: !healthy, healthy, last_message: String::new(), last_change: None }),
+    }
+}

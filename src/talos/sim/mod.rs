@@ -1,0 +1,368 @@
+//! A Talos node simulator on the same protos as the client (feature `sim`;
+//! tests and development only, never in the provider build). Each node
+//! listens on its own address and port (loopback such as `127.0.10.x:50000`)
+//! and reproduces behaviour.md: maintenance mode in both implementations
+//! (≤ v1.12 `Unimplemented`, v1.13+ reader role and `PermissionDenied`),
+//! apply modes per version, install + reboot into mutual TLS with a server
+//! certificate from the applied OS CA, roles from the client certificate's
+//! Organization, Bootstrap, Kubeconfig, etcd membership, Reset, Reboot,
+//! Upgrade, with delays scaled by [`SimOptions::time_scale`].
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), proxtalos::talos::sim::SimError> {
+//! use proxtalos::talos::sim::{NodeSpec, SimCluster, SimOptions};
+//! let cluster = SimCluster::start(SimOptions::fast("v1.13.9"), vec![NodeSpec::metal("127.0.10.1".parse().unwrap())]).await?;
+//! let addr = cluster.endpoint(0); // "127.0.10.1:50000"
+//! # Ok(()) }
+//! ```
+//! Dropping the [`SimCluster`] stops every listener and connection.
+
+mod config;
+mod kubeconfig;
+mod listener;
+mod machine;
+mod node;
+mod tls;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::talos::api::proto::machine::EtcdMember;
+use crate::talos::secrets::CertAndKey;
+use node::Node;
+
+/// The simulator could not start or a node operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// Binding a node's listener failed (is the loopback address usable?).
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The socket error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TLS material could not be made.
+    #[error("simulator TLS: {0}")]
+    Tls(String),
+    /// No node has that index or address.
+    #[error("no simulated node {0}")]
+    NoSuchNode(String),
+}
+
+/// How a node boots (behaviour.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    /// ISO boot: apply ⇒ install ⇒ reboot; install instructions required.
+    Metal,
+    /// Disk image: already installed, no install and no reboot after the
+    /// first apply; install instructions optional.
+    Nocloud,
+}
+
+/// Where a node is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for a config (maintenance API).
+    Maintenance,
+    /// Installing to disk (API down).
+    Installing,
+    /// Rebooting (API down, connections refused).
+    Rebooting,
+    /// Configured, services starting (mTLS API up, Bootstrap not yet possible).
+    Booting,
+    /// Configured and running.
+    Running,
+    /// Powered off (Reset with reboot=false).
+    Off,
+}
+
+/// Real-world step durations, before scaling (behaviour.md §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delays {
+    /// Install after a complete config in maintenance mode (`metal`).
+    pub install: Duration,
+    /// Down time of a reboot.
+    pub reboot: Duration,
+    /// From boot until CRI is up (Bootstrap answers FailedPrecondition before).
+    pub services: Duration,
+    /// After bootstrap, until another control plane joins etcd.
+    pub etcd_join: Duration,
+}
+
+impl Default for Delays {
+    /// Realistic figures: install 60 s, reboot 30 s, services 20 s, join 30 s.
+    fn default() -> Self {
+        Delays {
+            install: Duration::from_secs(60),
+            reboot: Duration::from_secs(30),
+            services: Duration::from_secs(20),
+            etcd_join: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Simulator knobs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimOptions {
+    /// Talos tag every node starts with, e.g. `v1.12.0`, `v1.13.9`, `v1.14.0`.
+    pub talos_version: String,
+    /// Port every node listens on (50000 like apid).
+    pub port: u16,
+    /// Multiplies every delay (0.001 turns a minute into 60 ms). Also
+    /// scales TRY-mode rollback timeouts.
+    pub time_scale: f64,
+    /// Step durations before scaling.
+    pub delays: Delays,
+    /// Reject a config whose OS CA, Kubernetes CA or cluster name differs
+    /// from nodes already configured (a simulator guard: real Talos accepts
+    /// it and then never joins).
+    pub strict_cluster_identity: bool,
+}
+
+impl SimOptions {
+    /// Realistic delays at full scale, port 50000.
+    pub fn new(talos_version: &str) -> SimOptions {
+        SimOptions {
+            talos_version: talos_version.to_string(),
+            port: 50000,
+            time_scale: 1.0,
+            delays: Delays::default(),
+            strict_cluster_identity: true,
+        }
+    }
+
+    /// For tests: realistic delays scaled by 1/1000 (a minute is 60 ms).
+    pub fn fast(talos_version: &str) -> SimOptions {
+        SimOptions { time_scale: 0.001, ..SimOptions::new(talos_version) }
+    }
+
+    fn scaled(&self, d: Duration) -> Duration {
+        d.mul_f64(self.time_scale.max(0.0))
+    }
+}
+
+/// One node to simulate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSpec {
+    /// Listen address (one per node).
+    pub address: IpAddr,
+    /// Hostname (etcd member name).
+    pub hostname: String,
+    /// Boot medium.
+    pub platform: Platform,
+}
+
+impl NodeSpec {
+    /// An ISO-booted node (`metal`).
+    pub fn metal(address: IpAddr) -> NodeSpec {
+        NodeSpec { address, hostname: format!("talos-{}", address).replace(['.', ':'], "-"), platform: Platform::Metal }
+    }
+
+    /// A disk-image node (`nocloud`).
+    pub fn nocloud(address: IpAddr) -> NodeSpec {
+        NodeSpec { platform: Platform::Nocloud, ..NodeSpec::metal(address) }
+    }
+}
+
+/// State shared by the nodes of one cluster.
+pub(crate) struct Shared {
+    pub options: SimOptions,
+    pub nodes: Mutex<Vec<Arc<Node>>>,
+    pub members: Mutex<Vec<EtcdMember>>,
+    pub bootstrapped: watch::Sender<bool>,
+}
+
+impl Shared {
+    fn nodes(&self) -> Vec<Arc<Node>> {
+        self.nodes.lock().map(|n| n.clone()).unwrap_or_default()
+    }
+
+    pub fn find(&self, addr: &str) -> Option<Arc<Node>> {
+        let host = crate::talos::api::Address::parse(addr).ok()?.host;
+        self.nodes().into_iter().find(|n| n.ip().to_string() == host)
+    }
+
+    /// trustd: a running control plane's OS CA (with key) matching `crt`.
+    pub fn trustd(&self, crt: &str) -> Option<CertAndKey> {
+        self.nodes().into_iter().find_map(|n| {
+            let st = n.state();
+            let running = matches!(st.phase, Phase::Booting | Phase::Running);
+            st.config
+                .as_ref()
+                .and_then(|c| c.os_ca.clone())
+                .filter(|ca| running && ca.crt == crt && !ca.key.trim().is_empty())
+        })
+    }
+
+    /// The identity other configured nodes carry: (OS CA crt, k8s CA crt, cluster name).
+    pub fn identity_conflict(&self, me: IpAddr, facts: &config::Facts) -> Option<String> {
+        if !self.options.strict_cluster_identity || !facts.complete {
+            return None;
+        }
+        for n in self.nodes().into_iter().filter(|n| n.ip() != me) {
+            let st = n.state();
+            let Some(other) = st.config.as_ref().or(st.staged.as_ref()) else { continue };
+            let crt = |c: &Option<CertAndKey>| c.as_ref().map(|c| c.crt.trim().to_string());
+            if crt(&other.os_ca) != crt(&facts.os_ca) {
+                return Some(format!("machine.ca differs from node {}'s (another cluster's OS CA)", n.ip()));
+            }
+            if crt(&other.k8s_ca) != crt(&facts.k8s_ca) {
+                return Some(format!("the Kubernetes CA differs from node {}'s", n.ip()));
+            }
+            if other.cluster_name != facts.cluster_name {
+                return Some(format!("cluster name {:?} differs from node {}'s", facts.cluster_name, n.ip()));
+            }
+        }
+        None
+    }
+
+    pub fn add_member(&self, node: &Node) {
+        let mut m = self.members.lock().unwrap_or_else(|e| e.into_inner());
+        if m.iter().any(|x| x.hostname == node.spec.hostname) {
+            return;
+        }
+        let ip = node.ip();
+        let host = match ip {
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            IpAddr::V4(v4) => v4.to_string(),
+        };
+        let id = node
+            .spec
+            .hostname
+            .bytes()
+            .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+        m.push(EtcdMember {
+            id,
+            hostname: node.spec.hostname.clone(),
+            peer_urls: vec![format!("https://{host}:2380")],
+            client_urls: vec![format!("https://{host}:2379")],
+            is_learner: false,
+        });
+    }
+
+    pub fn remove_member(&self, hostname: &str) {
+        let mut m = self.members.lock().unwrap_or_else(|e| e.into_inner());
+        m.retain(|x| x.hostname != hostname);
+        if m.is_empty() {
+            self.bootstrapped.send_replace(false);
+        }
+    }
+
+    pub fn members(&self) -> Vec<EtcdMember> {
+        self.members.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+/// A running simulated cluster; dropping it stops every node.
+pub struct SimCluster {
+    shared: Arc<Shared>,
+    root: CancellationToken,
+}
+
+impl Drop for SimCluster {
+    fn drop(&mut self) {
+        self.root.cancel();
+    }
+}
+
+impl SimCluster {
+    /// Starts one listener per node (each `address:options.port`) in
+    /// maintenance mode. Fails if an address cannot be bound.
+    pub async fn start(options: SimOptions, nodes: Vec<NodeSpec>) -> Result<SimCluster, SimError> {
+        let root = CancellationToken::new();
+        let shared = Arc::new(Shared {
+            options: options.clone(),
+            nodes: Mutex::new(Vec::new()),
+            members: Mutex::new(Vec::new()),
+            bootstrapped: watch::channel(false).0,
+        });
+        for spec in nodes {
+            let addr = SocketAddr::new(spec.address, options.port);
+            // Bound now: a bad address is an error, and the node answers at once.
+            let first = tokio::net::TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?;
+            let node = Arc::new(Node::new(spec, Arc::downgrade(&shared), options.talos_version.clone(), root.clone()));
+            node.maintenance_identity().ok_or_else(|| SimError::Tls("maintenance certificate".to_string()))?;
+            let (tx, rx) = tokio::sync::mpsc::channel(16);
+            tokio::spawn(listener::run(node.clone(), addr, first, root.clone(), tx));
+            tokio::spawn(machine::serve(node.clone(), rx, root.clone()));
+            shared.nodes.lock().unwrap_or_else(|e| e.into_inner()).push(node);
+        }
+        Ok(SimCluster { shared, root })
+    }
+
+    fn node(&self, index: usize) -> Result<Arc<Node>, SimError> {
+        self.shared.nodes().get(index).cloned().ok_or_else(|| SimError::NoSuchNode(index.to_string()))
+    }
+
+    /// `address:port` of node `index` (for the client), or empty.
+    pub fn endpoint(&self, index: usize) -> String {
+        self.node(index).map(|n| SocketAddr::new(n.ip(), self.shared.options.port).to_string()).unwrap_or_default()
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.shared.nodes().len()
+    }
+
+    /// True when there are no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Phase of node `index`.
+    pub fn phase(&self, index: usize) -> Result<Phase, SimError> {
+        Ok(self.node(index)?.state().phase)
+    }
+
+    /// Running Talos tag of node `index`.
+    pub fn version(&self, index: usize) -> Result<String, SimError> {
+        Ok(self.node(index)?.state().version.clone())
+    }
+
+    /// Boot id of node `index` (changes on every boot).
+    pub fn boot_id(&self, index: usize) -> Result<u64, SimError> {
+        Ok(self.node(index)?.state().boot_id)
+    }
+
+    /// The maintenance certificate's SPKI fingerprint of node `index`, as
+    /// its console prints it (changes every boot).
+    pub fn maintenance_fingerprint(&self, index: usize) -> Result<String, SimError> {
+        let node = self.node(index)?;
+        node.maintenance_identity()
+            .map(|i| i.fingerprint.clone())
+            .ok_or_else(|| SimError::Tls("maintenance certificate".to_string()))
+    }
+
+    /// The active config text of node `index` (what a drift check reads back).
+    pub fn active_config(&self, index: usize) -> Result<Option<String>, SimError> {
+        Ok(self.node(index)?.state().config.as_ref().map(|c| c.text.clone()))
+    }
+
+    /// Reboots node `index` behind the provider's back.
+    pub fn reboot(&self, index: usize) -> Result<(), SimError> {
+        tokio::spawn(self.node(index)?.reboot());
+        Ok(())
+    }
+
+    /// Powers on node `index` if it is off.
+    pub fn power_on(&self, index: usize) -> Result<(), SimError> {
+        self.node(index)?.power_on();
+        Ok(())
+    }
+
+    /// Current etcd members (hostnames).
+    pub fn etcd_members(&self) -> Vec<String> {
+        self.shared.members().into_iter().map(|m| m.hostname).collect()
+    }
+
+    /// Stops every node now (also done on drop).
+    pub fn shutdown(&self) {
+        self.root.cancel();
+    }
+}

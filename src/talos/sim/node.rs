@@ -1,0 +1,319 @@
+//! One simulated node: its phase, configuration, version and etcd state,
+//! and the lifecycle steps (install, reboot, boot, power off) with the
+//! cluster's scaled delays (behaviour.md §4, §6, §8).
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::config::Facts;
+use super::tls::{self, Identity};
+use super::{NodeSpec, Phase, Platform, Shared};
+
+/// Mutable node state.
+pub(crate) struct State {
+    pub phase: Phase,
+    /// Running Talos tag, e.g. `v1.13.9`.
+    pub version: String,
+    /// Version installed by an upgrade, active after the next reboot.
+    pub next_version: Option<String>,
+    /// A Talos installation is on disk (META exists).
+    pub installed: bool,
+    /// Active configuration.
+    pub config: Option<Facts>,
+    /// Configuration staged for the next boot (STAGED mode).
+    pub staged: Option<Facts>,
+    /// Partial documents applied in maintenance (v1.13+).
+    pub partial: Vec<String>,
+    /// `/var/lib/etcd` is not empty.
+    pub etcd_data: bool,
+    /// CRI is up (Bootstrap possible).
+    pub cri_up: bool,
+    /// Changes on every boot.
+    pub boot_id: u64,
+    /// An apply is being processed (v1.13+ rejects a second one).
+    pub applying: bool,
+    /// An apply triggered a reboot that has not happened yet.
+    pub reboot_pending: bool,
+    /// Bumped by every apply; a TRY rollback only fires if unchanged.
+    pub apply_generation: u64,
+    pub maintenance_identity: Option<Arc<Identity>>,
+    pub normal_identity: Option<Arc<Identity>>,
+    pub next_actor: u64,
+}
+
+/// A simulated node.
+pub(crate) struct Node {
+    pub spec: NodeSpec,
+    pub shared: Weak<Shared>,
+    state: Mutex<State>,
+    root: CancellationToken,
+    conns: Mutex<CancellationToken>,
+    up: watch::Sender<bool>,
+}
+
+impl Node {
+    pub fn new(spec: NodeSpec, shared: Weak<Shared>, version: String, root: CancellationToken) -> Node {
+        let installed = spec.platform == Platform::Nocloud;
+        let conns = root.child_token();
+        Node {
+            spec,
+            shared,
+            state: Mutex::new(State {
+                phase: Phase::Maintenance,
+                version,
+                next_version: None,
+                installed,
+                config: None,
+                staged: None,
+                partial: Vec::new(),
+                etcd_data: false,
+                cri_up: false,
+                boot_id: 1,
+                applying: false,
+                reboot_pending: false,
+                apply_generation: 0,
+                maintenance_identity: None,
+                normal_identity: None,
+                next_actor: 1,
+            }),
+            root,
+            conns: Mutex::new(conns),
+            up: watch::channel(true).0,
+        }
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn ip(&self) -> IpAddr {
+        self.spec.address
+    }
+
+    pub fn up_receiver(&self) -> watch::Receiver<bool> {
+        self.up.subscribe()
+    }
+
+    /// Minor version of the running Talos (13 for v1.13.9).
+    pub fn minor(&self) -> u32 {
+        minor_of(&self.state().version)
+    }
+
+    pub fn delay(&self, d: impl Fn(&super::Delays) -> Duration) -> Duration {
+        self.shared.upgrade().map(|s| s.options.scaled(d(&s.options.delays))).unwrap_or_default()
+    }
+
+    /// Kills every open connection (reboot, personality change).
+    pub fn kill_connections(&self) {
+        let mut c = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        c.cancel();
+        *c = self.root.child_token();
+    }
+
+    fn conn_token(&self) -> CancellationToken {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// TLS identity for a new connection, whether it is the maintenance
+    /// one, and the token that kills it; `None` when apid is not serving.
+    pub fn personality(self: &Arc<Self>) -> Option<(Arc<Identity>, bool, CancellationToken)> {
+        let token = self.conn_token();
+        let phase = self.state().phase;
+        match phase {
+            Phase::Maintenance => self.maintenance_identity().map(|i| (i, true, token)),
+            Phase::Booting | Phase::Running => self.normal_identity().map(|i| (i, false, token)),
+            _ => None,
+        }
+    }
+
+    /// The per-boot maintenance identity (made on first use).
+    pub fn maintenance_identity(&self) -> Option<Arc<Identity>> {
+        let mut st = self.state();
+        if st.maintenance_identity.is_none() {
+            st.maintenance_identity = tls::maintenance_identity(self.ip()).ok().map(Arc::new);
+        }
+        st.maintenance_identity.clone()
+    }
+
+    /// The mTLS identity: issued from the config's OS CA, or for a worker
+    /// from a control plane's (trustd, behaviour.md §1).
+    fn normal_identity(self: &Arc<Self>) -> Option<Arc<Identity>> {
+        let (existing, os_ca) = {
+            let st = self.state();
+            (st.normal_identity.clone(), st.config.as_ref().and_then(|c| c.os_ca.clone()))
+        };
+        if existing.is_some() {
+            return existing;
+        }
+        let os_ca = os_ca?;
+        let issuing =
+            if os_ca.key.trim().is_empty() { self.shared.upgrade()?.trustd(&os_ca.crt)? } else { os_ca.clone() };
+        let identity = Arc::new(tls::normal_identity(self.ip(), &issuing, &os_ca.crt).ok()?);
+        self.state().normal_identity = Some(identity.clone());
+        Some(identity)
+    }
+
+    pub fn next_actor(&self) -> String {
+        let mut st = self.state();
+        st.next_actor += 1;
+        format!("{}-{}", self.ip(), st.next_actor)
+    }
+
+    /// Listener down, connections dead, phase set.
+    fn go_down(&self, phase: Phase) {
+        self.state().phase = phase;
+        self.up.send_replace(false);
+        self.kill_connections();
+    }
+
+    /// Powered off (Reset with reboot=false): unreachable until [`Node::power_on`].
+    pub fn power_off(&self) {
+        self.go_down(Phase::Off);
+    }
+
+    /// Reboot: down for the reboot delay, staged config and upgraded version
+    /// become active, boot id changes, then boot.
+    pub async fn reboot(self: Arc<Self>) {
+        self.go_down(Phase::Rebooting);
+        tokio::select! {
+            _ = self.root.cancelled() => return,
+            _ = tokio::time::sleep(self.delay(|d| d.reboot)) => {}
+        }
+        {
+            let mut st = self.state();
+            if let Some(v) = st.next_version.take() {
+                st.version = v;
+            }
+            if let Some(staged) = st.staged.take() {
+                st.config = Some(staged);
+            }
+            st.boot_id += 1;
+            st.reboot_pending = false;
+        }
+        self.boot();
+    }
+
+    /// Powers on a node that was off.
+    pub fn power_on(self: &Arc<Self>) {
+        if self.state().phase == Phase::Off {
+            self.state().boot_id += 1;
+            self.boot();
+        }
+    }
+
+    /// Boot: with a config on an installed disk → normal mode, services
+    /// start (CRI after a delay); otherwise maintenance mode with a fresh
+    /// per-boot CA (behaviour.md §2, §4).
+    pub fn boot(self: &Arc<Self>) {
+        {
+            let mut st = self.state();
+            st.maintenance_identity = None;
+            st.normal_identity = None;
+            st.cri_up = false;
+            st.applying = false;
+            let configured = st.installed && st.config.is_some();
+            st.phase = if configured { Phase::Booting } else { Phase::Maintenance };
+            if !configured {
+                st.config = None;
+            }
+        }
+        self.kill_connections();
+        self.up.send_replace(true);
+        if self.state().phase == Phase::Booting {
+            self.start_services();
+        }
+    }
+
+    /// Enters normal mode without a reboot (a config applied to a disk
+    /// image, platform nocloud: behaviour.md §4).
+    pub fn enter_normal_mode(self: &Arc<Self>) {
+        {
+            let mut st = self.state();
+            st.phase = Phase::Booting;
+            st.normal_identity = None;
+        }
+        self.kill_connections();
+        self.start_services();
+    }
+
+    fn start_services(self: &Arc<Self>) {
+        let node = self.clone();
+        let boot_id = self.state().boot_id;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = node.root.cancelled() => return,
+                _ = tokio::time::sleep(node.delay(|d| d.services)) => {}
+            }
+            {
+                let mut st = node.state();
+                if st.boot_id != boot_id || st.phase != Phase::Booting {
+                    return;
+                }
+                st.cri_up = true;
+                st.phase = Phase::Running;
+            }
+            node.clone().etcd_join_loop(boot_id).await;
+        });
+    }
+
+    /// A control plane that is not a member waits for the cluster to be
+    /// bootstrapped, then joins after the join delay (behaviour.md §5).
+    async fn etcd_join_loop(self: Arc<Self>, boot_id: u64) {
+        let Some(shared) = self.shared.upgrade() else { return };
+        let mut bootstrapped = shared.bootstrapped.subscribe();
+        drop(shared);
+        let cp = self.state().config.as_ref().is_some_and(|c| c.control_plane);
+        if !cp {
+            return;
+        }
+        tokio::select! {
+            _ = self.root.cancelled() => return,
+            r = bootstrapped.wait_for(|b| *b) => if r.is_err() { return },
+        }
+        tokio::select! {
+            _ = self.root.cancelled() => return,
+            _ = tokio::time::sleep(self.delay(|d| d.etcd_join)) => {}
+        }
+        let join = {
+            let st = self.state();
+            if st.boot_id != boot_id || st.phase != Phase::Running {
+                return;
+            }
+            !st.etcd_data
+        };
+        if join {
+            if let Some(shared) = self.shared.upgrade() {
+                shared.add_member(&self);
+            }
+            self.state().etcd_data = true;
+        }
+    }
+
+    /// After a complete config in maintenance mode on `metal`: the
+    /// maintenance listener shuts down, install runs, then the node reboots
+    /// into the installed system (behaviour.md §4).
+    pub async fn install_and_reboot(self: Arc<Self>) {
+        self.go_down(Phase::Installing);
+        tokio::select! {
+            _ = self.root.cancelled() => return,
+            _ = tokio::time::sleep(self.delay(|d| d.install)) => {}
+        }
+        self.state().installed = true;
+        self.reboot().await;
+    }
+
+    /// Short pause between a reply and the action it triggers (so the reply
+    /// reaches the client first).
+    pub async fn after_reply(&self) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Minor version of a tag (`v1.13.9` → 13); 0 if unparsable.
+pub fn minor_of(tag: &str) -> u32 {
+    tag.trim_start_matches('v').split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0)
+}

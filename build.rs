@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let talos = std::path::PathBuf::from("proto/talos");
     tonic_prost_build::configure().build_client(true).build_server(true).compile_with_config(
         config,
-        &[talos.join("machine/machine.proto"), talos.join("storage/storage.proto")],
+        &[talos.join("machine/machine.proto"), talos.join("storage/storage.proto"), talos.join("cosi/resource.proto")],
         &[talos, include],
     )?;
     Ok(())

@@ -614,3 +614,19 @@ async fn call_during_reboot_fails_transiently_and_wait_rides_it_out() {
     let tg = target(&c, 0);
     poll_until(&tg.node, conditions::SECURE_API, soon(), TICK, || conditions::secure_api_up(&tg)).await.unwrap();
 }
+
+#[tokio::test]
+async fn cosi_get_reads_back_the_active_machine_config() {
+    // api.md §3.11: MachineConfigs.config.talos.dev config/v1alpha1 holds the
+    // config as submitted; sensitive, so os:admin only (readers and
+    // maintenance peers get PermissionDenied).
+    let c = metal("v1.13.9", 1).await;
+    let m = maint(&c, 0).await;
+    assert!(matches!(m.machine_config().await, Err(ApiError::PermissionDenied { .. })));
+    let cfg = config("v1.13", true);
+    let n = configure(&c, 0, cfg.clone()).await;
+    assert_eq!(n.machine_config().await.unwrap().unwrap().into_bytes(), cfg);
+    assert_eq!(c.active_config(0).unwrap().unwrap().into_bytes(), cfg);
+    let reader = NodeClient::normal(&c.endpoint(0), None, &creds_with(0, &["os:reader"]), t()).await.unwrap();
+    assert!(matches!(reader.machine_config().await, Err(ApiError::PermissionDenied { .. })));
+}

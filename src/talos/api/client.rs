@@ -11,6 +11,7 @@ use super::archive;
 use super::connect::{Address, Dialer, MAX_MESSAGE};
 use super::error::{ApiError, At};
 use super::proto::common;
+use super::proto::cosi::{self, state_client::StateClient};
 use super::proto::machine::{self, machine_service_client::MachineServiceClient};
 use super::proto::storage::{self, storage_service_client::StorageServiceClient};
 use super::tls;
@@ -364,6 +365,37 @@ impl NodeClient {
     pub async fn services(&self) -> Result<Vec<ServiceInfo>, ApiError> {
         let r = self.call("ServiceList", self.machine().service_list(self.request(()))).await?;
         self.item("ServiceList", r.messages, |i| i.metadata.as_ref()).map(|i| i.services)
+    }
+
+    /// The active machine configuration as the node holds it: COSI
+    /// `Get` of `MachineConfigs.config.talos.dev` `config/v1alpha1`
+    /// (api.md §3.11; sensitive, so os:admin only). `None` when the node
+    /// has no active configuration (`NotFound`).
+    pub async fn machine_config(&self) -> Result<Option<String>, ApiError> {
+        let mut client = StateClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE);
+        let msg = cosi::GetRequest {
+            namespace: "config".to_string(),
+            r#type: "MachineConfigs.config.talos.dev".to_string(),
+            id: "v1alpha1".to_string(),
+            options: None,
+        };
+        let at = self.at("MachineConfig");
+        let r = match self.call("MachineConfig", client.get(self.request(msg))).await {
+            Ok(r) => r,
+            Err(ApiError::Status { code: tonic::Code::NotFound, .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let spec = r.resource.and_then(|r| r.spec).unwrap_or_default();
+        let text = if spec.proto_spec.is_empty() {
+            spec.yaml_spec.into_bytes()
+        } else {
+            <cosi::MachineConfigSpec as prost::Message>::decode(spec.proto_spec.as_slice())
+                .map_err(|e| ApiError::Protocol { at: at.clone(), message: format!("MachineConfigSpec: {e}") })?
+                .yaml_marshalled
+        };
+        String::from_utf8(text)
+            .map(Some)
+            .map_err(|_| ApiError::Protocol { at, message: "machine configuration is not UTF-8".to_string() })
     }
 
     /// `storage.StorageService/Disks` (api.md §3.10); answered in

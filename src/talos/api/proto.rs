@@ -18,6 +18,11 @@ pub mod storage {
     tonic::include_proto!("storage");
 }
 
+/// COSI `cosi.resource` package: `State/Get` and the machine config spec.
+pub mod cosi {
+    tonic::include_proto!("cosi.resource");
+}
+
 /// `google.rpc.Status`, referenced by `common.Metadata`.
 pub mod google {
     /// The `google.rpc` package.

@@ -12,6 +12,8 @@ use super::listener::{ConnInfo, SimConn};
 use super::node::Node;
 use super::{Phase, Platform, config, kubeconfig};
 use crate::talos::api::proto::common;
+use crate::talos::api::proto::cosi;
+use crate::talos::api::proto::cosi::state_server::{State, StateServer};
 use crate::talos::api::proto::machine::apply_configuration_request::Mode;
 use crate::talos::api::proto::machine::machine_service_server::{MachineService, MachineServiceServer};
 use crate::talos::api::proto::machine::*;
@@ -30,7 +32,8 @@ pub async fn serve(node: Arc<Node>, rx: tokio::sync::mpsc::Receiver<SimConn>, ro
     let incoming = tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::io::Error>);
     let result = tonic::transport::Server::builder()
         .add_service(MachineServiceServer::new(api.clone()))
-        .add_service(StorageServiceServer::new(api))
+        .add_service(StorageServiceServer::new(api.clone()))
+        .add_service(StateServer::new(api))
         .serve_with_incoming_shutdown(incoming, root.cancelled_owned())
         .await;
     if let Err(e) = result {
@@ -349,6 +352,45 @@ impl StorageService for Api {
             readonly: false,
         };
         Ok(Response::new(DisksResponse { messages: vec![storage::Disks { metadata: meta(), disks: vec![disk] }] }))
+    }
+}
+
+const MACHINE_CONFIGS: &str = "MachineConfigs.config.talos.dev";
+
+#[tonic::async_trait]
+impl State for Api {
+    /// COSI Get (api.md §3.11): only the active machine configuration,
+    /// which is sensitive (os:admin; maintenance peers are readers).
+    async fn get(&self, req: Request<cosi::GetRequest>) -> Result<Response<cosi::GetResponse>, Status> {
+        let (node, caller) = self.route(&req)?;
+        let r = req.into_inner();
+        if r.r#type != MACHINE_CONFIGS {
+            return Err(Status::permission_denied(format!("resource type {:?} is not supported", r.r#type)));
+        }
+        if caller.maintenance || !caller.roles.iter().any(|x| x == "os:admin") {
+            return Err(Status::permission_denied("not authorized"));
+        }
+        let text = node.state().config.as_ref().map(|c| c.text.clone());
+        let Some(text) = text.filter(|_| r.namespace == "config" && r.id == "v1alpha1") else {
+            return Err(Status::not_found(format!(
+                "resource {MACHINE_CONFIGS}({}/{}@undefined) doesn't exist",
+                r.namespace, r.id
+            )));
+        };
+        let spec = cosi::MachineConfigSpec { yaml_marshalled: text.into_bytes() };
+        Ok(Response::new(cosi::GetResponse {
+            resource: Some(cosi::Resource {
+                metadata: Some(cosi::Metadata {
+                    namespace: r.namespace,
+                    r#type: r.r#type,
+                    id: r.id,
+                    version: "1".to_string(),
+                    phase: "running".to_string(),
+                    ..Default::default()
+                }),
+                spec: Some(cosi::Spec { proto_spec: prost::Message::encode_to_vec(&spec), yaml_spec: String::new() }),
+            }),
+        }))
     }
 }
 

@@ -8,21 +8,35 @@ use crate::plugin::{DataSource, EphemeralResource, Resource};
 use crate::provider::ProxtalosData;
 
 pub mod client_configuration;
+pub mod cluster_health;
+pub mod cluster_kubeconfig;
 pub mod common;
+pub mod machine_bootstrap;
 pub mod machine_configuration;
+pub mod machine_configuration_apply;
 pub mod machine_configuration_ephemeral;
 pub mod machine_secrets;
 pub mod machine_secrets_ephemeral;
 pub mod talos_model;
+pub mod talos_node;
 
 /// Every managed resource type.
 pub fn resources() -> Vec<Arc<dyn Resource<ProxtalosData>>> {
-    vec![Arc::new(machine_secrets::MachineSecrets::default())]
+    vec![
+        Arc::new(machine_secrets::MachineSecrets::default()),
+        Arc::new(machine_configuration_apply::MachineConfigurationApply),
+        Arc::new(machine_bootstrap::MachineBootstrap),
+        Arc::new(cluster_kubeconfig::ClusterKubeconfig::default()),
+    ]
 }
 
 /// Every data source type.
 pub fn data_sources() -> Vec<Arc<dyn DataSource<ProxtalosData>>> {
-    vec![Arc::new(machine_configuration::MachineConfiguration), Arc::new(client_configuration::ClientConfigurationData)]
+    vec![
+        Arc::new(machine_configuration::MachineConfiguration),
+        Arc::new(client_configuration::ClientConfigurationData),
+        Arc::new(cluster_health::ClusterHealth),
+    ]
 }
 
 /// Every ephemeral resource type.
@@ -30,5 +44,6 @@ pub fn ephemeral_resources() -> Vec<Arc<dyn EphemeralResource<ProxtalosData>>> {
     vec![
         Arc::new(machine_secrets_ephemeral::MachineSecretsEphemeral::default()),
         Arc::new(machine_configuration_ephemeral::MachineConfigurationEphemeral),
+        Arc::new(cluster_kubeconfig::ClusterKubeconfigEphemeral),
     ]
 }

@@ -1,0 +1,401 @@
+//! `proxtalos_machine_configuration_apply` (resource): applies a machine
+//! configuration to a node and waits until the node runs it; reads the
+//! active configuration back for drift; optionally resets on destroy.
+//!
+//! Capabilities: `validate_config` (exactly one configuration input, apply
+//! mode, durations, addresses, the client CA against `machine.ca`),
+//! `modify_plan` (hash, redacted rendering, best-effort dry run), `read`
+//! (drift), `delete` (reset). No import: the configuration cannot be read
+//! without the credentials in the configuration.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::talos_node::{
+    BACK_IN_MAINTENANCE, CONFIG_ACTIVE, CONFIGURED, NodeArgs, Reached, api_diag, attempt_timeouts, canonical,
+    check_address, config_active, config_hash, deadline, quick_timeouts, reach, reach_once, redacted, wait,
+};
+use crate::plugin::timeouts::{self, Operation, parse_duration};
+use crate::plugin::{
+    ApplyResponse, AttributePath, Context, CreateRequest, DeleteRequest, Diagnostics, ModifyPlanRequest,
+    ModifyPlanResponse, ReadRequest, ReadResponse, Resource, Schema, UpdateRequest, ValidateRequest, Value,
+};
+use crate::provider::ProxtalosData;
+use crate::talos::api::wait::conditions;
+use crate::talos::api::{ApiError, ApplyMode, ApplyOutcome, ApplyRequest, RebootMode, ResetRequest};
+
+#[path = "machine_configuration_apply_schema.rs"]
+mod schema;
+pub use schema::APPLY_MODES;
+use schema::{CREATE_TIMEOUT, DELETE_TIMEOUT, UPDATE_TIMEOUT};
+
+/// The resource.
+#[derive(Debug, Default)]
+pub struct MachineConfigurationApply;
+
+/// The configuration text from config (or state): the plain attribute or
+/// the write-only one. `Err(())` when unknown.
+#[allow(clippy::result_unit_err)]
+pub fn config_text(v: &Value) -> Result<Option<String>, ()> {
+    for name in ["machine_configuration", "machine_configuration_wo"] {
+        match v.attr(name) {
+            Value::Unknown => return Err(()),
+            Value::String(s) => return Ok(Some(s.clone())),
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// `machine.ca.crt` (PEM) of a configuration, if it has one.
+fn os_ca_of(text: &str) -> Option<String> {
+    let docs = crate::talos::yaml::parse_documents(text).ok()?;
+    docs.iter().find_map(|d| {
+        let b64 = d.get("machine")?.get("ca")?.get("crt")?.as_str()?;
+        super::common::unb64(b64).ok()
+    })
+}
+
+fn mode_name(m: ApplyMode) -> &'static str {
+    match m {
+        ApplyMode::Reboot => "reboot",
+        ApplyMode::Auto => "auto",
+        ApplyMode::NoReboot => "no_reboot",
+        ApplyMode::Staged => "staged",
+        ApplyMode::Try => "try",
+    }
+}
+
+/// What the user asked for, as one request for a configured node running
+/// Talos `minor`, plus whether the provider must reboot it afterwards
+/// (v1.14 dropped the REBOOT mode).
+pub fn plan_request(mode: &str, minor: u32, try_timeout: Duration) -> (ApplyMode, Option<Duration>, bool) {
+    match mode {
+        "reboot" if minor >= 14 => (ApplyMode::NoReboot, None, true),
+        "reboot" => (ApplyMode::Reboot, None, false),
+        "no_reboot" => (ApplyMode::NoReboot, None, false),
+        "staged" => (ApplyMode::Staged, None, false),
+        "try" => (ApplyMode::Try, Some(try_timeout), false),
+        _ => (ApplyMode::Auto, None, false),
+    }
+}
+
+fn minor_of(tag: &str) -> u32 {
+    tag.trim_start_matches('v').split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0)
+}
+
+fn try_timeout(v: &Value) -> Duration {
+    v.attr("try_timeout").as_str().and_then(|s| parse_duration(s).ok()).unwrap_or(Duration::from_secs(60))
+}
+
+/// Sends the configuration in the right mode for the node's state and
+/// version. Returns the node's answer, the mode name to record and whether
+/// the provider rebooted the node.
+async fn send(
+    reached: &Reached,
+    text: &str,
+    v: &Value,
+    dry_run: bool,
+) -> Result<(ApplyOutcome, String, bool), (ApiError, &'static str)> {
+    let config = text.as_bytes().to_vec();
+    match reached {
+        Reached::Maintenance(c) => {
+            // The first apply installs; ≤ v1.12 maintenance accepts only
+            // AUTO/REBOOT/TRY, so the chosen mode is for later changes.
+            let req = ApplyRequest { config, mode: ApplyMode::Auto, dry_run, try_timeout: None };
+            let out = c.apply_configuration(&req).await.map_err(|e| (e, "apply (maintenance mode)"))?;
+            let name = mode_name(out.mode).to_string();
+            Ok((out, name, false))
+        }
+        Reached::Normal(c) => {
+            let tag = c.version_tag().await.map_err(|e| (e, "version check"))?;
+            let mode = v.attr("apply_mode").as_str().unwrap_or("auto");
+            let (m, try_for, reboot_after) = plan_request(mode, minor_of(&tag), try_timeout(v));
+            let req = ApplyRequest { config, mode: m, dry_run, try_timeout: try_for };
+            let out = c.apply_configuration(&req).await.map_err(|e| (e, "apply"))?;
+            let mut name = mode_name(out.mode).to_string();
+            if reboot_after && !dry_run {
+                c.reboot(RebootMode::Default).await.map_err(|e| (e, "reboot after apply (v1.14+)"))?;
+                name = "reboot".to_string();
+            }
+            Ok((out, name, reboot_after))
+        }
+    }
+}
+
+fn fill_outputs(state: &mut Value, text: &str) {
+    state.set_attr("machine_configuration_hash", Value::string(config_hash(text)));
+    state.set_attr("machine_configuration_redacted", redacted(text).map_or(Value::Null, Value::string));
+}
+
+impl MachineConfigurationApply {
+    /// Create and update: reach the node, apply, record, wait.
+    async fn apply(&self, config: &Value, planned: &Value, op: Operation, resp: &mut ApplyResponse) {
+        let limit =
+            timeouts::get(config, op, if matches!(op, Operation::Create) { CREATE_TIMEOUT } else { UPDATE_TIMEOUT });
+        let until = deadline(limit);
+        let args = match NodeArgs::from_value(config) {
+            Ok(a) => a,
+            Err(d) => return resp.diags.push(d),
+        };
+        let text = match config_text(config) {
+            Ok(Some(t)) => t,
+            _ => {
+                return resp.diags.error(
+                    "No machine configuration",
+                    "Set `machine_configuration` or `machine_configuration_wo` to a known value.",
+                );
+            }
+        };
+        let summary = format!("Cannot configure Talos node {}", args.node);
+        let reached = match reach(&args, until).await {
+            Ok(r) => r,
+            Err(e) => return resp.diags.push(api_diag(&summary, "reach the node", &e)),
+        };
+        let maintenance = matches!(reached, Reached::Maintenance(_));
+        let (outcome, mode, _) = match send(&reached, &text, config, false).await {
+            Ok(x) => x,
+            Err((e, stage)) => return resp.diags.push(api_diag(&summary, stage, &e)),
+        };
+        // The node has the configuration: record it before waiting, so an
+        // interrupted or timed-out wait keeps what was done (tainted).
+        let mut state = planned.clone();
+        state.set_attr("id", Value::string(args.node.clone()));
+        fill_outputs(&mut state, &text);
+        state.set_attr("resolved_apply_mode", Value::string(mode.clone()));
+        if state.attr("dry_run_diff").is_unknown() {
+            state.set_attr("dry_run_diff", Value::Null);
+        }
+        resp.state = state;
+        for w in outcome.warnings {
+            resp.diags.warning(format!("Talos node {} warns about the configuration", args.node), w);
+        }
+        let want = canonical(&text);
+        let target = args.target(attempt_timeouts());
+        let result = if maintenance {
+            wait(&args.node, CONFIGURED, until, || config_active(&target, &want)).await
+        } else if matches!(mode.as_str(), "staged" | "try") {
+            // Staged: active after the next boot. Try: the node rolls back
+            // by itself, so only its being up is checked.
+            wait(&args.node, conditions::SECURE_API, until, || conditions::secure_api_up(&target)).await.map(|_| ())
+        } else {
+            wait(&args.node, CONFIG_ACTIVE, until, || config_active(&target, &want)).await
+        };
+        if let Err(e) = result {
+            let stage = if maintenance { "wait for install, reboot and mutual TLS" } else { "wait after apply" };
+            resp.diags.push(api_diag(&summary, stage, &e));
+        }
+    }
+}
+
+#[async_trait]
+impl Resource<ProxtalosData> for MachineConfigurationApply {
+    fn type_name(&self) -> &'static str {
+        "proxtalos_machine_configuration_apply"
+    }
+
+    fn schema(&self) -> Schema {
+        schema::schema()
+    }
+
+    fn validate_config(&self, req: &ValidateRequest, diags: &mut Diagnostics) {
+        validate(&req.config, diags);
+    }
+
+    async fn modify_plan(&self, _ctx: &Context<ProxtalosData>, req: &ModifyPlanRequest, resp: &mut ModifyPlanResponse) {
+        if resp.plan.is_null() {
+            return;
+        }
+        let text = config_text(&req.config);
+        match &text {
+            Ok(Some(t)) => fill_outputs(&mut resp.plan, t),
+            _ => {
+                resp.plan.set_attr("machine_configuration_hash", Value::Unknown);
+                resp.plan.set_attr("machine_configuration_redacted", Value::Unknown);
+            }
+        }
+        let changed = !resp.plan.semantically_equal(&req.prior);
+        if !changed {
+            return;
+        }
+        resp.plan.set_attr("resolved_apply_mode", Value::Unknown);
+        if let Some(node) = req.config.attr("node").as_str() {
+            resp.plan.set_attr("id", Value::string(node));
+        }
+        resp.plan.set_attr("dry_run_diff", Value::Null);
+        let (Ok(Some(text)), Ok(args)) = (text, NodeArgs::from_value(&req.config)) else { return };
+        // Best effort: an unreachable node gives no diff and no error; a
+        // node that rejects the configuration fails the plan.
+        let attempt = async {
+            let reached = reach_once(&args, quick_timeouts()).await.map_err(|e| (e, "dry run"))?;
+            send(&reached, &text, &resp.plan, true).await
+        };
+        match tokio::time::timeout(Duration::from_secs(20), attempt).await {
+            Ok(Ok((out, _, _))) => resp.plan.set_attr("dry_run_diff", Value::string(out.details)),
+            Ok(Err((e @ ApiError::Status { code: tonic::Code::InvalidArgument, .. }, stage))) => {
+                resp.diags.push(
+                    api_diag(&format!("Talos node {} rejects the configuration", args.node), stage, &e)
+                        .at(AttributePath::attr("machine_configuration")),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    async fn create(&self, _ctx: &Context<ProxtalosData>, req: CreateRequest, resp: &mut ApplyResponse) {
+        resp.state = Value::Null;
+        self.apply(&req.config, &req.planned, Operation::Create, resp).await;
+    }
+
+    async fn update(&self, _ctx: &Context<ProxtalosData>, req: UpdateRequest, resp: &mut ApplyResponse) {
+        resp.state = req.prior.clone();
+        self.apply(&req.config, &req.planned, Operation::Update, resp).await;
+    }
+
+    async fn read(&self, _ctx: &Context<ProxtalosData>, req: ReadRequest, resp: &mut ReadResponse) {
+        refresh(&req.state, resp).await;
+    }
+
+    async fn delete(&self, _ctx: &Context<ProxtalosData>, req: DeleteRequest, diags: &mut Diagnostics) {
+        let od = req.prior.attr("on_destroy");
+        if od.attr("reset").as_bool() != Some(true) {
+            return;
+        }
+        let graceful = od.attr("graceful").as_bool().unwrap_or(true);
+        let reboot = od.attr("reboot").as_bool().unwrap_or(false);
+        let args = match NodeArgs::from_value(&req.prior) {
+            Ok(a) => a,
+            Err(d) => return diags.push(d),
+        };
+        let until = deadline(timeouts::get(&req.prior, Operation::Delete, DELETE_TIMEOUT));
+        let summary = format!("Cannot reset Talos node {}", args.node);
+        let reset = ResetRequest { reboot, ..ResetRequest::to_maintenance(graceful) };
+        let sent = async { args.target(attempt_timeouts()).connect().await?.reset(&reset).await };
+        if let Err(e) = sent.await {
+            let mut d = api_diag(&summary, "reset", &e);
+            if matches!(e, ApiError::FailedPrecondition { .. }) && graceful {
+                d.detail.push_str(" The last etcd member cannot leave gracefully: set `on_destroy.graceful = false` and apply before destroying.");
+            }
+            return diags.push(d);
+        }
+        if reboot {
+            let m = args.maintenance_target(attempt_timeouts());
+            if let Err(e) = wait(&args.node, BACK_IN_MAINTENANCE, until, || conditions::api_answers(&m)).await {
+                diags.push(api_diag(&summary, "wait for maintenance mode after reset", &e));
+            }
+        }
+    }
+}
+
+/// Validate-time checks.
+pub fn validate(config: &Value, diags: &mut Diagnostics) {
+    timeouts::validate(config, diags);
+    check_address(config, "node", diags);
+    check_address(config, "endpoint", diags);
+    let plain = config.attr("machine_configuration");
+    let wo = config.attr("machine_configuration_wo");
+    if !plain.is_null() && !wo.is_null() {
+        diags.error_at(
+            AttributePath::attr("machine_configuration_wo"),
+            "Two machine configurations",
+            "Set either `machine_configuration` or `machine_configuration_wo`, not both.",
+        );
+    } else if plain.is_null() && wo.is_null() && !config.attr("machine_configuration_wo").is_unknown() {
+        diags.error_at(
+            AttributePath::attr("machine_configuration"),
+            "No machine configuration",
+            "Set `machine_configuration` (stored in state) or `machine_configuration_wo` (write-only).",
+        );
+    }
+    if let Some(m) = config.attr("apply_mode").as_str()
+        && !APPLY_MODES.contains(&m)
+    {
+        diags.error_at(
+            AttributePath::attr("apply_mode"),
+            "Unknown apply mode",
+            format!(
+                "{m:?} is not one of {}.",
+                APPLY_MODES.iter().map(|m| format!("\"{m}\"")).collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+    super::common::duration_attr(config, "try_timeout", diags);
+    // The client must trust the node's certificate, which machine.ca issues.
+    if let (Ok(Some(text)), Some(ca)) =
+        (config_text(config), config.attr("client_configuration").attr("ca_certificate").as_str())
+        && let (Some(os_ca), Ok(client_ca)) = (os_ca_of(&text), super::common::unb64(ca))
+        && os_ca.trim() != client_ca.trim()
+    {
+        diags.error_at(
+            AttributePath::attr("client_configuration").and_attr("ca_certificate"),
+            "Client configuration from another cluster",
+            "`client_configuration.ca_certificate` is not the OS CA (`machine.ca`) of the machine configuration, so \
+the node's certificate would never be trusted. Use the client configuration of the same \
+`proxtalos_machine_secrets` the configuration was made from.",
+        );
+    }
+}
+
+/// Read: the node's active configuration replaces the stored one when it
+/// differs (drift); an unreachable node keeps the state with a warning.
+async fn refresh(state: &Value, resp: &mut ReadResponse) {
+    let Ok(args) = NodeArgs::from_value(state) else { return };
+    let staged = state.attr("resolved_apply_mode").as_str() == Some("staged");
+    let read = async { args.target(quick_timeouts()).connect().await?.machine_config().await };
+    let running = match tokio::time::timeout(Duration::from_secs(30), read).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e @ ApiError::ServerCertUntrusted { .. })) => {
+            // A node that went back to maintenance mode (reset behind our
+            // back) has no configuration: the next apply configures it.
+            if matches!(reach_once(&args, quick_timeouts()).await, Ok(Reached::Maintenance(_))) {
+                None
+            } else {
+                return warn_unreachable(&args.node, &e, resp);
+            }
+        }
+        Ok(Err(e)) => return warn_unreachable(&args.node, &e, resp),
+        Err(_) => {
+            return resp.diags.warning(
+                format!("Cannot refresh Talos node {}", args.node),
+                "The node did not answer within 30s; the stored state is kept.",
+            );
+        }
+    };
+    let stored_hash = state.attr("machine_configuration_hash").as_str().map(str::to_string);
+    let running_hash = running.as_deref().map(config_hash);
+    if running_hash == stored_hash || (staged && running.is_some()) {
+        return;
+    }
+    let mut s = state.clone();
+    match &running {
+        Some(text) => {
+            fill_outputs(&mut s, text);
+            if !state.attr("machine_configuration").is_null() {
+                s.set_attr("machine_configuration", Value::string(text.clone()));
+            }
+        }
+        None => {
+            s.set_attr("machine_configuration_hash", Value::Null);
+            s.set_attr("machine_configuration_redacted", Value::Null);
+            if !state.attr("machine_configuration").is_null() {
+                s.set_attr("machine_configuration", Value::Null);
+            }
+        }
+    }
+    resp.state = s;
+}
+
+fn warn_unreachable(node: &str, e: &ApiError, resp: &mut ReadResponse) {
+    resp.diags.warning(
+        format!("Cannot refresh Talos node {node}"),
+        format!(
+            "The active configuration could not be read back, so drift is not checked and the stored state is kept: {}",
+            crate::talos::api::error::chain(e)
+        ),
+    );
+}
+
+#[cfg(test)]
+#[path = "machine_configuration_apply_tests.rs"]
+mod tests;

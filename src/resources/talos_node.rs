@@ -1,0 +1,281 @@
+//! What the node-touching Talos objects share: the `node`/`endpoint`/
+//! `client_configuration` attributes, reaching a node in whichever mode it
+//! is in, waits with a deadline, the canonical form of a configuration, and
+//! turning a client error into a diagnostic that names the node and the
+//! stage.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use super::talos_model::{CLIENT_CONFIGURATION_DOC, client_configuration_type, value_to_client};
+use crate::plugin::timeouts::format_duration;
+use crate::plugin::{Attribute, AttributePath, Diagnostic, Value};
+use crate::talos::api::error::chain;
+use crate::talos::api::wait::{Probe, Target};
+use crate::talos::api::{Address, ApiError, Mode, NodeClient, Timeouts};
+use crate::talos::client_config::ClientConfiguration;
+
+/// How often waits look again.
+pub const POLL: Duration = Duration::from_millis(500);
+
+/// Per-attempt limits while waiting (a rebooting node refuses quickly).
+pub fn attempt_timeouts() -> Timeouts {
+    Timeouts { connect: Duration::from_secs(5), call: Duration::from_secs(30) }
+}
+
+/// Limits for best-effort plan-time and refresh calls.
+pub fn quick_timeouts() -> Timeouts {
+    Timeouts { connect: Duration::from_secs(3), call: Duration::from_secs(10) }
+}
+
+/// The `node` attribute.
+pub fn node_attr(what: &str) -> Attribute {
+    Attribute::string("node").required().requires_replace().description(format!(
+        "Address of the Talos node {what}: an IP address or host name, optionally with a port \
+(`10.0.0.11`, `10.0.0.11:50000`, `[fd00::11]:50000`; default port 50000). Changing it replaces the resource."
+    ))
+}
+
+/// The `endpoint` attribute.
+pub fn endpoint_attr() -> Attribute {
+    Attribute::string("endpoint").optional().description(
+        "Address the Talos API client dials when the node is configured (same form as `node`); the call then \
+names `node` in the `node` header and the endpoint's apid proxies it. Both must be in the same cluster. Not set: \
+the node itself. A node in maintenance mode is always dialled directly: another node's apid cannot verify its \
+self-signed maintenance certificate.",
+    )
+}
+
+/// The `client_configuration` input attribute.
+pub fn client_attr() -> Attribute {
+    Attribute::new("client_configuration", client_configuration_type()).required().sensitive().description(format!(
+        "{CLIENT_CONFIGURATION_DOC} Usually `proxtalos_machine_secrets.<name>.client_configuration`."
+    ))
+}
+
+/// `node`, `endpoint` and the credentials read from a config or state.
+#[derive(Clone, Debug)]
+pub struct NodeArgs {
+    /// The node address as written.
+    pub node: String,
+    /// The endpoint, when set.
+    pub endpoint: Option<String>,
+    /// The credentials.
+    pub creds: ClientConfiguration,
+}
+
+impl NodeArgs {
+    /// Reads the three attributes; problems name the attribute.
+    pub fn from_value(v: &Value) -> Result<NodeArgs, Diagnostic> {
+        let node = v.attr("node").as_str().unwrap_or_default().to_string();
+        let creds = value_to_client(v.attr("client_configuration")).map_err(|e| {
+            Diagnostic::error("Invalid client configuration", e.to_string())
+                .at(AttributePath::attr("client_configuration"))
+        })?;
+        let endpoint = v.attr("endpoint").as_str().map(str::to_string).filter(|e| !e.is_empty());
+        Ok(NodeArgs { node, endpoint, creds })
+    }
+
+    /// A mutual-TLS target (through the endpoint when set).
+    pub fn target(&self, timeouts: Timeouts) -> Target {
+        Target {
+            node: self.node.clone(),
+            endpoint: self.endpoint.clone(),
+            mode: Mode::Normal(self.creds.clone()),
+            timeouts,
+        }
+    }
+
+    /// The maintenance-mode target (always the node itself).
+    pub fn maintenance_target(&self, timeouts: Timeouts) -> Target {
+        Target { node: self.node.clone(), endpoint: None, mode: Mode::Maintenance { fingerprint: None }, timeouts }
+    }
+}
+
+/// Checks a `node` or `endpoint` address at validate time.
+pub fn check_address(v: &Value, name: &str, diags: &mut crate::plugin::Diagnostics) {
+    if let Some(s) = v.attr(name).as_str()
+        && let Err(e) = Address::parse(s).and_then(|a| if s.contains("://") { Err(a.host) } else { Ok(a) })
+    {
+        diags.error_at(
+            AttributePath::attr(name),
+            "Invalid node address",
+            format!("{s:?} is not `host` or `host:port` (no scheme), e.g. \"10.0.0.11\" or \"10.0.0.11:50000\": {e}"),
+        );
+    }
+}
+
+/// A node reached in the mode it is in.
+pub enum Reached {
+    /// Maintenance mode (no configuration yet), dialled directly.
+    Maintenance(NodeClient),
+    /// Configured: mutual TLS, through the endpoint when set.
+    Normal(NodeClient),
+}
+
+/// One attempt to reach the node: maintenance mode first (a configured
+/// node refuses a client without a certificate), then mutual TLS.
+pub async fn reach_once(args: &NodeArgs, timeouts: Timeouts) -> Result<Reached, ApiError> {
+    let m = args.maintenance_target(timeouts);
+    let attempt = async {
+        let c = m.connect().await?;
+        c.disks().await?;
+        Ok::<_, ApiError>(c)
+    };
+    match attempt.await {
+        Ok(c) => Ok(Reached::Maintenance(c)),
+        Err(ApiError::ClientCertRejected { .. }) => {
+            let c = args.target(timeouts).connect().await?;
+            c.version().await?;
+            Ok(Reached::Normal(c))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Condition name: the node answers in one of its two modes.
+pub const REACHABLE: &str = "the node to answer (maintenance mode or mutual TLS)";
+/// Condition name: configured, rebooted, mutual TLS, applied config active.
+pub const CONFIGURED: &str =
+    "the node to be installed, rebooted and answering with mutual TLS in the applied configuration";
+/// Condition name: the applied configuration is the active one.
+pub const CONFIG_ACTIVE: &str = "the applied configuration to be active";
+/// Condition name: back in maintenance mode after a reset.
+pub const BACK_IN_MAINTENANCE: &str = "the node to come back in maintenance mode after the reset";
+
+/// Polls `probe` until ready or `deadline` ([`crate::talos::api::wait::poll_until`]).
+pub async fn wait<T, F, Fut>(node: &str, condition: &'static str, deadline: Instant, probe: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Probe<T>, ApiError>>,
+{
+    crate::talos::api::wait::poll_until(node, condition, deadline, POLL, probe).await
+}
+
+/// Waits until the node answers in either mode.
+pub async fn reach(args: &NodeArgs, deadline: Instant) -> Result<Reached, ApiError> {
+    wait(&args.node, REACHABLE, deadline, || async {
+        match reach_once(args, attempt_timeouts()).await {
+            Ok(r) => Ok(Probe::Ready(r)),
+            Err(e @ ApiError::ServerCertUntrusted { .. }) => Ok(Probe::NotYet(chain(&e))),
+            Err(e) => Err(e),
+        }
+    })
+    .await
+}
+
+/// One probe: the node answers with mutual TLS and its active
+/// configuration is `want` (canonical form). A certificate we do not trust
+/// yet (the maintenance one, during install) counts as "not yet".
+pub async fn config_active(target: &Target, want: &str) -> Result<Probe<()>, ApiError> {
+    let attempt = async { target.connect().await?.machine_config().await };
+    match attempt.await {
+        Ok(Some(text)) if canonical(&text) == want => Ok(Probe::Ready(())),
+        Ok(Some(_)) => Ok(Probe::NotYet("the node runs another configuration".to_string())),
+        Ok(None) => Ok(Probe::NotYet("the node has no active configuration".to_string())),
+        Err(e @ ApiError::ServerCertUntrusted { .. }) => Ok(Probe::NotYet(format!(
+            "{} (still in maintenance mode, installing, or `client_configuration` is from another cluster)",
+            chain(&e)
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+/// The deadline `d` from now.
+pub fn deadline(d: Duration) -> Instant {
+    Instant::now() + d
+}
+
+/// A configuration in canonical form (documents re-emitted), so formatting
+/// differences are not drift. Unparsable text stays as it is.
+pub fn canonical(text: &str) -> String {
+    match crate::talos::yaml::parse_documents(text) {
+        Ok(docs) => crate::talos::yaml::emit_documents(&docs),
+        Err(_) => text.to_string(),
+    }
+}
+
+/// SHA-256 (hex) of the canonical form.
+pub fn config_hash(text: &str) -> String {
+    let digest = Sha256::digest(canonical(text).as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The canonical form with every secret replaced by `******`.
+pub fn redacted(text: &str) -> Option<String> {
+    let docs = crate::talos::yaml::parse_documents(text).ok()?;
+    Some(crate::talos::yaml::emit_documents(&crate::talos::redact::redact(&docs)))
+}
+
+/// What to tell the user about a client error: the stage, the node, the
+/// cause chain and a hint for the usual causes.
+pub fn api_diag(summary: &str, stage: &str, e: &ApiError) -> Diagnostic {
+    let hint = match e {
+        ApiError::ClientCertRejected { .. } => {
+            " The node does not accept the certificate in `client_configuration`: it is not signed by the node's \
+OS CA (`machine.ca`). Use the client configuration of the `proxtalos_machine_secrets` the node's configuration was \
+made from."
+        }
+        ApiError::ServerCertUntrusted { .. } => {
+            " `client_configuration.ca_certificate` is not the CA that issued the node's certificate: the node \
+belongs to another cluster, is still in maintenance mode, or the address is not among its certificate SANs."
+        }
+        ApiError::Connect { .. } | ApiError::Deadline { .. } => {
+            " Check that the node is up and its Talos API port (50000) is reachable from here."
+        }
+        ApiError::WaitTimedOut { .. } => {
+            " Raise the matching `timeouts` value if the node is only slow; the last observation above says \
+what the node was doing."
+        }
+        ApiError::PermissionDenied { .. } | ApiError::Unimplemented { .. } => {
+            " A node in maintenance mode answers only a few calls; apply a configuration first."
+        }
+        _ => "",
+    };
+    Diagnostic::error(summary, format!("Node {}, stage: {stage}.\n\n{}.{hint}", e.at().node, chain(e)))
+}
+
+/// A wait-timeout message with the duration as users wrote it.
+pub fn timeout_note(d: Duration) -> String {
+    format!("(timeout {})", format_duration(d))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_form_ignores_formatting() {
+        let a = "machine:\n  type: worker\n---\napiVersion: v1alpha1\nkind: HostnameConfig\nauto: stable\n";
+        let b = "machine: {type: worker}\n---\napiVersion: v1alpha1\nkind: HostnameConfig\nauto:   stable\n";
+        assert_eq!(config_hash(a), config_hash(b));
+        assert_ne!(config_hash(a), config_hash("machine: {type: controlplane}\n"));
+        assert_eq!(config_hash(a).len(), 64);
+    }
+
+    #[test]
+    fn addresses_are_checked() {
+        let mut d = crate::plugin::Diagnostics::new();
+        check_address(&Value::object([("node", "https://10.0.0.1".into())]), "node", &mut d);
+        check_address(&Value::object([("node", "10.0.0.1:50000".into())]), "node", &mut d);
+        assert_eq!(d.0.len(), 1);
+        assert_eq!(d.0[0].path.as_ref().map(ToString::to_string).as_deref(), Some("node"));
+    }
+
+    #[test]
+    fn diagnostics_name_node_and_stage() {
+        let e = ApiError::WaitTimedOut {
+            at: crate::talos::api::At { node: "10.0.0.9".into(), call: CONFIGURED },
+            condition: CONFIGURED,
+            after: Duration::from_secs(3),
+            last: "connection refused".into(),
+        };
+        let d = api_diag("Node not ready", "wait after apply", &e);
+        assert!(d.detail.contains("Node 10.0.0.9, stage: wait after apply"), "{}", d.detail);
+        assert!(d.detail.contains("connection refused"));
+        assert!(d.detail.contains("timeouts"));
+    }
+}

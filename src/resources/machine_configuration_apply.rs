@@ -14,7 +14,8 @@ use async_trait::async_trait;
 
 use super::talos_node::{
     BACK_IN_MAINTENANCE, CONFIG_ACTIVE, CONFIGURED, NodeArgs, Reached, api_diag, attempt_timeouts, canonical,
-    check_address, config_active, config_hash, deadline, quick_timeouts, reach, reach_once, redacted, wait,
+    check_address, config_active, config_hash, deadline, in_maintenance, quick_timeouts, reach, reach_once, redacted,
+    wait,
 };
 use crate::plugin::timeouts::{self, Operation, parse_duration};
 use crate::plugin::{
@@ -164,9 +165,6 @@ impl MachineConfigurationApply {
         state.set_attr("id", Value::string(args.node.clone()));
         fill_outputs(&mut state, &text);
         state.set_attr("resolved_apply_mode", Value::string(mode.clone()));
-        if state.attr("dry_run_diff").is_unknown() {
-            state.set_attr("dry_run_diff", Value::Null);
-        }
         resp.state = state;
         for w in outcome.warnings {
             resp.diags.warning(format!("Talos node {} warns about the configuration", args.node), w);
@@ -223,16 +221,19 @@ impl Resource<ProxtalosData> for MachineConfigurationApply {
         if let Some(node) = req.config.attr("node").as_str() {
             resp.plan.set_attr("id", Value::string(node));
         }
-        resp.plan.set_attr("dry_run_diff", Value::Null);
         let (Ok(Some(text)), Ok(args)) = (text, NodeArgs::from_value(&req.config)) else { return };
         // Best effort: an unreachable node gives no diff and no error; a
-        // node that rejects the configuration fails the plan.
+        // node that rejects the configuration fails the plan. The answer is
+        // a warning, not an attribute: it may differ between plan and apply.
         let attempt = async {
             let reached = reach_once(&args, quick_timeouts()).await.map_err(|e| (e, "dry run"))?;
             send(&reached, &text, &resp.plan, true).await
         };
         match tokio::time::timeout(Duration::from_secs(20), attempt).await {
-            Ok(Ok((out, _, _))) => resp.plan.set_attr("dry_run_diff", Value::string(out.details)),
+            Ok(Ok((out, _, _))) if !out.details.is_empty() => resp.diags.warning(
+                format!("Dry run on Talos node {}", args.node),
+                format!("What the node says about the planned configuration (secrets redacted):\n\n{}", out.details),
+            ),
             Ok(Err((e @ ApiError::Status { code: tonic::Code::InvalidArgument, .. }, stage))) => {
                 resp.diags.push(
                     api_diag(&format!("Talos node {} rejects the configuration", args.node), stage, &e)
@@ -280,8 +281,7 @@ impl Resource<ProxtalosData> for MachineConfigurationApply {
             return diags.push(d);
         }
         if reboot {
-            let m = args.maintenance_target(attempt_timeouts());
-            if let Err(e) = wait(&args.node, BACK_IN_MAINTENANCE, until, || conditions::api_answers(&m)).await {
+            if let Err(e) = wait(&args.node, BACK_IN_MAINTENANCE, until, || in_maintenance(&args)).await {
                 diags.push(api_diag(&summary, "wait for maintenance mode after reset", &e));
             }
         }

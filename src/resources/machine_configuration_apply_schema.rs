@@ -19,8 +19,8 @@ pub const APPLY_MODES: &[&str] = &["auto", "reboot", "no_reboot", "staged", "try
 const DESCRIPTION: &str = "Applies a machine configuration to one Talos node and **waits** until the node runs it. \
 A node in maintenance mode (fresh from the ISO) is dialled directly, gets the configuration, installs, reboots and \
 is done when it answers with mutual TLS and reports the applied configuration as active. A configured node gets \
-changes in `apply_mode`. At plan time a reachable node is asked for a dry run, whose redacted diff shows in \
-`dry_run_diff`. Every refresh reads the node's active configuration back, so a change made behind Terraform's back \
+changes in `apply_mode`. At plan time a reachable node is asked for a dry run: its answer (with the redacted \
+diff) shows as a warning, and a configuration the node rejects fails the plan. Every refresh reads the node's active configuration back, so a change made behind Terraform's back \
 shows in the next plan as a diff of `machine_configuration_redacted` (an unreachable node only gives a warning). \
 Destroy can reset the node back to maintenance mode (`on_destroy`).";
 
@@ -77,10 +77,6 @@ duration such as `\"1m\"` (the Talos default) or `\"10m\"`.",
         Attribute::string("resolved_apply_mode")
             .computed()
             .description("The mode the node reported for the last apply (`auto` resolved to `reboot` or `no_reboot`)."),
-        Attribute::string("dry_run_diff").computed().description(
-            "What a dry run of the planned change on the node said, with the redacted diff, taken at plan time \
-when the node answered (best effort: null when it could not be reached or nothing changes).",
-        ),
         Attribute::nested(
             "on_destroy",
             Nesting::Single,

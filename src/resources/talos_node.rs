@@ -126,12 +126,16 @@ pub async fn reach_once(args: &NodeArgs, timeouts: Timeouts) -> Result<Reached, 
     };
     match attempt.await {
         Ok(c) => Ok(Reached::Maintenance(c)),
-        Err(ApiError::ClientCertRejected { .. }) => {
+        // Refused or unreachable: the node is down, mutual TLS would fail too.
+        Err(e @ ApiError::Connect { .. }) => Err(e),
+        // A configured node wants a client certificate: it says so with an
+        // alert, or (TLS 1.3, the alert races the first request) just
+        // closes the connection. Either way, try mutual TLS.
+        Err(_) => {
             let c = args.target(timeouts).connect().await?;
             c.version().await?;
             Ok(Reached::Normal(c))
         }
-        Err(e) => Err(e),
     }
 }
 
@@ -180,6 +184,17 @@ pub async fn config_active(target: &Target, want: &str) -> Result<Probe<()>, Api
             chain(&e)
         ))),
         Err(e) => Err(e),
+    }
+}
+
+/// One probe: the node is back in maintenance mode (after a reset). While
+/// it still answers with mutual TLS, or is going down, it is "not yet".
+pub async fn in_maintenance(args: &NodeArgs) -> Result<Probe<()>, ApiError> {
+    match reach_once(args, attempt_timeouts()).await {
+        Ok(Reached::Maintenance(_)) => Ok(Probe::Ready(())),
+        Ok(Reached::Normal(_)) => Ok(Probe::NotYet("the node still answers with mutual TLS".to_string())),
+        Err(e) if e.is_transient() => Err(e),
+        Err(e) => Ok(Probe::NotYet(chain(&e))),
     }
 }
 

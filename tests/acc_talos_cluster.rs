@@ -121,9 +121,17 @@ data "proxtalos_machine_configuration" "{name}" {{
 /// The whole cluster: secrets, configurations, 3+2 applies, bootstrap,
 /// kubeconfig and health.
 fn story_config(version: &str, ips: &[String], map_count: &str, cp_mode: &str) -> String {
+    // v1.14 moved sysctls out of the v1alpha1 document.
+    let doc = if contract(version) == "v1.14" {
+        format!(
+            r#"{{ apiVersion = "v1alpha1", kind = "SysctlConfig", params = {{ "vm.max_map_count" = "{map_count}" }} }}"#
+        )
+    } else {
+        format!(r#"{{ machine = {{ sysctls = {{ "vm.max_map_count" = "{map_count}" }} }} }}"#)
+    };
     let patch = format!(
         r#"install_disk = "/dev/sda"
-  config_patches = [yamlencode({{ machine = {{ sysctls = {{ "vm.max_map_count" = "{map_count}" }} }} }})]"#
+  config_patches = [yamlencode({doc})]"#
     );
     format!(
         r#"{HEADER}

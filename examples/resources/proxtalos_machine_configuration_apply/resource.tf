@@ -1,0 +1,67 @@
+terraform {
+  required_providers {
+    proxtalos = { source = "proxtalos/proxtalos" }
+  }
+}
+
+provider "proxtalos" {}
+
+locals {
+  control_planes = ["10.0.0.11", "10.0.0.12", "10.0.0.13"]
+  workers        = ["10.0.0.21", "10.0.0.22"]
+}
+
+resource "proxtalos_machine_secrets" "this" {}
+
+data "proxtalos_machine_configuration" "controlplane" {
+  cluster_name       = "homelab"
+  cluster_endpoint   = "https://10.0.0.10:6443"
+  machine_type       = "controlplane"
+  machine_secrets    = proxtalos_machine_secrets.this.machine_secrets
+  talos_version      = proxtalos_machine_secrets.this.talos_version
+  kubernetes_version = "1.33.1"
+  install_disk       = "/dev/sda"
+}
+
+data "proxtalos_machine_configuration" "worker" {
+  cluster_name       = "homelab"
+  cluster_endpoint   = "https://10.0.0.10:6443"
+  machine_type       = "worker"
+  machine_secrets    = proxtalos_machine_secrets.this.machine_secrets
+  talos_version      = proxtalos_machine_secrets.this.talos_version
+  kubernetes_version = "1.33.1"
+  install_disk       = "/dev/sda"
+}
+
+# Nodes booted from the Talos ISO wait in maintenance mode. Each apply dials
+# its node directly, installs, waits for the reboot and for mutual TLS, and
+# from then on reads the active configuration back on every refresh.
+resource "proxtalos_machine_configuration_apply" "controlplane" {
+  for_each              = toset(local.control_planes)
+  node                  = each.key
+  client_configuration  = proxtalos_machine_secrets.this.client_configuration
+  machine_configuration = data.proxtalos_machine_configuration.controlplane.machine_configuration
+  apply_mode            = "no_reboot"
+
+  # Destroy wipes the configuration and brings the node back to maintenance mode.
+  on_destroy = { reset = true, graceful = false, reboot = true }
+
+  timeouts {
+    create = "20m"
+  }
+}
+
+# Workers need a running control plane (trustd) to get their certificate.
+# With Terraform >= 1.11 the configuration can stay out of state:
+# machine_configuration_wo = ephemeral.proxtalos_machine_configuration.worker.machine_configuration
+resource "proxtalos_machine_configuration_apply" "worker" {
+  for_each              = toset(local.workers)
+  node                  = each.key
+  client_configuration  = proxtalos_machine_secrets.this.client_configuration
+  machine_configuration = data.proxtalos_machine_configuration.worker.machine_configuration
+  depends_on            = [proxtalos_machine_configuration_apply.controlplane]
+}
+
+output "controlplane_config" {
+  value = proxtalos_machine_configuration_apply.controlplane["10.0.0.11"].machine_configuration_redacted
+}

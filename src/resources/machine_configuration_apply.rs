@@ -280,10 +280,8 @@ impl Resource<ProxtalosData> for MachineConfigurationApply {
             }
             return diags.push(d);
         }
-        if reboot {
-            if let Err(e) = wait(&args.node, BACK_IN_MAINTENANCE, until, || in_maintenance(&args)).await {
-                diags.push(api_diag(&summary, "wait for maintenance mode after reset", &e));
-            }
+        if reboot && let Err(e) = wait(&args.node, BACK_IN_MAINTENANCE, until, || in_maintenance(&args)).await {
+            diags.push(api_diag(&summary, "wait for maintenance mode after reset", &e));
         }
     }
 }

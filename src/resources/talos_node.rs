@@ -155,7 +155,26 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Probe<T>, ApiError>>,
 {
-    crate::talos::api::wait::poll_until(node, condition, deadline, POLL, probe).await
+    let mut probe = probe;
+    crate::talos::api::wait::poll_until(node, condition, deadline, POLL, move || {
+        let fut = probe();
+        async move {
+            match fut.await {
+                Err(e) if closed_early(&e) => Ok(Probe::NotYet(chain(&e))),
+                other => other,
+            }
+        }
+    })
+    .await
+}
+
+/// A connection the node closed right after the handshake: with TLS 1.3 a
+/// node that rejects the client certificate sends its alert after the
+/// client finished, so the first call may see only the close. Waits look
+/// again; the next attempt usually reports the alert itself.
+pub fn closed_early(e: &ApiError) -> bool {
+    matches!(e, ApiError::Status { code: tonic::Code::Cancelled, .. })
+        || matches!(e, ApiError::Status { code: tonic::Code::Unknown, message, .. } if message.contains("connection closed"))
 }
 
 /// Waits until the node answers in either mode.

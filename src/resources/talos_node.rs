@@ -173,8 +173,14 @@ where
 /// client finished, so the first call may see only the close. Waits look
 /// again; the next attempt usually reports the alert itself.
 pub fn closed_early(e: &ApiError) -> bool {
-    matches!(e, ApiError::Status { code: tonic::Code::Cancelled, .. })
-        || matches!(e, ApiError::Status { code: tonic::Code::Unknown, message, .. } if message.contains("connection closed"))
+    let text = chain(e);
+    match e {
+        ApiError::Status { code: tonic::Code::Cancelled, .. } => true,
+        ApiError::Status { code: tonic::Code::Unknown, .. } => {
+            text.contains("connection closed") || text.contains("broken pipe")
+        }
+        _ => false,
+    }
 }
 
 /// Waits until the node answers in either mode.

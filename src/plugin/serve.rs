@@ -22,14 +22,11 @@
 //! 6. `plugin.GRPCController/Shutdown` ends the process promptly (go-plugin
 //!    kills it 2 s later otherwise).
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use base64::Engine;
-use tokio::net::UnixListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use super::proto::plugin as ctl;
@@ -146,9 +143,99 @@ pub fn server_certificate() -> Result<(String, String, Vec<u8>), rcgen::Error> {
 }
 
 /// The go-plugin handshake line: `CORE|APP|NETWORK|ADDR|PROTOCOL|CERT`.
-pub fn handshake_line(socket: &Path, cert_der: Option<&[u8]>) -> String {
+pub fn handshake_line(network: &str, addr: &str, cert_der: Option<&[u8]>) -> String {
     let cert = cert_der.map(|d| base64::engine::general_purpose::STANDARD_NO_PAD.encode(d)).unwrap_or_default();
-    format!("1|6|unix|{}|grpc|{}", socket.display(), cert)
+    format!("1|6|{network}|{addr}|grpc|{cert}")
+}
+
+/// Where the provider listens and how it hears signals, per platform.
+#[cfg(unix)]
+mod platform {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    use tokio_stream::wrappers::UnixListenerStream;
+
+    /// A unix socket in a private 0700 directory, removed when dropped.
+    pub struct Listener {
+        pub network: &'static str,
+        pub addr: String,
+        pub incoming: UnixListenerStream,
+        _dir: tempfile::TempDir,
+    }
+
+    pub fn listen() -> std::io::Result<Listener> {
+        let dir = tempfile::Builder::new()
+            .prefix("proxtalos-plugin")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir()?;
+        let socket = dir.path().join("provider.sock");
+        let listener = tokio::net::UnixListener::bind(&socket)?;
+        Ok(Listener {
+            network: "unix",
+            addr: socket.display().to_string(),
+            incoming: UnixListenerStream::new(listener),
+            _dir: dir,
+        })
+    }
+
+    /// SIGINT ignored (handled by a logging task); SIGTERM ends the process.
+    pub struct Signals(Signal);
+
+    pub fn signals() -> std::io::Result<Signals> {
+        // Installing a handler replaces the default action (terminate).
+        let mut sigint = signal(SignalKind::interrupt())?;
+        tokio::spawn(async move {
+            while sigint.recv().await.is_some() {
+                tracing::info!("SIGINT ignored: Terraform decides how to stop (StopProvider)");
+            }
+        });
+        Ok(Signals(signal(SignalKind::terminate())?))
+    }
+
+    impl Signals {
+        pub async fn terminated(&mut self) {
+            self.0.recv().await;
+            tracing::info!("SIGTERM: shutting down");
+        }
+    }
+}
+
+/// On Windows go-plugin speaks TCP on loopback; Nagle is turned off on
+/// every accepted connection (43 ms stalls otherwise, tfplugin6.md §3.2).
+#[cfg(windows)]
+mod platform {
+    use tonic::transport::server::TcpIncoming;
+
+    pub struct Listener {
+        pub network: &'static str,
+        pub addr: String,
+        pub incoming: TcpIncoming,
+    }
+
+    pub fn listen() -> std::io::Result<Listener> {
+        let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?.to_string();
+        let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        Ok(Listener { network: "tcp", addr, incoming: TcpIncoming::from(listener).with_nodelay(Some(true)) })
+    }
+
+    /// Ctrl-C ignored (Terraform decides how to stop); there is no SIGTERM.
+    pub struct Signals;
+
+    pub fn signals() -> std::io::Result<Signals> {
+        tokio::spawn(async {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("Ctrl-C ignored: Terraform decides how to stop (StopProvider)");
+            }
+        });
+        Ok(Signals)
+    }
+
+    impl Signals {
+        pub async fn terminated(&mut self) {
+            std::future::pending::<()>().await
+        }
+    }
 }
 
 /// go-plugin's controller: `Shutdown` asks the process to exit.
@@ -163,24 +250,11 @@ impl ctl::grpc_controller_server::GrpcController for Controller {
     }
 }
 
-/// Serves `provider` on a private unix socket until Shutdown or SIGTERM.
+/// Serves `provider` on a private unix socket (loopback TCP on Windows)
+/// until Shutdown or SIGTERM.
 pub async fn serve<P: Provider>(provider: P, tls: bool) -> Result<(), ServeError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    // Installing a handler replaces the default action (terminate).
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-    tokio::spawn(async move {
-        while sigint.recv().await.is_some() {
-            tracing::info!("SIGINT ignored: Terraform decides how to stop (StopProvider)");
-        }
-    });
-
-    let dir = tempfile::Builder::new()
-        .prefix("proxtalos-plugin")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .tempdir()?;
-    let socket = dir.path().join("provider.sock");
-    let listener = UnixListener::bind(&socket)?;
+    let mut signals = platform::signals()?;
+    let listener = platform::listen()?;
 
     let mut builder = Server::builder();
     let cert_der = if tls {
@@ -203,19 +277,21 @@ pub async fn serve<P: Provider>(provider: P, tls: bool) -> Result<(), ServeError
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
-        writeln!(out, "{}", handshake_line(&socket, cert_der.as_deref()))?;
+        writeln!(out, "{}", handshake_line(listener.network, &listener.addr, cert_der.as_deref()))?;
         out.flush()?;
     }
-    tracing::debug!(socket = %socket.display(), tls, "serving");
+    tracing::debug!(network = listener.network, addr = %listener.addr, tls, "serving");
 
     let mut stop = shutdown.clone();
     let signal_stop = async move {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => {}
-            _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = signals.terminated() => {}
         }
     };
-    let server = router.serve_with_incoming_shutdown(UnixListenerStream::new(listener), signal_stop);
+    // Moves only the stream out: the socket directory (the rest of
+    // `listener`) lives until this function returns.
+    let server = router.serve_with_incoming_shutdown(listener.incoming, signal_stop);
     tokio::pin!(server);
     // Terraform sends Shutdown only when it is done with this process, so
     // after it there is nothing to wait for but the reply itself: give the
@@ -229,7 +305,6 @@ pub async fn serve<P: Provider>(provider: P, tls: bool) -> Result<(), ServeError
             tokio::time::sleep(SHUTDOWN_DRAIN).await;
         } => Ok(()),
     };
-    drop(dir);
     result
 }
 
@@ -255,9 +330,9 @@ mod tests {
 
     #[test]
     fn handshake_line_shape() {
-        let line = handshake_line(Path::new("/tmp/x/provider.sock"), Some(&[1, 2, 3]));
+        let line = handshake_line("unix", "/tmp/x/provider.sock", Some(&[1, 2, 3]));
         assert_eq!(line, "1|6|unix|/tmp/x/provider.sock|grpc|AQID");
-        assert_eq!(handshake_line(Path::new("/s"), None), "1|6|unix|/s|grpc|");
+        assert_eq!(handshake_line("tcp", "127.0.0.1:1234", None), "1|6|tcp|127.0.0.1:1234|grpc|");
     }
 
     #[test]

@@ -172,11 +172,14 @@ fn render_block(
             } else if b.max_items > 0 {
                 let _ = write!(limits, ", Max: {}", b.max_items);
             }
+            let kind = match nesting_word(b.nesting) {
+                "" => "Block".to_string(),
+                word => format!("Block {word}"),
+            };
             let _ = writeln!(
                 out,
-                "- `{}` (Block {}{limits}) {} (see [below for nested schema](#{anchor}))",
+                "- `{}` ({kind}{limits}) {} (see [below for nested schema](#{anchor}))",
                 b.type_name,
-                nesting_word(b.nesting),
                 b.block.description.trim()
             );
             nested.push((anchor, path, b.block.clone()));
@@ -221,7 +224,10 @@ fn attribute_line(a: &Attribute, prefix: &str, resource: bool, nested: &mut Vec<
     if let Some(d) = &a.default {
         let _ = write!(text, " Defaults to `{}`.", literal(d));
     }
-    if resource && a.forces_replacement() {
+    let says_so = ["forces a new resource", "replaces the resource", "forces replacement"]
+        .iter()
+        .any(|p| a.description.to_lowercase().contains(p));
+    if resource && a.forces_replacement() && !says_so {
         text.push_str(" Changing this forces a new resource.");
     }
     if let Some(msg) = &a.deprecation {

@@ -8,6 +8,7 @@
 //!   TLS, unix socket, Shutdown), the value model and msgpack codec, the schema
 //!   model, the resource contracts and the plan pipeline. It knows nothing of
 //!   Proxmox or Talos.
+//! - [`proxmox`] is the Proxmox VE API client; it knows nothing of Terraform.
 //! - [`talos`] holds the Talos machinery (secrets, machine configuration); it
 //!   knows nothing of Terraform.
 //! - [`resources`] maps Terraform objects onto the clients, one file each.
@@ -17,6 +18,7 @@
 
 pub mod plugin;
 pub mod provider;
+pub mod proxmox;
 pub mod resources;
 pub mod talos;
 

@@ -1,6 +1,7 @@
-//! Resources, data sources and ephemeral resources, one file each.
-//! Each file holds the schema, the model mapping, the CRUD calls into the
-//! clients and unit tests for that mapping.
+//! Resources, data sources and ephemeral resources, one file each (a
+//! larger one split into `<name>_*.rs` files). Each holds the schema, the
+//! model mapping, the CRUD calls into the clients and unit tests for that
+//! mapping.
 
 use std::sync::Arc;
 
@@ -14,10 +15,14 @@ pub mod machine_configuration_ephemeral;
 pub mod machine_secrets;
 pub mod machine_secrets_ephemeral;
 pub mod talos_model;
+pub mod vm;
+pub mod vm_model;
+pub mod vm_schema;
+pub mod vm_validate;
 
 /// Every managed resource type.
 pub fn resources() -> Vec<Arc<dyn Resource<ProxtalosData>>> {
-    vec![Arc::new(machine_secrets::MachineSecrets::default())]
+    vec![Arc::new(machine_secrets::MachineSecrets::default()), Arc::new(vm::VmResource)]
 }
 
 /// Every data source type.
@@ -31,4 +36,13 @@ pub fn ephemeral_resources() -> Vec<Arc<dyn EphemeralResource<ProxtalosData>>> {
         Arc::new(machine_secrets_ephemeral::MachineSecretsEphemeral::default()),
         Arc::new(machine_configuration_ephemeral::MachineConfigurationEphemeral),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn vm_schema_is_consistent() {
+        let s = super::vm_schema::schema();
+        assert!(s.check().is_empty(), "{:?}", s.check());
+    }
 }

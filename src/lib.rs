@@ -14,8 +14,12 @@
 //! - [`resources`] maps Terraform objects onto the clients, one file each.
 //! - [`provider`] is the proxtalos provider itself: its configuration schema
 //!   and the registry of resources.
+//! - `lab` (feature `sim`, never in the provider build) couples fakepve and
+//!   the Talos node simulator into a local lab.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+#[cfg(feature = "sim")]
+pub mod lab;
 pub mod plugin;
 pub mod provider;
 pub mod proxmox;

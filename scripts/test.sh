@@ -36,6 +36,7 @@ else
   export PROXTALOS_TF_1_0_3="$ROOT/.tools/bin/terraform-1.0.3"
 fi
 export PROXTALOS_TF
+PROXTALOS_FAKEPVE=$(bash scripts/install-fakepve.sh) && export PROXTALOS_FAKEPVE  # fakepve 0.5.0 (PyPI, AGPL): external test process only
 
 log "format and lints"
 cargo fmt --all -- --check

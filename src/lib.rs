@@ -8,15 +8,21 @@
 //!   TLS, unix socket, Shutdown), the value model and msgpack codec, the schema
 //!   model, the resource contracts and the plan pipeline. It knows nothing of
 //!   Proxmox or Talos.
+//! - [`proxmox`] is the Proxmox VE API client; it knows nothing of Terraform.
 //! - [`talos`] holds the Talos machinery (secrets, machine configuration); it
 //!   knows nothing of Terraform.
 //! - [`resources`] maps Terraform objects onto the clients, one file each.
 //! - [`provider`] is the proxtalos provider itself: its configuration schema
 //!   and the registry of resources.
+//! - `lab` (feature `sim`, never in the provider build) couples fakepve and
+//!   the Talos node simulator into a local lab.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+#[cfg(feature = "sim")]
+pub mod lab;
 pub mod plugin;
 pub mod provider;
+pub mod proxmox;
 pub mod resources;
 pub mod talos;
 

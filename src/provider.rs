@@ -82,6 +82,37 @@ impl std::fmt::Debug for ProxmoxAuth {
 pub struct ProxtalosData {
     /// Proxmox settings, when configured (block or environment).
     pub proxmox: Option<ProxmoxSettings>,
+    /// The PVE client, built on first use from `proxmox` (one per process,
+    /// so VMID allocation and the ticket are shared by every resource).
+    pub pve: std::sync::OnceLock<crate::proxmox::Client>,
+}
+
+impl ProxtalosData {
+    /// The PVE client, or a user-facing reason why there is none.
+    pub fn pve(&self) -> Result<crate::proxmox::Client, String> {
+        if let Some(c) = self.pve.get() {
+            return Ok(c.clone());
+        }
+        let Some(s) = &self.proxmox else {
+            return Err("The provider has no Proxmox settings: set the `proxmox` block (endpoint and credentials) or the PROXMOX_VE_* environment variables.".into());
+        };
+        let transport = crate::proxmox::ReqwestTransport::new(&crate::proxmox::TlsSettings {
+            endpoint: s.endpoint.clone(),
+            insecure: s.insecure,
+            ca_pem: s.ca_certificate.clone(),
+            timeout: std::time::Duration::from_secs(120),
+        })
+        .map_err(|e| e.to_string())?;
+        let creds = match &s.auth {
+            ProxmoxAuth::ApiToken(t) => crate::proxmox::Credentials::ApiToken(crate::proxmox::Secret::new(t.clone())),
+            ProxmoxAuth::Password { username, password } => crate::proxmox::Credentials::Password {
+                username: username.clone(),
+                password: crate::proxmox::Secret::new(password.clone()),
+            },
+        };
+        let c = crate::proxmox::Client::new(Box::new(transport), creds, crate::proxmox::ClientOptions::default());
+        Ok(self.pve.get_or_init(|| c).clone())
+    }
 }
 
 fn proxmox_block() -> NestedBlock {
@@ -286,7 +317,7 @@ impl Provider for ProxtalosProvider {
         if let Some(p) = &proxmox {
             tracing::debug!(endpoint = %p.endpoint, auth = ?p.auth, "proxmox configured");
         }
-        Some(ProxtalosData { proxmox })
+        Some(ProxtalosData { proxmox, pve: std::sync::OnceLock::new() })
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource<ProxtalosData>>> {

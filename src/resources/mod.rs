@@ -1,6 +1,7 @@
-//! Resources, data sources and ephemeral resources, one file each.
-//! Each file holds the schema, the model mapping, the CRUD calls into the
-//! clients and unit tests for that mapping.
+//! Resources, data sources and ephemeral resources, one file each (a
+//! larger one split into `<name>_*.rs` files). Each holds the schema, the
+//! model mapping, the CRUD calls into the clients and unit tests for that
+//! mapping.
 
 use std::sync::Arc;
 
@@ -19,6 +20,10 @@ pub mod machine_secrets;
 pub mod machine_secrets_ephemeral;
 pub mod talos_model;
 pub mod talos_node;
+pub mod vm;
+pub mod vm_model;
+pub mod vm_schema;
+pub mod vm_validate;
 
 /// Every managed resource type.
 pub fn resources() -> Vec<Arc<dyn Resource<ProxtalosData>>> {
@@ -27,6 +32,7 @@ pub fn resources() -> Vec<Arc<dyn Resource<ProxtalosData>>> {
         Arc::new(machine_configuration_apply::MachineConfigurationApply),
         Arc::new(machine_bootstrap::MachineBootstrap),
         Arc::new(cluster_kubeconfig::ClusterKubeconfig::default()),
+        Arc::new(vm::VmResource),
     ]
 }
 
@@ -46,4 +52,13 @@ pub fn ephemeral_resources() -> Vec<Arc<dyn EphemeralResource<ProxtalosData>>> {
         Arc::new(machine_configuration_ephemeral::MachineConfigurationEphemeral),
         Arc::new(cluster_kubeconfig::ClusterKubeconfigEphemeral),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn vm_schema_is_consistent() {
+        let s = super::vm_schema::schema();
+        assert!(s.check().is_empty(), "{:?}", s.check());
+    }
 }

@@ -282,18 +282,64 @@ impl SimCluster {
             members: Mutex::new(Vec::new()),
             bootstrapped: watch::channel(false).0,
         });
+        let cluster = SimCluster { shared, root };
         for spec in nodes {
-            let addr = SocketAddr::new(spec.address, options.port);
-            // Bound now: a bad address is an error, and the node answers at once.
-            let first = tokio::net::TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?;
-            let node = Arc::new(Node::new(spec, Arc::downgrade(&shared), options.talos_version.clone(), root.clone()));
-            node.maintenance_identity().ok_or_else(|| SimError::Tls("maintenance certificate".to_string()))?;
-            let (tx, rx) = tokio::sync::mpsc::channel(16);
-            tokio::spawn(listener::run(node.clone(), addr, first, root.clone(), tx));
-            tokio::spawn(machine::serve(node.clone(), rx, root.clone()));
-            shared.nodes.lock().unwrap_or_else(|e| e.into_inner()).push(node);
+            cluster.add_node(spec, None).await?;
         }
-        Ok(SimCluster { shared, root })
+        Ok(cluster)
+    }
+
+    /// Adds a node at runtime (a machine powered on for the first time), in
+    /// maintenance mode, running `version` (else the cluster's
+    /// [`SimOptions::talos_version`]). Returns its index. Fails if its
+    /// address cannot be bound or another node already has it.
+    pub async fn add_node(&self, spec: NodeSpec, version: Option<&str>) -> Result<usize, SimError> {
+        let options = &self.shared.options;
+        let addr = SocketAddr::new(spec.address, options.port);
+        if self.index_of(spec.address).is_some() {
+            return Err(SimError::Bind {
+                addr,
+                source: std::io::Error::new(std::io::ErrorKind::AddrInUse, "another simulated node has this address"),
+            });
+        }
+        // Bound now: a bad address is an error, and the node answers at once.
+        let first = tokio::net::TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?;
+        // Each node has its own token under the cluster's, so removing one
+        // stops only its listener, server and timers.
+        let token = self.root.child_token();
+        let version = version.unwrap_or(&options.talos_version).to_string();
+        let node = Arc::new(Node::new(spec, Arc::downgrade(&self.shared), version, token.clone()));
+        node.maintenance_identity().ok_or_else(|| SimError::Tls("maintenance certificate".to_string()))?;
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(listener::run(node.clone(), addr, first, token.clone(), tx));
+        tokio::spawn(machine::serve(node.clone(), rx, token));
+        let mut nodes = self.shared.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        nodes.push(node);
+        Ok(nodes.len() - 1)
+    }
+
+    /// Removes the node at `address` for good (a machine destroyed: its
+    /// disk and state are gone): its listener closes, its connections die,
+    /// and it leaves the etcd membership (once no member is left, the
+    /// cluster can be bootstrapped again). Indices of later nodes shift
+    /// down by one.
+    pub fn remove_node(&self, address: IpAddr) -> Result<(), SimError> {
+        let node = {
+            let mut nodes = self.shared.nodes.lock().unwrap_or_else(|e| e.into_inner());
+            let i = nodes
+                .iter()
+                .position(|n| n.ip() == address)
+                .ok_or_else(|| SimError::NoSuchNode(address.to_string()))?;
+            nodes.remove(i)
+        };
+        node.destroy();
+        self.shared.remove_member(&node.spec.hostname);
+        Ok(())
+    }
+
+    /// Index of the node listening on `address`.
+    pub fn index_of(&self, address: IpAddr) -> Option<usize> {
+        self.shared.nodes().iter().position(|n| n.ip() == address)
     }
 
     fn node(&self, index: usize) -> Result<Arc<Node>, SimError> {
@@ -350,10 +396,26 @@ impl SimCluster {
         Ok(())
     }
 
-    /// Powers on node `index` if it is off.
+    /// Powers on node `index` if it is off. An installed node boots its
+    /// installed system and configuration; one that never finished
+    /// installing boots to maintenance again.
     pub fn power_on(&self, index: usize) -> Result<(), SimError> {
         self.node(index)?.power_on();
         Ok(())
+    }
+
+    /// Cuts the power of node `index` (a VM stopped): its API goes away,
+    /// connections die, an install or reboot in progress is abandoned.
+    /// What is on its disk (installation, configuration, etcd data) stays
+    /// for [`SimCluster::power_on`].
+    pub fn power_off(&self, index: usize) -> Result<(), SimError> {
+        self.node(index)?.power_off();
+        Ok(())
+    }
+
+    /// Whether node `index` has Talos installed on its disk.
+    pub fn installed(&self, index: usize) -> Result<bool, SimError> {
+        Ok(self.node(index)?.state().installed)
     }
 
     /// Current etcd members (hostnames).

@@ -170,9 +170,22 @@ impl Node {
         self.kill_connections();
     }
 
-    /// Powered off (Reset with reboot=false): unreachable until [`Node::power_on`].
+    /// Powered off (Reset with reboot=false, or the machine's power cut):
+    /// unreachable until [`Node::power_on`]. A pending apply is dropped.
     pub fn power_off(&self) {
+        {
+            let mut st = self.state();
+            st.applying = false;
+            st.reboot_pending = false;
+        }
         self.go_down(Phase::Off);
+    }
+
+    /// The machine is gone: every listener, server and timer of this node
+    /// stops for good.
+    pub fn destroy(&self) {
+        self.go_down(Phase::Off);
+        self.root.cancel();
     }
 
     /// Reboot: down for the reboot delay, staged config and upgraded version
@@ -185,6 +198,10 @@ impl Node {
         }
         {
             let mut st = self.state();
+            // Powered off meanwhile: stays off.
+            if st.phase != Phase::Rebooting {
+                return;
+            }
             if let Some(v) = st.next_version.take() {
                 st.version = v;
             }
@@ -198,11 +215,23 @@ impl Node {
     }
 
     /// Powers on a node that was off.
+    /// What is on disk becomes active at any boot (a staged config, an
+    /// upgraded version), as after a reboot.
     pub fn power_on(self: &Arc<Self>) {
-        if self.state().phase == Phase::Off {
-            self.state().boot_id += 1;
-            self.boot();
+        {
+            let mut st = self.state();
+            if st.phase != Phase::Off {
+                return;
+            }
+            if let Some(v) = st.next_version.take() {
+                st.version = v;
+            }
+            if let Some(staged) = st.staged.take() {
+                st.config = Some(staged);
+            }
+            st.boot_id += 1;
         }
+        self.boot();
     }
 
     /// Boot: with a config on an installed disk → normal mode, services
@@ -302,7 +331,14 @@ impl Node {
             _ = self.root.cancelled() => return,
             _ = tokio::time::sleep(self.delay(|d| d.install)) => {}
         }
-        self.state().installed = true;
+        {
+            let mut st = self.state();
+            // Powered off meanwhile: the install never finished.
+            if st.phase != Phase::Installing {
+                return;
+            }
+            st.installed = true;
+        }
         self.reboot().await;
     }
 

@@ -1,0 +1,270 @@
+//! The reconciler: desired state = running VMs with a Talos medium (read
+//! through the PVE API), actual state = simulated Talos nodes. One
+//! `/cluster/resources` listing per poll; a VM's config only when its power
+//! state changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::harness::Commander;
+use super::medium::{self, MediumKind, TalosMedium};
+use super::{LabEvent, LabNode, LabOptions, Shared};
+use crate::proxmox::{Client, cluster, lenient, qemu};
+use crate::talos::sim::{NodeSpec, Phase, SimCluster};
+
+/// A VM the lab made a node for.
+pub(crate) struct Tracked {
+    pub vmid: u32,
+    pub identity: String,
+    pub address: IpAddr,
+    pub leased: bool,
+    pub medium: TalosMedium,
+    pub powered: bool,
+    pub uptime: u64,
+}
+
+impl Tracked {
+    pub fn view(&self) -> LabNode {
+        LabNode {
+            vmid: self.vmid,
+            address: self.address,
+            leased: self.leased,
+            medium: self.medium.clone(),
+            powered: self.powered,
+        }
+    }
+}
+
+/// One VM in the listing.
+struct Listed {
+    node: String,
+    running: bool,
+    template: bool,
+    uptime: u64,
+}
+
+pub(crate) struct Reconciler {
+    pub client: Client,
+    pub sim: Arc<SimCluster>,
+    pub shared: Arc<Shared>,
+    pub harness_cmd: Commander,
+    pub options: LabOptions,
+    pub stop: CancellationToken,
+    /// Running VMs already looked at and found without a usable medium
+    /// (looked at again once they stop and start).
+    pub ignored: BTreeMap<u32, ()>,
+}
+
+pub(crate) async fn run(mut r: Reconciler) {
+    let mut last_warning = String::new();
+    let stop = r.stop.clone();
+    loop {
+        let result = tokio::select! {
+            _ = stop.cancelled() => return,
+            res = r.poll_once() => res,
+        };
+        if let Err(w) = result {
+            // The same failure every poll is said once.
+            if w != last_warning {
+                r.shared.emit(LabEvent::Warning(w.clone()));
+                last_warning = w;
+            }
+        } else {
+            last_warning.clear();
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(r.options.poll) => {}
+        }
+    }
+}
+
+fn text(v: &Value) -> String {
+    lenient::text(v).unwrap_or_default()
+}
+
+impl Reconciler {
+    fn tracked<T>(&self, vmid: u32, f: impl FnOnce(&mut Tracked) -> T) -> Option<T> {
+        let mut nodes = self.shared.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        nodes.get_mut(&vmid).map(f)
+    }
+
+    async fn poll_once(&mut self) -> Result<(), String> {
+        let list = self.client.execute(&cluster::vm_resources()).await.map_err(|e| format!("listing VMs: {e}"))?;
+        let mut listed = BTreeMap::new();
+        for item in list.as_array().map(Vec::as_slice).unwrap_or_default() {
+            if item.get("type").map(text).is_some_and(|t| t != "qemu") {
+                continue;
+            }
+            let Some(vmid) = item.get("vmid").map(text).and_then(|s| s.parse::<u32>().ok()) else { continue };
+            listed.insert(
+                vmid,
+                Listed {
+                    node: item.get("node").map(text).unwrap_or_default(),
+                    running: item.get("status").map(text).as_deref() == Some("running"),
+                    template: item.get("template").map(text).is_some_and(|t| t == "1" || t == "true"),
+                    uptime: item.get("uptime").map(text).and_then(|s| s.parse().ok()).unwrap_or(0),
+                },
+            );
+        }
+        let known: Vec<u32> = self.shared.nodes.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect();
+        for vmid in known.into_iter().filter(|v| !listed.contains_key(v)) {
+            self.remove(vmid);
+        }
+        self.ignored.retain(|v, _| listed.get(v).is_some_and(|l| l.running));
+        for (vmid, vm) in &listed {
+            if vm.template {
+                continue;
+            }
+            if let Err(w) = self.reconcile_vm(*vmid, vm).await {
+                self.shared.emit(LabEvent::Warning(format!("VM {vmid}: {w}")));
+            }
+        }
+        Ok(())
+    }
+
+    async fn reconcile_vm(&mut self, vmid: u32, vm: &Listed) -> Result<(), String> {
+        let state = self.tracked(vmid, |t| {
+            let rebooted = vm.running && t.powered && vm.uptime < t.uptime;
+            t.uptime = vm.uptime;
+            (t.powered, t.address, rebooted)
+        });
+        match (vm.running, state) {
+            (true, None) if !self.ignored.contains_key(&vmid) => self.create(vmid, &vm.node, vm.uptime).await,
+            (true, Some((false, _, _))) => self.restart(vmid, &vm.node, vm.uptime).await,
+            (true, Some((true, address, rebooted))) => {
+                let Some(i) = self.sim.index_of(address) else { return Ok(()) };
+                if rebooted {
+                    // PVE rebooted or reset the VM: the guest reboots.
+                    self.sim.reboot(i).map_err(|e| e.to_string())?;
+                } else if self.sim.phase(i).ok() == Some(Phase::Off) {
+                    // The guest powered itself off (Talos reset without
+                    // reboot): as with real hardware, the VM stops.
+                    self.tracked(vmid, |t| t.powered = false);
+                    let stop = qemu::power(&vm.node, vmid, qemu::Power::Stop, None, false);
+                    self.client.execute_task(&stop).await.map_err(|e| format!("stopping the VM: {e}"))?;
+                    self.shared.emit(LabEvent::GuestPoweredOff { vmid });
+                }
+                Ok(())
+            }
+            (false, Some((true, address, _))) => {
+                self.tracked(vmid, |t| t.powered = false);
+                if let Some(i) = self.sim.index_of(address) {
+                    self.sim.power_off(i).map_err(|e| e.to_string())?;
+                }
+                self.shared.emit(LabEvent::NodePoweredOff { vmid });
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A VM destroyed: its node and state go.
+    fn remove(&mut self, vmid: u32) {
+        let t = self.shared.nodes.lock().unwrap_or_else(|e| e.into_inner()).remove(&vmid);
+        if let Some(t) = t {
+            let _ = self.sim.remove_node(t.address);
+            self.shared.emit(LabEvent::NodeRemoved { vmid });
+        }
+    }
+
+    /// The lowest free address of the lease pool.
+    fn lease(&self) -> Option<IpAddr> {
+        let used: BTreeSet<IpAddr> =
+            self.shared.nodes.lock().unwrap_or_else(|e| e.into_inner()).values().map(|t| t.address).collect();
+        let (lo, hi) = (u32::from(self.options.dhcp_pool.0), u32::from(self.options.dhcp_pool.1));
+        (lo..=hi).map(|n| IpAddr::V4(Ipv4Addr::from(n))).find(|a| !used.contains(a) && self.sim.index_of(*a).is_none())
+    }
+
+    /// The guest agent's answer for a VM: `lo` and `eth0` with its address.
+    async fn set_agent(&self, vmid: u32, cfg: &BTreeMap<String, String>, address: IpAddr, prefix: u8) {
+        let agent = medium::agent_enabled(cfg).then(|| {
+            let mac = medium::mac(cfg).unwrap_or_else(|| "bc:24:11:00:00:00".to_string());
+            json!({"interfaces": [
+                {"name": "lo", "hardware-address": "00:00:00:00:00:00", "ip-addresses": [
+                    {"ip-address": "127.0.0.1", "ip-address-type": "ipv4", "prefix": 8}]},
+                {"name": "eth0", "hardware-address": mac, "ip-addresses": [
+                    {"ip-address": address.to_string(), "ip-address-type": "ipv4", "prefix": prefix}]},
+            ]})
+        });
+        if let Err(e) = self.harness_cmd.command(json!({"op": "agent", "vmid": vmid, "agent": agent})).await {
+            self.shared.emit(LabEvent::Warning(format!("VM {vmid}: setting the agent answer: {e}")));
+        }
+    }
+
+    async fn config(&self, node: &str, vmid: u32) -> Result<BTreeMap<String, String>, String> {
+        self.client.vm_config(node, vmid).await.map(|c| c.values).map_err(|e| format!("reading its config: {e}"))
+    }
+
+    /// A running VM seen for the first time (or again after its node was
+    /// dropped): a Talos medium ⇒ a new node at its address.
+    async fn create(&mut self, vmid: u32, node: &str, uptime: u64) -> Result<(), String> {
+        let cfg = self.config(node, vmid).await?;
+        let Some(medium) = medium::detect(&cfg) else {
+            self.ignored.insert(vmid, ());
+            self.shared.emit(LabEvent::Ignored { vmid });
+            return Ok(());
+        };
+        let (address, prefix, leased) = match medium::static_address(&cfg) {
+            Some((a, p)) => (a, p, false),
+            None => match self.lease() {
+                Some(a) => (a, 24, true),
+                None => {
+                    self.ignored.insert(vmid, ());
+                    return Err("the lease pool is exhausted".into());
+                }
+            },
+        };
+        let spec = match medium.kind {
+            MediumKind::Iso => NodeSpec::metal(address),
+            MediumKind::DiskImage => NodeSpec::nocloud(address),
+        };
+        if let Err(e) = self.sim.add_node(spec, medium.version.as_deref()).await {
+            self.ignored.insert(vmid, ());
+            return Err(format!("no Talos node at {address}: {e} (the lab binds loopback addresses only)"));
+        }
+        self.set_agent(vmid, &cfg, address, prefix).await;
+        let version = medium.version.clone().unwrap_or_else(|| self.options.talos_version.clone());
+        let kind = medium.kind;
+        let tracked =
+            Tracked { vmid, identity: medium::identity(&cfg), address, leased, medium, powered: true, uptime };
+        self.shared.nodes.lock().unwrap_or_else(|e| e.into_inner()).insert(vmid, tracked);
+        let endpoint = std::net::SocketAddr::new(address, self.options.talos_port).to_string();
+        self.shared.emit(LabEvent::NodeCreated { vmid, endpoint, version, medium: kind });
+        Ok(())
+    }
+
+    /// A stopped VM with a node started again: the node powers on with its
+    /// disk, unless the VMID now names another VM or the static address
+    /// changed (then it is a new node).
+    async fn restart(&mut self, vmid: u32, node: &str, uptime: u64) -> Result<(), String> {
+        let cfg = self.config(node, vmid).await?;
+        let Some((identity, address, leased)) = self.tracked(vmid, |t| (t.identity.clone(), t.address, t.leased))
+        else {
+            return Ok(());
+        };
+        let now = medium::static_address(&cfg);
+        let same_address = match now {
+            Some((a, _)) => !leased && a == address,
+            None => leased,
+        };
+        if medium::identity(&cfg) != identity || !same_address {
+            self.remove(vmid);
+            return self.create(vmid, node, uptime).await;
+        }
+        let i = self.sim.index_of(address).ok_or_else(|| format!("its node at {address} is gone"))?;
+        self.sim.power_on(i).map_err(|e| e.to_string())?;
+        self.tracked(vmid, |t| {
+            t.powered = true;
+            t.uptime = uptime;
+        });
+        self.set_agent(vmid, &cfg, address, now.map_or(24, |(_, p)| p)).await;
+        let endpoint = std::net::SocketAddr::new(address, self.options.talos_port).to_string();
+        self.shared.emit(LabEvent::NodePoweredOn { vmid, endpoint });
+        Ok(())
+    }
+}

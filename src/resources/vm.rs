@@ -1,0 +1,467 @@
+//! `proxtalos_vm`: a QEMU VM on Proxmox VE. Schema in `vm_schema.rs`,
+//! value ↔ config mapping in `vm_model.rs`, plan-time checks in
+//! `vm_validate.rs`; this file holds the CRUD against the PVE client.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use super::vm_model::{self, VmSpec};
+use super::vm_schema;
+use super::vm_validate;
+use crate::plugin::plan::take_unknowns;
+use crate::plugin::timeouts::{self, Operation};
+use crate::plugin::*;
+use crate::provider::ProxtalosData;
+use crate::proxmox::propstring::Drive;
+use crate::proxmox::qemu::{self, CloneOptions, Power};
+use crate::proxmox::wait::{Backoff, poll};
+use crate::proxmox::{Client, Error};
+
+/// The resource.
+#[derive(Debug, Default)]
+pub struct VmResource;
+
+fn err(d: &mut Diagnostics, summary: &str, e: &Error) {
+    let mut detail = crate::plugin::diag::error_chain(e);
+    for (field, why) in e.field_errors() {
+        detail.push_str(&format!("\nPVE parameter `{field}`: {why}"));
+    }
+    d.error(summary, detail);
+}
+
+fn identity(node: &str, vmid: i64) -> Value {
+    Value::object([("node", Value::string(node)), ("vm_id", Value::int(vmid))])
+}
+
+fn ids(state: &Value) -> Option<(String, u32)> {
+    let node = state.attr("node").as_str()?.to_string();
+    let vmid = u32::try_from(state.attr("vm_id").as_i64()?).ok()?;
+    Some((node, vmid))
+}
+
+fn list(v: Vec<String>) -> Value {
+    Value::List(v.into_iter().map(Value::string).collect())
+}
+
+/// Refreshes `state` from PVE: config and status, two requests (the node
+/// is known from state; no cluster listing). Returns false when the VM no
+/// longer exists.
+async fn refresh(c: &Client, node: &str, vmid: u32, state: &mut Value) -> Result<bool, Error> {
+    let cfg = match c.vm_config(node, vmid).await {
+        Ok(cfg) => cfg,
+        Err(e) if e.is_not_found() => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let status = c.vm_status(node, vmid).await?;
+    let prior = VmSpec::from_value(state);
+    let spec = VmSpec::from_config(&cfg, &prior);
+    spec.write(state);
+    state.set_attr("started", Value::Bool(status.status == "running"));
+    // Addresses: keep what the agent reported at the last apply (a refresh
+    // never waits for the agent); else the static cloud-init addresses.
+    let from_agent = spec.agent && state.attr("ipv4_addresses").as_elements().is_some_and(|e| !e.is_empty());
+    if !from_agent {
+        let (v4, v6) = spec.static_addresses();
+        state.set_attr("ipv4_addresses", list(v4));
+        state.set_attr("ipv6_addresses", list(v6));
+    }
+    Ok(true)
+}
+
+fn skip_address(ip: &str) -> bool {
+    let l = ip.to_ascii_lowercase();
+    l.starts_with("169.254.") || l.starts_with("fe80") || l.starts_with("127.") || l == "::1"
+}
+
+/// Waits (bounded by `wait`) for the guest agent to report addresses on our
+/// NICs (matched by MAC; loopback and link-local skipped).
+async fn agent_addresses(
+    c: &Client,
+    node: &str,
+    vmid: u32,
+    macs: &[String],
+    wait: Duration,
+) -> Option<(Vec<String>, Vec<String>)> {
+    let found = poll("guest agent addresses", Instant::now() + wait, Backoff::slow(), || async {
+        match c.vm_agent_interfaces(node, vmid).await {
+            Ok(ifs) => {
+                let (mut v4, mut v6) = (Vec::new(), Vec::new());
+                for i in ifs {
+                    let ours = i.mac.as_ref().is_some_and(|m| macs.iter().any(|x| x.eq_ignore_ascii_case(m)));
+                    if !ours {
+                        continue;
+                    }
+                    for a in i.addresses.into_iter().filter(|a| !skip_address(&a.ip)) {
+                        if a.kind == "ipv6" {
+                            v6.push(a.ip);
+                        } else {
+                            v4.push(a.ip);
+                        }
+                    }
+                }
+                Ok((!v4.is_empty() || !v6.is_empty()).then_some((v4, v6)))
+            }
+            // Not running yet, agent not up yet: keep trying until the deadline.
+            Err(Error::Api(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    })
+    .await;
+    found.ok()
+}
+
+async fn set_agent_ips(c: &Client, node: &str, vmid: u32, state: &mut Value, diags: &mut Diagnostics) {
+    let wants = state.attr("agent").as_bool() == Some(true) && state.attr("started").as_bool() == Some(true);
+    let wait = state
+        .attr("agent_wait")
+        .as_str()
+        .and_then(|s| timeouts::parse_duration(s).ok())
+        .unwrap_or(Duration::from_secs(60));
+    if !wants || wait.is_zero() {
+        return;
+    }
+    let macs: Vec<String> = state
+        .attr("mac_addresses")
+        .as_elements()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|m| m.as_str().map(str::to_string))
+        .collect();
+    match agent_addresses(c, node, vmid, &macs, wait).await {
+        Some((v4, v6)) => {
+            state.set_attr("ipv4_addresses", list(v4));
+            state.set_attr("ipv6_addresses", list(v6));
+        }
+        None => diags.warning(
+            "No address from the guest agent",
+            format!(
+                "The guest agent of VM {vmid} reported no address within agent_wait ({}). Talos needs the qemu-guest-agent system extension; the addresses fall back to the static cloud-init ones.",
+                timeouts::format_duration(wait)
+            ),
+        ),
+    }
+}
+
+/// Keys an update may delete: only keys this resource manages.
+fn deletable(prior: &VmSpec, desired: &VmSpec) -> Vec<String> {
+    let mut k: Vec<String> = ["description", "tags", "balloon", "nameserver", "searchdomain", "serial0"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let want_nics = desired.nics.as_ref().map_or(0, Vec::len);
+    let had_nics = prior.nics.as_ref().map_or(0, Vec::len);
+    for i in want_nics..had_nics.max(want_nics) {
+        k.push(format!("net{i}"));
+    }
+    let want_ips = desired.cloud_init.as_ref().and_then(|c| c.ip_configs.as_ref()).map_or(0, Vec::len);
+    for i in want_ips..8 {
+        k.push(format!("ipconfig{i}"));
+    }
+    k.extend(prior.disks.iter().flatten().map(|d| d.interface.clone()));
+    if let Some((i, _)) = &prior.cdrom {
+        k.push(i.clone());
+    }
+    k
+}
+
+/// Brings an existing VM to `desired`: one config update with the digest,
+/// disk growth, power state. Returns whether changes were left pending on a
+/// running VM.
+async fn converge(
+    c: &Client,
+    node: &str,
+    vmid: u32,
+    prior: &VmSpec,
+    desired: &VmSpec,
+    start: bool,
+    timeout: Duration,
+) -> Result<bool, Error> {
+    let cfg = c.vm_config(node, vmid).await?;
+    let params = desired.to_params(&cfg.values);
+    let (set, delete) = vm_model::diff(&cfg, &params, &deletable(prior, desired));
+    let pending = set.iter().any(|(k, _)| vm_model::PENDING_KEYS.contains(&k.as_str()));
+    if !set.is_empty() || !delete.is_empty() {
+        c.run_task(&qemu::update(node, vmid, &set, &delete, cfg.digest()), timeout).await?;
+    }
+    // Disks grow, never shrink (a shrink is refused at plan time).
+    let mut grown = false;
+    for d in desired.disks.iter().flatten() {
+        let cur = cfg.get(&d.interface).and_then(|s| s.parse::<Drive>().ok()).and_then(|d| d.size_bytes());
+        let (Some(want), Some(cur)) = (d.size, cur) else { continue };
+        let want_bytes = u64::try_from(want).unwrap_or(0) << 30;
+        if cur > 0 && want_bytes > cur {
+            c.run_task(&qemu::resize(node, vmid, &d.interface, &format!("{want}G")), timeout).await?;
+            grown = true;
+        }
+    }
+    let _ = grown;
+    let running = c.vm_status(node, vmid).await?.status == "running";
+    match (running, start) {
+        (false, true) => c.vm_power(node, vmid, Power::Start, timeout).await?,
+        (true, false) => shutdown(c, node, vmid, Duration::from_secs(60)).await?,
+        _ => {}
+    }
+    Ok(pending && running && start)
+}
+
+/// Shutdown with a timeout, then a hard stop if the guest did not go down.
+async fn shutdown(c: &Client, node: &str, vmid: u32, timeout: Duration) -> Result<(), Error> {
+    match c.vm_power(node, vmid, Power::Shutdown, timeout).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_not_found() => Err(e),
+        Err(e) => {
+            tracing::debug!(vmid, error = %e, "shutdown failed; stopping");
+            c.vm_power(node, vmid, Power::Stop, timeout).await
+        }
+    }
+}
+
+fn client(ctx: &Context<ProxtalosData>, diags: &mut Diagnostics) -> Option<Client> {
+    match ctx.data.pve() {
+        Ok(c) => Some(c),
+        Err(m) => {
+            diags.error("Proxmox not configured", m);
+            None
+        }
+    }
+}
+
+#[async_trait]
+impl Resource<ProxtalosData> for VmResource {
+    fn type_name(&self) -> &'static str {
+        "proxtalos_vm"
+    }
+
+    fn schema(&self) -> Schema {
+        vm_schema::schema()
+    }
+
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        Some(vm_schema::identity_schema())
+    }
+
+    fn validate_config(&self, req: &ValidateRequest, diags: &mut Diagnostics) {
+        vm_validate::validate(&req.config, diags);
+    }
+
+    async fn modify_plan(&self, _ctx: &Context<ProxtalosData>, req: &ModifyPlanRequest, resp: &mut ModifyPlanResponse) {
+        if resp.plan.is_null() || req.prior.is_null() {
+            return;
+        }
+        let prior = req.prior.attr("disks").as_elements().unwrap_or_default().to_vec();
+        let planned = resp.plan.attr("disks").as_elements().unwrap_or_default().to_vec();
+        for (i, p) in planned.iter().enumerate() {
+            let base = AttributePath::attr("disks").and_index(i as i64);
+            let Some(old) = prior.iter().find(|o| o.attr("interface") == p.attr("interface")) else { continue };
+            if let (Some(a), Some(b)) = (old.attr("size").as_i64(), p.attr("size").as_i64()) {
+                if b < a {
+                    resp.diags.error_at(
+                        base.and_attr("size"),
+                        "Disks cannot shrink",
+                        format!(
+                            "{} is {a} GiB; PVE cannot shrink it to {b} GiB. Keep the size, or replace the VM (`terraform apply -replace=...`).",
+                            p.attr("interface").as_str().unwrap_or("?")
+                        ),
+                    );
+                }
+            }
+            if p.attr("size").is_unknown() {
+                // Size left to PVE: keep the known one.
+                let mut plan_disks = planned.clone();
+                if let Some(d) = plan_disks.get_mut(i) {
+                    d.set_attr("size", old.attr("size").clone());
+                }
+                resp.plan.set_attr("disks", Value::List(plan_disks));
+            }
+            for k in ["storage", "import_from"] {
+                let (a, b) = (old.attr(k), p.attr(k));
+                if !b.is_unknown() && a != b {
+                    resp.requires_replace.push(base.and_attr(k));
+                }
+            }
+        }
+        for k in ["storage", "interface"] {
+            let (a, b) = (req.prior.attr("cloud_init").attr(k), resp.plan.attr("cloud_init").attr(k));
+            if !a.is_null() && !b.is_null() && !b.is_unknown() && a != b {
+                resp.requires_replace.push(AttributePath::attr("cloud_init").and_attr(k));
+            }
+        }
+        let (a, b) = (req.prior.attr("efi_disk_storage"), resp.plan.attr("efi_disk_storage"));
+        if !a.is_null() && !b.is_unknown() && a != b {
+            resp.requires_replace.push(AttributePath::attr("efi_disk_storage"));
+        }
+    }
+
+    async fn create(&self, ctx: &Context<ProxtalosData>, req: CreateRequest, resp: &mut ApplyResponse) {
+        let Some(c) = client(ctx, &mut resp.diags) else { return };
+        let planned = req.planned.clone();
+        let timeout = timeouts::get(&planned, Operation::Create, vm_schema::CREATE_TIMEOUT);
+        let node = planned.attr("node").as_str().unwrap_or_default().to_string();
+        let fixed = planned.attr("vm_id").as_i64().and_then(|v| u32::try_from(v).ok());
+        let spec = VmSpec::from_value(&planned);
+        let clone = planned.attr("clone").clone();
+        let created = if clone.is_null() {
+            let params: Vec<(String, String)> = spec.to_params(&Default::default()).into_iter().collect();
+            c.create_with_vmid(fixed, |id| qemu::create(&node, id, &params)).await
+        } else {
+            let src = u32::try_from(clone.attr("source_vm_id").as_i64().unwrap_or(0)).unwrap_or(0);
+            let opts = CloneOptions {
+                name: spec.name.clone(),
+                full: clone.attr("full").as_bool(),
+                storage: clone.attr("storage").as_str().map(str::to_string),
+                target: None,
+            };
+            c.create_with_vmid(fixed, |id| qemu::clone(&node, src, id, &opts)).await
+        };
+        let (vmid, upid) = match created {
+            Ok(x) => x,
+            Err(e) => return err(&mut resp.diags, "Cannot create the VM", &e),
+        };
+        // From here on the VM may exist: record it before any later step.
+        let mut state = planned.clone();
+        state.set_attr("vm_id", Value::int(i64::from(vmid)));
+        resp.identity = Some(identity(&node, i64::from(vmid)));
+        let mut partial = state.clone();
+        take_unknowns(&mut partial);
+        if let Err(e) = c.wait_task(&upid, timeout).await {
+            // A failed create task removes its VM; keep it only if it is still there.
+            resp.state = if c.vm_config(&node, vmid).await.is_ok() { partial } else { Value::Null };
+            return err(&mut resp.diags, "The VM create task failed", &e);
+        }
+        resp.state = partial;
+        let start = planned.attr("started").as_bool().unwrap_or(true);
+        if let Err(e) = converge(&c, &node, vmid, &spec, &spec, start, timeout).await {
+            let _ = refresh(&c, &node, vmid, &mut resp.state).await;
+            return err(&mut resp.diags, "The VM exists but could not be configured or started", &e);
+        }
+        match refresh(&c, &node, vmid, &mut state).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return resp.diags.error("The VM vanished", format!("VM {vmid} disappeared right after create."));
+            }
+            Err(e) => return err(&mut resp.diags, "Cannot read the new VM", &e),
+        }
+        set_agent_ips(&c, &node, vmid, &mut state, &mut resp.diags).await;
+        take_unknowns(&mut state);
+        resp.state = state;
+    }
+
+    async fn read(&self, ctx: &Context<ProxtalosData>, req: ReadRequest, resp: &mut ReadResponse) {
+        let Some(c) = client(ctx, &mut resp.diags) else { return };
+        let Some((node, vmid)) = ids(&req.state) else {
+            return resp.diags.error("Incomplete state", "The state has no node or vm_id.");
+        };
+        let mut state = req.state.clone();
+        match refresh(&c, &node, vmid, &mut state).await {
+            Ok(true) => {
+                resp.identity = Some(identity(&node, i64::from(vmid)));
+                resp.state = state;
+            }
+            Ok(false) => resp.state = Value::Null,
+            Err(e) => err(&mut resp.diags, "Cannot read the VM", &e),
+        }
+    }
+
+    async fn update(&self, ctx: &Context<ProxtalosData>, req: UpdateRequest, resp: &mut ApplyResponse) {
+        let Some(c) = client(ctx, &mut resp.diags) else { return };
+        let Some((node, vmid)) = ids(&req.prior) else {
+            return resp.diags.error("Incomplete state", "The state has no node or vm_id.");
+        };
+        resp.identity = Some(identity(&node, i64::from(vmid)));
+        let timeout = timeouts::get(&req.planned, Operation::Update, vm_schema::UPDATE_TIMEOUT);
+        let prior = VmSpec::from_value(&req.prior);
+        let desired = VmSpec::from_value(&req.planned);
+        let start = req.planned.attr("started").as_bool().unwrap_or(true);
+        let mut state = req.planned.clone();
+        match converge(&c, &node, vmid, &prior, &desired, start, timeout).await {
+            Ok(true) if req.planned.attr("reboot_after_update").as_bool() == Some(true) => {
+                if let Err(e) = c.vm_power(&node, vmid, Power::Reboot, timeout).await {
+                    err(&mut resp.diags, "The reboot to apply pending changes failed", &e);
+                }
+            }
+            Ok(true) => resp.diags.warning(
+                "Changes pending until the VM reboots",
+                format!(
+                    "VM {vmid} is running; CPU, memory, machine or controller changes apply at its next reboot. Set `reboot_after_update = true` to reboot automatically."
+                ),
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                let mut prior_state = req.prior.clone();
+                let _ = refresh(&c, &node, vmid, &mut prior_state).await;
+                resp.state = prior_state;
+                return err(&mut resp.diags, "Cannot update the VM", &e);
+            }
+        }
+        match refresh(&c, &node, vmid, &mut state).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return resp.diags.error("The VM vanished", format!("VM {vmid} disappeared during the update."));
+            }
+            Err(e) => return err(&mut resp.diags, "Cannot read the VM", &e),
+        }
+        if req.planned.attr("ipv4_addresses").is_unknown() {
+            set_agent_ips(&c, &node, vmid, &mut state, &mut resp.diags).await;
+        }
+        take_unknowns(&mut state);
+        resp.state = state;
+    }
+
+    async fn delete(&self, ctx: &Context<ProxtalosData>, req: DeleteRequest, diags: &mut Diagnostics) {
+        let Some(c) = client(ctx, diags) else { return };
+        let Some((node, vmid)) = ids(&req.prior) else { return };
+        let timeout = timeouts::get(&req.prior, Operation::Delete, vm_schema::DELETE_TIMEOUT);
+        let result = async {
+            let status = c.vm_status(&node, vmid).await?;
+            if status.status == "running" {
+                shutdown(&c, &node, vmid, (timeout / 4).min(Duration::from_secs(120))).await?;
+            }
+            c.run_task(&qemu::destroy(&node, vmid), timeout).await.map(|_| ())
+        }
+        .await;
+        match result {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => err(diags, "Cannot delete the VM", &e),
+        }
+    }
+
+    async fn import(&self, ctx: &Context<ProxtalosData>, req: ImportRequest, resp: &mut ImportResponse) {
+        let (node, vmid) = match &req.identity {
+            Some(i) => (i.attr("node").as_str().map(str::to_string), i.attr("vm_id").as_i64()),
+            None => match req.id.split_once('/') {
+                Some((n, v)) => (Some(n.to_string()), v.parse::<i64>().ok()),
+                None => (None, None),
+            },
+        };
+        let (Some(node), Some(vmid)) = (node, vmid) else {
+            return resp
+                .diags
+                .error("Invalid import id", format!("Expected `node/vmid`, e.g. `pve1/100`; got {:?}.", req.id));
+        };
+        let Ok(vmid32) = u32::try_from(vmid) else {
+            return resp.diags.error("Invalid import id", format!("{vmid} is not a VMID."));
+        };
+        let Some(c) = client(ctx, &mut resp.diags) else { return };
+        let mut state = Value::Object(Default::default());
+        if let Type::Object(attrs) = vm_schema::schema().value_type() {
+            for k in attrs.keys() {
+                state.set_attr(k, Value::Null);
+            }
+        }
+        state.set_attr("node", Value::string(&node));
+        state.set_attr("vm_id", Value::int(vmid));
+        // Settings PVE does not store take their defaults, so the next plan is empty.
+        state.set_attr("agent_wait", Value::string("60s"));
+        state.set_attr("reboot_after_update", Value::Bool(false));
+        match refresh(&c, &node, vmid32, &mut state).await {
+            Ok(true) => {}
+            Ok(false) => return resp.diags.error("Cannot import", format!("VM {vmid} does not exist on node {node}.")),
+            Err(e) => return err(&mut resp.diags, "Cannot import", &e),
+        }
+        resp.identity = Some(identity(&node, vmid));
+        resp.state = state;
+    }
+}

@@ -1,0 +1,149 @@
+//! The simulator's runtime machine lifecycle (what the lab drives): nodes
+//! added and removed while the cluster runs, power cut and restored with
+//! the disk kept. Loopback only; every SimCluster is dropped by its test.
+
+use std::net::IpAddr;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+use proxtalos::talos::api::wait::{Target, conditions, poll_until};
+use proxtalos::talos::api::{ApplyMode, ApplyRequest, Mode, NodeClient, Timeouts};
+use proxtalos::talos::client_config::ClientConfiguration;
+use proxtalos::talos::config::{ConfigInput, MachineType, generate};
+use proxtalos::talos::secrets::SecretsBundle;
+use proxtalos::talos::sim::{NodeSpec, Phase, SimCluster, SimOptions};
+use proxtalos::talos::version::VersionContract;
+use rand_chacha::rand_core::SeedableRng;
+use tokio::time::Instant;
+
+fn addr(n: u8) -> IpAddr {
+    let base = 100 + (std::process::id() % 100) as u8;
+    IpAddr::from([127, base, 77, n])
+}
+
+fn bundle() -> &'static SecretsBundle {
+    static B: OnceLock<SecretsBundle> = OnceLock::new();
+    B.get_or_init(|| {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        SecretsBundle::generate(VersionContract::V1_13, &mut rng, SystemTime::now()).unwrap()
+    })
+}
+
+fn admin() -> ClientConfiguration {
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(12);
+    ClientConfiguration::generate(
+        &bundle().certs.os,
+        &["os:admin"],
+        Duration::from_secs(3600),
+        &mut rng,
+        SystemTime::now(),
+    )
+    .unwrap()
+}
+
+fn config() -> Vec<u8> {
+    let mut input =
+        ConfigInput::new("sim", "https://127.0.0.1:6443", MachineType::Controlplane, VersionContract::V1_13, "1.31.0");
+    input.install_disk = Some("/dev/sda".to_string());
+    generate(&input, bundle()).unwrap().to_yaml().into_bytes()
+}
+
+fn t() -> Timeouts {
+    Timeouts { connect: Duration::from_secs(2), call: Duration::from_secs(5) }
+}
+
+/// Waits until a maintenance connection succeeds (`up`) or fails (`!up`):
+/// listeners open and close asynchronously, as a machine boots or dies.
+async fn maintenance_is(endpoint: &str, up: bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ok = match NodeClient::maintenance(endpoint, None, t()).await {
+            Ok(c) => c.disks().await.is_ok(),
+            Err(_) => false,
+        };
+        if ok == up {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{endpoint}: maintenance API never became {}",
+            if up { "up" } else { "down" }
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn secure_up(c: &SimCluster, i: usize) {
+    let tg = Target { node: c.endpoint(i), endpoint: None, mode: Mode::Normal(admin()), timeouts: t() };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    poll_until(&tg.node, conditions::SECURE_API, deadline, Duration::from_millis(20), || {
+        conditions::secure_api_up(&tg)
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn nodes_come_and_go_at_runtime_and_keep_their_disk_across_power_cycles() {
+    let c = SimCluster::start(SimOptions::fast("v1.13.9"), vec![]).await.unwrap();
+    assert!(c.is_empty());
+    let i = c.add_node(NodeSpec::metal(addr(1)), Some("v1.12.3")).await.unwrap();
+    assert_eq!(c.index_of(addr(1)), Some(i));
+    assert!(c.add_node(NodeSpec::metal(addr(1)), None).await.is_err(), "one node per address");
+    let m = NodeClient::maintenance(&c.endpoint(i), None, t()).await.unwrap();
+    assert_eq!(m.version_tag().await.ok().as_deref().unwrap_or("v1.12.3"), "v1.12.3");
+    assert_eq!(c.version(i).unwrap(), "v1.12.3");
+    let j = c.add_node(NodeSpec::nocloud(addr(2)), None).await.unwrap();
+    assert_eq!(c.version(j).unwrap(), "v1.13.9");
+    assert!(c.installed(j).unwrap());
+
+    // Power cut before any config: maintenance again after power on.
+    c.power_off(i).unwrap();
+    assert_eq!(c.phase(i).unwrap(), Phase::Off);
+    maintenance_is(&c.endpoint(i), false).await;
+    c.power_on(i).unwrap();
+    assert_eq!(c.phase(i).unwrap(), Phase::Maintenance);
+    maintenance_is(&c.endpoint(i), true).await;
+
+    // Configure (install + reboot), then a power cycle keeps the installation.
+    let m = NodeClient::maintenance(&c.endpoint(i), None, t()).await.unwrap();
+    m.apply_configuration(&ApplyRequest { config: config(), mode: ApplyMode::Auto, dry_run: false, try_timeout: None })
+        .await
+        .unwrap();
+    secure_up(&c, i).await;
+    assert!(c.installed(i).unwrap());
+    c.power_off(i).unwrap();
+    maintenance_is(&c.endpoint(i), false).await;
+    c.power_on(i).unwrap();
+    secure_up(&c, i).await;
+    assert!(c.active_config(i).unwrap().is_some());
+
+    // Removed: gone; added again at the same address: a blank machine.
+    c.remove_node(addr(1)).unwrap();
+    assert_eq!(c.index_of(addr(1)), None);
+    assert_eq!(c.len(), 1);
+    maintenance_is(&addr(1).to_string(), false).await;
+    let k = c.add_node(NodeSpec::metal(addr(1)), None).await.unwrap();
+    assert!(!c.installed(k).unwrap());
+    assert_eq!(c.phase(k).unwrap(), Phase::Maintenance);
+    maintenance_is(&c.endpoint(k), true).await;
+}
+
+#[tokio::test]
+async fn power_cut_during_install_abandons_it() {
+    let mut o = SimOptions::fast("v1.13.9");
+    o.time_scale = 0.01; // install 600 ms
+    let c = SimCluster::start(o, vec![NodeSpec::metal(addr(9))]).await.unwrap();
+    let m = NodeClient::maintenance(&c.endpoint(0), None, t()).await.unwrap();
+    m.apply_configuration(&ApplyRequest { config: config(), mode: ApplyMode::Auto, dry_run: false, try_timeout: None })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(c.phase(0).unwrap(), Phase::Installing);
+    c.power_off(0).unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(c.phase(0).unwrap(), Phase::Off, "the abandoned install does not reboot the node");
+    assert!(!c.installed(0).unwrap());
+    c.power_on(0).unwrap();
+    assert_eq!(c.phase(0).unwrap(), Phase::Maintenance);
+}

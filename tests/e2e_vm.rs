@@ -314,3 +314,40 @@ fn faults_are_retried_or_reported_and_nothing_is_orphaned() {
     eprintln!("destroy with a slow shutdown took {:?}", t0.elapsed());
     assert!(pve.vmids().is_empty(), "left: {:?}", pve.vmids());
 }
+
+/// The documented example applies against fakepve, re-plans empty, imports
+/// with the command from import.sh, and destroys.
+#[test]
+fn example_applies_imports_and_destroys() {
+    let tf = terraform("1.15.5").expect("Terraform 1.15.5");
+    let pve = FakePve::start();
+    pve.cmd(json!({"op": "store_file", "storage": "local", "name": "talos-nocloud-amd64.iso", "size": 104857600, "content": "iso"}));
+    let ws = workspace(&tf, &pve);
+    let dir = support::terraform::repo_root().join("examples/resources/proxtalos_vm");
+    let example = std::fs::read_to_string(dir.join("resource.tf")).unwrap();
+    ws.write_config(&(header(&pve, &token_auth(&pve)) + &example));
+    ws.init();
+    let out = ws.apply();
+    assert!(out.contains("talos_cp_address = \"10.0.0.11\""), "{out}");
+    ws.plan_exit(0);
+    let vmid = vmid_of(&ws, "proxtalos_vm.talos_cp");
+    let cfg = pve.cmd(json!({"op": "vm_config", "vmid": vmid}));
+    assert!(cfg["efidisk0"].as_str().unwrap().contains("efitype=4m"), "{cfg}");
+    assert!(cfg["ide2"].as_str().unwrap().starts_with("local:iso/talos-nocloud-amd64.iso"), "{cfg}");
+
+    let import = std::fs::read_to_string(dir.join("import.sh")).unwrap();
+    let line = import.lines().find(|l| l.starts_with("terraform import")).unwrap();
+    let args: Vec<String> =
+        line.split_whitespace().skip(1).map(|a| a.replace("pve1/100", &format!("pve1/{vmid}"))).collect();
+    ws.ok(&["state", "rm", "-no-color", "proxtalos_vm.talos_cp"]);
+    let mut argv: Vec<&str> = vec![args[0].as_str(), "-no-color"];
+    argv.extend(args[1..].iter().map(String::as_str));
+    ws.ok(&argv);
+    // Import cannot know the `timeouts` block; that is the only change.
+    let plan = ws.plan_exit(2);
+    assert!(plan.contains("timeouts") && !plan.contains("known after apply") && plan.contains("1 to change"), "{plan}");
+    ws.apply();
+    ws.plan_exit(0);
+    ws.ok(&["destroy", "-no-color", "-auto-approve"]);
+    assert!(pve.vmids().is_empty());
+}

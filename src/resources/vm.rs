@@ -250,6 +250,23 @@ impl Resource<ProxtalosData> for VmResource {
         if resp.plan.is_null() || req.prior.is_null() {
             return;
         }
+        // Only the `timeouts` block changed (e.g. after an import): nothing
+        // on PVE changes, so computed values stay known.
+        let mut only_timeouts = resp.plan.clone();
+        only_timeouts.set_attr("timeouts", req.prior.attr("timeouts").clone());
+        if let (Some(p), Some(prior)) = (only_timeouts.attrs_mut(), req.prior.as_map()) {
+            for (k, v) in p.iter_mut() {
+                if v.is_unknown() {
+                    *v = prior.get(k).cloned().unwrap_or(Value::Null);
+                }
+            }
+        }
+        if only_timeouts.semantically_equal(&req.prior) {
+            let timeouts = resp.plan.attr("timeouts").clone();
+            resp.plan = req.prior.clone();
+            resp.plan.set_attr("timeouts", timeouts);
+            return;
+        }
         let prior = req.prior.attr("disks").as_elements().unwrap_or_default().to_vec();
         let planned = resp.plan.attr("disks").as_elements().unwrap_or_default().to_vec();
         for (i, p) in planned.iter().enumerate() {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::plugin::{DataSource, EphemeralResource, Resource};
 use crate::provider::ProxtalosData;
 
+pub mod image;
 pub mod vm;
 pub mod vm_model;
 pub mod vm_schema;
@@ -15,7 +16,7 @@ pub mod vm_validate;
 
 /// Every managed resource type.
 pub fn resources() -> Vec<Arc<dyn Resource<ProxtalosData>>> {
-    vec![Arc::new(vm::VmResource)]
+    vec![Arc::new(vm::VmResource), Arc::new(image::ImageResource)]
 }
 
 /// Every data source type.

@@ -351,3 +351,39 @@ fn example_applies_imports_and_destroys() {
     ws.ok(&["destroy", "-no-color", "-auto-approve"]);
     assert!(pve.vmids().is_empty());
 }
+
+/// Benchmark: PVE requests per VM refresh with 100 VMs in state (printed;
+/// asserted ≤ 2). Refresh needs the node from state only: no cluster
+/// listing, no per-disk or pool lookups.
+#[test]
+fn bench_requests_per_refresh_100_vms() {
+    let tf = terraform("1.15.5").expect("Terraform 1.15.5");
+    let pve = FakePve::start_with(0.0);
+    let ws = workspace(&tf, &pve);
+    ws.write_config(
+        &(header(&pve, &token_auth(&pve))
+            + r#"
+resource "proxtalos_vm" "b" {
+  count   = 100
+  node    = "pve1"
+  memory  = 512
+  started = false
+  disks   = [{ interface = "scsi0", storage = "local-lvm", size = 1 }]
+}
+"#),
+    );
+    ws.init();
+    ws.ok(&["apply", "-no-color", "-auto-approve", "-parallelism=20"]);
+    pve.clear_requests();
+    let t0 = Instant::now();
+    ws.ok(&["plan", "-no-color", "-refresh-only", "-parallelism=20"]);
+    let n = pve.requests().len();
+    eprintln!(
+        "BENCH 100 VMs: {n} PVE requests for one refresh = {:.2} per VM; refresh-only plan took {:?}",
+        n as f64 / 100.0,
+        t0.elapsed()
+    );
+    assert!(n <= 200, "{n} requests");
+    ws.ok(&["destroy", "-no-color", "-auto-approve", "-parallelism=20"]);
+    assert!(pve.vmids().is_empty());
+}

@@ -387,3 +387,61 @@ resource "proxtalos_vm" "b" {
     ws.ok(&["destroy", "-no-color", "-auto-approve", "-parallelism=20"]);
     assert!(pve.vmids().is_empty());
 }
+
+/// Clone from a template, full and linked, then settings applied in place.
+#[test]
+fn clone_full_and_linked_from_a_template() {
+    let tf = terraform("1.15.5").expect("Terraform 1.15.5");
+    let pve = FakePve::start();
+    pve.cmd(json!({"op": "add_vm", "vmid": 9000, "name": "talos-template", "template": true, "config": {
+        "cores": 2, "memory": 2048, "scsihw": "virtio-scsi-single",
+        "scsi0": "local-lvm:base-9000-disk-0,size=10G",
+        "net0": "virtio=BC:24:11:AA:BB:01,bridge=vmbr0", "agent": "1"}}));
+    let ws = workspace(&tf, &pve);
+    let body = r#"
+resource "proxtalos_vm" "full" {
+  node   = "pve1"
+  name   = "talos-w-1"
+  cores  = 4
+  memory = 4096
+  clone {
+    source_vm_id = 9000
+    storage      = "local-lvm"
+  }
+  disks           = [{ interface = "scsi0", storage = "local-lvm", size = 10 }]
+  network_devices = [{}]
+}
+
+resource "proxtalos_vm" "linked" {
+  node = "pve1"
+  name = "talos-w-2"
+  clone {
+    source_vm_id = 9000
+    full         = false
+  }
+  disks           = [{ interface = "scsi0", storage = "local-lvm" }]
+  network_devices = [{}]
+}
+"#;
+    ws.write_config(&(header(&pve, &token_auth(&pve)) + body));
+    ws.init();
+    ws.apply();
+    ws.plan_exit(0);
+    for (addr, cores) in [("proxtalos_vm.full", 4), ("proxtalos_vm.linked", 1)] {
+        let vm = ws.resource(addr).unwrap();
+        assert_eq!(vm["cores"], cores, "{vm}");
+        assert_ne!(vm["mac_addresses"][0], "BC:24:11:AA:BB:01", "a clone gets its own MAC");
+        let cfg = pve.cmd(json!({"op": "vm_config", "vmid": vm["vm_id"]}));
+        assert_eq!(cfg["name"], vm["name"], "{cfg}");
+    }
+    // Changing the clone source forces a new VM.
+    ws.write_config(
+        &(header(&pve, &token_auth(&pve))
+            + &body.replacen("source_vm_id = 9000\n    storage", "source_vm_id = 9001\n    storage", 1)),
+    );
+    let plan = ws.plan_exit(2);
+    assert!(plan.contains("proxtalos_vm.full must be replaced"), "{plan}");
+    ws.write_config(&(header(&pve, &token_auth(&pve)) + body));
+    ws.ok(&["destroy", "-no-color", "-auto-approve"]);
+    assert_eq!(pve.vmids(), vec![9000], "only the template is left");
+}

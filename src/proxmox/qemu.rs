@@ -62,6 +62,49 @@ pub fn config(node: &str, vmid: u32) -> Request {
     Request::get(format!("{}/config", vm_path(node, vmid)))
 }
 
+/// `GET .../pending`: every key with its current value and any pending
+/// change (real PVE's `GET config` folds pending values in by default;
+/// fakepve's does not, so this is the one form that means the same on both).
+pub fn pending(node: &str, vmid: u32) -> Request {
+    Request::get(format!("{}/pending", vm_path(node, vmid)))
+}
+
+/// One `/pending` entry.
+#[derive(Clone, Debug, Deserialize)]
+pub struct PendingEntry {
+    /// The key.
+    pub key: String,
+    /// The current value.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub value: Option<String>,
+    /// The value after the next boot.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub pending: Option<String>,
+    /// Deleted at the next boot.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub delete: Option<String>,
+}
+
+/// The config as it will be after pending changes apply, and whether any
+/// change is pending.
+pub fn effective_config(entries: Vec<PendingEntry>) -> (VmConfig, bool) {
+    let mut values = BTreeMap::new();
+    let mut any_pending = false;
+    for e in entries {
+        if e.delete.as_deref().is_some_and(|d| d != "0") {
+            any_pending = true;
+            continue;
+        }
+        if let Some(p) = e.pending {
+            any_pending = true;
+            values.insert(e.key, p);
+        } else if let Some(v) = e.value {
+            values.insert(e.key, v);
+        }
+    }
+    (VmConfig { values }, any_pending)
+}
+
 /// `POST .../config` (async, a `qmconfig` task) with `digest` and
 /// `delete`. Not blindly re-sent: the digest makes a second send fail.
 pub fn update(node: &str, vmid: u32, set: &[(String, String)], delete: &[String], digest: Option<&str>) -> Request {
@@ -201,6 +244,13 @@ impl Client {
         self.execute_as(&config(node, vmid)).await
     }
 
+    /// A VM's config with pending changes applied (one request, `/pending`),
+    /// and whether changes are pending.
+    pub async fn vm_effective_config(&self, node: &str, vmid: u32) -> Result<(VmConfig, bool)> {
+        let entries: Vec<PendingEntry> = self.execute_as(&pending(node, vmid)).await?;
+        Ok(effective_config(entries))
+    }
+
     /// A VM's status (one request).
     pub async fn vm_status(&self, node: &str, vmid: u32) -> Result<VmStatus> {
         self.execute_as(&status(node, vmid)).await
@@ -293,6 +343,23 @@ mod tests {
         assert_eq!(r.body().as_deref(), Some("timeout=60&forceStop=1"));
         assert_eq!(destroy("pve1", 100).path_and_query(), "/nodes/pve1/qemu/100?purge=1&destroy-unreferenced-disks=1");
         assert_eq!(resize("pve1", 100, "scsi0", "32G").body().as_deref(), Some("disk=scsi0&size=32G"));
+    }
+
+    #[test]
+    fn pending_folds_in() {
+        let entries: Vec<PendingEntry> = serde_json::from_value(serde_json::json!([
+            {"key": "cores", "value": 2, "pending": 4},
+            {"key": "name", "value": "a"},
+            {"key": "serial0", "value": "socket", "delete": 1},
+            {"key": "memory", "pending": "2048"}
+        ]))
+        .unwrap();
+        let (c, pending) = effective_config(entries);
+        assert!(pending);
+        assert_eq!(c.get("cores"), Some("4"));
+        assert_eq!(c.get("name"), Some("a"));
+        assert_eq!(c.get("serial0"), None);
+        assert_eq!(c.get("memory"), Some("2048"));
     }
 
     #[test]

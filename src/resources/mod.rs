@@ -12,6 +12,7 @@ pub mod client_configuration;
 pub mod cluster_health;
 pub mod cluster_kubeconfig;
 pub mod common;
+pub mod image;
 pub mod machine_bootstrap;
 pub mod machine_configuration;
 pub mod machine_configuration_apply;
@@ -33,6 +34,7 @@ pub fn resources() -> Vec<Arc<dyn Resource<ProxtalosData>>> {
         Arc::new(machine_bootstrap::MachineBootstrap),
         Arc::new(cluster_kubeconfig::ClusterKubeconfig::default()),
         Arc::new(vm::VmResource),
+        Arc::new(image::ImageResource),
     ]
 }
 

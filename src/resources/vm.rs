@@ -45,11 +45,11 @@ fn list(v: Vec<String>) -> Value {
     Value::List(v.into_iter().map(Value::string).collect())
 }
 
-/// Refreshes `state` from PVE: config and status, two requests (the node
-/// is known from state; no cluster listing). Returns false when the VM no
-/// longer exists.
+/// Refreshes `state` from PVE: the config with pending changes applied
+/// (`/pending`) and the status, two requests (the node is known from state;
+/// no cluster listing). Returns false when the VM no longer exists.
 async fn refresh(c: &Client, node: &str, vmid: u32, state: &mut Value) -> Result<bool, Error> {
-    let cfg = match c.vm_config(node, vmid).await {
+    let (cfg, _pending) = match c.vm_effective_config(node, vmid).await {
         Ok(cfg) => cfg,
         Err(e) if e.is_not_found() => return Ok(false),
         Err(e) => return Err(e),
@@ -250,6 +250,23 @@ impl Resource<ProxtalosData> for VmResource {
         if resp.plan.is_null() || req.prior.is_null() {
             return;
         }
+        // Only the `timeouts` block changed (e.g. after an import): nothing
+        // on PVE changes, so computed values stay known.
+        let mut only_timeouts = resp.plan.clone();
+        only_timeouts.set_attr("timeouts", req.prior.attr("timeouts").clone());
+        if let (Some(p), Some(prior)) = (only_timeouts.attrs_mut(), req.prior.as_map()) {
+            for (k, v) in p.iter_mut() {
+                if v.is_unknown() {
+                    *v = prior.get(k).cloned().unwrap_or(Value::Null);
+                }
+            }
+        }
+        if only_timeouts.semantically_equal(&req.prior) {
+            let timeouts = resp.plan.attr("timeouts").clone();
+            resp.plan = req.prior.clone();
+            resp.plan.set_attr("timeouts", timeouts);
+            return;
+        }
         let prior = req.prior.attr("disks").as_elements().unwrap_or_default().to_vec();
         let planned = resp.plan.attr("disks").as_elements().unwrap_or_default().to_vec();
         for (i, p) in planned.iter().enumerate() {
@@ -286,6 +303,12 @@ impl Resource<ProxtalosData> for VmResource {
             let (a, b) = (req.prior.attr("cloud_init").attr(k), resp.plan.attr("cloud_init").attr(k));
             if !a.is_null() && !b.is_null() && !b.is_unknown() && a != b {
                 resp.requires_replace.push(AttributePath::attr("cloud_init").and_attr(k));
+            }
+        }
+        for k in ["source_vm_id", "full", "storage"] {
+            let (a, b) = (req.prior.attr("clone").attr(k), resp.plan.attr("clone").attr(k));
+            if !b.is_unknown() && a != b {
+                resp.requires_replace.push(AttributePath::attr("clone").and_attr(k));
             }
         }
         let (a, b) = (req.prior.attr("efi_disk_storage"), resp.plan.attr("efi_disk_storage"));

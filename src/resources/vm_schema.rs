@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::plugin::timeouts::{self, Operation};
-use crate::plugin::{Attribute, IdentityAttribute, IdentitySchema, Nesting, Schema, Type};
+use crate::plugin::{Attribute, IdentityAttribute, IdentitySchema, NestedBlock, Nesting, Schema, Type};
 
 /// Default create/update/delete/read limits.
 pub const CREATE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -64,10 +64,57 @@ fn ip_attrs() -> Vec<Attribute> {
     ]
 }
 
+fn cdrom_block() -> NestedBlock {
+    NestedBlock::new(
+        "cdrom",
+        Nesting::Single,
+        "A CD-ROM drive.",
+        vec![
+            Attribute::string("interface")
+                .optional()
+                .default("ide2")
+                .description("Slot, default `ide2` (on q35 only `ide0` and `ide2` exist)."),
+            Attribute::string("file")
+                .required()
+                .description("ISO volume (`local:iso/talos.iso`) or `none` for an empty drive. In place."),
+        ],
+    )
+}
+
+fn cloud_init_block() -> NestedBlock {
+    NestedBlock::new(
+        "cloud_init",
+        Nesting::Single,
+        "Cloud-init (nocloud) settings.",
+        vec![
+            Attribute::string("storage").required().description("Storage for the cloud-init drive. Changing it forces a new VM."),
+            Attribute::string("interface").optional().default("ide0").description("Slot of the cloud-init drive, default `ide0`. Changing it forces a new VM."),
+            Attribute::new("dns_servers", Type::list(Type::String)).optional().description("Name servers. In place."),
+            Attribute::string("dns_domain").optional().description("Search domain. In place."),
+            Attribute::nested("ip_configs", Nesting::List, ip_attrs())
+                .optional()
+                .description("Per NIC (`ipconfig0` for `net0`, ...): DHCP or static addresses, so a Talos nocloud image comes up at a known address. In place (applied at the next boot)."),
+        ],
+    )
+}
+
+fn clone_block() -> NestedBlock {
+    NestedBlock::new(
+        "clone",
+        Nesting::Single,
+        "Create by cloning a template or VM, then apply the other settings. Any change forces a new VM.",
+        vec![
+            Attribute::number("source_vm_id").required().description("VMID of the template or VM to clone. Changing it forces a new VM."),
+            Attribute::bool("full").optional().default(true).description("Full copy; `false` makes a linked clone (needs a template on storage that supports it). Changing it forces a new VM."),
+            Attribute::string("storage").optional().description("Target storage for a full clone. Changing it forces a new VM."),
+        ],
+    )
+}
+
 /// The resource schema.
 pub fn schema() -> Schema {
     Schema::new(
-        "A QEMU virtual machine on Proxmox VE, shaped for Talos Linux nodes. Attributes apply in place where PVE can change them (a config update with `digest`); those that force a new VM say so. Reads cost two PVE requests per VM (config and status).",
+        "A QEMU virtual machine on Proxmox VE, shaped for Talos Linux nodes. Attributes apply in place where PVE can change them (a config update with `digest`); those that force a new VM say so. Reads cost two PVE requests per VM (the config with pending changes applied, and the status).",
         vec![
             Attribute::string("node").required().requires_replace().description("PVE node that runs the VM. Changing it forces a new VM."),
             Attribute::number("vm_id")
@@ -101,31 +148,6 @@ pub fn schema() -> Schema {
             Attribute::nested("network_devices", Nesting::List, nic_attrs())
                 .optional()
                 .description("NICs `net0`, `net1`, ... in order."),
-            Attribute::nested(
-                "cdrom",
-                Nesting::Single,
-                vec![
-                    Attribute::string("interface").optional().default("ide2").description("Slot, default `ide2` (on q35 only `ide0` and `ide2` exist)."),
-                    Attribute::string("file").required().description("ISO volume (`local:iso/talos.iso`) or `none` for an empty drive. In place."),
-                ],
-            )
-            .optional()
-            .description("A CD-ROM drive."),
-            Attribute::nested(
-                "cloud_init",
-                Nesting::Single,
-                vec![
-                    Attribute::string("storage").required().description("Storage for the cloud-init drive. Changing it forces a new VM."),
-                    Attribute::string("interface").optional().default("ide0").description("Slot of the cloud-init drive, default `ide0`. Changing it forces a new VM."),
-                    Attribute::new("dns_servers", Type::list(Type::String)).optional().description("Name servers. In place."),
-                    Attribute::string("dns_domain").optional().description("Search domain. In place."),
-                    Attribute::nested("ip_configs", Nesting::List, ip_attrs())
-                        .optional()
-                        .description("Per NIC (`ipconfig0` for `net0`, ...): DHCP or static addresses, so a Talos nocloud image comes up at a known address. In place (applied at the next boot)."),
-                ],
-            )
-            .optional()
-            .description("Cloud-init (nocloud) settings."),
             Attribute::bool("agent").optional().default(false).description("QEMU guest agent enabled. With it, IP addresses are read from the agent after create and update. In place."),
             Attribute::string("agent_wait")
                 .optional()
@@ -138,18 +160,6 @@ pub fn schema() -> Schema {
                 .optional()
                 .default(false)
                 .description("Reboot a running VM when an update leaves changes pending (CPU, memory, machine...). Off: the changes wait for the next reboot and a warning says so."),
-            Attribute::nested(
-                "clone",
-                Nesting::Single,
-                vec![
-                    Attribute::number("source_vm_id").required().description("VMID of the template or VM to clone."),
-                    Attribute::bool("full").optional().default(true).description("Full copy; `false` makes a linked clone (needs a template on storage that supports it)."),
-                    Attribute::string("storage").optional().description("Target storage for a full clone."),
-                ],
-            )
-            .optional()
-            .requires_replace()
-            .description("Create by cloning a template or VM, then apply the other settings. Changing it forces a new VM."),
             Attribute::new("mac_addresses", Type::list(Type::String)).computed().description("MAC address of each NIC, in order."),
             Attribute::new("ipv4_addresses", Type::list(Type::String))
                 .computed()
@@ -157,7 +167,7 @@ pub fn schema() -> Schema {
             Attribute::new("ipv6_addresses", Type::list(Type::String)).computed().description("IPv6 addresses, found the same way as `ipv4_addresses`."),
         ],
     )
-    .blocks(vec![timeouts::block(&[
+    .blocks(vec![cdrom_block(), cloud_init_block(), clone_block(), timeouts::block(&[
         (Operation::Create, CREATE_TIMEOUT),
         (Operation::Update, UPDATE_TIMEOUT),
         (Operation::Delete, DELETE_TIMEOUT),

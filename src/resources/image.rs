@@ -138,10 +138,10 @@ fn name_ok(content: &str, name: &str) -> Result<(), String> {
 fn validate(c: &Value, d: &mut Diagnostics) {
     timeouts::validate(c, d);
     let content = c.attr("content").as_str();
-    if let Some(ct) = content {
-        if !matches!(ct, "iso" | "import") {
-            d.error_at(p("content"), "Invalid content type", format!("Use `iso` or `import`; got {ct:?}."));
-        }
+    if let Some(ct) = content
+        && !matches!(ct, "iso" | "import")
+    {
+        d.error_at(p("content"), "Invalid content type", format!("Use `iso` or `import`; got {ct:?}."));
     }
     let has_url = !c.attr("url").is_null();
     let has_factory = !c.attr("schematic_id").is_null() || !c.attr("talos_version").is_null();
@@ -174,34 +174,30 @@ fn validate(c: &Value, d: &mut Diagnostics) {
             d.error_at(p("url"), "xz is not supported by PVE", "PVE's download-url cannot decompress xz (Image Factory `.raw.xz`). Use the factory's `.qcow2` with content `import`, or the `.iso`.");
         }
     }
-    if let Some(s) = c.attr("schematic_id").as_str() {
-        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            d.error_at(
-                p("schematic_id"),
-                "Invalid schematic id",
-                "An Image Factory schematic id is 64 hex characters.",
-            );
-        }
+    if let Some(s) = c.attr("schematic_id").as_str()
+        && (s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        d.error_at(p("schematic_id"), "Invalid schematic id", "An Image Factory schematic id is 64 hex characters.");
     }
-    if let Some(v) = c.attr("talos_version").as_str() {
-        if !v.starts_with('v') || v[1..].split('.').count() < 3 {
-            d.error_at(p("talos_version"), "Invalid Talos version", format!("Write it like `v1.11.2`; got {v:?}."));
-        }
+    if let Some(v) = c.attr("talos_version").as_str()
+        && (!v.starts_with('v') || v[1..].split('.').count() < 3)
+    {
+        d.error_at(p("talos_version"), "Invalid Talos version", format!("Write it like `v1.11.2`; got {v:?}."));
     }
-    if let Some(pl) = c.attr("platform").as_str() {
-        if !matches!(pl, "nocloud" | "metal") {
-            d.error_at(p("platform"), "Invalid platform", format!("Use `nocloud` or `metal`; got {pl:?}."));
-        }
+    if let Some(pl) = c.attr("platform").as_str()
+        && !matches!(pl, "nocloud" | "metal")
+    {
+        d.error_at(p("platform"), "Invalid platform", format!("Use `nocloud` or `metal`; got {pl:?}."));
     }
-    if let Some(a) = c.attr("arch").as_str() {
-        if !matches!(a, "amd64" | "arm64") {
-            d.error_at(p("arch"), "Invalid arch", format!("Use `amd64` or `arm64`; got {a:?}."));
-        }
+    if let Some(a) = c.attr("arch").as_str()
+        && !matches!(a, "amd64" | "arm64")
+    {
+        d.error_at(p("arch"), "Invalid arch", format!("Use `amd64` or `arm64`; got {a:?}."));
     }
-    if let Some(a) = c.attr("checksum_algorithm").as_str() {
-        if !matches!(a, "md5" | "sha1" | "sha224" | "sha256" | "sha384" | "sha512") {
-            d.error_at(p("checksum_algorithm"), "Invalid checksum algorithm", format!("{a:?} is not one PVE knows."));
-        }
+    if let Some(a) = c.attr("checksum_algorithm").as_str()
+        && !matches!(a, "md5" | "sha1" | "sha224" | "sha256" | "sha384" | "sha512")
+    {
+        d.error_at(p("checksum_algorithm"), "Invalid checksum algorithm", format!("{a:?} is not one PVE knows."));
     }
     if let Some(cmp) = c.attr("compression").as_str() {
         if cmp == "xz" {
@@ -225,13 +221,13 @@ fn validate(c: &Value, d: &mut Diagnostics) {
             );
         }
     }
-    if let (Some(ct), (_, Some(name))) = (content, source(c)) {
-        if c.attr("url").is_known_or_null() && c.attr("file_name").is_known_or_null() {
-            if let Err(why) = name_ok(ct, &name) {
-                let at = if c.attr("file_name").is_null() { "url" } else { "file_name" };
-                d.error_at(p(at), "Unusable file name", why);
-            }
-        }
+    if let (Some(ct), (_, Some(name))) = (content, source(c))
+        && c.attr("url").is_known_or_null()
+        && c.attr("file_name").is_known_or_null()
+        && let Err(why) = name_ok(ct, &name)
+    {
+        let at = if c.attr("file_name").is_null() { "url" } else { "file_name" };
+        d.error_at(p(at), "Unusable file name", why);
     }
 }
 
@@ -292,15 +288,15 @@ impl Resource<ProxtalosData> for ImageResource {
             return;
         }
         let (url, name) = source(&resp.plan);
-        if resp.plan.attr("url").is_unknown() {
-            if let Some(u) = url {
-                resp.plan.set_attr("url", Value::string(u));
-            }
+        if resp.plan.attr("url").is_unknown()
+            && let Some(u) = url
+        {
+            resp.plan.set_attr("url", Value::string(u));
         }
-        if resp.plan.attr("file_name").is_unknown() {
-            if let Some(n) = &name {
-                resp.plan.set_attr("file_name", Value::string(n.clone()));
-            }
+        if resp.plan.attr("file_name").is_unknown()
+            && let Some(n) = &name
+        {
+            resp.plan.set_attr("file_name", Value::string(n.clone()));
         }
         if !req.prior.is_null() {
             return;
@@ -315,12 +311,11 @@ impl Resource<ProxtalosData> for ImageResource {
             resp.plan.set_attr("id", Value::string(volid(st, content, n)));
         }
         let Ok(c) = ctx.data.pve() else { return };
-        if content == "import" {
-            if let Ok(v) = c.execute_as::<Version>(&Request::get("/version")).await {
-                if major_minor(&v.version).is_some_and(|mm| mm < (8, 4)) {
-                    resp.diags.error_at(p("content"), "`import` content needs PVE 8.4", format!("Node {node} runs PVE {}; disk images can be downloaded as `import` only since PVE 8.4. Use content `iso` with an `.img` name, or upgrade.", v.version));
-                }
-            }
+        if content == "import"
+            && let Ok(v) = c.execute_as::<Version>(&Request::get("/version")).await
+            && major_minor(&v.version).is_some_and(|mm| mm < (8, 4))
+        {
+            resp.diags.error_at(p("content"), "`import` content needs PVE 8.4", format!("Node {node} runs PVE {}; disk images can be downloaded as `import` only since PVE 8.4. Use content `iso` with an `.img` name, or upgrade.", v.version));
         }
         if let Ok(stores) = c.execute_as::<Vec<StorageInfo>>(&storage::list(node)).await {
             match stores.iter().find(|s| s.storage == st) {

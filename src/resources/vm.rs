@@ -272,9 +272,10 @@ impl Resource<ProxtalosData> for VmResource {
         for (i, p) in planned.iter().enumerate() {
             let base = AttributePath::attr("disks").and_index(i as i64);
             let Some(old) = prior.iter().find(|o| o.attr("interface") == p.attr("interface")) else { continue };
-            if let (Some(a), Some(b)) = (old.attr("size").as_i64(), p.attr("size").as_i64()) {
-                if b < a {
-                    resp.diags.error_at(
+            if let (Some(a), Some(b)) = (old.attr("size").as_i64(), p.attr("size").as_i64())
+                && b < a
+            {
+                resp.diags.error_at(
                         base.and_attr("size"),
                         "Disks cannot shrink",
                         format!(
@@ -282,7 +283,6 @@ impl Resource<ProxtalosData> for VmResource {
                             p.attr("interface").as_str().unwrap_or("?")
                         ),
                     );
-                }
             }
             if p.attr("size").is_unknown() {
                 // Size left to PVE: keep the known one.

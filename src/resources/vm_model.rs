@@ -341,10 +341,10 @@ impl VmSpec {
         }
         put("machine", if self.machine == "i440fx" { "pc".into() } else { self.machine.clone() });
         put("bios", self.bios.clone());
-        if let Some(st) = &self.efi_disk_storage {
-            if !existing.contains_key("efidisk0") {
-                put("efidisk0", format!("{st}:1,efitype=4m,pre-enrolled-keys=0"));
-            }
+        if let Some(st) = &self.efi_disk_storage
+            && !existing.contains_key("efidisk0")
+        {
+            put("efidisk0", format!("{st}:1,efitype=4m,pre-enrolled-keys=0"));
         }
         put("scsihw", self.scsi_hardware.clone());
         put("ostype", "l26".into());
@@ -368,10 +368,10 @@ impl VmSpec {
             if let Some(c) = &d.cache {
                 drive.opts.set("cache", c.clone());
             }
-            if let Some(cur) = existing.get(&d.interface).and_then(|s| s.parse::<Drive>().ok()) {
-                if let Some(size) = cur.get("size") {
-                    drive.opts.set("size", size);
-                }
+            if let Some(cur) = existing.get(&d.interface).and_then(|s| s.parse::<Drive>().ok())
+                && let Some(size) = cur.get("size")
+            {
+                drive.opts.set("size", size);
             }
             put(&d.interface, drive.to_string());
         }

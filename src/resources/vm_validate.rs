@@ -48,10 +48,10 @@ pub fn validate(c: &Value, d: &mut Diagnostics) {
             );
         }
     }
-    if let Some(n) = c.attr("node").as_str() {
-        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
-            d.error_at(p("node"), "Invalid node name", format!("{n:?} is not a PVE node name."));
-        }
+    if let Some(n) = c.attr("node").as_str()
+        && (n.is_empty() || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
+    {
+        d.error_at(p("node"), "Invalid node name", format!("{n:?} is not a PVE node name."));
     }
     if let Some(n) = c.attr("name").as_str() {
         let ok = !n.is_empty()
@@ -72,25 +72,25 @@ pub fn validate(c: &Value, d: &mut Diagnostics) {
         ("memory", 16, 16 * 1024 * 1024),
         ("memory_floating", 0, 16 * 1024 * 1024),
     ] {
-        if let Some(n) = c.attr(attr).as_number() {
-            if !n.as_i64().is_some_and(|v| (lo..=hi).contains(&v)) {
-                let why = if attr == "memory" {
-                    format!("PVE needs at least {lo} MiB; got {n}.")
-                } else {
-                    format!("Must be an integer from {lo} to {hi}; got {n}.")
-                };
-                d.error_at(p(attr), format!("Invalid {attr}"), why);
-            }
+        if let Some(n) = c.attr(attr).as_number()
+            && !n.as_i64().is_some_and(|v| (lo..=hi).contains(&v))
+        {
+            let why = if attr == "memory" {
+                format!("PVE needs at least {lo} MiB; got {n}.")
+            } else {
+                format!("Must be an integer from {lo} to {hi}; got {n}.")
+            };
+            d.error_at(p(attr), format!("Invalid {attr}"), why);
         }
     }
-    if let (Some(f), Some(m)) = (c.attr("memory_floating").as_i64(), c.attr("memory").as_i64()) {
-        if f > m {
-            d.error_at(
-                p("memory_floating"),
-                "Invalid memory_floating",
-                format!("The balloon minimum ({f} MiB) cannot exceed `memory` ({m} MiB)."),
-            );
-        }
+    if let (Some(f), Some(m)) = (c.attr("memory_floating").as_i64(), c.attr("memory").as_i64())
+        && f > m
+    {
+        d.error_at(
+            p("memory_floating"),
+            "Invalid memory_floating",
+            format!("The balloon minimum ({f} MiB) cannot exceed `memory` ({m} MiB)."),
+        );
     }
     if let Some(b) = c.attr("bios").as_str() {
         if !matches!(b, "seabios" | "ovmf") {
@@ -104,25 +104,25 @@ pub fn validate(c: &Value, d: &mut Diagnostics) {
             );
         }
     }
-    if let Some(m) = c.attr("machine").as_str() {
-        if !(matches!(m, "q35" | "i440fx") || m.starts_with("pc-q35-") || m.starts_with("pc-i440fx-")) {
-            d.error_at(
-                p("machine"),
-                "Invalid machine",
-                format!("Use `q35`, `i440fx` or a versioned `pc-q35-…`; got {m:?}."),
-            );
-        }
+    if let Some(m) = c.attr("machine").as_str()
+        && !(matches!(m, "q35" | "i440fx") || m.starts_with("pc-q35-") || m.starts_with("pc-i440fx-"))
+    {
+        d.error_at(
+            p("machine"),
+            "Invalid machine",
+            format!("Use `q35`, `i440fx` or a versioned `pc-q35-…`; got {m:?}."),
+        );
     }
-    if let Some(h) = c.attr("scsi_hardware").as_str() {
-        if !matches!(h, "virtio-scsi-single" | "virtio-scsi-pci" | "lsi" | "lsi53c810" | "megasas" | "pvscsi") {
-            d.error_at(p("scsi_hardware"), "Invalid SCSI controller", format!("{h:?} is not one PVE knows."));
-        }
+    if let Some(h) = c.attr("scsi_hardware").as_str()
+        && !matches!(h, "virtio-scsi-single" | "virtio-scsi-pci" | "lsi" | "lsi53c810" | "megasas" | "pvscsi")
+    {
+        d.error_at(p("scsi_hardware"), "Invalid SCSI controller", format!("{h:?} is not one PVE knows."));
     }
     for (attr, v) in [("efi_disk_storage", c.attr("efi_disk_storage"))] {
-        if let Some(s) = v.as_str() {
-            if !valid_storage(s) {
-                d.error_at(p(attr), "Invalid storage id", format!("{s:?} is not a storage id (e.g. `local-lvm`)."));
-            }
+        if let Some(s) = v.as_str()
+            && !valid_storage(s)
+        {
+            d.error_at(p(attr), "Invalid storage id", format!("{s:?} is not a storage id (e.g. `local-lvm`)."));
         }
     }
     if let Some(tags) = c.attr("tags").as_elements() {
@@ -136,10 +136,10 @@ pub fn validate(c: &Value, d: &mut Diagnostics) {
             }
         }
     }
-    if let Some(w) = c.attr("agent_wait").as_str() {
-        if let Err(e) = timeouts::parse_duration(w) {
-            d.error_at(p("agent_wait"), "Invalid duration", e);
-        }
+    if let Some(w) = c.attr("agent_wait").as_str()
+        && let Err(e) = timeouts::parse_duration(w)
+    {
+        d.error_at(p("agent_wait"), "Invalid duration", e);
     }
     let mut slots: Vec<(String, AttributePath)> = Vec::new();
     let mut claim = |slot: &str, path: AttributePath, d: &mut Diagnostics| {
@@ -157,33 +157,33 @@ pub fn validate(c: &Value, d: &mut Diagnostics) {
                 Err(e) => d.error_at(base.and_attr("interface"), "Invalid disk interface", e.why),
             }
         }
-        if let Some(s) = disk.attr("storage").as_str() {
-            if !valid_storage(s) {
-                d.error_at(
-                    base.and_attr("storage"),
-                    "Invalid storage id",
-                    format!("{s:?} is not a storage id (e.g. `local-lvm`)."),
-                );
-            }
+        if let Some(s) = disk.attr("storage").as_str()
+            && !valid_storage(s)
+        {
+            d.error_at(
+                base.and_attr("storage"),
+                "Invalid storage id",
+                format!("{s:?} is not a storage id (e.g. `local-lvm`)."),
+            );
         }
-        if let Some(n) = disk.attr("size").as_number() {
-            if !n.as_i64().is_some_and(|v| (1..=131_072).contains(&v)) {
-                d.error_at(
-                    base.and_attr("size"),
-                    "Invalid disk size",
-                    format!("A size is a whole number of GiB from 1; got {n}."),
-                );
-            }
+        if let Some(n) = disk.attr("size").as_number()
+            && !n.as_i64().is_some_and(|v| (1..=131_072).contains(&v))
+        {
+            d.error_at(
+                base.and_attr("size"),
+                "Invalid disk size",
+                format!("A size is a whole number of GiB from 1; got {n}."),
+            );
         }
-        if let Some(src) = disk.attr("import_from").as_str() {
-            if src.starts_with('/') || !src.contains(':') {
-                d.error_at(base.and_attr("import_from"), "Invalid import source", format!("{src:?}: give a volume id like `local:import/talos.raw` (absolute paths need root, which an API token is not)."));
-            }
+        if let Some(src) = disk.attr("import_from").as_str()
+            && (src.starts_with('/') || !src.contains(':'))
+        {
+            d.error_at(base.and_attr("import_from"), "Invalid import source", format!("{src:?}: give a volume id like `local:import/talos.raw` (absolute paths need root, which an API token is not)."));
         }
-        if let Some(cache) = disk.attr("cache").as_str() {
-            if !matches!(cache, "none" | "writethrough" | "writeback" | "unsafe" | "directsync") {
-                d.error_at(base.and_attr("cache"), "Invalid cache mode", format!("{cache:?} is not a PVE cache mode."));
-            }
+        if let Some(cache) = disk.attr("cache").as_str()
+            && !matches!(cache, "none" | "writethrough" | "writeback" | "unsafe" | "directsync")
+        {
+            d.error_at(base.and_attr("cache"), "Invalid cache mode", format!("{cache:?} is not a PVE cache mode."));
         }
     }
     if let Some(cd) = c.attr("cdrom").as_map() {
@@ -208,14 +208,15 @@ pub fn validate(c: &Value, d: &mut Diagnostics) {
                 Err(e) => d.error_at(base.and_attr("interface"), "Invalid CD-ROM interface", e.why),
             }
         }
-        if let Some(f) = cd.get("file").and_then(Value::as_str) {
-            if f != "none" && !(f.contains(":iso/") && valid_storage(f.split(':').next().unwrap_or(""))) {
-                d.error_at(
-                    base.and_attr("file"),
-                    "Invalid ISO volume",
-                    format!("{f:?}: use an ISO volume like `local:iso/talos.iso`, or `none`."),
-                );
-            }
+        if let Some(f) = cd.get("file").and_then(Value::as_str)
+            && f != "none"
+            && !(f.contains(":iso/") && valid_storage(f.split(':').next().unwrap_or("")))
+        {
+            d.error_at(
+                base.and_attr("file"),
+                "Invalid ISO volume",
+                format!("{f:?}: use an ISO volume like `local:iso/talos.iso`, or `none`."),
+            );
         }
     }
     if let Some(ci) = c.attr("cloud_init").as_map() {
@@ -226,10 +227,10 @@ pub fn validate(c: &Value, d: &mut Diagnostics) {
                 Err(e) => d.error_at(base.and_attr("interface"), "Invalid cloud-init interface", e.why),
             }
         }
-        if let Some(s) = ci.get("storage").and_then(Value::as_str) {
-            if !valid_storage(s) {
-                d.error_at(base.and_attr("storage"), "Invalid storage id", format!("{s:?} is not a storage id."));
-            }
+        if let Some(s) = ci.get("storage").and_then(Value::as_str)
+            && !valid_storage(s)
+        {
+            d.error_at(base.and_attr("storage"), "Invalid storage id", format!("{s:?} is not a storage id."));
         }
         let nics = c.attr("network_devices").as_elements().map(<[Value]>::len);
         for (i, ip) in ci.get("ip_configs").and_then(Value::as_elements).unwrap_or_default().iter().enumerate() {
@@ -275,57 +276,57 @@ pub fn validate(c: &Value, d: &mut Diagnostics) {
     }
     for (i, nic) in c.attr("network_devices").as_elements().unwrap_or_default().iter().enumerate() {
         let base = p("network_devices").and_index(i as i64);
-        if let Some(b) = nic.attr("bridge").as_str() {
-            if !valid_bridge(b) {
-                d.error_at(
-                    base.and_attr("bridge"),
-                    "Invalid bridge",
-                    format!("{b:?} is not a bridge name (e.g. `vmbr0`, at most 15 characters)."),
-                );
-            }
+        if let Some(b) = nic.attr("bridge").as_str()
+            && !valid_bridge(b)
+        {
+            d.error_at(
+                base.and_attr("bridge"),
+                "Invalid bridge",
+                format!("{b:?} is not a bridge name (e.g. `vmbr0`, at most 15 characters)."),
+            );
         }
-        if let Some(m) = nic.attr("model").as_str() {
-            if !NIC_MODELS.contains(&m) {
-                d.error_at(
-                    base.and_attr("model"),
-                    "Invalid NIC model",
-                    format!("{m:?}; use `virtio`, `e1000`, `e1000e`, `rtl8139` or `vmxnet3`."),
-                );
-            }
+        if let Some(m) = nic.attr("model").as_str()
+            && !NIC_MODELS.contains(&m)
+        {
+            d.error_at(
+                base.and_attr("model"),
+                "Invalid NIC model",
+                format!("{m:?}; use `virtio`, `e1000`, `e1000e`, `rtl8139` or `vmxnet3`."),
+            );
         }
-        if let Some(m) = nic.attr("mac_address").as_str() {
-            if !valid_mac(m) {
-                d.error_at(
-                    base.and_attr("mac_address"),
-                    "Invalid MAC address",
-                    format!("{m:?}; write it as `BC:24:11:00:00:01`."),
-                );
-            }
+        if let Some(m) = nic.attr("mac_address").as_str()
+            && !valid_mac(m)
+        {
+            d.error_at(
+                base.and_attr("mac_address"),
+                "Invalid MAC address",
+                format!("{m:?}; write it as `BC:24:11:00:00:01`."),
+            );
         }
-        if let Some(n) = nic.attr("vlan_id").as_number() {
-            if !n.as_i64().is_some_and(|v| (1..=4094).contains(&v)) {
-                d.error_at(base.and_attr("vlan_id"), "Invalid VLAN", format!("A VLAN id is 1–4094; got {n}."));
-            }
+        if let Some(n) = nic.attr("vlan_id").as_number()
+            && !n.as_i64().is_some_and(|v| (1..=4094).contains(&v))
+        {
+            d.error_at(base.and_attr("vlan_id"), "Invalid VLAN", format!("A VLAN id is 1–4094; got {n}."));
         }
-        if let Some(n) = nic.attr("mtu").as_number() {
-            if !n.as_i64().is_some_and(|v| v == 1 || (576..=65520).contains(&v)) {
-                d.error_at(
-                    base.and_attr("mtu"),
-                    "Invalid MTU",
-                    format!("An MTU is 576–65520, or 1 for the bridge's; got {n}."),
-                );
-            }
+        if let Some(n) = nic.attr("mtu").as_number()
+            && !n.as_i64().is_some_and(|v| v == 1 || (576..=65520).contains(&v))
+        {
+            d.error_at(
+                base.and_attr("mtu"),
+                "Invalid MTU",
+                format!("An MTU is 576–65520, or 1 for the bridge's; got {n}."),
+            );
         }
     }
     if let Some(cl) = c.attr("clone").as_map() {
-        if let Some(n) = cl.get("source_vm_id").and_then(Value::as_number) {
-            if !n.as_i64().is_some_and(|v| (i64::from(VMID_MIN)..=i64::from(VMID_MAX)).contains(&v)) {
-                d.error_at(
-                    p("clone").and_attr("source_vm_id"),
-                    "Invalid VMID",
-                    format!("A VMID is {VMID_MIN}–{VMID_MAX}; got {n}."),
-                );
-            }
+        if let Some(n) = cl.get("source_vm_id").and_then(Value::as_number)
+            && !n.as_i64().is_some_and(|v| (i64::from(VMID_MIN)..=i64::from(VMID_MAX)).contains(&v))
+        {
+            d.error_at(
+                p("clone").and_attr("source_vm_id"),
+                "Invalid VMID",
+                format!("A VMID is {VMID_MIN}–{VMID_MAX}; got {n}."),
+            );
         }
         if cl.get("full").and_then(Value::as_bool) == Some(false) && cl.get("storage").is_some_and(|s| !s.is_null()) {
             d.error_at(

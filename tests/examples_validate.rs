@@ -2,7 +2,9 @@
 //! real provider binary (dev_overrides), on every Terraform the harness
 //! knows that supports the example: ephemeral resources need ≥ 1.10, and
 //! Terraform < 1.15 is validated without `init` (it cannot init offline
-//! with dev_overrides).
+//! with dev_overrides). Examples that are only resource blocks (the docs
+//! pages show them after the provider example; their own tests prepend a
+//! provider block) are validated with the standard `required_providers`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -55,6 +57,16 @@ fn every_example_validates() {
                 }
             }
             assert!(tf_files > 0, "{} has no .tf file", dir.display());
+            let has_header = std::fs::read_dir(ws.work())
+                .unwrap()
+                .any(|f| std::fs::read_to_string(f.unwrap().path()).unwrap_or_default().contains("required_providers"));
+            if !has_header {
+                std::fs::write(
+                    ws.work().join("providers.tf"),
+                    "terraform {\n  required_providers {\n    proxtalos = { source = \"proxtalos/proxtalos\" }\n  }\n}\n",
+                )
+                .unwrap();
+            }
             ws.init();
             let out = ws.run(&["validate", "-no-color"]);
             let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

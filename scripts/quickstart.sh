@@ -12,13 +12,15 @@
 # 1.15.5 from ../shared/tools/install-terraform.sh into .tools/. Override with
 # PROXTALOS_TF=/path/to/terraform-or-tofu.
 # Environment: QUICKSTART_DIR (.tools/quickstart), QUICKSTART_TIME_SCALE (0.01),
-# QUICKSTART_PORT (8006).
+# QUICKSTART_PORT (8006), QUICKSTART_NETWORK (127.0.10.0/24: the nodes' loopback
+# addresses, from host 11 on).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 WORK=${QUICKSTART_DIR:-$ROOT/.tools/quickstart}
 SCALE=${QUICKSTART_TIME_SCALE:-0.01}
 PORT=${QUICKSTART_PORT:-8006}
+NETWORK=${QUICKSTART_NETWORK:-127.0.10.0/24}
 LAB_DIR=${PROXTALOS_LAB_DIR:-$ROOT/.tools/lab}
 export PROXTALOS_LAB_DIR=$LAB_DIR
 
@@ -72,14 +74,29 @@ lab_env() {
   export TF_VAR_proxmox_ca_certificate_file=$PROXTALOS_LAB_CA
 }
 
+vms_left() {
+  "$(dirname "$(bash scripts/install-fakepve.sh)")/python" - <<'PY'
+import json, os, ssl, urllib.request
+ctx = ssl.create_default_context(cafile=os.environ["PROXTALOS_LAB_CA"])
+req = urllib.request.Request(os.environ["PROXMOX_VE_ENDPOINT"].rstrip("/") + "/api2/json/cluster/resources?type=vm",
+                             headers={"Authorization": "PVEAPIToken=" + os.environ["PROXMOX_VE_API_TOKEN"]})
+vms = json.load(urllib.request.urlopen(req, context=ctx))["data"]
+print(" ".join(f"{v['vmid']}:{v.get('name', '')}" for v in vms))
+PY
+}
+
 destroy() {
   find_tf
   if bash scripts/lab.sh status >/dev/null 2>&1; then
     lab_env
     if [ -f "$WORK/terraform.tfstate" ]; then
       say "terraform destroy"
-      tf destroy -auto-approve || { bash scripts/lab.sh stop || true; die "destroy failed (the lab is stopped; its VMs went with it)"; }
+      tf destroy -auto-approve -no-color || { bash scripts/lab.sh stop || true; die "destroy failed (the lab is stopped; its VMs went with it)"; }
     fi
+    # What a hypervisor would show: every VM of the node, straight from the PVE API.
+    local left
+    left=$(vms_left) || die "could not list the VMs on the lab's PVE API"
+    echo "VMs left on the lab's PVE: ${left:-none}"
   else
     echo "the lab is not running: nothing to destroy"
   fi
@@ -103,7 +120,7 @@ up() {
   bash scripts/lab.sh start --detach --time-scale "$SCALE" --port "$PORT" >"$WORK/lab-banner.txt" ||
     die "the lab did not start (see above)"
   sed -n '1,/^Stop:/p' "$WORK/lab-banner.txt" | sed -n '1,3p'
-  trap 'echo "quickstart: failed; stopping the lab (logs: $LAB_DIR/lab.log)" >&2; bash scripts/lab.sh stop >&2 || true' ERR
+  trap 'rc=$?; if [ $rc != 0 ]; then echo "quickstart: failed; stopping the lab (logs: $LAB_DIR/lab.log, $WORK/*.log)" >&2; bash scripts/lab.sh stop >&2 || true; fi' EXIT
   lab_env
 
   say "terraform apply in $WORK (a copy of examples/quickstart)"
@@ -111,8 +128,8 @@ up() {
   cp examples/quickstart/*.tf "$WORK/"
   cat >"$WORK/terraform.tfvars" <<VARS
 # The lab: node pve1, storages local (iso) and local-lvm, bridge vmbr0;
-# nodes on loopback 127.0.10.x (endpoint and token come from PROXMOX_VE_*).
-network_cidr = "127.0.10.0/24"
+# nodes on loopback $NETWORK (endpoint and token come from PROXMOX_VE_*).
+network_cidr = "$NETWORK"
 first_host   = 11
 VARS
   if [ "$NEEDS_INIT" = 1 ]; then tf init -no-color >/dev/null || false; fi
@@ -136,7 +153,7 @@ VARS
     die "the second plan is not empty (exit $rc)"
   fi
   grep -E '^No changes' "$WORK/replan.log"
-  trap - ERR
+  trap - EXIT
 
   say "done in $((SECONDS - t0)) s (apply ${apply_s} s at time scale $SCALE); the cluster is healthy"
   cat <<MSG

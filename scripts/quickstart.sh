@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# README command 1: a 5-node Talos cluster (3 control planes, 2 workers) on
+# the local lab (fakepve + Talos node simulator) with examples/quickstart.
+#
+#   scripts/quickstart.sh            install what is missing, build the provider
+#                                    (debug build: `cargo build`), start the lab,
+#                                    terraform init + apply, print the outputs,
+#                                    prove the re-plan is empty
+#   scripts/quickstart.sh destroy    terraform destroy, then stop the lab
+#
+# Terraform: `tofu` or `terraform` from PATH when present, else Terraform
+# 1.15.5 from ../shared/tools/install-terraform.sh into .tools/. Override with
+# PROXTALOS_TF=/path/to/terraform-or-tofu.
+# Environment: QUICKSTART_DIR (.tools/quickstart), QUICKSTART_TIME_SCALE (0.01),
+# QUICKSTART_PORT (8006), QUICKSTART_NETWORK (127.0.10.0/24: the nodes' loopback
+# addresses, from host 11 on).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+WORK=${QUICKSTART_DIR:-$ROOT/.tools/quickstart}
+SCALE=${QUICKSTART_TIME_SCALE:-0.01}
+PORT=${QUICKSTART_PORT:-8006}
+NETWORK=${QUICKSTART_NETWORK:-127.0.10.0/24}
+LAB_DIR=${PROXTALOS_LAB_DIR:-$ROOT/.tools/lab}
+export PROXTALOS_LAB_DIR=$LAB_DIR
+
+say() { printf '\n==> %s\n' "$*"; }
+die() { printf 'quickstart: %s\n' "$*" >&2; exit 1; }
+
+find_tf() {
+  if [ -n "${PROXTALOS_TF:-}" ]; then
+    [ -x "$PROXTALOS_TF" ] || die "PROXTALOS_TF=$PROXTALOS_TF is not executable"
+    TF=$PROXTALOS_TF
+  elif command -v tofu >/dev/null; then
+    TF=$(command -v tofu)
+  elif command -v terraform >/dev/null; then
+    TF=$(command -v terraform)
+  else
+    local installer=$ROOT/../shared/tools/install-terraform.sh
+    [ -f "$installer" ] || die "no tofu or terraform on PATH and no installer at $installer: install Terraform >= 1.11 or OpenTofu"
+    say "installing Terraform 1.15.5 into .tools/ ($installer)"
+    TF=$(bash "$installer" "$ROOT/.tools") || die "installing Terraform failed"
+  fi
+  # A CLI config with dev_overrides points Terraform at the provider we build.
+  mkdir -p "$WORK"
+  export TF_CLI_CONFIG_FILE=$WORK/terraform.tfrc
+  cat >"$TF_CLI_CONFIG_FILE" <<CFG
+provider_installation {
+  dev_overrides {
+    "registry.terraform.io/proxtalos/proxtalos" = "${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+  }
+  direct {}
+}
+CFG
+  export TF_IN_AUTOMATION=1 TF_INPUT=0
+  local v
+  v=$("$TF" version 2>/dev/null | head -1) || die "$TF does not run"
+  echo "using $v ($TF)"
+  # With dev_overrides, Terraform before 1.15 needs (and wants) no init.
+  NEEDS_INIT=1
+  if [[ $v =~ ^Terraform\ v1\.([0-9]+)\. ]]; then
+    local minor=${BASH_REMATCH[1]}
+    [ "$minor" -ge 11 ] || die "$v is too old: the quickstart needs Terraform >= 1.11"
+    [ "$minor" -ge 15 ] || NEEDS_INIT=0
+  fi
+}
+
+tf() { "$TF" -chdir="$WORK" "$@"; }
+
+lab_env() {
+  # shellcheck disable=SC1090
+  source <(bash scripts/lab.sh env) || die "the lab is not running"
+  export PROXMOX_VE_ENDPOINT PROXMOX_VE_API_TOKEN
+  export TF_VAR_proxmox_ca_certificate_file=$PROXTALOS_LAB_CA
+}
+
+vms_left() {
+  "$(dirname "$(bash scripts/install-fakepve.sh)")/python" - <<'PY'
+import json, os, ssl, urllib.request
+ctx = ssl.create_default_context(cafile=os.environ["PROXTALOS_LAB_CA"])
+req = urllib.request.Request(os.environ["PROXMOX_VE_ENDPOINT"].rstrip("/") + "/api2/json/cluster/resources?type=vm",
+                             headers={"Authorization": "PVEAPIToken=" + os.environ["PROXMOX_VE_API_TOKEN"]})
+vms = json.load(urllib.request.urlopen(req, context=ctx))["data"]
+print(" ".join(f"{v['vmid']}:{v.get('name', '')}" for v in vms))
+PY
+}
+
+destroy() {
+  find_tf
+  if bash scripts/lab.sh status >/dev/null 2>&1; then
+    lab_env
+    if [ -f "$WORK/terraform.tfstate" ]; then
+      say "terraform destroy"
+      tf destroy -auto-approve -no-color || { bash scripts/lab.sh stop || true; die "destroy failed (the lab is stopped; its VMs went with it)"; }
+    fi
+    # What a hypervisor would show: every VM of the node, straight from the PVE API.
+    local left
+    left=$(vms_left) || die "could not list the VMs on the lab's PVE API"
+    echo "VMs left on the lab's PVE: ${left:-none}"
+  else
+    echo "the lab is not running: nothing to destroy"
+  fi
+  rm -f "$WORK/terraform.tfstate" "$WORK/terraform.tfstate.backup" "$WORK/talosconfig" "$WORK/kubeconfig"
+  say "stopping the lab"
+  bash scripts/lab.sh stop
+}
+
+up() {
+  local t0=$SECONDS
+  command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) first"
+  find_tf
+
+  say "building the provider (cargo build, debug)"
+  cargo build --bin terraform-provider-proxtalos || die "building the provider failed"
+
+  say "starting the lab (time scale $SCALE, port $PORT)"
+  if bash scripts/lab.sh status >/dev/null 2>&1; then
+    die "a lab is already running: run \`scripts/quickstart.sh destroy\` (or scripts/lab.sh stop) first"
+  fi
+  bash scripts/lab.sh start --detach --time-scale "$SCALE" --port "$PORT" >"$WORK/lab-banner.txt" ||
+    die "the lab did not start (see above)"
+  sed -n '1,/^Stop:/p' "$WORK/lab-banner.txt" | sed -n '1,3p'
+  trap 'rc=$?; if [ $rc != 0 ]; then echo "quickstart: failed; stopping the lab (logs: $LAB_DIR/lab.log, $WORK/*.log)" >&2; bash scripts/lab.sh stop >&2 || true; fi' EXIT
+  lab_env
+
+  say "terraform apply in $WORK (a copy of examples/quickstart)"
+  rm -f "$WORK"/*.tf "$WORK/terraform.tfstate" "$WORK/terraform.tfstate.backup"
+  cp examples/quickstart/*.tf "$WORK/"
+  cat >"$WORK/terraform.tfvars" <<VARS
+# The lab: node pve1, storages local (iso) and local-lvm, bridge vmbr0;
+# nodes on loopback $NETWORK (endpoint and token come from PROXMOX_VE_*).
+network_cidr = "$NETWORK"
+first_host   = 11
+VARS
+  if [ "$NEEDS_INIT" = 1 ]; then tf init -no-color >/dev/null || false; fi
+  local ta=$SECONDS
+  tf apply -auto-approve -no-color >"$WORK/apply.log" 2>&1 || { tail -40 "$WORK/apply.log" >&2; false; }
+  local apply_s=$((SECONDS - ta))
+  grep -E '^Apply complete' "$WORK/apply.log"
+
+  say "outputs"
+  tf output -no-color
+  (umask 077; tf output -raw talosconfig >"$WORK/talosconfig"; tf output -raw kubeconfig >"$WORK/kubeconfig")
+  chmod 600 "$WORK/talosconfig" "$WORK/kubeconfig"
+  echo "talosconfig: $WORK/talosconfig (0600)"
+  echo "kubeconfig:  $WORK/kubeconfig (0600)"
+
+  say "second plan (must be empty)"
+  local rc=0
+  tf plan -detailed-exitcode -no-color >"$WORK/replan.log" 2>&1 || rc=$?
+  if [ $rc != 0 ]; then
+    cat "$WORK/replan.log" >&2
+    die "the second plan is not empty (exit $rc)"
+  fi
+  grep -E '^No changes' "$WORK/replan.log"
+  trap - EXIT
+
+  say "done in $((SECONDS - t0)) s (apply ${apply_s} s at time scale $SCALE); the cluster is healthy"
+  cat <<MSG
+Try:   TALOSCONFIG=$WORK/talosconfig talosctl ... (the simulated nodes answer the Talos API)
+       $TF -chdir=$WORK output
+Clean: scripts/quickstart.sh destroy    (terraform destroy, then stop the lab)
+MSG
+}
+
+case ${1:-up} in
+  up|apply) up ;;
+  destroy|down) destroy ;;
+  -h|--help|help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' ;;
+  *) die "unknown command $1 (up, destroy)" ;;
+esac

@@ -572,3 +572,39 @@ async fn stop_provider_answers() {
     let r = f.server.stop_provider(Request::new(pb::stop_provider::Request {})).await.unwrap().into_inner();
     assert_eq!(r.error, "");
 }
+
+#[tokio::test]
+async fn unknown_data_source_and_ephemeral_names_are_diagnostics() {
+    let f = fixture().await;
+    let r = f
+        .server
+        .read_data_source(Request::new(pb::read_data_source::Request {
+            type_name: "tftest_nope".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(errors(&r.diagnostics), vec!["Unknown data source"]);
+    let r = f
+        .server
+        .open_ephemeral_resource(Request::new(pb::open_ephemeral_resource::Request {
+            type_name: "tftest_nope".into(),
+            config: None,
+            client_capabilities: None,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(errors(&r.diagnostics), vec!["Unknown ephemeral resource"]);
+    let r = f
+        .server
+        .close_ephemeral_resource(Request::new(pb::close_ephemeral_resource::Request {
+            type_name: "x".into(),
+            private: None,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(errors(&r.diagnostics), vec!["Unknown ephemeral resource"]);
+}

@@ -134,6 +134,22 @@ impl<P: Provider> ProviderServer<P> {
         e
     }
 
+    fn data_source(&self, name: &str, diags: &mut Diagnostics) -> Option<&DataSourceEntry<P::Data>> {
+        let e = self.data_sources.get(name);
+        if e.is_none() {
+            diags.error("Unknown data source", format!("This provider has no data source {name:?}."));
+        }
+        e
+    }
+
+    fn ephemeral(&self, name: &str, diags: &mut Diagnostics) -> Option<&EphemeralEntry<P::Data>> {
+        let e = self.ephemerals.get(name);
+        if e.is_none() {
+            diags.error("Unknown ephemeral resource", format!("This provider has no ephemeral resource {name:?}."));
+        }
+        e
+    }
+
     fn identity_value(
         &self,
         e: &ResourceEntry<P::Data>,
@@ -337,16 +353,11 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
     ) -> Rpc<pb::validate_data_resource_config::Response> {
         let req = r.into_inner();
         let mut diags = Diagnostics::new();
-        match self.data_sources.get(req.type_name.as_str()) {
-            Some(e) => {
-                if let Some(config) = decode(req.config.as_ref(), &e.ty, "data source configuration", &mut diags) {
-                    required_diags(&e.schema, &config, &mut diags);
-                    e.imp.validate_config(&ValidateRequest { config }, &mut diags);
-                }
-            }
-            None => {
-                diags.error("Unknown data source", format!("This provider has no data source {:?}.", req.type_name))
-            }
+        if let Some(e) = self.data_source(&req.type_name, &mut diags)
+            && let Some(config) = decode(req.config.as_ref(), &e.ty, "data source configuration", &mut diags)
+        {
+            required_diags(&e.schema, &config, &mut diags);
+            e.imp.validate_config(&ValidateRequest { config }, &mut diags);
         }
         Ok(Response::new(pb::validate_data_resource_config::Response { diagnostics: convert::diagnostics(&diags) }))
     }
@@ -611,21 +622,16 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         let req = r.into_inner();
         let mut diags = Diagnostics::new();
         let mut out = pb::read_data_source::Response::default();
-        match self.data_sources.get(req.type_name.as_str()) {
-            Some(e) => {
-                let config = decode(req.config.as_ref(), &e.ty, "data source configuration", &mut diags);
-                if let (Some(config), Some(ctx)) = (config, self.context(&mut diags)) {
-                    let mut resp = ReadDataResponse { state: config.clone(), diags: Diagnostics::new() };
-                    e.imp.read(&ctx, ReadDataRequest { config }, &mut resp).await;
-                    diags.extend(std::mem::take(&mut resp.diags));
-                    if !diags.has_errors() {
-                        reject_unknowns(&mut resp.state, "read", &mut diags);
-                        out.state = encode(&resp.state, &e.ty, "data source result", &mut diags);
-                    }
+        if let Some(e) = self.data_source(&req.type_name, &mut diags) {
+            let config = decode(req.config.as_ref(), &e.ty, "data source configuration", &mut diags);
+            if let (Some(config), Some(ctx)) = (config, self.context(&mut diags)) {
+                let mut resp = ReadDataResponse { state: config.clone(), diags: Diagnostics::new() };
+                e.imp.read(&ctx, ReadDataRequest { config }, &mut resp).await;
+                diags.extend(std::mem::take(&mut resp.diags));
+                if !diags.has_errors() {
+                    reject_unknowns(&mut resp.state, "read", &mut diags);
+                    out.state = encode(&resp.state, &e.ty, "data source result", &mut diags);
                 }
-            }
-            None => {
-                diags.error("Unknown data source", format!("This provider has no data source {:?}.", req.type_name))
             }
         }
         out.diagnostics = convert::diagnostics(&diags);
@@ -639,18 +645,11 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
     ) -> Rpc<pb::validate_ephemeral_resource_config::Response> {
         let req = r.into_inner();
         let mut diags = Diagnostics::new();
-        match self.ephemerals.get(req.type_name.as_str()) {
-            Some(e) => {
-                if let Some(config) = decode(req.config.as_ref(), &e.ty, "ephemeral resource configuration", &mut diags)
-                {
-                    required_diags(&e.schema, &config, &mut diags);
-                    e.imp.validate_config(&ValidateRequest { config }, &mut diags);
-                }
-            }
-            None => diags.error(
-                "Unknown ephemeral resource",
-                format!("This provider has no ephemeral resource {:?}.", req.type_name),
-            ),
+        if let Some(e) = self.ephemeral(&req.type_name, &mut diags)
+            && let Some(config) = decode(req.config.as_ref(), &e.ty, "ephemeral resource configuration", &mut diags)
+        {
+            required_diags(&e.schema, &config, &mut diags);
+            e.imp.validate_config(&ValidateRequest { config }, &mut diags);
         }
         Ok(Response::new(pb::validate_ephemeral_resource_config::Response {
             diagnostics: convert::diagnostics(&diags),
@@ -665,25 +664,19 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         let req = r.into_inner();
         let mut diags = Diagnostics::new();
         let mut out = pb::open_ephemeral_resource::Response::default();
-        match self.ephemerals.get(req.type_name.as_str()) {
-            Some(e) => {
-                let config = decode(req.config.as_ref(), &e.ty, "ephemeral resource configuration", &mut diags);
-                if let (Some(config), Some(ctx)) = (config, self.context(&mut diags)) {
-                    let mut resp = OpenResponse { result: config.clone(), ..OpenResponse::default() };
-                    e.imp.open(&ctx, OpenRequest { config }, &mut resp).await;
-                    diags.extend(std::mem::take(&mut resp.diags));
-                    if !diags.has_errors() {
-                        reject_unknowns(&mut resp.result, "open", &mut diags);
-                        out.result = encode(&resp.result, &e.ty, "ephemeral result", &mut diags);
-                        out.private = resp.private;
-                        out.renew_at = resp.renew_at.map(timestamp);
-                    }
+        if let Some(e) = self.ephemeral(&req.type_name, &mut diags) {
+            let config = decode(req.config.as_ref(), &e.ty, "ephemeral resource configuration", &mut diags);
+            if let (Some(config), Some(ctx)) = (config, self.context(&mut diags)) {
+                let mut resp = OpenResponse { result: config.clone(), ..OpenResponse::default() };
+                e.imp.open(&ctx, OpenRequest { config }, &mut resp).await;
+                diags.extend(std::mem::take(&mut resp.diags));
+                if !diags.has_errors() {
+                    reject_unknowns(&mut resp.result, "open", &mut diags);
+                    out.result = encode(&resp.result, &e.ty, "ephemeral result", &mut diags);
+                    out.private = resp.private;
+                    out.renew_at = resp.renew_at.map(timestamp);
                 }
             }
-            None => diags.error(
-                "Unknown ephemeral resource",
-                format!("This provider has no ephemeral resource {:?}.", req.type_name),
-            ),
         }
         out.diagnostics = convert::diagnostics(&diags);
         Ok(Response::new(out))
@@ -697,20 +690,14 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         let req = r.into_inner();
         let mut diags = Diagnostics::new();
         let mut out = pb::renew_ephemeral_resource::Response::default();
-        match self.ephemerals.get(req.type_name.as_str()) {
-            Some(e) => {
-                if let Some(ctx) = self.context(&mut diags) {
-                    let mut resp = RenewResponse::default();
-                    e.imp.renew(&ctx, req.private, &mut resp).await;
-                    diags.extend(std::mem::take(&mut resp.diags));
-                    out.private = resp.private;
-                    out.renew_at = resp.renew_at.map(timestamp);
-                }
-            }
-            None => diags.error(
-                "Unknown ephemeral resource",
-                format!("This provider has no ephemeral resource {:?}.", req.type_name),
-            ),
+        if let Some(e) = self.ephemeral(&req.type_name, &mut diags)
+            && let Some(ctx) = self.context(&mut diags)
+        {
+            let mut resp = RenewResponse::default();
+            e.imp.renew(&ctx, req.private, &mut resp).await;
+            diags.extend(std::mem::take(&mut resp.diags));
+            out.private = resp.private;
+            out.renew_at = resp.renew_at.map(timestamp);
         }
         out.diagnostics = convert::diagnostics(&diags);
         Ok(Response::new(out))
@@ -723,16 +710,10 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
     ) -> Rpc<pb::close_ephemeral_resource::Response> {
         let req = r.into_inner();
         let mut diags = Diagnostics::new();
-        match self.ephemerals.get(req.type_name.as_str()) {
-            Some(e) => {
-                if let Some(ctx) = self.context(&mut diags) {
-                    e.imp.close(&ctx, req.private, &mut diags).await;
-                }
-            }
-            None => diags.error(
-                "Unknown ephemeral resource",
-                format!("This provider has no ephemeral resource {:?}.", req.type_name),
-            ),
+        if let Some(e) = self.ephemeral(&req.type_name, &mut diags)
+            && let Some(ctx) = self.context(&mut diags)
+        {
+            e.imp.close(&ctx, req.private, &mut diags).await;
         }
         Ok(Response::new(pb::close_ephemeral_resource::Response { diagnostics: convert::diagnostics(&diags) }))
     }

@@ -224,7 +224,7 @@ fn attribute_line(a: &Attribute, prefix: &str, resource: bool, nested: &mut Vec<
     if let Some(d) = &a.default {
         let _ = write!(text, " Defaults to `{}`.", literal(d));
     }
-    let says_so = ["forces a new resource", "replaces the resource", "forces replacement"]
+    let says_so = ["forces a new resource", "forces a new vm", "replaces the resource", "forces replacement"]
         .iter()
         .any(|p| a.description.to_lowercase().contains(p));
     if resource && a.forces_replacement() && !says_so {

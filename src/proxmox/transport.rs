@@ -92,6 +92,7 @@ impl ReqwestTransport {
     /// Environment proxies are ignored (PVE is reached directly).
     pub fn new(s: &TlsSettings) -> Result<ReqwestTransport> {
         let mut b = reqwest::Client::builder()
+            .user_agent(user_agent())
             .use_rustls_tls()
             .no_proxy()
             .timeout(s.timeout)
@@ -110,6 +111,12 @@ impl ReqwestTransport {
         let http = b.build().map_err(|e| Error::Settings(format!("TLS client: {e}")))?;
         Ok(ReqwestTransport { http, base: api_base(&s.endpoint) })
     }
+}
+
+/// The `User-Agent` sent to PVE: the provider and its version, so PVE's
+/// access log tells which provider build made a change.
+pub fn user_agent() -> String {
+    format!("terraform-provider-proxtalos/{}", crate::VERSION)
 }
 
 /// `https://host:8006/api2/json` from what users write as the endpoint.
@@ -154,6 +161,11 @@ fn classify(e: reqwest::Error) -> Error {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_agent_names_the_version() {
+        assert_eq!(user_agent(), format!("terraform-provider-proxtalos/{}", crate::VERSION));
+    }
 
     #[test]
     fn base_url_forms() {

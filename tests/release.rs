@@ -57,3 +57,24 @@ fn registry_manifest_declares_protocol_6() {
     assert_eq!(m["version"], 1);
     assert_eq!(m["metadata"]["protocol_versions"], serde_json::json!(["6.0"]));
 }
+
+#[test]
+fn release_notes_come_from_the_changelog() {
+    let cargo = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let version = cargo.lines().find_map(|l| l.strip_prefix("version = \"")).unwrap().trim_end_matches('"');
+    let out = std::process::Command::new("bash")
+        .arg(root().join("scripts/release-notes.sh"))
+        .arg(format!("v{version}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "CHANGELOG.md needs a section for {version}");
+    assert!(String::from_utf8_lossy(&out.stdout).trim().len() > 20, "notes for {version} are empty");
+    let none = std::process::Command::new("bash")
+        .arg(root().join("scripts/release-notes.sh"))
+        .arg("0.0.0-none")
+        .output()
+        .unwrap();
+    assert!(!none.status.success(), "a version without a section must fail");
+    let workflow = std::fs::read_to_string(root().join(".github/workflows/release.yml")).unwrap();
+    assert!(workflow.contains("--release-notes") && workflow.contains("scripts/release-notes.sh"));
+}

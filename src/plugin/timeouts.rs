@@ -68,6 +68,10 @@ pub fn validate(config: &Value, diags: &mut Diagnostics) {
     }
 }
 
+/// The longest duration accepted anywhere (ten years: certificate lifetimes
+/// need that much; timeouts never do).
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
+
 /// Parses Go-style durations: a sequence of `<number><unit>` with units
 /// `ms`, `s`, `m`, `h` (e.g. `"1h30m"`, `"90s"`, `"1.5h"`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -94,6 +98,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         };
         total += secs;
         rest = &rest[unit_end..];
+    }
+    // Anything longer is a typo, and bounding it keeps `Instant + d` and
+    // `Duration::from_secs_f64` far from overflowing.
+    if !total.is_finite() || total > MAX_DURATION.as_secs_f64() {
+        return Err(format!("{s:?} is longer than the maximum of {}.", format_duration(MAX_DURATION)));
     }
     Ok(Duration::from_secs_f64(total))
 }
@@ -125,7 +134,7 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        for bad in ["", "10", "m", "10d", "1h 30m", "-5s"] {
+        for bad in ["", "10", "m", "10d", "1h 30m", "-5s", "99999999999999999h", "1e400s", "90000h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
         assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");

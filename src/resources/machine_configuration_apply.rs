@@ -155,6 +155,23 @@ impl MachineConfigurationApply {
             Err(e) => return resp.diags.push(api_diag(&summary, "reach the node", &e)),
         };
         let maintenance = matches!(reached, Reached::Maintenance(_));
+        // Maintenance mode has no server authentication (by Talos's design).
+        // It is used to install a node this resource creates; a node it
+        // configured before that now answers in maintenance mode was reset
+        // behind Terraform's back, or something else answers at its address.
+        // Sending it the configuration (CA keys, tokens) would hand secrets
+        // to an unverified peer, so that needs an explicit replacement.
+        if maintenance && matches!(op, Operation::Update) {
+            return resp.diags.error(
+                summary,
+                format!(
+                    "Node {} was configured by this resource but now answers in maintenance mode, where its identity \
+                     cannot be verified. If it was reset on purpose, reinstall it with \
+                     `terraform apply -replace=<this resource's address>`; otherwise check what answers at that address.",
+                    args.node
+                ),
+            );
+        }
         let (outcome, mode, _) = match send(&reached, &text, config, false).await {
             Ok(x) => x,
             Err((e, stage)) => return resp.diags.push(api_diag(&summary, stage, &e)),
@@ -225,12 +242,23 @@ impl Resource<ProxtalosData> for MachineConfigurationApply {
         // Best effort: an unreachable node gives no diff and no error; a
         // node that rejects the configuration fails the plan. The answer is
         // a warning, not an attribute: it may differ between plan and apply.
+        // A configured node is only ever sent its configuration over mutual
+        // TLS: an unverified "maintenance" answer at its address gets nothing.
+        let configured = !req.prior.is_null();
         let attempt = async {
             let reached = reach_once(&args, quick_timeouts()).await.map_err(|e| (e, "dry run"))?;
-            send(&reached, &text, &resp.plan, true).await
+            if configured && matches!(reached, Reached::Maintenance(_)) {
+                return Ok(None);
+            }
+            send(&reached, &text, &resp.plan, true).await.map(Some)
         };
         match tokio::time::timeout(Duration::from_secs(20), attempt).await {
-            Ok(Ok((out, _, _))) if !out.details.is_empty() => resp.diags.warning(
+            Ok(Ok(None)) => resp.diags.warning(
+                format!("Talos node {} answers in maintenance mode", args.node),
+                "It was configured by this resource; the apply will refuse to send its configuration to an \
+                 unverified peer. If the node was reset on purpose, use `terraform apply -replace=<address>`.",
+            ),
+            Ok(Ok(Some((out, _, _)))) if !out.details.is_empty() => resp.diags.warning(
                 format!("Dry run on Talos node {}", args.node),
                 format!("What the node says about the planned configuration (secrets redacted):\n\n{}", out.details),
             ),

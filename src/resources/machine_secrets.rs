@@ -273,12 +273,18 @@ fn read_import_id(id: &str) -> Result<String, (String, String)> {
     if trimmed.contains('\n') || trimmed.starts_with("cluster:") {
         return Ok(id.to_string());
     }
+    // Never echo an id that may be secret material rather than a path.
+    let shown = if trimmed.len() > 200 || trimmed.contains(['{', ':', '=']) {
+        "the given id".to_string()
+    } else {
+        format!("{trimmed:?}")
+    };
     std::fs::read_to_string(trimmed).map_err(|e| {
         (
             "Cannot read secrets.yaml".to_string(),
             format!(
                 "The import id is taken as a path to a secrets.yaml written by `talosctl gen secrets` (or the YAML \
-itself); reading {trimmed:?} failed: {e}"
+itself); reading {shown} failed: {e}"
             ),
         )
     })

@@ -349,8 +349,11 @@ impl Resource<ProxtalosData> for VmResource {
         let mut partial = state.clone();
         take_unknowns(&mut partial);
         if let Err(e) = c.wait_task(&upid, timeout).await {
-            // A failed create task removes its VM; keep it only if it is still there.
-            resp.state = if c.vm_config(&node, vmid).await.is_ok() { partial } else { Value::Null };
+            // A failed create task removes its VM; forget it only when PVE
+            // says it is gone. Any other answer (timeout, 5xx) keeps it in
+            // state (tainted) rather than risk an orphan.
+            let gone = matches!(c.vm_config(&node, vmid).await, Err(ref e) if e.is_not_found());
+            resp.state = if gone { Value::Null } else { partial };
             return err(&mut resp.diags, "The VM create task failed", &e);
         }
         resp.state = partial;

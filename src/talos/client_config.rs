@@ -37,7 +37,7 @@ pub enum ClientConfigError {
 }
 
 /// Client credentials for the Talos API: CA, certificate and key, all PEM.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClientConfiguration {
     /// OS CA certificate (what the client trusts).
     pub ca: String,
@@ -45,6 +45,17 @@ pub struct ClientConfiguration {
     pub crt: String,
     /// Client private key (`ED25519 PRIVATE KEY` for an Ed25519 OS CA).
     pub key: String,
+}
+
+/// Never prints the private key.
+impl std::fmt::Debug for ClientConfiguration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfiguration")
+            .field("ca", &self.ca)
+            .field("crt", &self.crt)
+            .field("key", &"<redacted>")
+            .finish()
+    }
 }
 
 impl ClientConfiguration {

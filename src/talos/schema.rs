@@ -297,7 +297,9 @@ pub fn validate(contract: VersionContract, docs: &[Value]) -> Result<(), SchemaE
                 document,
                 kind,
                 path: err.instance_path().to_string(),
-                message: err.to_string(),
+                // masked: the failing value may be key material (a CA under
+                // `/machine/ca`); the message names the path and the rule only.
+                message: err.masked().to_string(),
             });
         }
     }

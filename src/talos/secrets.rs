@@ -41,7 +41,7 @@ pub enum SecretsError {
 }
 
 /// Cluster identity (`cluster:`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSecrets {
     /// Cluster ID: 32 random bytes, base64 (URL-safe alphabet before v1.14).
@@ -51,7 +51,7 @@ pub struct ClusterSecrets {
 }
 
 /// Shared secrets (`secrets:`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Secrets {
     /// Kubernetes bootstrap token, `[0-9a-z]{6}.[0-9a-z]{16}`.
@@ -66,7 +66,7 @@ pub struct Secrets {
 }
 
 /// trustd credentials (`trustdinfo:`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrustdInfo {
     /// Machine token workers present to trustd, same form as the bootstrap token.
@@ -75,7 +75,7 @@ pub struct TrustdInfo {
 
 /// A certificate and its private key, both PEM text. `key` may be empty
 /// (worker configs carry CA certificates without keys).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CertAndKey {
     /// PEM `CERTIFICATE`.
     pub crt: String,
@@ -377,5 +377,57 @@ fn check_token(field: &str, token: &str) -> Result<(), SecretsError> {
             field: field.to_string(),
             message: "expected a token of the form [0-9a-z]{6}.[0-9a-z]{16}".to_string(),
         })
+    }
+}
+
+// Debug never prints secret material: ids and certificates yes, secrets,
+// tokens and private keys no (a `{:?}` in a log line must not leak them).
+impl std::fmt::Debug for ClusterSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterSecrets").field("id", &self.id).field("secret", &"<redacted>").finish()
+    }
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("bootstrap_token", &"<redacted>")
+            .field("aescbc_encryption_secret", &self.aescbc_encryption_secret.as_ref().map(|_| "<redacted>"))
+            .field("secretbox_encryption_secret", &self.secretbox_encryption_secret.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TrustdInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustdInfo").field("token", &"<redacted>").finish()
+    }
+}
+
+impl std::fmt::Debug for CertAndKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertAndKey").field("crt", &self.crt).field("key", &"<redacted>").finish()
+    }
+}
+
+#[cfg(test)]
+mod debug_redaction_tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let ck = CertAndKey { crt: "CERT".into(), key: "PRIVATEKEY".into() };
+        let s = Secrets {
+            bootstrap_token: "TOKEN".into(),
+            aescbc_encryption_secret: Some("AES".into()),
+            secretbox_encryption_secret: Some("BOX".into()),
+        };
+        let c = ClusterSecrets { id: "ID".into(), secret: "CLUSTERSECRET".into() };
+        let t = TrustdInfo { token: "TRUSTD".into() };
+        let out = format!("{ck:?} {s:?} {c:?} {t:?}");
+        for secret in ["PRIVATEKEY", "TOKEN", "AES", "BOX", "CLUSTERSECRET", "TRUSTD"] {
+            assert!(!out.contains(secret), "{secret} in {out}");
+        }
+        assert!(out.contains("CERT") && out.contains("ID"));
     }
 }

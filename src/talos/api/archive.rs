@@ -19,12 +19,22 @@ pub enum ArchiveError {
     /// No `kubeconfig` entry.
     #[error("the archive holds no `kubeconfig` file")]
     Missing,
+    /// Decompresses to more than [`MAX_ARCHIVE`] bytes.
+    #[error("the archive is larger than {MAX_ARCHIVE} bytes once decompressed")]
+    TooLarge,
 }
+
+/// The most a kubeconfig archive may decompress to (a kubeconfig is a few
+/// KiB; this bounds what a misbehaving node can make us allocate).
+pub const MAX_ARCHIVE: u64 = 16 << 20;
 
 /// Extracts the `kubeconfig` file from the gzip tar Talos streams.
 pub fn extract_kubeconfig(gz: &[u8]) -> Result<Vec<u8>, ArchiveError> {
     let mut tar = Vec::new();
-    flate2::read::GzDecoder::new(gz).read_to_end(&mut tar).map_err(ArchiveError::Gzip)?;
+    flate2::read::GzDecoder::new(gz).take(MAX_ARCHIVE + 1).read_to_end(&mut tar).map_err(ArchiveError::Gzip)?;
+    if tar.len() as u64 > MAX_ARCHIVE {
+        return Err(ArchiveError::TooLarge);
+    }
     let mut pos = 0;
     while pos + BLOCK <= tar.len() {
         let header = &tar[pos..pos + BLOCK];
@@ -100,6 +110,19 @@ fn put_octal(field: &mut [u8], value: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gzip_bomb_is_refused_not_allocated() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..=(MAX_ARCHIVE >> 20) {
+            enc.write_all(&zeros).unwrap();
+        }
+        let bomb = enc.finish().unwrap();
+        assert!(bomb.len() < 1 << 20, "compresses well");
+        assert!(matches!(extract_kubeconfig(&bomb), Err(ArchiveError::TooLarge)));
+    }
 
     #[test]
     fn round_trip_and_missing_entry() {

@@ -52,8 +52,9 @@ pub enum Mode {
     Normal(ClientConfiguration),
 }
 
-/// An ApplyConfiguration request (api.md §3.1).
-#[derive(Debug, Clone, PartialEq)]
+/// An ApplyConfiguration request (api.md §3.1). `Debug` shows the size of
+/// the configuration, never its content (it holds CA keys and tokens).
+#[derive(Clone, PartialEq)]
 pub struct ApplyRequest {
     /// The whole machine configuration (YAML, one or more documents).
     pub config: Vec<u8>,
@@ -63,6 +64,17 @@ pub struct ApplyRequest {
     pub dry_run: bool,
     /// TRY only: roll back after this long (node default 1 min).
     pub try_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for ApplyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplyRequest")
+            .field("config", &format_args!("<{} bytes redacted>", self.config.len()))
+            .field("mode", &self.mode)
+            .field("dry_run", &self.dry_run)
+            .field("try_timeout", &self.try_timeout)
+            .finish()
+    }
 }
 
 /// What the node said about an apply.

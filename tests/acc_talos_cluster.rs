@@ -10,11 +10,17 @@
 //!   shows in plan and is repaired, bootstrap re-run after an interrupted
 //!   apply (state lost) and after import, destroy with reset back to
 //!   maintenance mode;
+//! * the story on Terraform 1.0.3 for v1.13 (workers through
+//!   `machine_configuration`): apply to healthy, empty re-plan, destroy;
 //! * faults: a client certificate from another cluster, a CA from another
 //!   cluster (waited out until a short timeout), Bootstrap on a worker, a
 //!   node that never leaves maintenance mode (v1.13+), a configuration the
 //!   node rejects: each names the node and the stage, and the state keeps
-//!   what was done.
+//!   what was done;
+//! * a node that reboots in the middle of an apply: one power-cycled while
+//!   the provider waits for it after the install (waited out, completes),
+//!   one rebooted during its install (back in maintenance mode: fails at the
+//!   timeout naming the node and the stage, state keeps it tainted).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -26,6 +32,7 @@ use std::time::Duration;
 use proxtalos::talos::VersionContract;
 use proxtalos::talos::api::{ApplyMode, ApplyRequest, NodeClient, Timeouts};
 use proxtalos::talos::client_config::ClientConfiguration;
+use proxtalos::talos::sim::Delays;
 use proxtalos::talos::sim::{NodeSpec, Phase, SimCluster, SimOptions};
 use support::terraform::{Terraform, Workspace, build_provider, terraforms};
 
@@ -53,12 +60,15 @@ struct Sim {
 
 impl Sim {
     fn start(version: &str, slot: u8, n: usize) -> Sim {
+        Sim::start_with(SimOptions::fast(version), slot, n)
+    }
+
+    fn start_with(options: SimOptions, slot: u8, n: usize) -> Sim {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let base = 200 + (std::process::id() % 50) as u8;
         let addrs: Vec<IpAddr> = (0..n).map(|i| IpAddr::from([127, base, slot, i as u8 + 1])).collect();
-        let cluster = rt
-            .block_on(SimCluster::start(SimOptions::fast(version), addrs.iter().map(|a| NodeSpec::metal(*a)).collect()))
-            .unwrap();
+        let cluster =
+            rt.block_on(SimCluster::start(options, addrs.iter().map(|a| NodeSpec::metal(*a)).collect())).unwrap();
         Sim { rt, cluster: Some(cluster), ips: addrs.iter().map(ToString::to_string).collect() }
     }
 
@@ -119,8 +129,10 @@ data "proxtalos_machine_configuration" "{name}" {{
 }
 
 /// The whole cluster: secrets, configurations, 3+2 applies, bootstrap,
-/// kubeconfig and health.
-fn story_config(version: &str, ips: &[String], map_count: &str, cp_mode: &str) -> String {
+/// kubeconfig and health. `write_only`: the workers get their configuration
+/// through `machine_configuration_wo` (Terraform ≥ 1.11), else through
+/// `machine_configuration`.
+fn story_config(version: &str, ips: &[String], map_count: &str, cp_mode: &str, write_only: bool) -> String {
     // v1.14 moved sysctls out of the v1alpha1 document.
     let doc = if contract(version) == "v1.14" {
         format!(
@@ -160,8 +172,7 @@ resource "proxtalos_machine_configuration_apply" "worker" {{
   for_each                         = toset(local.workers)
   node                             = each.key
   client_configuration             = proxtalos_machine_secrets.this.client_configuration
-  machine_configuration_wo         = data.proxtalos_machine_configuration.worker.machine_configuration
-  machine_configuration_wo_version = "1"
+  {worker_config}
   on_destroy                       = {{ reset = true, graceful = false, reboot = true }}
   depends_on                       = [proxtalos_machine_configuration_apply.cp]
 }}
@@ -202,6 +213,12 @@ output "host" {{
         contract = contract(version),
         cp_ds = config_ds("cp", version, "controlplane", &patch),
         worker_ds = config_ds("worker", version, "worker", &patch),
+        worker_config = if write_only {
+            "machine_configuration_wo         = data.proxtalos_machine_configuration.worker.machine_configuration\n  \
+             machine_configuration_wo_version = \"1\""
+        } else {
+            "machine_configuration            = data.proxtalos_machine_configuration.worker.machine_configuration"
+        },
     )
 }
 
@@ -220,12 +237,16 @@ fn creds_of(ws: &Workspace) -> ClientConfiguration {
     ClientConfiguration { ca: pem("ca_certificate"), crt: pem("client_certificate"), key: pem("client_key") }
 }
 
-fn story(version: &str, slot: u8) {
+/// The story on `tf`. Before Terraform 1.11 (no write-only attributes) the
+/// workers use `machine_configuration`, and only apply → healthy, empty
+/// re-plan and destroy with reset run.
+fn story(version: &str, slot: u8, tf: &Terraform) {
     let started = std::time::Instant::now();
     let sim = Sim::start(version, slot, 5);
     let ips = sim.ips.clone();
-    let ws = workspace(&tf());
-    ws.write_config(&story_config(version, &ips, "262144", "no_reboot"));
+    let ws = workspace(tf);
+    let wo = tf.at_least(1, 11);
+    ws.write_config(&story_config(version, &ips, "262144", "no_reboot", wo));
     ws.init();
 
     // 1. maintenance mode → installed, bootstrapped, healthy
@@ -239,16 +260,33 @@ fn story(version: &str, slot: u8) {
     let cp0 = ws.resource(&format!("proxtalos_machine_configuration_apply.cp[\"{}\"]", ips[0])).unwrap();
     assert!(cp0["machine_configuration_redacted"].as_str().unwrap().contains("vm.max_map_count: \"262144\""));
     let worker = ws.resource(&format!("proxtalos_machine_configuration_apply.worker[\"{}\"]", ips[3])).unwrap();
-    assert!(worker["machine_configuration"].is_null(), "write-only input kept out of state");
+    assert_eq!(worker["machine_configuration"].is_null(), wo, "write-only input kept out of state");
     assert!(worker["machine_configuration_wo"].is_null(), "write-only value not stored");
     assert_eq!(worker["machine_configuration_hash"].as_str().unwrap().len(), 64);
 
     // 2. re-plan empty
     ws.plan_exit(0);
+    if wo {
+        story_changes(version, &sim, &ws);
+    }
+
+    // 7. destroy resets every node back to maintenance mode
+    let out = ws.ok(&["destroy", "-no-color", "-auto-approve"]);
+    assert!(out.contains("Destroy complete!"), "{out}");
+    assert_eq!(sim.phases(), vec![Phase::Maintenance; 5]);
+    assert!(sim.c().etcd_members().is_empty());
+    eprintln!("story {version} on Terraform {}: {:?}", tf.version_string(), started.elapsed());
+}
+
+/// Steps 3 to 6 of the story (Terraform ≥ 1.11): patch changes with
+/// `no_reboot` and `try`, drift behind the provider's back, bootstrap after
+/// an interrupted apply and after import.
+fn story_changes(version: &str, sim: &Sim, ws: &Workspace) {
+    let ips = &sim.ips;
 
     // 3. a patch change with no_reboot: the plan shows the redacted line
     //    and the node's dry run; the node runs it afterwards
-    ws.write_config(&story_config(version, &ips, "524288", "no_reboot"));
+    ws.write_config(&story_config(version, ips, "524288", "no_reboot", true));
     let plan = ws.plan_exit(2);
     let changed = changed_lines(&plan);
     assert!(changed.iter().any(|l| l == r#"+ vm.max_map_count: "524288""#), "{plan}");
@@ -262,19 +300,19 @@ fn story(version: &str, slot: u8) {
 
     // 4. the same with try: applied, then rolled back by the node after
     //    try_timeout (1m scaled to 60 ms), which the next plan shows as drift
-    ws.write_config(&story_config(version, &ips, "1048576", "try"));
+    ws.write_config(&story_config(version, ips, "1048576", "try", true));
     ws.apply();
     std::thread::sleep(Duration::from_millis(600));
     assert!(sim.c().active_config(0).unwrap().unwrap().contains("524288"), "rolled back");
     let plan = ws.plan_exit(2);
     assert!(plan.contains(r#"+ vm.max_map_count: "1048576""#) || plan.contains("1048576"), "{plan}");
-    ws.write_config(&story_config(version, &ips, "1048576", "no_reboot"));
+    ws.write_config(&story_config(version, ips, "1048576", "no_reboot", true));
     ws.apply();
     ws.plan_exit(0);
     assert!(sim.c().active_config(1).unwrap().unwrap().contains("1048576"));
 
     // 5. drift behind the provider's back on a control plane and a worker
-    let creds = creds_of(&ws);
+    let creds = creds_of(ws);
     for i in [1usize, 4] {
         let text = sim.c().active_config(i).unwrap().unwrap().replace("1048576", "65530");
         let node = ips[i].clone();
@@ -315,28 +353,29 @@ fn story(version: &str, slot: u8) {
     ws.apply();
     ws.plan_exit(0);
     assert_eq!(sim.c().etcd_members().len(), 3);
-
-    // 7. destroy resets every node back to maintenance mode
-    let out = ws.ok(&["destroy", "-no-color", "-auto-approve"]);
-    assert!(out.contains("Destroy complete!"), "{out}");
-    assert_eq!(sim.phases(), vec![Phase::Maintenance; 5]);
-    assert!(sim.c().etcd_members().is_empty());
-    eprintln!("story {version}: {:?}", started.elapsed());
 }
 
 #[test]
 fn story_v1_12() {
-    story("v1.12.0", 10);
+    story("v1.12.0", 10, &tf());
 }
 
 #[test]
 fn story_v1_13() {
-    story("v1.13.9", 11);
+    story("v1.13.9", 11, &tf());
 }
 
 #[test]
 fn story_v1_14() {
-    story("v1.14.0", 12);
+    story("v1.14.0", 12, &tf());
+}
+
+/// The story on Terraform 1.0.3 (no write-only attributes, no ephemeral
+/// resources): 3+2 to healthy, empty re-plan, destroy with reset.
+#[test]
+fn story_v1_13_terraform_1_0_3() {
+    let tf = support::terraform::terraform("1.0.3").expect("Terraform 1.0.3 (PROXTALOS_TF_1_0_3)");
+    story("v1.13.9", 13, &tf);
 }
 
 fn fault_config(version: &str, ips: &[String], with_stuck: bool, with_rejected: bool) -> String {
@@ -487,4 +526,124 @@ fn faults_v1_13() {
 #[test]
 fn faults_v1_14() {
     faults("v1.14.0", 22);
+}
+
+fn reboot_config(version: &str, ips: &[String]) -> String {
+    let mut s = format!(
+        r#"{HEADER}
+resource "proxtalos_machine_secrets" "this" {{
+  talos_version = "{contract}"
+}}
+"#,
+        contract = contract(version)
+    );
+    // Control planes: a worker gets its certificate from a control plane's
+    // trustd, and there is none here.
+    s += &config_ds("cp", version, "controlplane", r#"install_disk = "/dev/sda""#);
+    for (name, ip, create) in [("cycled", &ips[0], "1m"), ("cut", &ips[1], "6s")] {
+        s += &format!(
+            r#"
+resource "proxtalos_machine_configuration_apply" "{name}" {{
+  node                  = "{ip}"
+  client_configuration  = proxtalos_machine_secrets.this.client_configuration
+  machine_configuration = data.proxtalos_machine_configuration.cp.machine_configuration
+  timeouts {{
+    create = "{create}"
+  }}
+}}
+"#
+        );
+    }
+    s
+}
+
+/// A node that reboots in the middle of an apply (issue 5's fault list;
+/// behaviour.md §4 "From maintenance to installed" and §6 "Reset, reboot,
+/// upgrade"): real-time delays long enough to act while the provider waits.
+///
+/// * node 0 finishes installing and, while rebooting into the installed
+///   system, loses power for 2.5 s: the provider waits the Unavailable node
+///   out and the apply of that node completes;
+/// * node 1 is rebooted while installing: the install never finishes, the
+///   node comes back in maintenance mode without a configuration (§4: not
+///   installed ⇒ maintenance), so the wait ends at the resource's timeout
+///   with a diagnostic naming the node and the stage, and the state keeps
+///   the resource (tainted: the node got the configuration once).
+fn reboot_mid_apply(version: &str, slot: u8) {
+    let started = std::time::Instant::now();
+    let options = SimOptions {
+        time_scale: 1.0,
+        delays: Delays {
+            install: Duration::from_millis(1500),
+            reboot: Duration::from_millis(300),
+            services: Duration::from_millis(200),
+            etcd_join: Duration::from_millis(100),
+        },
+        ..SimOptions::new(version)
+    };
+    let sim = Sim::start_with(options, slot, 2);
+    let ips = sim.ips.clone();
+    let ws = workspace(&tf());
+    ws.write_config(&reboot_config(version, &ips));
+    ws.init();
+    let boot0 = sim.c().boot_id(0).unwrap();
+    let out = std::thread::scope(|s| {
+        let apply = s.spawn(|| ws.expect(1, &["apply", "-no-color", "-auto-approve"]));
+        let _rt = sim.rt.enter();
+        let (mut cycled, mut cut) = (false, false);
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        while !((cycled && cut) || apply.is_finished()) && std::time::Instant::now() < deadline {
+            if !cycled && sim.c().installed(0).unwrap() && sim.c().phase(0).unwrap() == Phase::Rebooting {
+                sim.c().power_off(0).unwrap();
+                std::thread::sleep(Duration::from_millis(2500));
+                assert_eq!(sim.c().phase(0).unwrap(), Phase::Off);
+                sim.c().power_on(0).unwrap();
+                cycled = true;
+            }
+            if !cut && sim.c().phase(1).unwrap() == Phase::Installing {
+                sim.c().reboot(1).unwrap();
+                cut = true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(cycled && cut, "faults injected: cycled={cycled} cut={cut}");
+        apply.join().unwrap()
+    });
+    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    // node 0: waited out, created
+    assert!(flat.contains("proxtalos_machine_configuration_apply.cycled: Creation complete"), "{out}");
+    assert_eq!(sim.c().phase(0).unwrap(), Phase::Running);
+    assert!(sim.c().boot_id(0).unwrap() > boot0, "node 0 booted again");
+    assert!(sim.c().active_config(0).unwrap().is_some());
+    // node 1: a clear diagnostic naming the node and the stage
+    assert!(flat.contains(&format!("Cannot configure Talos node {}", ips[1])), "{out}");
+    assert!(flat.contains(&format!("Node {}, stage: wait for install, reboot and mutual TLS", ips[1])), "{out}");
+    assert!(flat.contains("timed out after"), "{out}");
+    assert!(!flat.contains(&format!("Cannot configure Talos node {}", ips[0])), "{out}");
+    assert_eq!(sim.c().phase(1).unwrap(), Phase::Maintenance);
+    assert!(!sim.c().installed(1).unwrap());
+    // state keeps what was done: both, the interrupted one tainted
+    let list = ws.ok(&["state", "list"]);
+    assert!(list.contains("proxtalos_machine_configuration_apply.cycled"), "{list}");
+    assert!(list.contains("proxtalos_machine_configuration_apply.cut"), "{list}");
+    let plan = ws.plan_exit(2);
+    assert!(plan.contains("proxtalos_machine_configuration_apply.cut is tainted, so must be replaced"), "{plan}");
+    assert!(!plan.contains("proxtalos_machine_configuration_apply.cycled will"), "{plan}");
+    assert!(plan.contains("1 to add, 0 to change, 1 to destroy"), "{plan}");
+    eprintln!("reboot mid-apply {version}: {:?}", started.elapsed());
+}
+
+#[test]
+fn reboot_mid_apply_v1_12() {
+    reboot_mid_apply("v1.12.0", 30);
+}
+
+#[test]
+fn reboot_mid_apply_v1_13() {
+    reboot_mid_apply("v1.13.9", 31);
+}
+
+#[test]
+fn reboot_mid_apply_v1_14() {
+    reboot_mid_apply("v1.14.0", 32);
 }

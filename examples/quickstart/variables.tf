@@ -77,6 +77,11 @@ variable "first_host" {
   description = "Host number of the first node in network_cidr: control planes get first_host..+2, workers the next two."
   type        = number
   default     = 11
+
+  validation {
+    condition     = var.first_host >= 1 && can(cidrhost(var.network_cidr, var.first_host + 4))
+    error_message = "first_host must leave room for the five nodes: host numbers first_host to first_host + 4 must lie in network_cidr."
+  }
 }
 
 variable "gateway" {

@@ -186,6 +186,12 @@ impl Client {
         }
     }
 
+    /// Sends `req` once, without retries: for the connection check, where a
+    /// wrong endpoint or credential should fail now, not after the backoff.
+    pub async fn execute_once(&self, req: &Request) -> Result<Json> {
+        self.send_once(req).await
+    }
+
     /// Executes `req` and decodes `data` as `T`.
     pub async fn execute_as<T: serde::de::DeserializeOwned>(&self, req: &Request) -> Result<T> {
         let data = self.execute(req).await?;
@@ -722,6 +728,30 @@ mod tests {
         assert_eq!(id, 102);
         let e = c.create_with_vmid(Some(150), |id| qemu::create("pve1", id, &[])).await.unwrap_err();
         assert!(e.is_conflict());
+        m.done();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_create_without_a_clear_answer_names_its_vmid() {
+        let m = Mock::new();
+        let broken = || status(596, "Broken pipe", serde_json::json!({"data": null}));
+        m.then(Method::Get, "/cluster/nextid", ok(serde_json::json!("100")))
+            .then(Method::Post, "/nodes/pve1/qemu", broken())
+            // Not sent again (a create is not idempotent), and 100 is not
+            // offered again in this process.
+            .then(Method::Get, "/cluster/nextid", ok(serde_json::json!("100")))
+            .then_check(
+                Method::Post,
+                "/nodes/pve1/qemu",
+                |r| assert!(r.body.as_deref().unwrap_or_default().starts_with("vmid=101")),
+                status(500, "unable to create VM 101 - no such storage", serde_json::json!({"data": null})),
+            );
+        let c = token_client(&m);
+        let e = c.create_with_vmid(None, |id| qemu::create("pve1", id, &[])).await.unwrap_err();
+        assert!(matches!(e, Error::MaybeApplied { vmid: 100, .. }), "{e:?}");
+        assert!(e.is_ambiguous());
+        let e = c.create_with_vmid(None, |id| qemu::create("pve1", id, &[])).await.unwrap_err();
+        assert!(!e.is_ambiguous() && !matches!(e, Error::MaybeApplied { .. }), "a plain refusal: {e:?}");
         m.done();
     }
 }

@@ -1,4 +1,5 @@
-//! `/cluster`: VMID hints and the resource listing.
+//! `/cluster`, `/version` and `/nodes`: VMID hints, the resource listing,
+//! the API version and the node list.
 
 use serde::Deserialize;
 
@@ -30,4 +31,69 @@ pub struct VmResource {
     /// `qemu` or `lxc`.
     #[serde(default, rename = "type")]
     pub kind: String,
+}
+
+/// `GET /version`: any authenticated user may read it (the connection check).
+pub fn version() -> Request {
+    Request::get("/version")
+}
+
+/// `GET /nodes`: the cluster's nodes.
+pub fn nodes() -> Request {
+    Request::get("/nodes")
+}
+
+/// `GET /nodes/{node}/network?type=any_bridge`: the node's bridges
+/// (Linux and OVS). Real PVE asks for `Sys.Audit` on the node.
+pub fn bridges(node: &str) -> Request {
+    Request::get(format!("/nodes/{}/network", super::request::segment(node))).param("type", "any_bridge")
+}
+
+/// One interface of [`bridges`].
+#[derive(Clone, Debug, Deserialize)]
+pub struct Interface {
+    /// `vmbr0`.
+    pub iface: String,
+    /// `bridge`, `OVSBridge`, `eth`, ...
+    #[serde(default, rename = "type")]
+    pub kind: String,
+}
+
+/// The answer of [`version`].
+#[derive(Clone, Debug, Deserialize)]
+pub struct PveVersion {
+    /// `9.0.10`.
+    pub version: String,
+}
+
+impl PveVersion {
+    /// `(major, minor)`, e.g. `(9, 0)`.
+    pub fn major_minor(&self) -> Option<(u32, u32)> {
+        let mut it = self.version.split(['.', '-']);
+        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    }
+}
+
+/// One node of [`nodes`].
+#[derive(Clone, Debug, Deserialize)]
+pub struct NodeInfo {
+    /// The node's name.
+    pub node: String,
+    /// `online`, `offline`, `unknown`.
+    #[serde(default)]
+    pub status: String,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_parts() {
+        let v = |s: &str| PveVersion { version: s.into() }.major_minor();
+        assert_eq!(v("9.0.10"), Some((9, 0)));
+        assert_eq!(v("8.4-1"), Some((8, 4)));
+        assert_eq!(v("nine"), None);
+    }
 }

@@ -50,6 +50,17 @@ pub enum Error {
         /// How long we waited.
         secs: u64,
     },
+    /// A request that creates a VM may or may not have been carried out:
+    /// it was sent, but the connection broke or a proxy answered 59x. The
+    /// caller must look (does VM `vmid` exist?) before it forgets or retries.
+    #[error("no clear answer to the request that creates VM {vmid}")]
+    MaybeApplied {
+        /// The VMID the request used.
+        vmid: u32,
+        /// What went wrong.
+        #[source]
+        source: Box<Error>,
+    },
     /// The client settings cannot work (bad CA, bad endpoint).
     #[error("invalid Proxmox client settings: {0}")]
     Settings(String),
@@ -182,6 +193,17 @@ impl Error {
     /// A missing object (a VM config that does not exist).
     pub fn is_not_found(&self) -> bool {
         self.api_kind() == Some(ApiErrorKind::NotFound)
+    }
+
+    /// Sent, but with no clear outcome: the connection broke during the
+    /// request, or a 59x other than 595 (pveproxy could not reach the node
+    /// and says so before sending) came back.
+    pub fn is_ambiguous(&self) -> bool {
+        match self {
+            Error::Transport(_) | Error::MaybeApplied { .. } => true,
+            Error::Api(e) => e.kind() == ApiErrorKind::Transient && e.status != 595,
+            _ => false,
+        }
     }
 
     /// An "already exists" conflict.

@@ -267,10 +267,14 @@ impl Client {
     /// every id this process has used; on "already exists" the next
     /// candidate is tried. Allocation is serialised within the process. A
     /// fixed id that exists is an error: a VM this apply did not create is
-    /// never adopted.
+    /// never adopted. A request with no clear outcome comes back as
+    /// [`Error::MaybeApplied`] with its VMID, so the caller can look.
     pub async fn create_with_vmid(&self, fixed: Option<u32>, build: impl Fn(u32) -> Request) -> Result<(u32, Upid)> {
+        let maybe = |vmid: u32, e: Error| {
+            if e.is_ambiguous() { Error::MaybeApplied { vmid, source: Box::new(e) } } else { e }
+        };
         if let Some(id) = fixed {
-            let upid = self.execute_task(&build(id)).await?;
+            let upid = self.execute_task(&build(id)).await.map_err(|e| maybe(id, e))?;
             self.vmids().await.insert(id);
             return Ok((id, upid));
         }
@@ -297,7 +301,11 @@ impl Client {
                     tracing::debug!(vmid = cand, "VMID taken; trying the next");
                     used.insert(cand);
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // Never offered again in this process, whatever became of it.
+                    used.insert(cand);
+                    return Err(maybe(cand, e));
+                }
             }
         }
         Err(Error::Settings(format!("no free VMID found in {lo}–{hi}")))

@@ -8,13 +8,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Deserialize;
 
 use crate::plugin::timeouts::{self, Operation};
 use crate::plugin::*;
 use crate::provider::ProxtalosData;
-use crate::proxmox::storage::{self, Download, StorageInfo, Volume};
-use crate::proxmox::{Client, Error, Request};
+use crate::proxmox::storage::{self, Download, Volume};
+use crate::proxmox::{Client, Error};
+use crate::resources::preflight;
 
 /// The resource.
 #[derive(Debug, Default)]
@@ -241,17 +241,6 @@ impl KnownOrNull for Value {
     }
 }
 
-#[derive(Deserialize)]
-struct Version {
-    version: String,
-}
-
-/// `(major, minor)` of a PVE version string (`9.0.10`).
-fn major_minor(v: &str) -> Option<(u32, u32)> {
-    let mut it = v.split(['.', '-']);
-    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
-}
-
 fn volid(storage: &str, content: &str, name: &str) -> String {
     format!("{storage}:{content}/{name}")
 }
@@ -311,27 +300,23 @@ impl Resource<ProxtalosData> for ImageResource {
             resp.plan.set_attr("id", Value::string(volid(st, content, n)));
         }
         let Ok(c) = ctx.data.pve() else { return };
+        if !preflight::node(&ctx.data, &c, node, p("node"), &mut resp.diags).await {
+            return;
+        }
         if content == "import"
-            && let Ok(v) = c.execute_as::<Version>(&Request::get("/version")).await
-            && major_minor(&v.version).is_some_and(|mm| mm < (8, 4))
+            && let Ok(v) = ctx.data.pve_version(&c).await
+            && v.major_minor().is_some_and(|mm| mm < (8, 4))
         {
             resp.diags.error_at(p("content"), "`import` content needs PVE 8.4", format!("Node {node} runs PVE {}; disk images can be downloaded as `import` only since PVE 8.4. Use content `iso` with an `.img` name, or upgrade.", v.version));
         }
-        if let Ok(stores) = c.execute_as::<Vec<StorageInfo>>(&storage::list(node)).await {
-            match stores.iter().find(|s| s.storage == st) {
-                None => resp.diags.error_at(p("storage"), "Unknown storage", format!("Node {node} has no storage {st:?}.")),
-                Some(s) if matches!(s.kind.as_str(), "lvmthin" | "lvm" | "rbd" | "zfspool" | "iscsi" | "iscsidirect") => resp.diags.error_at(
-                    p("storage"),
-                    "Not a file-based storage",
-                    format!("{st:?} is `{}`; images need a file-based storage such as `local`.", s.kind),
-                ),
-                Some(s) if !s.content.split(',').any(|x| x.trim() == content) => resp.diags.error_at(
-                    p("storage"),
-                    "Content type not enabled",
-                    format!("Storage {st:?} is not configured for content-type {content:?} (it has `{}`). Add `{content}` to its content types (Datacenter → Storage → Edit, or `pvesm set {st} --content {},{content}`).", s.content, s.content),
-                ),
-                Some(_) => {}
-            }
+        if let Some(s) = preflight::storage(&ctx.data, &c, node, st, content, p("storage"), &mut resp.diags).await
+            && matches!(s.kind.as_str(), "lvmthin" | "lvm" | "rbd" | "zfspool" | "iscsi" | "iscsidirect")
+        {
+            resp.diags.error_at(
+                p("storage"),
+                "Not a file-based storage",
+                format!("{st:?} is `{}`; images need a file-based storage such as `local`.", s.kind),
+            );
         }
     }
 
@@ -547,8 +532,6 @@ mod tests {
             "{bad:?}"
         );
         assert!(check(&[("content", "iso".into()), ("url", "https://f/t.iso".into())]).is_empty());
-        assert_eq!(major_minor("8.3.5"), Some((8, 3)));
-        assert!(major_minor("8.3.5").unwrap() < (8, 4));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod machine_configuration_apply;
 pub mod machine_configuration_ephemeral;
 pub mod machine_secrets;
 pub mod machine_secrets_ephemeral;
+pub mod preflight;
 pub mod talos_model;
 pub mod talos_node;
 pub mod vm;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
+use super::preflight;
 use super::vm_model::{self, VmSpec};
 use super::vm_schema;
 use super::vm_validate;
@@ -207,6 +208,88 @@ async fn converge(
 }
 
 /// Shutdown with a timeout, then a hard stop if the guest did not go down.
+/// The create request got no clear answer: look whether PVE made the VM.
+/// One that exists with our name is recorded (tainted, so the next apply
+/// replaces it) rather than left behind as an orphan.
+async fn maybe_created(
+    c: &Client,
+    node: &str,
+    vmid: u32,
+    spec: &VmSpec,
+    planned: &Value,
+    cause: Error,
+    resp: &mut ApplyResponse,
+) {
+    // Give a create that did arrive time to write its config.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    match c.vm_config(node, vmid).await {
+        Ok(cfg) if cfg.values.get("name") == spec.name.as_ref() => {
+            let mut state = planned.clone();
+            state.set_attr("vm_id", Value::int(i64::from(vmid)));
+            take_unknowns(&mut state);
+            resp.identity = Some(identity(node, i64::from(vmid)));
+            resp.state = state;
+            err(&mut resp.diags, &format!("VM {vmid} was created, but the create request got no clear answer"), &cause);
+        }
+        Ok(_) => err(
+            &mut resp.diags,
+            &format!(
+                "The create request for VM {vmid} got no clear answer, and VM {vmid} now belongs to something else"
+            ),
+            &cause,
+        ),
+        Err(e) if e.is_not_found() => err(&mut resp.diags, "Cannot create the VM (PVE did not create it)", &cause),
+        Err(_) => err(
+            &mut resp.diags,
+            &format!(
+                "The create request for VM {vmid} got no clear answer, and PVE cannot say whether the VM exists: check VM {vmid} on node {node}; if it is this one, `terraform import` it"
+            ),
+            &cause,
+        ),
+    }
+}
+
+/// Before a create (or a change of node, storage or bridge): the names
+/// exist on PVE, so a typo is a plan error on its attribute.
+async fn preflight_names(data: &ProxtalosData, prior: &Value, plan: &Value, diags: &mut Diagnostics) {
+    let Some(node) = plan.attr("node").as_str() else { return };
+    let Ok(c) = data.pve() else { return };
+    let new_node = prior.is_null() || prior.attr("node") != plan.attr("node");
+    if new_node && !preflight::node(data, &c, node, AttributePath::attr("node"), diags).await {
+        return;
+    }
+    let prior_disks = prior.attr("disks").as_elements().unwrap_or_default();
+    for (i, d) in plan.attr("disks").as_elements().unwrap_or_default().iter().enumerate() {
+        let Some(st) = d.attr("storage").as_str() else { continue };
+        let same = prior_disks
+            .iter()
+            .any(|o| o.attr("interface") == d.attr("interface") && o.attr("storage") == d.attr("storage"));
+        if new_node || !same {
+            let path = AttributePath::attr("disks").and_index(i as i64).and_attr("storage");
+            preflight::storage(data, &c, node, st, "images", path, diags).await;
+        }
+    }
+    if let Some(st) = plan.attr("cloud_init").attr("storage").as_str()
+        && (new_node || prior.attr("cloud_init").attr("storage") != plan.attr("cloud_init").attr("storage"))
+    {
+        let path = AttributePath::attr("cloud_init").and_attr("storage");
+        preflight::storage(data, &c, node, st, "images", path, diags).await;
+    }
+    if let Some(st) = plan.attr("efi_disk_storage").as_str()
+        && (new_node || prior.attr("efi_disk_storage") != plan.attr("efi_disk_storage"))
+    {
+        preflight::storage(data, &c, node, st, "images", AttributePath::attr("efi_disk_storage"), diags).await;
+    }
+    let prior_nics = prior.attr("network_devices").as_elements().unwrap_or_default();
+    for (i, n) in plan.attr("network_devices").as_elements().unwrap_or_default().iter().enumerate() {
+        let Some(bridge) = n.attr("bridge").as_str() else { continue };
+        if new_node || prior_nics.get(i).map(|o| o.attr("bridge")) != Some(n.attr("bridge")) {
+            let path = AttributePath::attr("network_devices").and_index(i as i64).and_attr("bridge");
+            preflight::bridge(data, &c, node, bridge, path, diags).await;
+        }
+    }
+}
+
 async fn shutdown(c: &Client, node: &str, vmid: u32, timeout: Duration) -> Result<(), Error> {
     match c.vm_power(node, vmid, Power::Shutdown, timeout).await {
         Ok(()) => Ok(()),
@@ -246,8 +329,12 @@ impl Resource<ProxtalosData> for VmResource {
         vm_validate::validate(&req.config, diags);
     }
 
-    async fn modify_plan(&self, _ctx: &Context<ProxtalosData>, req: &ModifyPlanRequest, resp: &mut ModifyPlanResponse) {
-        if resp.plan.is_null() || req.prior.is_null() {
+    async fn modify_plan(&self, ctx: &Context<ProxtalosData>, req: &ModifyPlanRequest, resp: &mut ModifyPlanResponse) {
+        if resp.plan.is_null() {
+            return;
+        }
+        preflight_names(&ctx.data, &req.prior, &resp.plan, &mut resp.diags).await;
+        if req.prior.is_null() {
             return;
         }
         // Only the `timeouts` block changed (e.g. after an import): nothing
@@ -340,6 +427,9 @@ impl Resource<ProxtalosData> for VmResource {
         };
         let (vmid, upid) = match created {
             Ok(x) => x,
+            Err(Error::MaybeApplied { vmid, source }) => {
+                return maybe_created(&c, &node, vmid, &spec, &planned, *source, resp).await;
+            }
             Err(e) => return err(&mut resp.diags, "Cannot create the VM", &e),
         };
         // From here on the VM may exist: record it before any later step.

@@ -11,8 +11,13 @@
 //!
 //! Every Proxmox setting falls back to the environment variable bpg's
 //! provider uses (`PROXMOX_VE_*`), so users can switch without renaming
-//! secrets. Configuration makes no network call; without Proxmox settings
-//! the Talos-only objects still work.
+//! secrets. With Proxmox settings, configuration makes one call
+//! (`GET /version`, [`connection`]) so a wrong endpoint, certificate or
+//! credential is an error on the attribute (and so on the variable) to fix,
+//! before any plan; `skip_connection_check` turns it off. Without Proxmox
+//! settings the Talos-only objects still work and nothing is called.
+
+pub mod connection;
 
 use std::sync::Arc;
 
@@ -38,6 +43,21 @@ pub struct ProxmoxSettings {
     pub insecure: bool,
     /// Extra CA (PEM) to trust.
     pub ca_certificate: Option<String>,
+    /// Where each setting came from, for diagnostics.
+    pub origin: SettingsOrigin,
+    /// Do not call the API at configure time.
+    pub skip_connection_check: bool,
+}
+
+/// Where the endpoint and the credentials came from: the block attribute
+/// or the environment variable (named in diagnostics so the user fixes
+/// the right one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SettingsOrigin {
+    /// `"the provider's \`endpoint\`"` or `"PROXMOX_VE_ENDPOINT"`.
+    pub endpoint: &'static str,
+    /// Where the token or the username/password came from.
+    pub credentials: &'static str,
 }
 
 impl std::fmt::Debug for ProxmoxSettings {
@@ -47,6 +67,8 @@ impl std::fmt::Debug for ProxmoxSettings {
             .field("auth", &self.auth)
             .field("insecure", &self.insecure)
             .field("ca_certificate", &self.ca_certificate.as_ref().map(|_| "<pem>"))
+            .field("origin", &self.origin)
+            .field("skip_connection_check", &self.skip_connection_check)
             .finish()
     }
 }
@@ -85,9 +107,50 @@ pub struct ProxtalosData {
     /// The PVE client, built on first use from `proxmox` (one per process,
     /// so VMID allocation and the ticket are shared by every resource).
     pub pve: std::sync::OnceLock<crate::proxmox::Client>,
+    /// The PVE version read by the connection check.
+    pub version: std::sync::OnceLock<crate::proxmox::cluster::PveVersion>,
+    /// Plan-time lookups (nodes, storages, bridges) by request, read once
+    /// per provider process however many resources ask.
+    lookups: tokio::sync::Mutex<std::collections::HashMap<String, Arc<serde_json::Value>>>,
 }
 
 impl ProxtalosData {
+    /// Remembers the version the connection check read.
+    pub fn remember_version(&self, v: crate::proxmox::cluster::PveVersion) {
+        let _ = self.version.set(v);
+    }
+
+    /// The PVE version: the one the connection check read, else asked now.
+    pub async fn pve_version(
+        &self,
+        c: &crate::proxmox::Client,
+    ) -> Result<crate::proxmox::cluster::PveVersion, crate::proxmox::Error> {
+        if let Some(v) = self.version.get() {
+            return Ok(v.clone());
+        }
+        let v: crate::proxmox::cluster::PveVersion = c.execute_as(&crate::proxmox::cluster::version()).await?;
+        self.remember_version(v.clone());
+        Ok(v)
+    }
+
+    /// `GET` answers that do not change during a run (the node list, a
+    /// node's storages and bridges), asked once per process. Errors are
+    /// not kept.
+    pub async fn lookup(
+        &self,
+        c: &crate::proxmox::Client,
+        req: &crate::proxmox::Request,
+    ) -> Result<Arc<serde_json::Value>, crate::proxmox::Error> {
+        let key = req.path_and_query();
+        let mut cache = self.lookups.lock().await;
+        if let Some(v) = cache.get(&key) {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(c.execute(req).await?);
+        cache.insert(key, v.clone());
+        Ok(v)
+    }
+
     /// The PVE client, or a user-facing reason why there is none.
     pub fn pve(&self) -> Result<crate::proxmox::Client, String> {
         if let Some(c) = self.pve.get() {
@@ -141,6 +204,9 @@ fn proxmox_block() -> NestedBlock {
             Attribute::string("ca_certificate")
                 .optional()
                 .description("PEM certificate(s) of the CA that signed the PVE API certificate, trusted in addition to the built-in roots."),
+            Attribute::bool("skip_connection_check")
+                .optional()
+                .description("Do not check the endpoint, certificate and credentials when the provider is configured. By default the provider calls `GET /version` once per run, so a wrong `endpoint`, `ca_certificate` or `api_token` is reported on that attribute before any plan. Set this when Proxmox may be unreachable while only Talos objects are planned. Environment: `PROXMOX_VE_SKIP_CONNECTION_CHECK`."),
         ],
     );
     b.max_items = 1;
@@ -161,26 +227,34 @@ pub fn proxmox_settings(
     diags: &mut Diagnostics,
 ) -> Option<ProxmoxSettings> {
     let base = AttributePath::attr("proxmox").and_index(0);
-    let get = |name: &str, var: &str| -> Option<String> {
+    // The value and whether it came from the environment.
+    let get_with_origin = |name: &str, var: &str| -> Option<(String, bool)> {
         match block.attr(name) {
             Value::Unknown => None,
             v => v
                 .as_str()
-                .map(str::to_string)
-                .or_else(|| if final_ { env(var).filter(|s| !s.is_empty()) } else { None }),
+                .map(|s| (s.to_string(), false))
+                .or_else(|| if final_ { env(var).filter(|s| !s.is_empty()).map(|s| (s, true)) } else { None }),
         }
     };
-    let endpoint = get("endpoint", "PROXMOX_VE_ENDPOINT");
-    let token = get("api_token", "PROXMOX_VE_API_TOKEN");
-    let username = get("username", "PROXMOX_VE_USERNAME");
-    let password = get("password", "PROXMOX_VE_PASSWORD");
-    let insecure = match block.attr("insecure") {
+    let endpoint_with_origin = get_with_origin("endpoint", "PROXMOX_VE_ENDPOINT");
+    let endpoint_from_env = endpoint_with_origin.as_ref().is_some_and(|(_, e)| *e);
+    let endpoint = endpoint_with_origin.map(|(v, _)| v);
+    let token_with_origin = get_with_origin("api_token", "PROXMOX_VE_API_TOKEN");
+    let token_from_env = token_with_origin.as_ref().is_some_and(|(_, e)| *e);
+    let token = token_with_origin.map(|(v, _)| v);
+    let username = get_with_origin("username", "PROXMOX_VE_USERNAME").map(|(v, _)| v);
+    let password_with_origin = get_with_origin("password", "PROXMOX_VE_PASSWORD");
+    let password_from_env = password_with_origin.as_ref().is_some_and(|(_, e)| *e);
+    let password = password_with_origin.map(|(v, _)| v);
+    let truthy = |v: String| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes");
+    let flag = |name: &str, var: &str| match block.attr(name) {
         Value::Bool(b) => *b,
-        _ if final_ => {
-            env("PROXMOX_VE_INSECURE").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
-        }
+        _ if final_ => env(var).is_some_and(truthy),
         _ => false,
     };
+    let insecure = flag("insecure", "PROXMOX_VE_INSECURE");
+    let skip_connection_check = flag("skip_connection_check", "PROXMOX_VE_SKIP_CONNECTION_CHECK");
     let ca = str_attr(block, "ca_certificate").map(str::to_string);
 
     if let Some(ep) = &endpoint
@@ -230,6 +304,7 @@ pub fn proxmox_settings(
     if !final_ || diags.has_errors() {
         return None;
     }
+    // `skip_connection_check` alone does not ask for an endpoint.
     let block_set = ["endpoint", "api_token", "username", "password", "insecure", "ca_certificate"]
         .iter()
         .any(|n| !block.attr(n).is_null());
@@ -245,8 +320,18 @@ pub fn proxmox_settings(
     };
     // The block wins over the environment; a token wins over a password.
     let auth = match (token, username, password) {
-        (Some(t), _, _) if !block_user => ProxmoxAuth::ApiToken(t),
-        (_, Some(username), Some(password)) => ProxmoxAuth::Password { username, password },
+        (Some(t), _, _) if !block_user => (
+            ProxmoxAuth::ApiToken(t),
+            if token_from_env { "PROXMOX_VE_API_TOKEN" } else { "the provider's `api_token`" },
+        ),
+        (_, Some(username), Some(password)) => (
+            ProxmoxAuth::Password { username, password },
+            if password_from_env {
+                "PROXMOX_VE_USERNAME/PROXMOX_VE_PASSWORD"
+            } else {
+                "the provider's `username`/`password`"
+            },
+        ),
         (_, Some(_), None) => {
             diags.error_at(
                 base.and_attr("password"),
@@ -264,7 +349,12 @@ pub fn proxmox_settings(
             return None;
         }
     };
-    Some(ProxmoxSettings { endpoint, auth, insecure, ca_certificate: ca })
+    let (auth, credentials) = auth;
+    let origin = SettingsOrigin {
+        endpoint: if endpoint_from_env { "PROXMOX_VE_ENDPOINT" } else { "the provider's `endpoint`" },
+        credentials,
+    };
+    Some(ProxmoxSettings { endpoint, auth, insecure, ca_certificate: ca, origin, skip_connection_check })
 }
 
 fn endpoint_problem(ep: &str) -> Option<String> {
@@ -314,10 +404,17 @@ impl Provider for ProxtalosProvider {
         let empty = Value::object(Vec::<(String, Value)>::new());
         let block = first_block(&req.config).unwrap_or(&empty);
         let proxmox = proxmox_settings(block, &env, true, diags);
-        if let Some(p) = &proxmox {
-            tracing::debug!(endpoint = %p.endpoint, auth = ?p.auth, "proxmox configured");
+        if diags.has_errors() {
+            return None;
         }
-        Some(ProxtalosData { proxmox, pve: std::sync::OnceLock::new() })
+        let data = ProxtalosData { proxmox, ..ProxtalosData::default() };
+        if let Some(p) = &data.proxmox {
+            tracing::debug!(endpoint = %p.endpoint, auth = ?p.auth, "proxmox configured");
+            if !p.skip_connection_check {
+                connection::check(&data, p, diags).await;
+            }
+        }
+        Some(data)
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource<ProxtalosData>>> {
@@ -342,7 +439,8 @@ mod tests {
     use super::*;
 
     fn block(pairs: &[(&str, Value)]) -> Value {
-        let names = ["endpoint", "api_token", "username", "password", "insecure", "ca_certificate"];
+        let names =
+            ["endpoint", "api_token", "username", "password", "insecure", "ca_certificate", "skip_connection_check"];
         Value::object(
             names
                 .iter()

@@ -1,0 +1,117 @@
+//! Plan-time checks against PVE for objects about to be created: the node,
+//! the storages and the bridge they name exist and can hold what is asked.
+//! A wrong name is an error on its attribute at `plan` (Terraform shows the
+//! line, `storage = var.vm_storage`), not a failed task half-way through an
+//! apply.
+//!
+//! Each listing is read once per provider process ([`ProxtalosData::lookup`]).
+//! When a listing cannot be read (no `Sys.Audit` for the bridges, say),
+//! the check is skipped: it never blocks what PVE itself would allow.
+
+use crate::plugin::{AttributePath, Diagnostics};
+use crate::provider::ProxtalosData;
+use crate::proxmox::storage::{self, StorageInfo};
+use crate::proxmox::{Client, cluster};
+
+/// Reads a listing, or says why the check is skipped.
+async fn listing<T: serde::de::DeserializeOwned>(
+    data: &ProxtalosData,
+    c: &Client,
+    req: &crate::proxmox::Request,
+) -> Option<Vec<T>> {
+    match data.lookup(c, req).await {
+        Ok(v) => match serde_json::from_value::<Vec<T>>(v.as_ref().clone()) {
+            Ok(list) => Some(list),
+            Err(e) => {
+                tracing::debug!(request = %req.describe(), error = %e, "plan-time check skipped: unreadable listing");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::debug!(request = %req.describe(), error = %e, "plan-time check skipped");
+            None
+        }
+    }
+}
+
+/// The node exists. False (with an error on `path`) when the cluster's
+/// node list does not have it; true when it does or cannot be read.
+pub async fn node(data: &ProxtalosData, c: &Client, node: &str, path: AttributePath, diags: &mut Diagnostics) -> bool {
+    let Some(nodes) = listing::<cluster::NodeInfo>(data, c, &cluster::nodes()).await else { return true };
+    if nodes.iter().any(|n| n.node == node) {
+        return true;
+    }
+    let names: Vec<&str> = nodes.iter().map(|n| n.node.as_str()).collect();
+    diags.error_at(
+        path,
+        "Unknown Proxmox node",
+        format!("The cluster has no node {node:?}. Its nodes: {}.", names.join(", ")),
+    );
+    false
+}
+
+/// The storage exists on the node and has `content` enabled. Returns it
+/// when found.
+pub async fn storage(
+    data: &ProxtalosData,
+    c: &Client,
+    node: &str,
+    name: &str,
+    content: &str,
+    path: AttributePath,
+    diags: &mut Diagnostics,
+) -> Option<StorageInfo> {
+    let stores = listing::<StorageInfo>(data, c, &storage::list(node)).await?;
+    let Some(s) = stores.iter().find(|s| s.storage == name) else {
+        let names: Vec<&str> = stores.iter().map(|s| s.storage.as_str()).collect();
+        diags.error_at(
+            path,
+            "Unknown storage",
+            format!(
+                "Node {node} has no storage {name:?} (or the token cannot see it: it needs Datastore.Audit on /storage/{name}). Storages it has: {}.",
+                names.join(", ")
+            ),
+        );
+        return None;
+    };
+    if !s.content.split(',').any(|x| x.trim() == content) {
+        diags.error_at(
+            path,
+            "Content type not enabled",
+            format!(
+                "Storage {name:?} is not configured for content-type {content:?} (it has `{}`). Pick a storage with `{content}`, or add it (Datacenter → Storage → Edit, or `pvesm set {name} --content {},{content}`).",
+                s.content, s.content
+            ),
+        );
+    }
+    Some(s.clone())
+}
+
+/// The bridge exists on the node.
+pub async fn bridge(
+    data: &ProxtalosData,
+    c: &Client,
+    node: &str,
+    name: &str,
+    path: AttributePath,
+    diags: &mut Diagnostics,
+) {
+    let Some(ifaces) = listing::<cluster::Interface>(data, c, &cluster::bridges(node)).await else { return };
+    let bridges: Vec<&str> =
+        ifaces.iter().filter(|i| i.kind.to_ascii_lowercase().contains("bridge")).map(|i| i.iface.as_str()).collect();
+    if bridges.is_empty() || bridges.contains(&name) {
+        return;
+    }
+    // An SDN VNet is no interface of the node's network config: look there
+    // too, and say nothing when the VNets cannot be read.
+    let vnets = crate::proxmox::Request::get("/cluster/sdn/vnets");
+    let Some(vnets) = listing::<serde_json::Value>(data, c, &vnets).await else { return };
+    if vnets.iter().any(|v| v.get("vnet").and_then(serde_json::Value::as_str) == Some(name)) {
+        return;
+    }
+    diags.error_at(
+        path,
+        "Unknown bridge",
+        format!("Node {node} has no bridge {name:?}. Its bridges: {}.", bridges.join(", ")),
+    );
+}

@@ -80,8 +80,9 @@ pub trait Provider: Send + Sync + 'static {
         let _ = (config, diags);
     }
 
-    /// Builds the provider data. No network calls here: a provider whose
-    /// Proxmox settings are absent must still serve its other objects.
+    /// Builds the provider data. A provider whose Proxmox settings are
+    /// absent must still serve its other objects; one that has them may
+    /// check them here (proxtalos sends one `GET /version`).
     async fn configure(&self, req: ConfigureRequest, diags: &mut Diagnostics) -> Option<Self::Data>;
 
     /// Managed resource types.

@@ -291,6 +291,27 @@ pub(crate) fn render(config: &Value, diags: &mut Diagnostics) -> Option<MachineC
     }
 }
 
+/// [`render`] on the blocking pool: key derivation, YAML and the JSON-schema
+/// check are CPU work that must not hold an async worker (five nodes are
+/// rendered at once in a plan).
+pub(crate) async fn render_off_thread(config: Value, diags: &mut Diagnostics) -> Option<MachineConfig> {
+    let run = tokio::task::spawn_blocking(move || {
+        let mut d = Diagnostics::new();
+        let c = render(&config, &mut d);
+        (c, d)
+    });
+    match run.await {
+        Ok((c, d)) => {
+            diags.extend(d);
+            c
+        }
+        Err(e) => {
+            diags.error("Internal error rendering the machine configuration", e.to_string());
+            None
+        }
+    }
+}
+
 /// Fills the two outputs into `v`.
 pub(crate) fn fill(v: &mut Value, c: &MachineConfig) {
     v.set_attr("machine_configuration", Value::string(c.to_yaml()));
@@ -312,7 +333,7 @@ impl DataSource<ProxtalosData> for MachineConfiguration {
     }
 
     async fn read(&self, _ctx: &Context<ProxtalosData>, req: ReadDataRequest, resp: &mut ReadDataResponse) {
-        if let Some(c) = render(&req.config, &mut resp.diags) {
+        if let Some(c) = render_off_thread(req.config, &mut resp.diags).await {
             fill(&mut resp.state, &c);
         }
     }

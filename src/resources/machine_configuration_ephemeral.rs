@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use super::machine_configuration::{DESCRIPTION, attributes, fill, render, validate};
+use super::machine_configuration::{DESCRIPTION, attributes, fill, render_off_thread, validate};
 use crate::plugin::{Context, Diagnostics, EphemeralResource, OpenRequest, OpenResponse, Schema, ValidateRequest};
 use crate::provider::ProxtalosData;
 
@@ -30,7 +30,7 @@ impl EphemeralResource<ProxtalosData> for MachineConfigurationEphemeral {
     }
 
     async fn open(&self, _ctx: &Context<ProxtalosData>, req: OpenRequest, resp: &mut OpenResponse) {
-        if let Some(c) = render(&req.config, &mut resp.diags) {
+        if let Some(c) = render_off_thread(req.config, &mut resp.diags).await {
             fill(&mut resp.result, &c);
         }
     }

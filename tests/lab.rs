@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use proxtalos::lab::{Lab, LabError, LabOptions, MediumKind};
 use proxtalos::proxmox::qemu::{self, Power};
@@ -17,10 +17,7 @@ use proxtalos::proxmox::{Client, storage};
 use proxtalos::talos::api::wait::{Target, conditions, poll_until};
 use proxtalos::talos::api::{ApplyMode, ApplyRequest, Mode, NodeClient, Timeouts};
 use proxtalos::talos::client_config::ClientConfiguration;
-use proxtalos::talos::config::{ConfigInput, MachineType, generate};
-use proxtalos::talos::secrets::SecretsBundle;
-use proxtalos::talos::version::VersionContract;
-use rand_chacha::rand_core::SeedableRng;
+use support::talos_fixture::TalosFixture;
 use tokio::time::Instant;
 
 // ---- helpers ----
@@ -44,31 +41,17 @@ fn v4(a: IpAddr) -> std::net::Ipv4Addr {
     }
 }
 
-fn bundle() -> &'static SecretsBundle {
-    static B: OnceLock<SecretsBundle> = OnceLock::new();
-    B.get_or_init(|| {
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(21);
-        SecretsBundle::generate(VersionContract::V1_13, &mut rng, SystemTime::now()).unwrap()
-    })
+fn fixture() -> &'static TalosFixture {
+    static F: OnceLock<TalosFixture> = OnceLock::new();
+    F.get_or_init(|| TalosFixture::new(21, "lab"))
 }
 
 fn admin() -> ClientConfiguration {
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(22);
-    ClientConfiguration::generate(
-        &bundle().certs.os,
-        &["os:admin"],
-        Duration::from_secs(3600),
-        &mut rng,
-        SystemTime::now(),
-    )
-    .unwrap()
+    fixture().admin()
 }
 
 fn machine_config() -> Vec<u8> {
-    let mut input =
-        ConfigInput::new("lab", "https://127.0.0.1:6443", MachineType::Controlplane, VersionContract::V1_13, "1.31.0");
-    input.install_disk = Some("/dev/sda".to_string());
-    generate(&input, bundle()).unwrap().to_yaml().into_bytes()
+    fixture().controlplane_config()
 }
 
 fn t() -> Timeouts {

@@ -1,3 +1,4 @@
 //! Shared helpers for integration tests.
 pub mod fakepve;
+pub mod talos_fixture;
 pub mod terraform;

@@ -260,6 +260,56 @@ async fn dhcp_vm_with_disk_image_gets_its_address_from_the_agent() {
     lab.stop().await;
 }
 
+/// The VM's uptime in the PVE listing (whole seconds).
+async fn uptime(c: &Client, vmid: u32) -> u64 {
+    let list = c.execute(&proxtalos::proxmox::cluster::vm_resources()).await.unwrap();
+    let vm = list.as_array().unwrap().iter().find(|v| v["vmid"].as_u64() == Some(u64::from(vmid))).cloned();
+    vm.and_then(|v| v["uptime"].as_u64()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_reboot_or_reset_within_the_first_second_reboots_the_node_and_nothing_else() {
+    let lab = Lab::start(options()).await.unwrap();
+    let c = lab.client().unwrap();
+    let iso = "talos-v1.13.2-metal-amd64.iso";
+    download(&c, "iso", iso).await;
+    let (a, b) = (ip(3, 5), ip(3, 6));
+    iso_vm(&c, 300, iso, a).await;
+    iso_vm(&c, 301, iso, b).await;
+    power(&c, 301, Power::Start).await;
+    power(&c, 300, Power::Start).await;
+    until("both nodes exist", || async { lab.node(300).is_some() && lab.node(301).is_some() }).await;
+    let sim = lab.sim();
+    let (ia, ib) = (sim.index_of(a).unwrap(), sim.index_of(b).unwrap());
+    let (boot_a, boot_b) = (sim.boot_id(ia).unwrap(), sim.boot_id(ib).unwrap());
+
+    // PVE's reboot (no shutdown delay in fakepve) and reset keep the VM
+    // running and its uptime at 0: only the task list shows them.
+    power(&c, 300, Power::Reboot).await;
+    let first_second = uptime(&c, 300).await == 0;
+    until("VM 300's node rebooted", || async { sim.boot_id(ia).unwrap() == boot_a + 1 }).await;
+    until("VM 300's node answers again", || maintenance_up(a)).await;
+    let reset = proxtalos::proxmox::Request::post("/nodes/pve1/qemu/300/status/reset");
+    c.run_task(&reset, Duration::from_secs(30)).await.unwrap();
+    until("VM 300's node rebooted again", || async { sim.boot_id(ia).unwrap() == boot_a + 2 }).await;
+    until("VM 300's node answers again", || maintenance_up(a)).await;
+
+    // Once each: more polls change nothing, and VM 301 was left alone.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sim.boot_id(ia).unwrap(), boot_a + 2, "one guest reboot per PVE reboot or reset");
+    assert_eq!(sim.boot_id(ib).unwrap(), boot_b, "a plain running VM is not rebooted");
+    assert_eq!(sim.phase(ib).unwrap(), proxtalos::talos::sim::Phase::Maintenance);
+    assert!(maintenance_up(b).await);
+    eprintln!("the reboot landed within the VM's first second of uptime: {first_second}");
+
+    // Stopped and started between two polls: the node lost power.
+    power(&c, 301, Power::Stop).await;
+    power(&c, 301, Power::Start).await;
+    until("VM 301's node power-cycled", || async { sim.boot_id(ib).unwrap() > boot_b }).await;
+    until("VM 301's node answers again", || maintenance_up(b)).await;
+    lab.stop().await;
+}
+
 // ---- start, stop, bad input ----
 
 #[tokio::test]

@@ -317,12 +317,30 @@ impl Drop for DestroyGuard<'_> {
             eprintln!("real lab: a step failed; destroying what was created");
             let out = tf(self.ws, self.token, &["destroy", "-auto-approve", "-no-color"]);
             if !out.status.success() {
-                eprintln!(
-                    "real lab: destroy failed; remove the VMs by hand (see the guide's \"Cleaning up\"):\n{}",
-                    text(&out)
-                );
+                eprintln!("real lab: destroy failed:\n{}", text(&out));
+                keep_state(self.ws);
             }
         }
+    }
+}
+
+/// The workspace dies with the test: its configuration and state go where
+/// a later `terraform destroy` (or a person) can find them.
+fn keep_state(ws: &Workspace) {
+    let keep = std::env::temp_dir().join(format!("proxtalos-e2e-leftover-{}", std::process::id()));
+    let copied = std::fs::create_dir_all(&keep).is_ok()
+        && std::fs::read_dir(ws.work()).into_iter().flatten().flatten().all(|e| {
+            let p = e.path();
+            !p.is_file() || std::fs::copy(&p, keep.join(e.file_name())).is_ok()
+        });
+    if copied {
+        eprintln!(
+            "real lab: the configuration and state are in {} (with the token in TF_VAR_proxmox_api_token, \
+             `terraform destroy` there removes what is left; see the guide's \"Cleaning up\")",
+            keep.display()
+        );
+    } else {
+        eprintln!("real lab: could not keep the state; remove the VMs by hand (see the guide's \"Cleaning up\")");
     }
 }
 

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use proxtalos::lab::{Lab, LabError, LabOptions, MediumKind};
 use proxtalos::proxmox::qemu::{self, Power};
@@ -17,10 +17,7 @@ use proxtalos::proxmox::{Client, storage};
 use proxtalos::talos::api::wait::{Target, conditions, poll_until};
 use proxtalos::talos::api::{ApplyMode, ApplyRequest, Mode, NodeClient, Timeouts};
 use proxtalos::talos::client_config::ClientConfiguration;
-use proxtalos::talos::config::{ConfigInput, MachineType, generate};
-use proxtalos::talos::secrets::SecretsBundle;
-use proxtalos::talos::version::VersionContract;
-use rand_chacha::rand_core::SeedableRng;
+use support::talos_fixture::TalosFixture;
 use tokio::time::Instant;
 
 // ---- helpers ----
@@ -44,31 +41,17 @@ fn v4(a: IpAddr) -> std::net::Ipv4Addr {
     }
 }
 
-fn bundle() -> &'static SecretsBundle {
-    static B: OnceLock<SecretsBundle> = OnceLock::new();
-    B.get_or_init(|| {
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(21);
-        SecretsBundle::generate(VersionContract::V1_13, &mut rng, SystemTime::now()).unwrap()
-    })
+fn fixture() -> &'static TalosFixture {
+    static F: OnceLock<TalosFixture> = OnceLock::new();
+    F.get_or_init(|| TalosFixture::new(21, "lab"))
 }
 
 fn admin() -> ClientConfiguration {
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(22);
-    ClientConfiguration::generate(
-        &bundle().certs.os,
-        &["os:admin"],
-        Duration::from_secs(3600),
-        &mut rng,
-        SystemTime::now(),
-    )
-    .unwrap()
+    fixture().admin()
 }
 
 fn machine_config() -> Vec<u8> {
-    let mut input =
-        ConfigInput::new("lab", "https://127.0.0.1:6443", MachineType::Controlplane, VersionContract::V1_13, "1.31.0");
-    input.install_disk = Some("/dev/sda".to_string());
-    generate(&input, bundle()).unwrap().to_yaml().into_bytes()
+    fixture().controlplane_config()
 }
 
 fn t() -> Timeouts {
@@ -274,6 +257,56 @@ async fn dhcp_vm_with_disk_image_gets_its_address_from_the_agent() {
     assert!(c.vm_agent_interfaces("pve1", 200).await.is_err(), "no agent on a stopped VM");
     power(&c, 200, Power::Start).await;
     until("the node is back at its lease", || maintenance_up(found)).await;
+    lab.stop().await;
+}
+
+/// The VM's uptime in the PVE listing (whole seconds).
+async fn uptime(c: &Client, vmid: u32) -> u64 {
+    let list = c.execute(&proxtalos::proxmox::cluster::vm_resources()).await.unwrap();
+    let vm = list.as_array().unwrap().iter().find(|v| v["vmid"].as_u64() == Some(u64::from(vmid))).cloned();
+    vm.and_then(|v| v["uptime"].as_u64()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_reboot_or_reset_within_the_first_second_reboots_the_node_and_nothing_else() {
+    let lab = Lab::start(options()).await.unwrap();
+    let c = lab.client().unwrap();
+    let iso = "talos-v1.13.2-metal-amd64.iso";
+    download(&c, "iso", iso).await;
+    let (a, b) = (ip(3, 5), ip(3, 6));
+    iso_vm(&c, 300, iso, a).await;
+    iso_vm(&c, 301, iso, b).await;
+    power(&c, 301, Power::Start).await;
+    power(&c, 300, Power::Start).await;
+    until("both nodes exist", || async { lab.node(300).is_some() && lab.node(301).is_some() }).await;
+    let sim = lab.sim();
+    let (ia, ib) = (sim.index_of(a).unwrap(), sim.index_of(b).unwrap());
+    let (boot_a, boot_b) = (sim.boot_id(ia).unwrap(), sim.boot_id(ib).unwrap());
+
+    // PVE's reboot (no shutdown delay in fakepve) and reset keep the VM
+    // running and its uptime at 0: only the task list shows them.
+    power(&c, 300, Power::Reboot).await;
+    let first_second = uptime(&c, 300).await == 0;
+    until("VM 300's node rebooted", || async { sim.boot_id(ia).unwrap() == boot_a + 1 }).await;
+    until("VM 300's node answers again", || maintenance_up(a)).await;
+    let reset = proxtalos::proxmox::Request::post("/nodes/pve1/qemu/300/status/reset");
+    c.run_task(&reset, Duration::from_secs(30)).await.unwrap();
+    until("VM 300's node rebooted again", || async { sim.boot_id(ia).unwrap() == boot_a + 2 }).await;
+    until("VM 300's node answers again", || maintenance_up(a)).await;
+
+    // Once each: more polls change nothing, and VM 301 was left alone.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sim.boot_id(ia).unwrap(), boot_a + 2, "one guest reboot per PVE reboot or reset");
+    assert_eq!(sim.boot_id(ib).unwrap(), boot_b, "a plain running VM is not rebooted");
+    assert_eq!(sim.phase(ib).unwrap(), proxtalos::talos::sim::Phase::Maintenance);
+    assert!(maintenance_up(b).await);
+    eprintln!("the reboot landed within the VM's first second of uptime: {first_second}");
+
+    // Stopped and started between two polls: the node lost power.
+    power(&c, 301, Power::Stop).await;
+    power(&c, 301, Power::Start).await;
+    until("VM 301's node power-cycled", || async { sim.boot_id(ib).unwrap() > boot_b }).await;
+    until("VM 301's node answers again", || maintenance_up(b)).await;
     lab.stop().await;
 }
 

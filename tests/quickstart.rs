@@ -1,16 +1,27 @@
-//! README command 1 end to end: `scripts/quickstart.sh` (build, lab, apply
-//! of examples/quickstart, outputs, empty re-plan) and then
+//! README command 1 end to end.
+//!
+//! Without `TF_ACC`: `scripts/quickstart.sh` (build, lab, apply of
+//! examples/quickstart, outputs, empty re-plan) and then
 //! `scripts/quickstart.sh destroy` (destroy, every VM gone from fakepve,
 //! lab stopped). Its own lab directory, PVE port and loopback network, so it
 //! runs next to a developer's lab and other tests. About 10 s with a warm
 //! build.
+//!
+//! With `TF_ACC` set: the same quickstart against the real Proxmox the
+//! `PROXMOX_VE_*` variables name (docs/guides/real-proxmox-lab.md), driven by
+//! `support::real_lab`. That path also runs on every test run against an
+//! in-process embedded lab, configured through the same variable names.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use proxtalos::lab::{Lab, LabOptions};
+use support::real_lab::{self, Target, VarError};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -49,6 +60,18 @@ impl Drop for LabGuard {
 
 #[test]
 fn quickstart_then_destroy() {
+    let env = |k: &str| std::env::var(k).ok();
+    match real_lab::target(&env) {
+        Err(e) => panic!("{e}"),
+        Ok(Some(target)) => {
+            let provider = support::terraform::build_provider("bin", "terraform-provider-proxtalos");
+            real_lab::run_quickstart(&target, &provider);
+        }
+        Ok(None) => embedded_quickstart_then_destroy(),
+    }
+}
+
+fn embedded_quickstart_then_destroy() {
     let tmp = tempfile::tempdir().unwrap();
     let _guard = LabGuard(tmp.path().to_path_buf());
 
@@ -75,4 +98,205 @@ fn quickstart_then_destroy() {
     assert!(out.contains("VMs left on the lab's PVE: none"), "every VM gone from fakepve:\n{out}");
     assert!(out.contains("lab: stopped"), "{out}");
     assert!(!tmp.path().join("work/kubeconfig").exists(), "credentials removed on destroy");
+}
+
+// ---- the real-lab path ----
+
+/// 127.N.20.0/24 with the N of `run` above (its lab uses 127.N.10.0/24).
+fn lab_net() -> String {
+    format!("127.{}.20", 150 + std::process::id() % 50)
+}
+
+/// The real-lab path (TF_ACC), pointed at an embedded lab started here.
+#[test]
+fn the_real_lab_path_against_the_embedded_lab() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut options = LabOptions::fast(support::fakepve::launcher());
+    let net = lab_net();
+    options.dhcp_pool = (format!("{net}.200").parse().unwrap(), format!("{net}.210").parse().unwrap());
+    let lab = rt.block_on(Lab::start(options)).unwrap();
+    let vars: BTreeMap<&str, String> = BTreeMap::from([
+        ("TF_ACC", "1".to_string()),
+        ("PROXMOX_VE_ENDPOINT", lab.endpoint().to_string()),
+        ("PROXMOX_VE_API_TOKEN", lab.api_token().to_string()),
+        ("PROXMOX_VE_ACC_CA_CERTIFICATE_FILE", lab.ca_file().display().to_string()),
+        ("PROXMOX_VE_ACC_NODE_NAME", "pve1".to_string()),
+        ("PROXMOX_VE_ACC_VM_STORAGE", "local-lvm".to_string()),
+        ("PROXMOX_VE_ACC_IMAGE_STORAGE", "local".to_string()),
+        ("PROXMOX_VE_ACC_BRIDGE", "vmbr0".to_string()),
+        ("PROXMOX_VE_ACC_NODE_ADDRESSES", format!("{net}.21-{net}.30")),
+        ("PROXMOX_VE_ACC_NODE_PREFIX_LENGTH", "24".to_string()),
+        ("PROXMOX_VE_ACC_NODE_GATEWAY", format!("{net}.1")),
+    ]);
+    let target = real_lab::target(&|k| vars.get(k).cloned()).unwrap().expect("TF_ACC is set");
+    let provider = support::terraform::build_provider("bin", "terraform-provider-proxtalos");
+    // Terraform runs on this thread; the lab on the runtime's workers.
+    let report = real_lab::run_quickstart(&target, &provider);
+    assert_eq!(report.vm_ids.len(), 5);
+    let c = lab.client().unwrap();
+    let listed = rt.block_on(c.execute(&proxtalos::proxmox::cluster::vm_resources())).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "every VM gone from fakepve: {listed}");
+    assert!(lab.nodes().is_empty(), "no simulated node left");
+    rt.block_on(lab.stop());
+}
+
+// ---- the variables ----
+
+fn valid() -> BTreeMap<&'static str, String> {
+    [
+        ("TF_ACC", "1"),
+        ("PROXMOX_VE_ENDPOINT", "https://pve.lan:8006/"),
+        ("PROXMOX_VE_API_TOKEN", "proxtalos@pve!terraform=01234567-89ab-cdef-0123-456789abcdef"),
+        ("PROXMOX_VE_INSECURE", "true"),
+        ("PROXMOX_VE_ACC_NODE_NAME", "pve"),
+        ("PROXMOX_VE_ACC_VM_STORAGE", "local-lvm"),
+        ("PROXMOX_VE_ACC_IMAGE_STORAGE", "local"),
+        ("PROXMOX_VE_ACC_BRIDGE", "vmbr0"),
+        ("PROXMOX_VE_ACC_NODE_ADDRESSES", "192.168.10.200-192.168.10.209"),
+        ("PROXMOX_VE_ACC_NODE_PREFIX_LENGTH", "24"),
+        ("PROXMOX_VE_ACC_NODE_GATEWAY", "192.168.10.1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_string()))
+    .collect()
+}
+
+fn parse(vars: &BTreeMap<&'static str, String>) -> Result<Option<Target>, VarError> {
+    real_lab::target(&|k| vars.get(k).cloned())
+}
+
+fn with(name: &'static str, value: Option<&str>) -> Result<Option<Target>, VarError> {
+    let mut vars = valid();
+    match value {
+        Some(v) => vars.insert(name, v.to_string()),
+        None => vars.remove(name),
+    };
+    parse(&vars)
+}
+
+#[test]
+fn without_tf_acc_the_embedded_lab_runs_whatever_else_is_set() {
+    for acc in [None, Some(""), Some("0")] {
+        assert_eq!(with("TF_ACC", acc), Ok(None), "{acc:?}");
+    }
+    let mut vars = valid();
+    vars.remove("TF_ACC");
+    vars.insert("PROXMOX_VE_ENDPOINT", "nonsense".into());
+    assert_eq!(parse(&vars), Ok(None));
+}
+
+#[test]
+fn the_variables_map_onto_the_quickstart() {
+    let t = parse(&valid()).unwrap().unwrap();
+    assert_eq!(t.network_cidr(), "192.168.10.0/24");
+    assert_eq!(t.first_host(), 200);
+    assert_eq!(
+        t.node_addresses(),
+        ["192.168.10.200", "192.168.10.201", "192.168.10.202", "192.168.10.203", "192.168.10.204"]
+    );
+    assert_eq!(t.nameserver.to_string(), "192.168.10.1", "the gateway when no nameserver is given");
+    assert!(t.insecure);
+    let vars = t.tfvars();
+    for want in [
+        "proxmox_endpoint = \"https://pve.lan:8006/\"",
+        "proxmox_insecure = true",
+        "proxmox_node     = \"pve\"",
+        "vm_storage       = \"local-lvm\"",
+        "iso_storage      = \"local\"",
+        "bridge           = \"vmbr0\"",
+        "network_cidr     = \"192.168.10.0/24\"",
+        "first_host       = 200",
+        "gateway          = \"192.168.10.1\"",
+        "dns_servers      = [\"192.168.10.1\"]",
+    ] {
+        assert!(vars.contains(want), "{want:?} missing from:\n{vars}");
+    }
+    assert!(!vars.contains("01234567"), "the token never goes into a file");
+    assert!(!format!("{t:?}").contains("01234567"), "nor into Debug");
+
+    // A /28 whose range starts mid-network; a nameserver of its own.
+    let mut v = valid();
+    v.insert("PROXMOX_VE_ACC_NODE_ADDRESSES", "10.1.2.35-10.1.2.39".into());
+    v.insert("PROXMOX_VE_ACC_NODE_PREFIX_LENGTH", "28".into());
+    v.insert("PROXMOX_VE_ACC_NODE_GATEWAY", "10.1.2.33".into());
+    v.insert("PROXMOX_VE_ACC_NODE_NAMESERVER", "9.9.9.9".into());
+    v.remove("PROXMOX_VE_INSECURE");
+    let t = parse(&v).unwrap().unwrap();
+    assert_eq!((t.network_cidr().as_str(), t.first_host()), ("10.1.2.32/28", 3));
+    assert!(t.tfvars().contains("dns_servers      = [\"9.9.9.9\"]"));
+    assert!(!t.insecure);
+}
+
+#[test]
+fn a_missing_or_malformed_variable_is_an_error_naming_it() {
+    for (name, required) in real_lab::VARIABLES {
+        if *required {
+            let e = with(name, None).unwrap_err();
+            assert_eq!(e.name, *name);
+            assert!(e.to_string().contains(name) && e.to_string().contains("is not set"), "{e}");
+            assert_eq!(with(name, Some(" ")).unwrap_err().name, *name, "blank counts as missing");
+        }
+    }
+    let cases: &[(&str, &str)] = &[
+        ("PROXMOX_VE_ENDPOINT", "pve.lan:8006"),
+        ("PROXMOX_VE_ENDPOINT", "http://pve.lan:8006/"),
+        ("PROXMOX_VE_API_TOKEN", "proxtalos@pve:terraform:secret"),
+        ("PROXMOX_VE_API_TOKEN", "proxtalos@pve!terraform="),
+        ("PROXMOX_VE_INSECURE", "maybe"),
+        ("PROXMOX_VE_ACC_CA_CERTIFICATE_FILE", "/nonexistent/pve-root-ca.pem"),
+        ("PROXMOX_VE_ACC_NODE_NAME", "pve one"),
+        ("PROXMOX_VE_ACC_VM_STORAGE", "local/lvm"),
+        ("PROXMOX_VE_ACC_IMAGE_STORAGE", "local:iso"),
+        ("PROXMOX_VE_ACC_BRIDGE", "vmbr0;"),
+        ("PROXMOX_VE_ACC_NODE_ADDRESSES", "192.168.10.200"),
+        ("PROXMOX_VE_ACC_NODE_ADDRESSES", "192.168.10.200-192.168.10.203"),
+        ("PROXMOX_VE_ACC_NODE_ADDRESSES", "192.168.10.209-192.168.10.200"),
+        ("PROXMOX_VE_ACC_NODE_ADDRESSES", "192.168.10.250-192.168.11.9"),
+        ("PROXMOX_VE_ACC_NODE_ADDRESSES", "192.168.10.0-192.168.10.9"),
+        ("PROXMOX_VE_ACC_NODE_ADDRESSES", "192.168.10.200-192.168.10.x"),
+        ("PROXMOX_VE_ACC_NODE_PREFIX_LENGTH", "/24"),
+        ("PROXMOX_VE_ACC_NODE_PREFIX_LENGTH", "33"),
+        ("PROXMOX_VE_ACC_NODE_GATEWAY", "192.168.11.1"),
+        ("PROXMOX_VE_ACC_NODE_GATEWAY", "192.168.10.202"),
+        ("PROXMOX_VE_ACC_NODE_GATEWAY", "gw.lan"),
+        ("PROXMOX_VE_ACC_NODE_NAMESERVER", "dns.lan"),
+    ];
+    for (name, value) in cases {
+        let e = with(name, Some(value)).unwrap_err();
+        assert_eq!(e.name, *name, "{value:?}: {e}");
+        assert!(e.to_string().starts_with("TF_ACC is set"), "{e}");
+    }
+    let e = with("PROXMOX_VE_API_TOKEN", Some("user@pve!tf-secret-abc")).unwrap_err();
+    assert!(!e.to_string().contains("secret-abc"), "the token is never echoed: {e}");
+}
+
+/// The guide's variable table lists exactly what the parser reads.
+#[test]
+fn the_guide_lists_exactly_the_variables_the_test_reads() {
+    let guide = std::fs::read_to_string(root().join("docs/guides/real-proxmox-lab.md")).unwrap();
+    let table = guide.split("## The variables").nth(1).expect("a \"The variables\" section");
+    let table = table.split("\n## ").next().unwrap();
+    let documented: std::collections::BTreeSet<String> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_string)
+        .collect();
+
+    // Every name the parser asks for, given a complete set with a CA file.
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca.path(), "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").unwrap();
+    let mut vars = valid();
+    vars.insert("PROXMOX_VE_ACC_CA_CERTIFICATE_FILE", ca.path().display().to_string());
+    vars.insert("PROXMOX_VE_ACC_NODE_NAMESERVER", "192.168.10.1".into());
+    let asked = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let t = real_lab::target(&|k| {
+        asked.lock().unwrap().insert(k.to_string());
+        vars.get(k).cloned()
+    });
+    assert!(t.unwrap().is_some());
+    let asked = asked.into_inner().unwrap();
+    assert_eq!(documented, asked, "docs/guides/real-proxmox-lab.md's table vs the parser");
+    let declared: std::collections::BTreeSet<String> = real_lab::VARIABLES.iter().map(|(n, _)| n.to_string()).collect();
+    assert_eq!(declared, asked);
 }

@@ -2,18 +2,17 @@
 //! added and removed while the cluster runs, power cut and restored with
 //! the disk kept. Loopback only; every SimCluster is dropped by its test.
 
+mod support;
+
 use std::net::IpAddr;
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use proxtalos::talos::api::wait::{Target, conditions, poll_until};
 use proxtalos::talos::api::{ApplyMode, ApplyRequest, Mode, NodeClient, Timeouts};
 use proxtalos::talos::client_config::ClientConfiguration;
-use proxtalos::talos::config::{ConfigInput, MachineType, generate};
-use proxtalos::talos::secrets::SecretsBundle;
 use proxtalos::talos::sim::{NodeSpec, Phase, SimCluster, SimOptions};
-use proxtalos::talos::version::VersionContract;
-use rand_chacha::rand_core::SeedableRng;
+use support::talos_fixture::TalosFixture;
 use tokio::time::Instant;
 
 fn addr(n: u8) -> IpAddr {
@@ -21,31 +20,17 @@ fn addr(n: u8) -> IpAddr {
     IpAddr::from([127, base, 77, n])
 }
 
-fn bundle() -> &'static SecretsBundle {
-    static B: OnceLock<SecretsBundle> = OnceLock::new();
-    B.get_or_init(|| {
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
-        SecretsBundle::generate(VersionContract::V1_13, &mut rng, SystemTime::now()).unwrap()
-    })
+fn fixture() -> &'static TalosFixture {
+    static F: OnceLock<TalosFixture> = OnceLock::new();
+    F.get_or_init(|| TalosFixture::new(11, "sim"))
 }
 
 fn admin() -> ClientConfiguration {
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(12);
-    ClientConfiguration::generate(
-        &bundle().certs.os,
-        &["os:admin"],
-        Duration::from_secs(3600),
-        &mut rng,
-        SystemTime::now(),
-    )
-    .unwrap()
+    fixture().admin()
 }
 
 fn config() -> Vec<u8> {
-    let mut input =
-        ConfigInput::new("sim", "https://127.0.0.1:6443", MachineType::Controlplane, VersionContract::V1_13, "1.31.0");
-    input.install_disk = Some("/dev/sda".to_string());
-    generate(&input, bundle()).unwrap().to_yaml().into_bytes()
+    fixture().controlplane_config()
 }
 
 fn t() -> Timeouts {

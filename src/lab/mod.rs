@@ -7,13 +7,16 @@
 //!   answers, the two things the PVE API cannot do on fakepve), then a
 //!   reconciler that **observes the PVE API like a hypervisor integration**:
 //!   every [`LabOptions::poll`] it lists the VMs (`/cluster/resources`) and
-//!   reads a VM's config when its power state changes.
+//!   the newest tasks of each PVE node with a running VM
+//!   (`/nodes/{node}/tasks`), and reads a VM's config when its power state
+//!   changes.
 //! - Desired state = running VMs with a Talos medium ([`medium`] has the
 //!   rule); actual state = simulated Talos nodes. A VM that starts with a
 //!   Talos ISO or disk image gets a maintenance-mode node at its address; a
 //!   VM that stops loses power (its node goes away and comes back with its
 //!   disk on the next start); a destroyed VM's node is removed with its
-//!   state. A guest that powers itself off (Talos reset without reboot)
+//!   state. A reboot or reset through PVE (a new `qmreboot`/`qmreset`
+//!   task) reboots the node. A guest that powers itself off (Talos reset without reboot)
 //!   gets its VM stopped through the API.
 //! - The address is `ipconfig0`'s `ip=` (cloud-init), else a lease from
 //!   [`LabOptions::dhcp_pool`], kept for the VM's life. Every Talos VM with
@@ -399,6 +402,7 @@ impl Lab {
             options: options.clone(),
             stop: stop.clone(),
             ignored: BTreeMap::new(),
+            seen_tasks: BTreeMap::new(),
         }));
         Ok(Lab {
             ca_file: harness.ca_file.clone(),

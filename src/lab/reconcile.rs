@@ -2,6 +2,14 @@
 //! through the PVE API), actual state = simulated Talos nodes. One
 //! `/cluster/resources` listing per poll; a VM's config only when its power
 //! state changes.
+//!
+//! A reboot or reset through PVE leaves a VM running, and `uptime` has
+//! whole-second resolution, so neither listing shows it. What does, as for
+//! any hypervisor integration, is the node's task list: one
+//! `/nodes/{node}/tasks` page per poll for each PVE node with a running VM,
+//! and a `qmreboot`/`qmreset` (or a `qmstart`: stopped and started between
+//! two polls) that ended well since the last poll, for a VM whose node is
+//! on, reboots (power-cycles) that node. Tasks are told apart by UPID.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -13,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::harness::Commander;
 use super::medium::{self, MediumKind, TalosMedium};
 use super::{LabEvent, LabNode, LabOptions, Shared};
+use crate::proxmox::tasks::{self, TaskEntry};
 use crate::proxmox::{Client, cluster, lenient, qemu};
 use crate::talos::sim::{NodeSpec, Phase, SimCluster};
 
@@ -24,7 +33,6 @@ pub(crate) struct Tracked {
     pub leased: bool,
     pub medium: TalosMedium,
     pub powered: bool,
-    pub uptime: u64,
 }
 
 impl Tracked {
@@ -44,7 +52,18 @@ struct Listed {
     node: String,
     running: bool,
     template: bool,
-    uptime: u64,
+}
+
+/// Tasks asked for per PVE node and poll (PVE's own default page).
+const TASK_PAGE: u32 = 50;
+
+/// What a VM's new tasks say happened to it behind the lab's back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Cycled {
+    /// Rebooted or reset: the guest reboots.
+    Rebooted,
+    /// Stopped and started again: the guest lost power.
+    PowerCycled,
 }
 
 pub(crate) struct Reconciler {
@@ -57,6 +76,9 @@ pub(crate) struct Reconciler {
     /// Running VMs already looked at and found without a usable medium
     /// (looked at again once they stop and start).
     pub ignored: BTreeMap<u32, ()>,
+    /// Per PVE node: the UPIDs of ended tasks in its last task list (the
+    /// first list of a node is only remembered).
+    pub seen_tasks: BTreeMap<String, BTreeSet<String>>,
 }
 
 pub(crate) async fn run(mut r: Reconciler) {
@@ -107,7 +129,6 @@ impl Reconciler {
                     node: item.get("node").map(text).unwrap_or_default(),
                     running: item.get("status").map(text).as_deref() == Some("running"),
                     template: item.get("template").map(text).is_some_and(|t| t == "1" || t == "true"),
-                    uptime: item.get("uptime").map(text).and_then(|s| s.parse().ok()).unwrap_or(0),
                 },
             );
         }
@@ -116,31 +137,69 @@ impl Reconciler {
             self.remove(vmid);
         }
         self.ignored.retain(|v, _| listed.get(v).is_some_and(|l| l.running));
+        // After the VM listing: a reboot that ends between the two requests
+        // is seen now (the VM running) or its stop was (handled as one).
+        let cycled = self.new_tasks(&listed).await?;
         for (vmid, vm) in &listed {
             if vm.template {
                 continue;
             }
-            if let Err(w) = self.reconcile_vm(*vmid, vm).await {
+            if let Err(w) = self.reconcile_vm(*vmid, vm, cycled.get(vmid).copied()).await {
                 self.shared.emit(LabEvent::Warning(format!("VM {vmid}: {w}")));
             }
         }
         Ok(())
     }
 
-    async fn reconcile_vm(&mut self, vmid: u32, vm: &Listed) -> Result<(), String> {
-        let state = self.tracked(vmid, |t| {
-            let rebooted = vm.running && t.powered && vm.uptime < t.uptime;
-            t.uptime = vm.uptime;
-            (t.powered, t.address, rebooted)
-        });
+    /// The VMs that PVE tasks ended since the last poll rebooted or
+    /// power-cycled: one task list per PVE node with a running VM.
+    async fn new_tasks(&mut self, listed: &BTreeMap<u32, Listed>) -> Result<BTreeMap<u32, Cycled>, String> {
+        let nodes: BTreeSet<&str> = listed.values().filter(|v| v.running).map(|v| v.node.as_str()).collect();
+        let mut cycled = BTreeMap::new();
+        for node in nodes {
+            let list: Vec<TaskEntry> = self
+                .client
+                .execute_as(&tasks::list(node, TASK_PAGE))
+                .await
+                .map_err(|e| format!("listing the tasks of {node}: {e}"))?;
+            let ended: BTreeSet<String> = list.iter().filter(|t| t.ended()).map(|t| t.upid.clone()).collect();
+            // A node's first list is history: only what ends after it counts.
+            if let Some(seen) = self.seen_tasks.get(node) {
+                for t in list.iter().filter(|t| t.ended() && t.succeeded() && !seen.contains(&t.upid)) {
+                    let what = match t.kind.as_str() {
+                        "qmreboot" | "qmreset" => Cycled::Rebooted,
+                        "qmstart" => Cycled::PowerCycled,
+                        _ => continue,
+                    };
+                    if let Some(vmid) = t.id.as_deref().and_then(|i| i.parse::<u32>().ok()) {
+                        let e = cycled.entry(vmid).or_insert(what);
+                        *e = (*e).max(what);
+                    }
+                }
+            }
+            // Older tasks drop off the page for good (it is newest first).
+            self.seen_tasks.insert(node.to_string(), ended);
+        }
+        Ok(cycled)
+    }
+
+    async fn reconcile_vm(&mut self, vmid: u32, vm: &Listed, cycled: Option<Cycled>) -> Result<(), String> {
+        let state = self.tracked(vmid, |t| (t.powered, t.address));
         match (vm.running, state) {
-            (true, None) if !self.ignored.contains_key(&vmid) => self.create(vmid, &vm.node, vm.uptime).await,
-            (true, Some((false, _, _))) => self.restart(vmid, &vm.node, vm.uptime).await,
-            (true, Some((true, address, rebooted))) => {
+            (true, None) if !self.ignored.contains_key(&vmid) => self.create(vmid, &vm.node).await,
+            (true, Some((false, _))) => self.restart(vmid, &vm.node).await,
+            (true, Some((true, address))) => {
                 let Some(i) = self.sim.index_of(address) else { return Ok(()) };
-                if rebooted {
+                if cycled == Some(Cycled::Rebooted) {
                     // PVE rebooted or reset the VM: the guest reboots.
                     self.sim.reboot(i).map_err(|e| e.to_string())?;
+                } else if cycled == Some(Cycled::PowerCycled) {
+                    // Stopped and started between two polls: off, then on
+                    // (as a new node if its medium or address changed).
+                    self.tracked(vmid, |t| t.powered = false);
+                    self.sim.power_off(i).map_err(|e| e.to_string())?;
+                    self.shared.emit(LabEvent::NodePoweredOff { vmid });
+                    return self.restart(vmid, &vm.node).await;
                 } else if self.sim.phase(i).ok() == Some(Phase::Off) {
                     // The guest powered itself off (Talos reset without
                     // reboot): as with real hardware, the VM stops.
@@ -151,7 +210,7 @@ impl Reconciler {
                 }
                 Ok(())
             }
-            (false, Some((true, address, _))) => {
+            (false, Some((true, address))) => {
                 self.tracked(vmid, |t| t.powered = false);
                 if let Some(i) = self.sim.index_of(address) {
                     self.sim.power_off(i).map_err(|e| e.to_string())?;
@@ -202,7 +261,7 @@ impl Reconciler {
 
     /// A running VM seen for the first time (or again after its node was
     /// dropped): a Talos medium ⇒ a new node at its address.
-    async fn create(&mut self, vmid: u32, node: &str, uptime: u64) -> Result<(), String> {
+    async fn create(&mut self, vmid: u32, node: &str) -> Result<(), String> {
         let cfg = self.config(node, vmid).await?;
         let Some(medium) = medium::detect(&cfg) else {
             self.ignored.insert(vmid, ());
@@ -230,8 +289,7 @@ impl Reconciler {
         self.set_agent(vmid, &cfg, address, prefix).await;
         let version = medium.version.clone().unwrap_or_else(|| self.options.talos_version.clone());
         let kind = medium.kind;
-        let tracked =
-            Tracked { vmid, identity: medium::identity(&cfg), address, leased, medium, powered: true, uptime };
+        let tracked = Tracked { vmid, identity: medium::identity(&cfg), address, leased, medium, powered: true };
         self.shared.nodes.lock().unwrap_or_else(|e| e.into_inner()).insert(vmid, tracked);
         let endpoint = std::net::SocketAddr::new(address, self.options.talos_port).to_string();
         self.shared.emit(LabEvent::NodeCreated { vmid, endpoint, version, medium: kind });
@@ -241,7 +299,7 @@ impl Reconciler {
     /// A stopped VM with a node started again: the node powers on with its
     /// disk, unless the VMID now names another VM or the static address
     /// changed (then it is a new node).
-    async fn restart(&mut self, vmid: u32, node: &str, uptime: u64) -> Result<(), String> {
+    async fn restart(&mut self, vmid: u32, node: &str) -> Result<(), String> {
         let cfg = self.config(node, vmid).await?;
         let Some((identity, address, leased)) = self.tracked(vmid, |t| (t.identity.clone(), t.address, t.leased))
         else {
@@ -254,14 +312,11 @@ impl Reconciler {
         };
         if medium::identity(&cfg) != identity || !same_address {
             self.remove(vmid);
-            return self.create(vmid, node, uptime).await;
+            return self.create(vmid, node).await;
         }
         let i = self.sim.index_of(address).ok_or_else(|| format!("its node at {address} is gone"))?;
         self.sim.power_on(i).map_err(|e| e.to_string())?;
-        self.tracked(vmid, |t| {
-            t.powered = true;
-            t.uptime = uptime;
-        });
+        self.tracked(vmid, |t| t.powered = true);
         self.set_agent(vmid, &cfg, address, now.map_or(24, |(_, p)| p)).await;
         let endpoint = std::net::SocketAddr::new(address, self.options.talos_port).to_string();
         self.shared.emit(LabEvent::NodePoweredOn { vmid, endpoint });

@@ -20,7 +20,9 @@
 //! * a node that reboots in the middle of an apply: one power-cycled while
 //!   the provider waits for it after the install (waited out, completes),
 //!   one rebooted during its install (back in maintenance mode: fails at the
-//!   timeout naming the node and the stage, state keeps it tainted).
+//!   timeout naming the node and the stage, state keeps it tainted);
+//! * a maintenance-mode apply whose reply is lost: the node is looked at,
+//!   found configured, and the apply recorded with a warning.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -646,4 +648,31 @@ fn reboot_mid_apply_v1_13() {
 #[test]
 fn reboot_mid_apply_v1_14() {
     reboot_mid_apply("v1.14.0", 32);
+}
+
+/// A maintenance-mode apply whose reply is lost (the connection breaks
+/// after the node took the configuration; `SimCluster::lose_next_apply_reply`):
+/// the provider does not guess. It waits for the node to come up over
+/// mutual TLS with this configuration, records the apply with a warning,
+/// and the re-plan is empty.
+#[test]
+fn reply_lost_in_maintenance_v1_13() {
+    let version = "v1.13.9";
+    let sim = Sim::start(version, 33, 1);
+    let ips = sim.ips.clone();
+    let ws = workspace(&tf());
+    // That configuration's first node only (its second is cut off).
+    let mut config = reboot_config(version, &[ips[0].clone(), ips[0].clone()]);
+    config.truncate(config.find("resource \"proxtalos_machine_configuration_apply\" \"cut\"").unwrap());
+    ws.write_config(&config);
+    ws.init();
+    sim.c().lose_next_apply_reply(0).unwrap();
+    let out = ws.apply();
+    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains(&format!("Talos node {} did not answer the apply", ips[0])), "{out}");
+    assert!(flat.contains("proxtalos_machine_configuration_apply.cycled: Creation complete"), "{out}");
+    assert!(sim.c().installed(0).unwrap() && sim.c().active_config(0).unwrap().is_some());
+    let state = ws.resource("proxtalos_machine_configuration_apply.cycled").unwrap();
+    assert_eq!(state["resolved_apply_mode"], "no_reboot", "what a v1.13 install reports");
+    ws.plan_exit(0);
 }

@@ -11,8 +11,9 @@ use crate::proxmox::{ApiErrorKind, Error, cluster};
 
 use super::{ProxmoxAuth, ProxmoxSettings, ProxtalosData};
 
-/// Oldest PVE the provider is built for (api.md: `import` content, SDN.Use).
-const OLDEST_SUPPORTED: (u32, u32) = (8, 4);
+/// Oldest PVE the provider is built for (`Sys.AccessNetwork` for
+/// download-url; disk-image `import` content needs 8.4, checked where used).
+const OLDEST_SUPPORTED: (u32, u32) = (8, 1);
 
 fn path(attr: &str) -> AttributePath {
     AttributePath::attr("proxmox").and_index(0).and_attr(attr)
@@ -61,7 +62,7 @@ pub async fn check(data: &ProxtalosData, s: &ProxmoxSettings, diags: &mut Diagno
                         path("endpoint"),
                         "Old Proxmox VE",
                         format!(
-                            "{} runs Proxmox VE {}; proxtalos is built for 8.4 and later (9.x recommended). Some objects may fail.",
+                            "{} runs Proxmox VE {}; proxtalos supports 8.1 and later (9.x recommended). Some objects may fail.",
                             s.endpoint, v.version
                         ),
                     );

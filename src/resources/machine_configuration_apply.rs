@@ -172,20 +172,33 @@ impl MachineConfigurationApply {
                 ),
             );
         }
-        let (outcome, mode, _) = match send(&reached, &text, config, false).await {
-            Ok(x) => x,
+        let record = |mode: &str, resp: &mut ApplyResponse| {
+            let mut state = planned.clone();
+            state.set_attr("id", Value::string(args.node.clone()));
+            fill_outputs(&mut state, &text);
+            state.set_attr("resolved_apply_mode", Value::string(mode.to_string()));
+            resp.state = state;
+        };
+        let (mode, unanswered) = match send(&reached, &text, config, false).await {
+            Ok((outcome, mode, _)) => {
+                // The node has the configuration: record it before waiting,
+                // so an interrupted or timed-out wait keeps what was done
+                // (tainted).
+                record(&mode, resp);
+                for w in outcome.warnings {
+                    resp.diags.warning(format!("Talos node {} warns about the configuration", args.node), w);
+                }
+                (mode, None)
+            }
+            // Sent in maintenance mode, but no reply: the node may have
+            // taken it (it stops its maintenance listener as it installs).
+            // Look rather than guess: the wait below tells.
+            Err((e @ (ApiError::Unavailable { .. } | ApiError::Deadline { .. }), stage)) if maintenance => {
+                tracing::warn!(node = %args.node, error = %e, "no reply to the maintenance-mode apply; waiting to see whether the node took it");
+                (String::new(), Some((e, stage)))
+            }
             Err((e, stage)) => return resp.diags.push(api_diag(&summary, stage, &e)),
         };
-        // The node has the configuration: record it before waiting, so an
-        // interrupted or timed-out wait keeps what was done (tainted).
-        let mut state = planned.clone();
-        state.set_attr("id", Value::string(args.node.clone()));
-        fill_outputs(&mut state, &text);
-        state.set_attr("resolved_apply_mode", Value::string(mode.clone()));
-        resp.state = state;
-        for w in outcome.warnings {
-            resp.diags.warning(format!("Talos node {} warns about the configuration", args.node), w);
-        }
         let want = canonical(&text);
         let target = args.target(attempt_timeouts());
         let result = if maintenance {
@@ -197,9 +210,32 @@ impl MachineConfigurationApply {
         } else {
             wait(&args.node, CONFIG_ACTIVE, until, || config_active(&target, &want)).await
         };
-        if let Err(e) = result {
-            let stage = if maintenance { "wait for install, reboot and mutual TLS" } else { "wait after apply" };
-            resp.diags.push(api_diag(&summary, stage, &e));
+        match (result, unanswered) {
+            (Ok(()), None) => {}
+            (Ok(()), Some(_)) => {
+                // It did take it: record it with the mode the node reports
+                // for an install (≤ v1.12 REBOOT, v1.13+ NO_REBOOT).
+                let minor = match target.connect().await {
+                    Ok(c) => c.version_tag().await.map(|t| minor_of(&t)).unwrap_or(0),
+                    Err(_) => 0,
+                };
+                record(if minor >= 13 { "no_reboot" } else { "reboot" }, resp);
+                resp.diags.warning(
+                    format!("Talos node {} did not answer the apply", args.node),
+                    "The connection broke before the node replied, but the node came up with this configuration, so the apply is recorded as done.",
+                );
+            }
+            (Err(e), None) => {
+                let stage = if maintenance { "wait for install, reboot and mutual TLS" } else { "wait after apply" };
+                resp.diags.push(api_diag(&summary, stage, &e));
+            }
+            (Err(wait_error), Some((e, stage))) => {
+                let mut d = api_diag(&summary, stage, &e);
+                d.detail.push_str(&format!(
+                    " The node did not reply, and it did not come up with this configuration either ({wait_error}). Run apply again: a node that took it answers over mutual TLS and gets it again."
+                ));
+                resp.diags.push(d);
+            }
         }
     }
 }

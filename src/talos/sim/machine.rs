@@ -470,6 +470,11 @@ fn apply_maintenance(node: &Arc<Node>, r: ApplyConfigurationRequest) -> Result<A
             n.install_and_reboot().await;
         });
     }
+    if std::mem::take(&mut node.state().lose_apply_reply) {
+        // The fault of SimCluster::lose_next_apply_reply: done, but the
+        // client never hears so.
+        return Err(Status::unavailable("simulator: connection reset after the configuration was applied"));
+    }
     Ok(ApplyConfiguration {
         metadata: meta(),
         warnings: Vec::new(),

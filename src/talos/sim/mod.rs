@@ -413,6 +413,15 @@ impl SimCluster {
         Ok(())
     }
 
+    /// Fault: node `index` carries out its next maintenance-mode
+    /// ApplyConfiguration (installs, reboots) but the reply is lost, as when
+    /// the connection breaks after the request arrived; the client gets
+    /// `Unavailable`.
+    pub fn lose_next_apply_reply(&self, index: usize) -> Result<(), SimError> {
+        self.node(index)?.state().lose_apply_reply = true;
+        Ok(())
+    }
+
     /// Whether node `index` has Talos installed on its disk.
     pub fn installed(&self, index: usize) -> Result<bool, SimError> {
         Ok(self.node(index)?.state().installed)

@@ -40,6 +40,9 @@ pub(crate) struct State {
     pub reboot_pending: bool,
     /// Bumped by every apply; a TRY rollback only fires if unchanged.
     pub apply_generation: u64,
+    /// Fault: the next maintenance-mode apply is carried out but its reply
+    /// is lost (the client sees Unavailable).
+    pub lose_apply_reply: bool,
     pub maintenance_identity: Option<Arc<Identity>>,
     pub normal_identity: Option<Arc<Identity>>,
     pub next_actor: u64,
@@ -76,6 +79,7 @@ impl Node {
                 applying: false,
                 reboot_pending: false,
                 apply_generation: 0,
+                lose_apply_reply: false,
                 maintenance_identity: None,
                 normal_identity: None,
                 next_actor: 1,

@@ -3,11 +3,14 @@
 //!
 //! - [`Lab::start`] runs fakepve (the pinned PyPI package, installed by
 //!   `scripts/install-fakepve.sh`) through a tiny harness of ours
-//!   (`harness.py`: it registers the API token and sets guest-agent
-//!   answers, the two things the PVE API cannot do on fakepve), then a
-//!   reconciler that **observes the PVE API like a hypervisor integration**:
-//!   every [`LabOptions::poll`] it lists the VMs (`/cluster/resources`) and
-//!   reads a VM's config when its power state changes.
+//!   (`harness.py`, shared with the integration tests: the lab uses it to
+//!   register API tokens, set guest-agent answers and read the request
+//!   log, what the PVE API cannot do on fakepve), then a reconciler that
+//!   **observes the PVE API like a hypervisor integration**: every
+//!   [`LabOptions::poll`] it lists the VMs (`/cluster/resources`) and reads
+//!   a VM's config when its power state changes. It authenticates with its
+//!   own token (`<user>!lab-reconciler`), so [`Lab::pve_requests`] tells its
+//!   polling apart from what the lab's users send.
 //! - Desired state = running VMs with a Talos medium ([`medium`] has the
 //!   rule); actual state = simulated Talos nodes. A VM that starts with a
 //!   Talos ISO or disk image gets a maintenance-mode node at its address; a

@@ -207,6 +207,17 @@ async fn iso_vm_with_static_address_start_stop_start_destroy() {
     assert!(!lab.sim().installed(i).unwrap());
     power(&c, 100, Power::Stop).await;
     destroy(&c, 100).await;
+
+    // The request log tells what the lab's users sent from the lab's own
+    // polling (its own token); the simulator counted the one apply.
+    let log = lab.pve_requests().await.unwrap();
+    let reconciler = format!("root@pam!{}", proxtalos::lab::RECONCILER_TOKEN_NAME);
+    assert!(log.iter().any(|r| r.token_id == lab.api_token_id() && r.path.ends_with("/status/start")));
+    assert!(log.iter().any(|r| r.token_id == reconciler && r.path.ends_with("/cluster/resources")));
+    assert!(log.iter().all(|r| r.token_id == lab.api_token_id() || r.token_id == reconciler), "{log:?}");
+    assert_eq!(lab.sim().calls().get("machine.MachineService/ApplyConfiguration"), Some(&1));
+    lab.clear_pve_requests().await.unwrap();
+    assert!(lab.pve_requests().await.unwrap().iter().all(|r| r.token_id == reconciler));
     lab.stop().await;
 }
 

@@ -77,6 +77,17 @@ async fn lifecycle_with_token_and_digest() {
     c.vm_power("pve1", vmid, qemu::Power::Stop, T).await.unwrap();
     c.run_task(&qemu::destroy("pve1", vmid), T).await.unwrap();
     assert!(c.vm_config("pve1", vmid).await.unwrap_err().is_not_found());
+
+    // The harness logs who made each request: our User-Agent and the token
+    // id (never its secret).
+    let log = pve.requests_by();
+    assert!(!log.is_empty());
+    let ua = proxtalos::proxmox::transport::user_agent();
+    for [method, path, agent, token] in &log {
+        assert_eq!((agent.as_str(), token.as_str()), (ua.as_str(), "root@pam!tf"), "{method} {path}");
+    }
+    pve.clear_requests();
+    assert!(pve.requests_by().is_empty());
 }
 
 #[tokio::test]

@@ -300,3 +300,53 @@ fn the_guide_lists_exactly_the_variables_the_test_reads() {
     let declared: std::collections::BTreeSet<String> = real_lab::VARIABLES.iter().map(|(n, _)| n.to_string()).collect();
     assert_eq!(declared, asked);
 }
+
+/// The figures benchmark's smoke run (scripts/bench-quickstart.sh runs the
+/// real one): at a tiny time scale, with the debug provider, it prints every
+/// figure line and the re-plan is empty. Nothing about timing is asserted
+/// (at this scale the ratio is meaningless, so exit 1 is fine).
+#[test]
+fn bench_quickstart_prints_every_figure() {
+    // The provider cargo built for this test (no second build with other
+    // features), and the example (same features as the tests: up to date).
+    let provider = PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-proxtalos"));
+    let mut build = Command::new(env!("CARGO"));
+    build.current_dir(root()).args(["build", "--quiet", "--example", "bench-quickstart", "--features", "sim"]);
+    // What cargo set for this test would make build scripts rerun and the
+    // next `cargo test` rebuild half the tree.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k == "OUT_DIR" || (k.starts_with("CARGO_") && k != "CARGO_HOME" && k != "CARGO_TARGET_DIR") {
+            build.env_remove(&*k);
+        }
+    }
+    let s = build.status().unwrap();
+    assert!(s.success(), "cargo build --example bench-quickstart");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    let id = std::process::id();
+    let mut cmd = Command::new(target.join("debug/examples/bench-quickstart"));
+    cmd.args(["--time-scale", "0.01", "--provider-dir"])
+        .arg(provider.parent().unwrap())
+        .args(["--network", &format!("127.{}.42.0/24", 150 + id % 50)])
+        .env("PROXTALOS_FAKEPVE", support::fakepve::launcher())
+        .env_remove("TF_CLI_CONFIG_FILE");
+    let out = cmd.output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(matches!(out.status.code(), Some(0 | 1)), "bench-quickstart failed:\n{text}");
+    for line in [
+        "critical path (simulated s -> real s at this scale):",
+        "  total ",
+        "apply wall time: ",
+        "ratio: ",
+        "PVE requests during apply: ",
+        "  POST /nodes/pve1/qemu/{vmid}/status/start",
+        "Talos calls during apply: ",
+        "  machine.MachineService/Bootstrap",
+        "re-plan: exit 0 (no changes: PASS)",
+        "PVE requests during re-plan: ",
+        "Talos calls during re-plan: ",
+        "destroy: ",
+    ] {
+        assert!(text.contains(line), "no {line:?} in:\n{text}");
+    }
+}

@@ -132,3 +132,29 @@ async fn power_cut_during_install_abandons_it() {
     c.power_on(0).unwrap();
     assert_eq!(c.phase(0).unwrap(), Phase::Maintenance);
 }
+
+#[tokio::test]
+async fn every_call_a_node_receives_is_counted_per_method_across_the_cluster() {
+    let c = SimCluster::start(SimOptions::fast("v1.13.9"), vec![NodeSpec::metal(addr(31)), NodeSpec::metal(addr(32))])
+        .await
+        .unwrap();
+    let a = NodeClient::maintenance(&c.endpoint(0), None, t()).await.unwrap();
+    let b = NodeClient::maintenance(&c.endpoint(1), None, t()).await.unwrap();
+    a.disks().await.unwrap();
+    a.disks().await.unwrap();
+    b.disks().await.unwrap();
+    // A call the maintenance API refuses is received, so it counts too.
+    assert!(a.bootstrap().await.is_err());
+    let calls = c.calls();
+    assert_eq!(calls.get("storage.StorageService/Disks"), Some(&3), "{calls:?}");
+    assert_eq!(calls.get("machine.MachineService/Bootstrap"), Some(&1), "{calls:?}");
+
+    // A snapshot does not move; a reset starts from zero.
+    b.disks().await.unwrap();
+    assert_eq!(calls.get("storage.StorageService/Disks"), Some(&3));
+    assert_eq!(c.calls().get("storage.StorageService/Disks"), Some(&4));
+    c.reset_calls();
+    assert!(c.calls().is_empty());
+    a.disks().await.unwrap();
+    assert_eq!(c.calls().into_iter().collect::<Vec<_>>(), vec![("storage.StorageService/Disks".to_string(), 1)]);
+}

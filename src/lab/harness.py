@@ -1,21 +1,29 @@
-"""The lab's harness around fakepve (PyPI, AGPL; our own code: it imports the
+"""Our harness around fakepve (PyPI, AGPL; our own code: it imports the
 installed package and runs it in this separate process, nothing is copied).
 
-Started by src/lab/harness.rs, never by hand:
+One harness for the lab (src/lab/harness.rs, which embeds this file) and the
+integration tests (tests/support/fakepve.rs, which runs it from the source
+tree). Never started by hand:
 
-    LAB_PASSWORD=... LAB_TOKEN_SECRET=... python harness.py \
-        --host 127.0.0.1 --port 8006 --certdir DIR --time-scale 0.1 \
-        --user root@pam --token-id root@pam!lab
+    HARNESS_PASSWORD=... HARNESS_TOKEN_SECRET=... python harness.py \
+        --certdir DIR [--host 127.0.0.1] [--port 0] [--time-scale 0.01] \
+        [--user root@pam] [--token-id root@pam!lab]
 
-It does only what the PVE API cannot: registers the API token (fakepve has
-no token API, fakepve.md G2) and sets the guest agent's answer for a VM
-(fakepve.md 4.3). Everything else the lab does through the API.
+`--port 0` takes a free port. The password (default `secret`) and the
+secret of `--token-id` come from the environment, never the command line.
+
+It does only what the PVE API cannot on fakepve: tokens (fakepve has no token
+API, fakepve.md G2), guest-agent answers (4.3), fault injection, state set-up
+and inspection, and the request log. Each logged request also keeps its
+User-Agent and the API token id it authenticated with (never the secret), so
+a caller can tell whose requests they were.
 
 Prints one line, `READY <url> <ca-file>` once listening, or
 `ERROR <message>` and exits 2. Then reads JSON commands from stdin, one per
 line, and answers each with one JSON line `{"ok": true, "result": ...}` or
-`{"ok": false, "error": "..."}`. Commands run on the fake's own event loop.
-EOF on stdin (the lab went away, however it ended) stops the fake.
+`{"ok": false, "error": "..."}`. Commands run on the fake's own event loop,
+so they never race its tasks. EOF on stdin (the caller went away, however it
+ended) stops the fake.
 """
 
 import argparse
@@ -28,15 +36,82 @@ from fakepve import FakePve
 from fakepve.certs import make_cert
 
 
-def run(pve, cmd):
-    op = cmd.get('op')
+class HarnessPve(FakePve):
+    """FakePve whose request log also keeps (User-Agent, token id) per entry."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.callers = []
+
+    def _record(self, request, body):
+        super()._record(request, body)
+        auth = request.headers.get('Authorization', '')
+        token = auth[len('PVEAPIToken='):].partition('=')[0] if auth.startswith('PVEAPIToken=') else ''
+        self.callers.append((request.headers.get('User-Agent', ''), token))
+        # fakepve drops the oldest requests beyond max_requests: same here.
+        del self.callers[:max(0, len(self.callers) - len(self.requests))]
+
+
+def vm_of(pve, vmid):
+    vm = pve.vm(int(vmid))
+    if vm is None:
+        raise KeyError('no VM {0}'.format(vmid))
+    return vm
+
+
+def set_attrs(vm, attrs):
+    for k, v in attrs.items():
+        setattr(vm, k, v)
+
+
+async def run(pve, cmd):
+    op = cmd.pop('op', None)
     if op == 'ping':
         return 'pong'
     if op == 'agent':
-        vm = pve.vm(int(cmd['vmid']))
-        if vm is None:
-            raise KeyError('no VM {0}'.format(cmd['vmid']))
-        vm.agent = cmd.get('agent')
+        vm_of(pve, cmd['vmid']).agent = cmd.get('agent')
+        return None
+    if op == 'fail':
+        pve.fail(**cmd)
+        return None
+    if op == 'token':
+        pve.apitokens[cmd['id']] = cmd['secret']
+        return None
+    if op == 'ticket_ttl':
+        pve.ticket_ttl = float(cmd['secs'])
+        return None
+    if op == 'time_scale':
+        pve.time_scale = float(cmd['scale'])
+        return None
+    if op == 'add_vm':
+        attrs = cmd.pop('attrs', {})
+        set_attrs(pve.add_vm(cmd.pop('vmid'), cmd.pop('name'), **cmd), attrs)
+        return None
+    if op == 'vm_set':
+        set_attrs(vm_of(pve, cmd['vmid']), cmd['attrs'])
+        return None
+    if op == 'vm_config':
+        return dict(vm_of(pve, cmd['vmid']).config)
+    if op == 'vmids':
+        return sorted(v.vmid for v in pve.vms)
+    if op == 'hold_config_lock':
+        await pve.hold_config_lock(int(cmd['vmid']), float(cmd['secs']))
+        return None
+    if op == 'release_config_lock':
+        pve.release_config_lock(int(cmd['vmid']))
+        return None
+    if op == 'requests':
+        # [method, path, user agent, token id] per request, oldest first.
+        return [[m, p, ua, tok] for ((m, p, _b), (ua, tok)) in zip(pve.requests, pve.callers)]
+    if op == 'clear_requests':
+        del pve.requests[:]
+        del pve.callers[:]
+        return None
+    if op == 'store_file':
+        pve.store_file(cmd['storage'], cmd['name'], int(cmd['size']), cmd.get('content', 'iso'))
+        return None
+    if op == 'storage_content':
+        pve.storages[cmd['storage']]['content'] = cmd['content']
         return None
     raise KeyError('unknown op {0!r}'.format(op))
 
@@ -44,22 +119,23 @@ def run(pve, cmd):
 async def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--host', default='127.0.0.1')
-    ap.add_argument('--port', type=int, default=8006)
+    ap.add_argument('--port', type=int, default=0)
     ap.add_argument('--certdir', required=True)
-    ap.add_argument('--time-scale', type=float, default=0.1)
+    ap.add_argument('--time-scale', type=float, default=0.01)
     ap.add_argument('--user', default='root@pam')
-    ap.add_argument('--token-id', default='root@pam!lab')
+    ap.add_argument('--token-id')
     args = ap.parse_args()
 
-    pve = FakePve(user=args.user, password=os.environ.get('LAB_PASSWORD', 'secret'),
-                  host=args.host, port=args.port)
+    pve = HarnessPve(user=args.user, password=os.environ.get('HARNESS_PASSWORD', 'secret'),
+                     host=args.host, port=args.port)
     pve.time_scale = args.time_scale
     pve.max_requests = 1000000
-    pve.apitokens[args.token_id] = os.environ.get('LAB_TOKEN_SECRET', '')
+    if args.token_id:
+        pve.apitokens[args.token_id] = os.environ.get('HARNESS_TOKEN_SECRET', '')
     try:
-        certfile, _keyfile, _ = make_cert(args.certdir, hosts=(args.host,))
-        await pve.start(certfile, _keyfile)
-    except Exception as e:  # the lab shows this line to the user
+        certfile, keyfile, _ = make_cert(args.certdir, hosts=(args.host,))
+        await pve.start(certfile, keyfile)
+    except Exception as e:  # the caller shows this line to the user
         print('ERROR cannot start fakepve on {0}:{1}: {2}'.format(args.host, args.port, e), flush=True)
         sys.exit(2)
     print('READY {0} {1}'.format(pve.url, certfile), flush=True)
@@ -74,8 +150,8 @@ async def main():
         if not line.strip():
             continue
         try:
-            answer = {'ok': True, 'result': run(pve, json.loads(line))}
-        except Exception as e:  # reported to the lab
+            answer = {'ok': True, 'result': await run(pve, json.loads(line))}
+        except Exception as e:  # reported to the caller, which fails with it
             answer = {'ok': False, 'error': '{0}: {1}'.format(type(e).__name__, e)}
         sys.stdout.write(json.dumps(answer, default=str) + '\n')
         sys.stdout.flush()

@@ -1,5 +1,6 @@
 //! The fakepve process: `harness.py` (ours, embedded here and written to
-//! the lab's state directory) run by the fakepve venv's Python, in its own
+//! the lab's state directory; the integration tests run the same file
+//! through `tests/support/fakepve.rs`) run by the fakepve venv's Python, in its own
 //! process group so a terminal's Ctrl-C reaches only the lab, which then
 //! stops it in order. It also stops by itself when its stdin closes, so
 //! it never outlives the lab, however the lab ends.
@@ -89,8 +90,8 @@ impl Harness {
             .arg("--token-id")
             .arg(s.token_id)
             // Secrets through the environment, not the command line (ps).
-            .env("LAB_PASSWORD", s.password)
-            .env("LAB_TOKEN_SECRET", s.token_secret)
+            .env("HARNESS_PASSWORD", s.password)
+            .env("HARNESS_TOKEN_SECRET", s.token_secret)
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

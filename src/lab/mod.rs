@@ -3,13 +3,15 @@
 //!
 //! - [`Lab::start`] runs fakepve (the pinned PyPI package, installed by
 //!   `scripts/install-fakepve.sh`) through a tiny harness of ours
-//!   (`harness.py`: it registers the API token and sets guest-agent
-//!   answers, the two things the PVE API cannot do on fakepve), then a
-//!   reconciler that **observes the PVE API like a hypervisor integration**:
-//!   every [`LabOptions::poll`] it lists the VMs (`/cluster/resources`) and
-//!   the newest tasks of each PVE node with a running VM
-//!   (`/nodes/{node}/tasks`), and reads a VM's config when its power state
-//!   changes.
+//!   (`harness.py`, shared with the integration tests: the lab uses it to
+//!   register API tokens, set guest-agent answers and read the request
+//!   log, what the PVE API cannot do on fakepve), then a reconciler that
+//!   **observes the PVE API like a hypervisor integration**: every
+//!   [`LabOptions::poll`] it lists the VMs (`/cluster/resources`) and the
+//!   newest tasks of each PVE node with a running VM (`/nodes/{node}/tasks`),
+//!   and reads a VM's config when its power state changes. It authenticates
+//!   with its own token (`<user>!lab-reconciler`), so [`Lab::pve_requests`]
+//!   tells its polling apart from what the lab's users send.
 //! - Desired state = running VMs with a Talos medium ([`medium`] has the
 //!   rule); actual state = simulated Talos nodes. A VM that starts with a
 //!   Talos ISO or disk image gets a maintenance-mode node at its address; a
@@ -229,6 +231,23 @@ impl std::fmt::Display for LabEvent {
     }
 }
 
+/// The name of the reconciler's own API token (`<user>!lab-reconciler`).
+pub const RECONCILER_TOKEN_NAME: &str = "lab-reconciler";
+
+/// One request fakepve received (from its log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PveRequest {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// `/api2/json/nodes/pve1/qemu/100/config`
+    pub path: String,
+    /// The client's `User-Agent` header.
+    pub user_agent: String,
+    /// The API token id it authenticated with (`root@pam!lab`); empty for
+    /// ticket logins and unauthenticated requests.
+    pub token_id: String,
+}
+
 /// A VM's simulated node, as the lab sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabNode {
@@ -270,6 +289,7 @@ pub struct Lab {
     reconciler: Option<tokio::task::JoinHandle<()>>,
     endpoint: String,
     api_token: String,
+    token_id: String,
     password: String,
     user: String,
     ca_pem: String,
@@ -377,7 +397,16 @@ impl Lab {
         };
         let endpoint = format!("{}/", harness.url);
         let api_token = format!("{}={secret}", options.token_id);
-        let client = match api_client(&endpoint, &api_token, &ca_pem, true) {
+        // The reconciler has a token of its own, so the request log tells
+        // its polling apart from what the lab's users (Terraform) send.
+        let user = options.token_id.split('!').next().unwrap_or(&options.user);
+        let (id, sec) = (format!("{user}!{RECONCILER_TOKEN_NAME}"), random_uuid()?);
+        let reconciler_token = format!("{id}={sec}");
+        if let Err(e) = harness.commander().command(serde_json::json!({"op": "token", "id": id, "secret": sec})).await {
+            harness.stop().await;
+            return Err(e);
+        }
+        let client = match api_client(&endpoint, &reconciler_token, &ca_pem, true) {
             Ok(c) => c,
             Err(e) => {
                 harness.stop().await;
@@ -413,6 +442,7 @@ impl Lab {
             reconciler: Some(reconciler),
             endpoint,
             api_token,
+            token_id: options.token_id.clone(),
             password,
             user: options.user.clone(),
             ca_pem,
@@ -429,6 +459,30 @@ impl Lab {
     /// The API token, `root@pam!lab=SECRET`.
     pub fn api_token(&self) -> &str {
         &self.api_token
+    }
+
+    /// The API token's id, `root@pam!lab` (what [`PveRequest::token_id`]
+    /// shows for requests made with [`Lab::api_token`]).
+    pub fn api_token_id(&self) -> &str {
+        &self.token_id
+    }
+
+    /// Every request fakepve received since the start or the last
+    /// [`Lab::clear_pve_requests`], oldest first. The lab's own polling
+    /// carries the token `<user>!lab-reconciler`.
+    pub async fn pve_requests(&self) -> Result<Vec<PveRequest>, LabError> {
+        let v = self.harness.commander().command(serde_json::json!({"op": "requests"})).await?;
+        let s = |r: &serde_json::Value, i: usize| r[i].as_str().unwrap_or_default().to_string();
+        let rows = v.as_array().map(Vec::as_slice).unwrap_or_default();
+        Ok(rows
+            .iter()
+            .map(|r| PveRequest { method: s(r, 0), path: s(r, 1), user_agent: s(r, 2), token_id: s(r, 3) })
+            .collect())
+    }
+
+    /// Forgets the requests logged so far.
+    pub async fn clear_pve_requests(&self) -> Result<(), LabError> {
+        self.harness.commander().command(serde_json::json!({"op": "clear_requests"})).await.map(drop)
     }
 
     /// The password login (`root@pam`, a random password).

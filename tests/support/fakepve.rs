@@ -1,6 +1,6 @@
 //! fakepve on loopback for integration tests.
 //!
-//! [`FakePve::start`] runs `tests/support/fakepve_harness.py` (our own code)
+//! [`FakePve::start`] runs `src/lab/harness.py` (our own code, the lab's harness)
 //! with the Python of the fakepve venv (`$PROXTALOS_FAKEPVE`, else installed
 //! by `scripts/install-fakepve.sh`). The fake listens on 127.0.0.1 with a
 //! free port and a certificate the client verifies as its CA. Commands go
@@ -56,10 +56,14 @@ impl FakePve {
     pub fn start_with(time_scale: f64) -> FakePve {
         let bin = launcher();
         let python = bin.with_file_name("python");
-        let harness = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/fakepve_harness.py");
+        let harness = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/lab/harness.py");
         let dir = tempfile::Builder::new().prefix("fakepve").tempdir().expect("tempdir");
         let mut child = Command::new(python)
             .arg(harness)
+            .arg("--host")
+            .arg("127.0.0.1")
+            .arg("--port")
+            .arg("0")
             .arg("--certdir")
             .arg(dir.path())
             .arg("--time-scale")
@@ -111,7 +115,8 @@ impl FakePve {
         self.cmd(json!({"op": "fail", "method": method, "suffix": suffix, "status": status, "message": message, "error": error, "times": times}));
     }
 
-    /// Every request so far as `(method, path)`.
+    /// Every request so far as `(method, path)` (the harness also returns
+    /// each one's User-Agent and token id: [`FakePve::requests_by`]).
     pub fn requests(&self) -> Vec<(String, String)> {
         let v = self.cmd(json!({"op": "requests"}));
         v.as_array()
@@ -121,6 +126,13 @@ impl FakePve {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Every request so far as `(method, path, user agent, token id)`.
+    pub fn requests_by(&self) -> Vec<[String; 4]> {
+        let v = self.cmd(json!({"op": "requests"}));
+        let s = |r: &Value, i: usize| r[i].as_str().unwrap_or("").to_string();
+        v.as_array().map(|a| a.iter().map(|r| [s(r, 0), s(r, 1), s(r, 2), s(r, 3)]).collect()).unwrap_or_default()
     }
 
     /// Forgets the recorded requests.

@@ -28,9 +28,17 @@ const ETCD_READER: &[&str] = &["os:admin", "os:operator", "os:reader", "os:etcd:
 
 /// Serves the node's API on the connections its listener hands over.
 pub async fn serve(node: Arc<Node>, rx: tokio::sync::mpsc::Receiver<SimConn>, root: CancellationToken) {
+    let shared = node.shared.clone();
     let api = Api { node };
     let incoming = tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::io::Error>);
     let result = tonic::transport::Server::builder()
+        // Called once per request with its path: the cluster's call counters.
+        .trace_fn(move |req| {
+            if let Some(shared) = shared.upgrade() {
+                shared.count_call(req.uri().path());
+            }
+            tracing::Span::none()
+        })
         .add_service(MachineServiceServer::new(api.clone()))
         .add_service(StorageServiceServer::new(api.clone()))
         .add_service(StateServer::new(api))

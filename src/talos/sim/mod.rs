@@ -24,6 +24,7 @@ mod machine;
 mod node;
 mod tls;
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -176,9 +177,18 @@ pub(crate) struct Shared {
     pub nodes: Mutex<Vec<Arc<Node>>>,
     pub members: Mutex<Vec<EtcdMember>>,
     pub bootstrapped: watch::Sender<bool>,
+    /// gRPC calls received, by method (`machine.MachineService/Version`).
+    pub calls: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Shared {
+    /// Counts one call to `path` (`/machine.MachineService/Version`).
+    pub fn count_call(&self, path: &str) {
+        let method = path.strip_prefix('/').unwrap_or(path);
+        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        *calls.entry(method.to_string()).or_default() += 1;
+    }
+
     fn nodes(&self) -> Vec<Arc<Node>> {
         self.nodes.lock().map(|n| n.clone()).unwrap_or_default()
     }
@@ -281,6 +291,7 @@ impl SimCluster {
             nodes: Mutex::new(Vec::new()),
             members: Mutex::new(Vec::new()),
             bootstrapped: watch::channel(false).0,
+            calls: Mutex::new(BTreeMap::new()),
         });
         let cluster = SimCluster { shared, root };
         for spec in nodes {
@@ -430,6 +441,25 @@ impl SimCluster {
     /// Current etcd members (hostnames).
     pub fn etcd_members(&self) -> Vec<String> {
         self.shared.members().into_iter().map(|m| m.hostname).collect()
+    }
+
+    /// The options the cluster runs with (time scale, delays, port).
+    pub fn options(&self) -> &SimOptions {
+        &self.shared.options
+    }
+
+    /// Every gRPC call the nodes received since the start or the last
+    /// [`SimCluster::reset_calls`], by method (`machine.MachineService/ApplyConfiguration`),
+    /// summed over the cluster. Calls are counted as they arrive, whatever
+    /// their answer (a refused role or a maintenance `Unimplemented` counts);
+    /// a node that is down receives none.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        self.shared.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Sets every call counter back to zero.
+    pub fn reset_calls(&self) {
+        self.shared.calls.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// Stops every node now (also done on drop).

@@ -54,7 +54,10 @@ provider_installation {
 CFG
   export TF_IN_AUTOMATION=1 TF_INPUT=0
   local v
-  v=$("$TF" version 2>/dev/null | head -1) || die "$TF does not run"
+  # Not `| head -1`: with pipefail, Terraform's SIGPIPE on its later lines
+  # (when head has already exited) would read as "does not run".
+  v=$("$TF" version 2>/dev/null) || die "$TF does not run"
+  v=${v%%$'\n'*}
   echo "using $v ($TF)"
   # With dev_overrides, Terraform before 1.15 needs (and wants) no init.
   NEEDS_INIT=1

@@ -308,8 +308,12 @@ fn the_guide_lists_exactly_the_variables_the_test_reads() {
 #[test]
 fn bench_quickstart_prints_every_figure() {
     // The provider cargo built for this test (no second build with other
-    // features), and the example (same features as the tests: up to date).
-    let provider = PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-proxtalos"));
+    // features), copied: the other test's `cargo build` may replace the
+    // original while Terraform runs it. The example has the tests' features,
+    // so it is up to date.
+    let tmp = tempfile::tempdir().unwrap();
+    let provider = tmp.path().join("terraform-provider-proxtalos");
+    std::fs::copy(env!("CARGO_BIN_EXE_terraform-provider-proxtalos"), &provider).unwrap();
     let mut build = Command::new(env!("CARGO"));
     build.current_dir(root()).args(["build", "--quiet", "--example", "bench-quickstart", "--features", "sim"]);
     // What cargo set for this test would make build scripts rerun and the

@@ -140,6 +140,31 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
+    /// Runs synchronous, possibly CPU-heavy work (a machine configuration
+    /// rendered and checked against its JSON schema) on the blocking pool, so
+    /// the async workers keep serving other RPCs. Its diagnostics join these;
+    /// `None` (with an error) if it did not complete.
+    pub async fn off_thread<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Diagnostics) -> T + Send + 'static,
+    ) -> Option<T> {
+        let run = tokio::task::spawn_blocking(move || {
+            let mut d = Diagnostics::new();
+            let out = f(&mut d);
+            (out, d)
+        });
+        match run.await {
+            Ok((out, d)) => {
+                self.extend(d);
+                Some(out)
+            }
+            Err(e) => {
+                self.error("Internal error", format!("A check did not complete: {e}"));
+                None
+            }
+        }
+    }
+
     /// No diagnostics.
     pub fn new() -> Diagnostics {
         Diagnostics(Vec::new())

@@ -214,21 +214,6 @@ fn reject_unknowns(v: &mut Value, what: &str, diags: &mut Diagnostics) {
     }
 }
 
-/// Runs an object's `validate_config` (synchronous and possibly CPU-heavy:
-/// a machine configuration is rendered and checked against its JSON schema)
-/// on the blocking pool, so the async workers keep serving other RPCs.
-async fn off_thread(f: impl FnOnce(&mut Diagnostics) + Send + 'static, diags: &mut Diagnostics) {
-    let run = tokio::task::spawn_blocking(move || {
-        let mut d = Diagnostics::new();
-        f(&mut d);
-        d
-    });
-    match run.await {
-        Ok(d) => diags.extend(d),
-        Err(e) => diags.error("Internal error in validation", format!("The check did not complete: {e}")),
-    }
-}
-
 fn required_diags(schema: &Schema, config: &Value, diags: &mut Diagnostics) {
     for p in plan::missing_required(&schema.block, config) {
         diags.push(
@@ -357,7 +342,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
             }
             required_diags(&e.schema, &config, &mut diags);
             let imp = e.imp.clone();
-            off_thread(move |d| imp.validate_config(&ValidateRequest { config }, d), &mut diags).await;
+            diags.off_thread(move |d| imp.validate_config(&ValidateRequest { config }, d)).await;
         }
         Ok(Response::new(pb::validate_resource_config::Response { diagnostics: convert::diagnostics(&diags) }))
     }
@@ -374,7 +359,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         {
             required_diags(&e.schema, &config, &mut diags);
             let imp = e.imp.clone();
-            off_thread(move |d| imp.validate_config(&ValidateRequest { config }, d), &mut diags).await;
+            diags.off_thread(move |d| imp.validate_config(&ValidateRequest { config }, d)).await;
         }
         Ok(Response::new(pb::validate_data_resource_config::Response { diagnostics: convert::diagnostics(&diags) }))
     }
@@ -667,7 +652,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         {
             required_diags(&e.schema, &config, &mut diags);
             let imp = e.imp.clone();
-            off_thread(move |d| imp.validate_config(&ValidateRequest { config }, d), &mut diags).await;
+            diags.off_thread(move |d| imp.validate_config(&ValidateRequest { config }, d)).await;
         }
         Ok(Response::new(pb::validate_ephemeral_resource_config::Response {
             diagnostics: convert::diagnostics(&diags),

@@ -6,6 +6,7 @@
 //! variable to fix; the detail also names where the value came from (the
 //! block or a `PROXMOX_VE_*` variable). Secrets are never part of it.
 
+use crate::plugin::diag::error_chain;
 use crate::plugin::{AttributePath, Diagnostics};
 use crate::proxmox::{ApiErrorKind, Error, cluster};
 
@@ -17,20 +18,6 @@ const OLDEST_SUPPORTED: (u32, u32) = (8, 1);
 
 fn path(attr: &str) -> AttributePath {
     AttributePath::attr("proxmox").and_index(0).and_attr(attr)
-}
-
-/// The causes of an error, outermost first, joined for a detail text.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let s = c.to_string();
-        if parts.last() != Some(&s) {
-            parts.push(s);
-        }
-        cur = c.source();
-    }
-    parts.join(": ")
 }
 
 /// Which attribute a failure belongs to, and what to say.
@@ -75,7 +62,7 @@ pub async fn check(data: &ProxtalosData, s: &ProxmoxSettings, diags: &mut Diagno
             }
         },
         Err(e) => {
-            tracing::warn!(endpoint = %s.endpoint, error = %chain(&e), "proxmox connection check failed");
+            tracing::warn!(endpoint = %s.endpoint, error = %error_chain(&e), "proxmox connection check failed");
             let f = finding(s, &e);
             diags.error_at(path(f.attr), f.summary, f.detail);
         }
@@ -97,7 +84,7 @@ fn not_pve(s: &ProxmoxSettings, what: &str) -> Finding {
 pub(crate) fn finding(s: &ProxmoxSettings, e: &Error) -> Finding {
     let skip = "If Proxmox is meant to be unreachable now (only Talos objects are planned), set `skip_connection_check = true`.";
     match e {
-        Error::Connect(_) | Error::Transport(_) if chain(e).to_ascii_lowercase().contains("certificate") => {
+        Error::Connect(_) | Error::Transport(_) if error_chain(e).to_ascii_lowercase().contains("certificate") => {
             let fix = if s.ca_certificate.is_some() {
                 "`ca_certificate` does not hold the CA that signed it"
             } else {
@@ -110,7 +97,7 @@ pub(crate) fn finding(s: &ProxmoxSettings, e: &Error) -> Finding {
                     "The TLS certificate of {} (from {}) could not be verified: {fix}.\n\nSet `ca_certificate` to the PEM of the CA that signed it (on the node: /etc/pve/pve-root-ca.pem), or, for a throwaway lab only, `insecure = true`.\n\nCause: {}",
                     s.endpoint,
                     s.origin.endpoint,
-                    chain(e)
+                    error_chain(e)
                 ),
             }
         }
@@ -121,7 +108,7 @@ pub(crate) fn finding(s: &ProxmoxSettings, e: &Error) -> Finding {
                 "No answer from {} (from {}). Check the host and port (usually 8006) and that this machine can reach it.\n\nCause: {}\n\n{skip}",
                 s.endpoint,
                 s.origin.endpoint,
-                chain(e)
+                error_chain(e)
             ),
         },
         Error::Api(api) => match api.kind() {

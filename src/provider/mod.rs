@@ -237,16 +237,14 @@ pub fn proxmox_settings(
                 .or_else(|| if final_ { env(var).filter(|s| !s.is_empty()).map(|s| (s, true)) } else { None }),
         }
     };
-    let endpoint_with_origin = get_with_origin("endpoint", "PROXMOX_VE_ENDPOINT");
-    let endpoint_from_env = endpoint_with_origin.as_ref().is_some_and(|(_, e)| *e);
-    let endpoint = endpoint_with_origin.map(|(v, _)| v);
-    let token_with_origin = get_with_origin("api_token", "PROXMOX_VE_API_TOKEN");
-    let token_from_env = token_with_origin.as_ref().is_some_and(|(_, e)| *e);
-    let token = token_with_origin.map(|(v, _)| v);
-    let username = get_with_origin("username", "PROXMOX_VE_USERNAME").map(|(v, _)| v);
-    let password_with_origin = get_with_origin("password", "PROXMOX_VE_PASSWORD");
-    let password_from_env = password_with_origin.as_ref().is_some_and(|(_, e)| *e);
-    let password = password_with_origin.map(|(v, _)| v);
+    let split = |o: Option<(String, bool)>| -> (Option<String>, bool) {
+        let from_env = o.as_ref().is_some_and(|(_, e)| *e);
+        (o.map(|(v, _)| v), from_env)
+    };
+    let (endpoint, endpoint_from_env) = split(get_with_origin("endpoint", "PROXMOX_VE_ENDPOINT"));
+    let (token, token_from_env) = split(get_with_origin("api_token", "PROXMOX_VE_API_TOKEN"));
+    let (username, _) = split(get_with_origin("username", "PROXMOX_VE_USERNAME"));
+    let (password, password_from_env) = split(get_with_origin("password", "PROXMOX_VE_PASSWORD"));
     let truthy = |v: String| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes");
     let flag = |name: &str, var: &str| match block.attr(name) {
         Value::Bool(b) => *b,

@@ -291,27 +291,6 @@ pub(crate) fn render(config: &Value, diags: &mut Diagnostics) -> Option<MachineC
     }
 }
 
-/// [`render`] on the blocking pool: key derivation, YAML and the JSON-schema
-/// check are CPU work that must not hold an async worker (five nodes are
-/// rendered at once in a plan).
-pub(crate) async fn render_off_thread(config: Value, diags: &mut Diagnostics) -> Option<MachineConfig> {
-    let run = tokio::task::spawn_blocking(move || {
-        let mut d = Diagnostics::new();
-        let c = render(&config, &mut d);
-        (c, d)
-    });
-    match run.await {
-        Ok((c, d)) => {
-            diags.extend(d);
-            c
-        }
-        Err(e) => {
-            diags.error("Internal error rendering the machine configuration", e.to_string());
-            None
-        }
-    }
-}
-
 /// Fills the two outputs into `v`.
 pub(crate) fn fill(v: &mut Value, c: &MachineConfig) {
     v.set_attr("machine_configuration", Value::string(c.to_yaml()));
@@ -333,7 +312,8 @@ impl DataSource<ProxtalosData> for MachineConfiguration {
     }
 
     async fn read(&self, _ctx: &Context<ProxtalosData>, req: ReadDataRequest, resp: &mut ReadDataResponse) {
-        if let Some(c) = render_off_thread(req.config, &mut resp.diags).await {
+        // Key derivation, YAML and the schema check: off the async workers.
+        if let Some(c) = resp.diags.off_thread(move |d| render(&req.config, d)).await.flatten() {
             fill(&mut resp.state, &c);
         }
     }

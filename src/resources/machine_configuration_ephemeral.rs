@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use super::machine_configuration::{DESCRIPTION, attributes, fill, render_off_thread, validate};
+use super::machine_configuration::{DESCRIPTION, attributes, fill, render, validate};
 use crate::plugin::{Context, Diagnostics, EphemeralResource, OpenRequest, OpenResponse, Schema, ValidateRequest};
 use crate::provider::ProxtalosData;
 
@@ -30,7 +30,7 @@ impl EphemeralResource<ProxtalosData> for MachineConfigurationEphemeral {
     }
 
     async fn open(&self, _ctx: &Context<ProxtalosData>, req: OpenRequest, resp: &mut OpenResponse) {
-        if let Some(c) = render_off_thread(req.config, &mut resp.diags).await {
+        if let Some(c) = resp.diags.off_thread(move |d| render(&req.config, d)).await.flatten() {
             fill(&mut resp.result, &c);
         }
     }

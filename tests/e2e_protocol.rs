@@ -205,7 +205,6 @@ fn ctrl_c_story(tf: &Terraform) {
     let mut cmd = ws.command(&["apply", "-no-color", "-auto-approve"]);
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let pgid = child.id();
     // wait until the create is under way (the test provider marks it)
     let marker = store.join("creating");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -215,8 +214,7 @@ fn ctrl_c_story(tf: &Terraform) {
     }
     std::thread::sleep(Duration::from_millis(500));
     // Ctrl-C reaches the whole process group, provider included
-    let sent = std::process::Command::new("kill").args(["-INT", &format!("-{pgid}")]).status().unwrap();
-    assert!(sent.success());
+    ctrl_c(&child);
     let out = child.wait_with_output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!text.contains("Plugin did not respond"), "{text}");
@@ -225,6 +223,20 @@ fn ctrl_c_story(tf: &Terraform) {
     assert!(slow.is_some(), "the create that was under way is recorded in state:\n{text}");
     assert!(!marker.exists(), "create ran to its end");
     ws.ok(&["destroy", "-no-color", "-auto-approve"]);
+}
+
+/// What a terminal's Ctrl-C does: SIGINT to the foreground process group
+/// `pgid`, with killpg(2) itself. Not `kill -INT -<pgid>`: procps `kill`
+/// reads `-1234` as `-1`, every process of the user, which ended a CI run
+/// (the runner included) when the group's id began with a 1. And only after
+/// checking that the group is Terraform's own, not the test's.
+fn ctrl_c(child: &std::process::Child) {
+    use rustix::process::{Pid, Signal, getpgid, getpgrp, kill_process_group};
+    let pid = Pid::from_child(child);
+    let group = getpgid(Some(pid)).expect("Terraform's process group");
+    assert_eq!(group, pid, "Terraform leads a process group of its own");
+    assert_ne!(group, getpgrp(), "Terraform's group is not the test's");
+    kill_process_group(group, Signal::INT).expect("SIGINT to Terraform's process group");
 }
 
 #[test]

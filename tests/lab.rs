@@ -388,12 +388,7 @@ async fn a_missing_python_or_a_failing_fakepve_is_a_clear_error() {
 
 fn lab_binary() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let status = Command::new(env!("CARGO"))
-        .current_dir(&root)
-        .args(["build", "--quiet", "--example", "lab", "--features", "sim"])
-        .status()
-        .unwrap();
-    assert!(status.success(), "cargo build --example lab failed");
+    support::cargo_build(&["--example", "lab", "--features", "sim"]);
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     target.join("debug/examples/lab")
 }
@@ -445,7 +440,8 @@ fn the_command_prints_what_to_use_and_stops_clean_on_sigterm() {
     let fakepve: Vec<u32> =
         String::from_utf8_lossy(&harness.stdout).split_whitespace().filter_map(|p| p.parse().ok()).collect();
     assert_eq!(fakepve.len(), 1, "one fakepve");
-    Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
+    rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::TERM)
+        .expect("SIGTERM to the lab");
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
     assert!(std::fs::read_to_string(&out_file).unwrap().contains("lab stopped"));

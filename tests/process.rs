@@ -49,8 +49,10 @@ fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitSta
     None
 }
 
-fn signal(child: &Child, sig: &str) {
-    assert!(Command::new("kill").args([&format!("-{sig}"), &child.id().to_string()]).status().unwrap().success());
+/// Sends `sig` to the provider with kill(2) (not the `kill` command: see
+/// `ctrl_c` in e2e_protocol.rs for what procps `kill` does to some arguments).
+fn signal(child: &Child, sig: rustix::process::Signal) {
+    rustix::process::kill_process(rustix::process::Pid::from_child(child), sig).expect("kill(2)");
 }
 
 async fn channel(socket: PathBuf) -> tonic::transport::Channel {
@@ -92,7 +94,7 @@ async fn serves_ignores_sigint_and_exits_on_shutdown() {
     assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700, "private socket directory");
 
     // Ctrl-C reaches the whole process group; the provider must survive it.
-    signal(&child, "INT");
+    signal(&child, rustix::process::Signal::INT);
     assert!(wait_exit(&mut child, Duration::from_millis(300)).is_none(), "SIGINT must not end the provider");
 
     let ch = channel(socket.clone()).await;
@@ -132,7 +134,7 @@ fn tls_handshake_and_sigterm() {
     use base64::Engine;
     let der = base64::engine::general_purpose::STANDARD_NO_PAD.decode(cert).expect("unpadded base64 DER");
     assert_eq!(der[0], 0x30, "a DER certificate");
-    signal(&child, "TERM");
+    signal(&child, rustix::process::Signal::TERM);
     wait_exit(&mut child, Duration::from_secs(2)).expect("SIGTERM ends the provider");
     assert!(!socket.parent().unwrap().exists(), "socket directory removed after SIGTERM");
 }
@@ -141,7 +143,7 @@ fn tls_handshake_and_sigterm() {
 fn logs_nothing_without_tf_log() {
     let (mut child, line) = launch(&[]);
     let _ = socket_of(&line);
-    signal(&child, "TERM");
+    signal(&child, rustix::process::Signal::TERM);
     wait_exit(&mut child, Duration::from_secs(2)).unwrap();
     let mut err = String::new();
     child.stderr.take().unwrap().read_to_string(&mut err).unwrap();

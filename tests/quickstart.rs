@@ -30,6 +30,8 @@ fn root() -> PathBuf {
 fn run(dir: &Path, args: &[&str]) -> (bool, String) {
     let id = std::process::id();
     let mut cmd = Command::new("bash");
+    // quickstart.sh runs `cargo build`
+    support::without_test_cargo_env(&mut cmd);
     cmd.arg(root().join("scripts/quickstart.sh"))
         .args(args)
         .env("QUICKSTART_DIR", dir.join("work"))
@@ -314,18 +316,7 @@ fn bench_quickstart_prints_every_figure() {
     let tmp = tempfile::tempdir().unwrap();
     let provider = tmp.path().join("terraform-provider-proxtalos");
     std::fs::copy(env!("CARGO_BIN_EXE_terraform-provider-proxtalos"), &provider).unwrap();
-    let mut build = Command::new(env!("CARGO"));
-    build.current_dir(root()).args(["build", "--quiet", "--example", "bench-quickstart", "--features", "sim"]);
-    // What cargo set for this test would make build scripts rerun and the
-    // next `cargo test` rebuild half the tree.
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy();
-        if k == "OUT_DIR" || (k.starts_with("CARGO_") && k != "CARGO_HOME" && k != "CARGO_TARGET_DIR") {
-            build.env_remove(&*k);
-        }
-    }
-    let s = build.status().unwrap();
-    assert!(s.success(), "cargo build --example bench-quickstart");
+    support::cargo_build(&["--example", "bench-quickstart", "--features", "sim"]);
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
     let id = std::process::id();
     let mut cmd = Command::new(target.join("debug/examples/bench-quickstart"));

@@ -130,12 +130,7 @@ pub fn terraform(version: &str) -> Option<Terraform> {
 /// Builds a provider binary (a `[[bin]]` or an `[[example]]` of this
 /// package, debug profile) once and returns its path.
 pub fn build_provider(kind: &str, name: &str) -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .current_dir(repo_root())
-        .args(["build", "--quiet", &format!("--{kind}"), name])
-        .status()
-        .expect("run cargo");
-    assert!(status.success(), "cargo build --{kind} {name} failed");
+    super::cargo_build(&[&format!("--{kind}"), name]);
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
     let sub = if kind == "example" { "debug/examples" } else { "debug" };
     target.join(sub).join(name)

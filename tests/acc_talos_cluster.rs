@@ -134,8 +134,9 @@ data "proxtalos_machine_configuration" "{name}" {{
 /// kubeconfig and health. `write_only`: the workers get their configuration
 /// through `machine_configuration_wo` (Terraform ≥ 1.11), else through
 /// `machine_configuration`.
-fn story_config(version: &str, ips: &[String], map_count: &str, cp_mode: &str, write_only: bool) -> String {
-    // v1.14 moved sysctls out of the v1alpha1 document.
+/// The data source arguments: install disk and a patch setting the sysctl
+/// `vm.max_map_count` (v1.14 moved sysctls out of the v1alpha1 document).
+fn sysctl_patch(version: &str, map_count: &str) -> String {
     let doc = if contract(version) == "v1.14" {
         format!(
             r#"{{ apiVersion = "v1alpha1", kind = "SysctlConfig", params = {{ "vm.max_map_count" = "{map_count}" }} }}"#
@@ -143,10 +144,14 @@ fn story_config(version: &str, ips: &[String], map_count: &str, cp_mode: &str, w
     } else {
         format!(r#"{{ machine = {{ sysctls = {{ "vm.max_map_count" = "{map_count}" }} }} }}"#)
     };
-    let patch = format!(
+    format!(
         r#"install_disk = "/dev/sda"
   config_patches = [yamlencode({doc})]"#
-    );
+    )
+}
+
+fn story_config(version: &str, ips: &[String], map_count: &str, cp_mode: &str, write_only: bool) -> String {
+    let patch = sysctl_patch(version, map_count);
     format!(
         r#"{HEADER}
 locals {{
@@ -341,6 +346,19 @@ fn story_changes(version: &str, sim: &Sim, ws: &Workspace) {
     ws.apply();
     ws.plan_exit(0);
     assert!(sim.c().active_config(4).unwrap().unwrap().contains("1048576"));
+
+    // 5b. a change with apply_mode = "reboot" (on v1.14 a NO_REBOOT apply
+    //     and a Reboot call, v1.14 has no REBOOT mode): done only once each
+    //     control plane has rebooted, i.e. shows a new boot id
+    //     (behaviour.md §6, talosctl's check), and runs the change
+    let boots: Vec<u64> = (0..3).map(|i| sim.c().boot_id(i).unwrap()).collect();
+    ws.write_config(&story_config(version, ips, "786432", "reboot", true));
+    let out = ws.apply();
+    for (i, boot) in boots.iter().enumerate() {
+        assert!(sim.c().boot_id(i).unwrap() > *boot, "control plane {i} rebooted before the apply ended:\n{out}");
+        assert!(sim.c().active_config(i).unwrap().unwrap().contains("786432"), "node {i}");
+    }
+    ws.plan_exit(0);
 
     // 6. bootstrap after an interrupted apply (the call went through, the
     //    state was lost): AlreadyExists counts as done
@@ -559,6 +577,72 @@ resource "proxtalos_machine_configuration_apply" "{name}" {{
     s
 }
 
+/// One control plane, its configuration applied with `apply_mode`.
+fn reboot_mode_config(version: &str, ip: &str, map_count: &str) -> String {
+    let mut s = format!(
+        r#"{HEADER}
+resource "proxtalos_machine_secrets" "this" {{
+  talos_version = "{contract}"
+}}
+"#,
+        contract = contract(version)
+    );
+    s += &config_ds("cp", version, "controlplane", &sysctl_patch(version, map_count));
+    s += &format!(
+        r#"
+resource "proxtalos_machine_configuration_apply" "cp" {{
+  node                  = "{ip}"
+  client_configuration  = proxtalos_machine_secrets.this.client_configuration
+  machine_configuration = data.proxtalos_machine_configuration.cp.machine_configuration
+  apply_mode            = "reboot"
+}}
+"#
+    );
+    s
+}
+
+/// `apply_mode = "reboot"` on a configured node (behaviour.md §6): the node
+/// keeps answering while its services stop (1.5 s here), and on v1.14 (an
+/// apply without reboot, then Reboot) it reports the new configuration as
+/// active all that time. Only a new boot id says the reboot happened, and
+/// the apply ends after it.
+fn reboot_mode_waits_for_the_new_boot(version: &str, slot: u8) {
+    let options = SimOptions {
+        time_scale: 1.0,
+        delays: Delays {
+            install: Duration::from_millis(300),
+            reboot: Duration::from_millis(300),
+            services: Duration::from_millis(100),
+            etcd_join: Duration::from_millis(100),
+            shutdown: Duration::from_millis(1500),
+        },
+        ..SimOptions::new(version)
+    };
+    let sim = Sim::start_with(options, slot, 1);
+    let ws = workspace(&tf());
+    ws.write_config(&reboot_mode_config(version, &sim.ips[0], "262144"));
+    ws.init();
+    ws.apply();
+    let boot = sim.c().boot_id(0).unwrap();
+    ws.write_config(&reboot_mode_config(version, &sim.ips[0], "524288"));
+    let out = ws.apply();
+    assert_eq!(sim.c().boot_id(0).unwrap(), boot + 1, "the apply ended before the node rebooted:\n{out}");
+    assert!(sim.c().active_config(0).unwrap().unwrap().contains("524288"));
+    let state = ws.resource("proxtalos_machine_configuration_apply.cp").unwrap();
+    assert_eq!(state["resolved_apply_mode"], "reboot");
+    ws.plan_exit(0);
+}
+
+#[test]
+fn reboot_mode_waits_for_the_new_boot_v1_13() {
+    reboot_mode_waits_for_the_new_boot("v1.13.9", 24);
+}
+
+#[test]
+fn reboot_mode_waits_for_the_new_boot_v1_14() {
+    reboot_mode_waits_for_the_new_boot("v1.14.0", 25);
+}
+
 /// A node that reboots in the middle of an apply (issue 5's fault list;
 /// behaviour.md §4 "From maintenance to installed" and §6 "Reset, reboot,
 /// upgrade"): real-time delays long enough to act while the provider waits.
@@ -580,6 +664,7 @@ fn reboot_mid_apply(version: &str, slot: u8) {
             reboot: Duration::from_millis(300),
             services: Duration::from_millis(200),
             etcd_join: Duration::from_millis(100),
+            shutdown: Duration::from_millis(100),
         },
         ..SimOptions::new(version)
     };

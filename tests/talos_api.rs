@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
-use proxtalos::talos::api::wait::{Target, conditions, poll_until};
+use proxtalos::talos::api::wait::{Probe, Target, conditions, poll_until};
 use proxtalos::talos::api::{
     ApiError, ApplyMode, ApplyRequest, Mode, NodeClient, RebootMode, ResetRequest, Timeouts, UpgradeRequest,
 };
@@ -121,7 +121,7 @@ async fn maintenance_v113_reader_role_answers_reader_calls_and_denies_admin_call
     assert_eq!(m.version_tag().await.unwrap(), "v1.13.9");
     assert_eq!(m.disks().await.unwrap()[0].name, "sda");
     assert!(m.services().await.unwrap().iter().any(|s| s.id == "apid"));
-    for e in [m.bootstrap().await.unwrap_err(), m.kubeconfig().await.unwrap_err()] {
+    for e in [m.bootstrap().await.unwrap_err(), m.kubeconfig().await.unwrap_err(), m.boot_id().await.unwrap_err()] {
         assert!(matches!(e, ApiError::PermissionDenied { ref message, .. } if message == "not authorized"), "{e}");
     }
     assert!(matches!(m.reset(&ResetRequest::to_maintenance(false)).await, Err(ApiError::PermissionDenied { .. })));
@@ -147,6 +147,8 @@ async fn maintenance_v112_separate_server_answers_unimplemented() {
     assert!(matches!(&e, ApiError::Unimplemented { message, .. } if message == "method Bootstrap not implemented"));
     assert!(e.to_string().starts_with("Bootstrap on node 127."), "{e}");
     assert!(matches!(m.services().await, Err(ApiError::Unimplemented { .. })));
+    let e = m.boot_id().await.unwrap_err();
+    assert!(matches!(&e, ApiError::Unimplemented { message, .. } if message == "method Read not implemented"), "{e}");
     assert!(matches!(m.reset(&ResetRequest::default()).await, Err(ApiError::Unimplemented { .. })));
 }
 
@@ -472,6 +474,32 @@ async fn v114_reboot_mode_is_gone_and_auto_never_reboots() {
     assert_eq!(out.mode, ApplyMode::NoReboot);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(c.boot_id(0).unwrap(), boot);
+}
+
+#[tokio::test]
+async fn boot_id_is_read_by_admins_and_changes_at_every_boot_only() {
+    // api.md §3.13 / behaviour.md §6: Read (os:admin) of
+    // /proc/sys/kernel/random/boot_id, which talosctl compares before and
+    // after a reboot; `rebooted` rides out the reboot and sees the new id.
+    let c = metal("v1.14.0", 1).await;
+    let n = configure(&c, 0, config("v1.14", true)).await;
+    let first = n.boot_id().await.unwrap();
+    assert_eq!(first.len(), 36, "a UUID: {first}");
+    assert_eq!(first.matches('-').count(), 4, "a UUID: {first}");
+    assert_eq!(n.boot_id().await.unwrap(), first, "stable within a boot");
+    let tg = target(&c, 0);
+    assert!(matches!(conditions::rebooted(&tg, &first).await.unwrap(), Probe::NotYet(_)));
+    n.reboot(RebootMode::Default).await.unwrap();
+    poll_until(&tg.node, conditions::REBOOTED, soon(), TICK, || conditions::rebooted(&tg, &first)).await.unwrap();
+    let n = tg.connect().await.unwrap();
+    let second = n.boot_id().await.unwrap();
+    assert_ne!(second, first);
+    // Only admins read files; other paths fail as Go's os.Stat does.
+    let reader = NodeClient::normal(&c.endpoint(0), None, &creds_with(0, &["os:reader"]), t()).await.unwrap();
+    assert!(matches!(reader.boot_id().await, Err(ApiError::PermissionDenied { .. })));
+    let e = n.read("/etc/hostname").await.unwrap_err();
+    assert_eq!(e.code(), Some(tonic::Code::Unknown), "{e}");
+    assert!(e.to_string().contains("no such file or directory"), "{e}");
 }
 
 #[tokio::test]

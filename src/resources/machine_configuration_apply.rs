@@ -91,14 +91,15 @@ fn try_timeout(v: &Value) -> Duration {
 }
 
 /// Sends the configuration in the right mode for the node's state and
-/// version. Returns the node's answer, the mode name to record and whether
-/// the provider rebooted the node.
+/// version. Returns the node's answer, the mode name to record and, when
+/// the apply reboots the node, its boot id from before (read first: the
+/// node may go down as soon as it replies).
 async fn send(
     reached: &Reached,
     text: &str,
     v: &Value,
     dry_run: bool,
-) -> Result<(ApplyOutcome, String, bool), (ApiError, &'static str)> {
+) -> Result<(ApplyOutcome, String, Option<String>), (ApiError, &'static str)> {
     let config = text.as_bytes().to_vec();
     match reached {
         Reached::Maintenance(c) => {
@@ -107,12 +108,21 @@ async fn send(
             let req = ApplyRequest { config, mode: ApplyMode::Auto, dry_run, try_timeout: None };
             let out = c.apply_configuration(&req).await.map_err(|e| (e, "apply (maintenance mode)"))?;
             let name = mode_name(out.mode).to_string();
-            Ok((out, name, false))
+            Ok((out, name, None))
         }
         Reached::Normal(c) => {
             let tag = c.version_tag().await.map_err(|e| (e, "version check"))?;
             let mode = v.attr("apply_mode").as_str().unwrap_or("auto");
-            let (m, try_for, reboot_after) = plan_request(mode, minor_of(&tag), try_timeout(v));
+            let minor = minor_of(&tag);
+            let (m, try_for, reboot_after) = plan_request(mode, minor, try_timeout(v));
+            // A reboot is known done when the boot id changes (how talosctl
+            // tells, behaviour.md §6); v1.14's AUTO never reboots.
+            let may_reboot = reboot_after || m == ApplyMode::Reboot || (m == ApplyMode::Auto && minor <= 13);
+            let boot_before = if may_reboot && !dry_run {
+                Some(c.boot_id().await.map_err(|e| (e, "read the boot id before applying"))?)
+            } else {
+                None
+            };
             let req = ApplyRequest { config, mode: m, dry_run, try_timeout: try_for };
             let out = c.apply_configuration(&req).await.map_err(|e| (e, "apply"))?;
             let mut name = mode_name(out.mode).to_string();
@@ -120,7 +130,8 @@ async fn send(
                 c.reboot(RebootMode::Default).await.map_err(|e| (e, "reboot after apply (v1.14+)"))?;
                 name = "reboot".to_string();
             }
-            Ok((out, name, reboot_after))
+            let rebooting = reboot_after || out.mode == ApplyMode::Reboot;
+            Ok((out, name, boot_before.filter(|_| rebooting)))
         }
     }
 }
@@ -179,8 +190,8 @@ impl MachineConfigurationApply {
             state.set_attr("resolved_apply_mode", Value::string(mode.to_string()));
             resp.state = state;
         };
-        let (mode, unanswered) = match send(&reached, &text, config, false).await {
-            Ok((outcome, mode, _)) => {
+        let (mode, boot_before, unanswered) = match send(&reached, &text, config, false).await {
+            Ok((outcome, mode, boot_before)) => {
                 // The node has the configuration: record it before waiting,
                 // so an interrupted or timed-out wait keeps what was done
                 // (tainted).
@@ -188,14 +199,14 @@ impl MachineConfigurationApply {
                 for w in outcome.warnings {
                     resp.diags.warning(format!("Talos node {} warns about the configuration", args.node), w);
                 }
-                (mode, None)
+                (mode, boot_before, None)
             }
             // Sent in maintenance mode, but no reply: the node may have
             // taken it (it stops its maintenance listener as it installs).
             // Look rather than guess: the wait below tells.
             Err((e @ (ApiError::Unavailable { .. } | ApiError::Deadline { .. }), stage)) if maintenance => {
                 tracing::warn!(node = %args.node, error = %e, "no reply to the maintenance-mode apply; waiting to see whether the node took it");
-                (String::new(), Some((e, stage)))
+                (String::new(), None, Some((e, stage)))
             }
             Err((e, stage)) => return resp.diags.push(api_diag(&summary, stage, &e)),
         };
@@ -208,7 +219,16 @@ impl MachineConfigurationApply {
             // by itself, so only its being up is checked.
             wait(&args.node, conditions::SECURE_API, until, || conditions::secure_api_up(&target)).await.map(|_| ())
         } else {
-            wait(&args.node, CONFIG_ACTIVE, until, || config_active(&target, &want)).await
+            let rebooted = match &boot_before {
+                Some(before) => {
+                    wait(&args.node, conditions::REBOOTED, until, || conditions::rebooted(&target, before)).await
+                }
+                None => Ok(()),
+            };
+            match rebooted {
+                Ok(()) => wait(&args.node, CONFIG_ACTIVE, until, || config_active(&target, &want)).await,
+                Err(e) => Err(e),
+            }
         };
         match (result, unanswered) {
             (Ok(()), None) => {}

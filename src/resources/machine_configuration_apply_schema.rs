@@ -68,7 +68,9 @@ when the change needs it, v1.14 never reboots), `\"reboot\"` (apply and reboot; 
 mode, the provider applies without a reboot and then calls Reboot), `\"no_reboot\"` (fails if the change needs a \
 reboot), `\"staged\"` (written for the next boot; drift is not reported while staged), `\"try\"` (applied now and \
 rolled back by the node after `try_timeout`; the next plan shows the rollback as drift, so follow up with \
-`\"no_reboot\"` to keep the change). The first apply to a node in maintenance mode always installs (`auto`).",
+`\"no_reboot\"` to keep the change). The first apply to a node in maintenance mode always installs (`auto`). \
+An apply that reboots the node is done only once the node has booted again (a new boot id, as talosctl checks) \
+and runs the configuration.",
         ),
         Attribute::string("try_timeout").optional().default("1m").description(
             "With `apply_mode = \"try\"`: how long the node keeps the configuration before rolling back, as a \

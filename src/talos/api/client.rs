@@ -297,21 +297,30 @@ impl NodeClient {
     /// gzip tar, within one call deadline.
     pub async fn kubeconfig(&self) -> Result<String, ApiError> {
         let at = self.at("Kubeconfig");
-        let fut = async {
-            let mut stream = self.machine().kubeconfig(self.request(())).await?.into_inner();
-            let mut bytes = Vec::new();
-            while let Some(chunk) = stream.message().await? {
-                if let Some(m) = chunk.metadata.as_ref().filter(|m| !m.error.is_empty()) {
-                    return Err(tonic::Status::unknown(m.error.clone()));
-                }
-                bytes.extend_from_slice(&chunk.bytes);
-            }
-            Ok(tonic::Response::new(bytes))
-        };
+        let fut = async { collect_data(self.machine().kubeconfig(self.request(())).await?.into_inner()).await };
         let gz = self.call("Kubeconfig", fut).await?;
         let file = archive::extract_kubeconfig(&gz)
             .map_err(|e| ApiError::Protocol { at: at.clone(), message: e.to_string() })?;
         String::from_utf8(file).map_err(|_| ApiError::Protocol { at, message: "kubeconfig is not UTF-8".to_string() })
+    }
+
+    /// Read (api.md §3.13): the raw bytes of a file on the node, within one
+    /// call deadline.
+    pub async fn read(&self, path: &str) -> Result<Vec<u8>, ApiError> {
+        let req = self.request(machine::ReadRequest { path: path.to_string() });
+        self.call("Read", async { collect_data(self.machine().read(req).await?.into_inner()).await }).await
+    }
+
+    /// The node's boot id, new at every boot: what talosctl reads before and
+    /// after a reboot to know that it happened (behaviour.md §6).
+    pub async fn boot_id(&self) -> Result<String, ApiError> {
+        let bytes = self.read(BOOT_ID_PATH).await?;
+        match String::from_utf8(bytes) {
+            Ok(text) if !text.trim().is_empty() => Ok(text.trim().to_string()),
+            _ => {
+                Err(ApiError::Protocol { at: self.at("Read"), message: format!("{BOOT_ID_PATH} is empty or not text") })
+            }
+        }
     }
 
     /// Reset (api.md §3.5). Returns the actor id; the node goes down after.
@@ -418,4 +427,20 @@ impl NodeClient {
         let r = self.call("Disks", client.disks(self.request(()))).await?;
         self.item("Disks", r.messages, |i: &storage::Disks| i.metadata.as_ref()).map(|i| i.disks)
     }
+}
+
+/// Where Linux keeps the boot id (a UUID and a newline).
+pub const BOOT_ID_PATH: &str = "/proc/sys/kernel/random/boot_id";
+
+/// The bytes of a `common.Data` stream, in order; an item whose metadata
+/// carries an error ends it with that error (api.md §2).
+async fn collect_data(mut stream: tonic::Streaming<common::Data>) -> Result<tonic::Response<Vec<u8>>, tonic::Status> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.message().await? {
+        if let Some(m) = chunk.metadata.as_ref().filter(|m| !m.error.is_empty()) {
+            return Err(tonic::Status::unknown(m.error.clone()));
+        }
+        bytes.extend_from_slice(&chunk.bytes);
+    }
+    Ok(tonic::Response::new(bytes))
 }

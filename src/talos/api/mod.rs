@@ -27,8 +27,8 @@ pub mod tls;
 pub mod wait;
 
 pub use client::{
-    ApplyMode, ApplyOutcome, ApplyRequest, Disk, EtcdMember, Mode, NodeClient, RebootMode, ResetRequest, ServiceInfo,
-    Timeouts, UpgradeRequest, Version, WipeMode,
+    ApplyMode, ApplyOutcome, ApplyRequest, BOOT_ID_PATH, Disk, EtcdMember, Mode, NodeClient, RebootMode, ResetRequest,
+    ServiceInfo, Timeouts, UpgradeRequest, Version, WipeMode,
 };
 pub use connect::{APID_PORT, Address, MAX_MESSAGE};
 pub use error::{ApiError, At};

@@ -95,6 +95,8 @@ pub mod conditions {
     pub const ETCD_MEMBERS: &str = "etcd membership";
     /// Condition name: a service is Running and healthy.
     pub const SERVICE_RUNNING: &str = "a service to be running";
+    /// Condition name: the node booted again (a new boot id).
+    pub const REBOOTED: &str = "the node to reboot (a new boot id)";
 
     /// The node answers `Disks` in `target`'s mode. In maintenance mode a
     /// node that still wants a client certificate is "not yet" (it is about
@@ -143,6 +145,13 @@ pub mod conditions {
             Err(ApiError::FailedPrecondition { message, .. }) => Ok(Probe::NotYet(message)),
             Err(e) => Err(e),
         }
+    }
+
+    /// The node answers with a boot id other than `before`: it went down
+    /// and came back (behaviour.md §6, talosctl's reboot check).
+    pub async fn rebooted(target: &Target, before: &str) -> Result<Probe<()>, ApiError> {
+        let now = target.connect().await?.boot_id().await?;
+        Ok(if now != before { Probe::Ready(()) } else { Probe::NotYet(format!("still boot {now}")) })
     }
 
     /// etcd lists at least `count` members (not learners).

@@ -252,13 +252,34 @@ impl MachineService for Api {
         Ok(Response::new(tokio_stream::iter(chunks)))
     }
 
+    type ReadStream = tokio_stream::Iter<std::vec::IntoIter<Result<common::Data, Status>>>;
+
+    /// Read (api.md §3.13). The simulator has one file, the boot id; other
+    /// paths fail the way Go's `os.Stat` does.
+    async fn read(&self, req: Request<ReadRequest>) -> Result<Response<Self::ReadStream>, Status> {
+        let (node, caller) = self.route(&req)?;
+        authorize(&node, &caller, "Read", ADMIN, false)?;
+        let path = req.into_inner().path;
+        if path != crate::talos::api::BOOT_ID_PATH {
+            return Err(Status::unknown(format!("stat {path}: no such file or directory")));
+        }
+        let bytes = format!("{}\n", node.boot_uuid()).into_bytes();
+        Ok(Response::new(tokio_stream::iter(vec![Ok(common::Data { metadata: meta(), bytes })])))
+    }
+
     async fn reboot(&self, req: Request<RebootRequest>) -> Result<Response<RebootResponse>, Status> {
         let (node, caller) = self.route(&req)?;
         authorize(&node, &caller, "Reboot", OPERATOR, false)?;
+        // FORCE (v1.12+) skips the graceful stop (behaviour.md §6).
+        let graceful = req.into_inner().mode != reboot_request::Mode::Force as i32;
         let actor_id = node.next_actor();
         let n = node.clone();
         tokio::spawn(async move {
-            n.after_reply().await;
+            if graceful {
+                n.stop_gracefully().await;
+            } else {
+                n.after_reply().await;
+            }
             n.reboot().await;
         });
         Ok(Response::new(RebootResponse { messages: vec![Reboot { metadata: meta(), actor_id }] }))
@@ -557,7 +578,7 @@ fn apply_normal(node: &Arc<Node>, r: ApplyConfigurationRequest) -> Result<ApplyC
             }
             let n = node.clone();
             tokio::spawn(async move {
-                n.after_reply().await;
+                n.stop_gracefully().await;
                 n.reboot().await;
             });
             "Applied configuration with a reboot".to_string()

@@ -94,16 +94,23 @@ pub struct Delays {
     pub services: Duration,
     /// After bootstrap, until another control plane joins etcd.
     pub etcd_join: Duration,
+    /// From a requested reboot (the Reboot call without FORCE, a
+    /// REBOOT-mode apply) until the node goes down: services stop while the
+    /// API still answers, so a client tells the reboot by the boot id
+    /// (behaviour.md §6).
+    pub shutdown: Duration,
 }
 
 impl Default for Delays {
-    /// Realistic figures: install 60 s, reboot 30 s, services 20 s, join 30 s.
+    /// Realistic figures: install 60 s, reboot 30 s, services 20 s, join
+    /// 30 s, graceful shutdown 10 s.
     fn default() -> Self {
         Delays {
             install: Duration::from_secs(60),
             reboot: Duration::from_secs(30),
             services: Duration::from_secs(20),
             etcd_join: Duration::from_secs(30),
+            shutdown: Duration::from_secs(10),
         }
     }
 }

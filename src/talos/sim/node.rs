@@ -56,6 +56,9 @@ pub(crate) struct Node {
     root: CancellationToken,
     conns: Mutex<CancellationToken>,
     up: watch::Sender<bool>,
+    /// Drawn once per node: its boot ids differ from every other node's,
+    /// a node destroyed and made again at the same address included.
+    boot_nonce: u64,
 }
 
 impl Node {
@@ -87,7 +90,27 @@ impl Node {
             root,
             conns: Mutex::new(conns),
             up: watch::channel(true).0,
+            boot_nonce: getrandom::u64().unwrap_or_else(|_| {
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+            }),
         }
+    }
+
+    /// The boot id as Linux shows it in `/proc/sys/kernel/random/boot_id`:
+    /// a version-4 UUID, new at every boot (behaviour.md §6: talosctl reads
+    /// it before and after a reboot).
+    pub fn boot_uuid(&self) -> String {
+        let boot = self.state().boot_id;
+        let hi = splitmix64(self.boot_nonce ^ boot);
+        let lo = splitmix64(hi ^ boot.rotate_left(17));
+        format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            hi >> 32,
+            (hi >> 16) & 0xffff,
+            hi & 0x0fff,
+            0x8000 | ((lo >> 48) & 0x3fff),
+            lo & 0xffff_ffff_ffff
+        )
     }
 
     pub fn state(&self) -> MutexGuard<'_, State> {
@@ -351,9 +374,28 @@ impl Node {
     pub async fn after_reply(&self) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+
+    /// After the reply, the graceful part of a requested reboot: services
+    /// stop while the API still answers (`Delays::shutdown`).
+    pub async fn stop_gracefully(&self) {
+        self.after_reply().await;
+        tokio::select! {
+            _ = self.root.cancelled() => {}
+            _ = tokio::time::sleep(self.delay(|d| d.shutdown)) => {}
+        }
+    }
 }
 
 /// Minor version of a tag (`v1.13.9` → 13); 0 if unparsable.
 pub fn minor_of(tag: &str) -> u32 {
     tag.trim_start_matches('v').split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0)
+}
+
+/// One step of SplitMix64: spreads the bits of `x` (boot ids only, not a
+/// secret).
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }

@@ -548,18 +548,40 @@ fn faults_v1_14() {
     faults("v1.14.0", 22);
 }
 
-fn reboot_config(version: &str, ips: &[String]) -> String {
-    let mut s = format!(
+/// Real-time delays, short enough for a test, long enough to act between:
+/// reboot 300 ms, services 200 ms, etcd join 100 ms, and the given install
+/// and graceful-shutdown times (ms).
+fn real_time(version: &str, install: u64, shutdown: u64) -> SimOptions {
+    SimOptions {
+        time_scale: 1.0,
+        delays: Delays {
+            install: Duration::from_millis(install),
+            reboot: Duration::from_millis(300),
+            services: Duration::from_millis(200),
+            etcd_join: Duration::from_millis(100),
+            shutdown: Duration::from_millis(shutdown),
+        },
+        ..SimOptions::new(version)
+    }
+}
+
+/// Secrets and a control-plane configuration with `extra` arguments.
+/// Control planes only: a worker gets its certificate from a control
+/// plane's trustd, and there is none in these configurations.
+fn secrets_and_cp_config(version: &str, extra: &str) -> String {
+    format!(
         r#"{HEADER}
 resource "proxtalos_machine_secrets" "this" {{
   talos_version = "{contract}"
 }}
-"#,
-        contract = contract(version)
-    );
-    // Control planes: a worker gets its certificate from a control plane's
-    // trustd, and there is none here.
-    s += &config_ds("cp", version, "controlplane", r#"install_disk = "/dev/sda""#);
+{cp}"#,
+        contract = contract(version),
+        cp = config_ds("cp", version, "controlplane", extra)
+    )
+}
+
+fn reboot_config(version: &str, ips: &[String]) -> String {
+    let mut s = secrets_and_cp_config(version, r#"install_disk = "/dev/sda""#);
     for (name, ip, create) in [("cycled", &ips[0], "1m"), ("cut", &ips[1], "6s")] {
         s += &format!(
             r#"
@@ -577,17 +599,9 @@ resource "proxtalos_machine_configuration_apply" "{name}" {{
     s
 }
 
-/// One control plane, its configuration applied with `apply_mode`.
+/// One control plane, its configuration applied with `apply_mode = "reboot"`.
 fn reboot_mode_config(version: &str, ip: &str, map_count: &str) -> String {
-    let mut s = format!(
-        r#"{HEADER}
-resource "proxtalos_machine_secrets" "this" {{
-  talos_version = "{contract}"
-}}
-"#,
-        contract = contract(version)
-    );
-    s += &config_ds("cp", version, "controlplane", &sysctl_patch(version, map_count));
+    let mut s = secrets_and_cp_config(version, &sysctl_patch(version, map_count));
     s += &format!(
         r#"
 resource "proxtalos_machine_configuration_apply" "cp" {{
@@ -607,18 +621,7 @@ resource "proxtalos_machine_configuration_apply" "cp" {{
 /// active all that time. Only a new boot id says the reboot happened, and
 /// the apply ends after it.
 fn reboot_mode_waits_for_the_new_boot(version: &str, slot: u8) {
-    let options = SimOptions {
-        time_scale: 1.0,
-        delays: Delays {
-            install: Duration::from_millis(300),
-            reboot: Duration::from_millis(300),
-            services: Duration::from_millis(100),
-            etcd_join: Duration::from_millis(100),
-            shutdown: Duration::from_millis(1500),
-        },
-        ..SimOptions::new(version)
-    };
-    let sim = Sim::start_with(options, slot, 1);
+    let sim = Sim::start_with(real_time(version, 300, 1500), slot, 1);
     let ws = workspace(&tf());
     ws.write_config(&reboot_mode_config(version, &sim.ips[0], "262144"));
     ws.init();
@@ -657,18 +660,7 @@ fn reboot_mode_waits_for_the_new_boot_v1_14() {
 ///   the resource (tainted: the node got the configuration once).
 fn reboot_mid_apply(version: &str, slot: u8) {
     let started = std::time::Instant::now();
-    let options = SimOptions {
-        time_scale: 1.0,
-        delays: Delays {
-            install: Duration::from_millis(1500),
-            reboot: Duration::from_millis(300),
-            services: Duration::from_millis(200),
-            etcd_join: Duration::from_millis(100),
-            shutdown: Duration::from_millis(100),
-        },
-        ..SimOptions::new(version)
-    };
-    let sim = Sim::start_with(options, slot, 2);
+    let sim = Sim::start_with(real_time(version, 1500, 100), slot, 2);
     let ips = sim.ips.clone();
     let ws = workspace(&tf());
     ws.write_config(&reboot_config(version, &ips));

@@ -171,31 +171,16 @@ where
 /// A connection the node closed right after the handshake: with TLS 1.3 a
 /// node that rejects the client certificate sends its alert after the
 /// client finished, so the first call may see only the close. Waits look
-/// again; the next attempt usually reports the alert itself. A call cut
-/// short by a node going down counts too.
+/// again; the next attempt usually reports the alert itself.
 pub fn closed_early(e: &ApiError) -> bool {
     let text = chain(e);
     match e {
         ApiError::Status { code: tonic::Code::Cancelled, .. } => true,
         ApiError::Status { code: tonic::Code::Unknown, .. } => {
-            text.contains("connection closed") || text.contains("broken pipe") || cut_mid_call(e)
+            text.contains("connection closed") || text.contains("broken pipe")
         }
         _ => false,
     }
-}
-
-/// The connection ended under a call (`UnexpectedEof` somewhere in the
-/// cause chain): what a node going down for a reboot does to a call in
-/// flight, a streamed `Read` of its boot id for one.
-fn cut_mid_call(e: &ApiError) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if err.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof) {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
 }
 
 /// Waits until the node answers in either mode.
@@ -301,21 +286,6 @@ pub fn timeout_note(d: Duration) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_call_cut_by_a_reboot_is_waited_out() {
-        use crate::talos::api::At;
-        let at = || At { node: "10.0.0.1".to_string(), call: "Read" };
-        let eof = std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "peer closed connection without sending TLS close_notify",
-        );
-        let cut = ApiError::from_status(at(), "10.0.0.1:50000", tonic::Status::from_error(Box::new(eof)));
-        assert!(matches!(cut, ApiError::Status { code: tonic::Code::Unknown, .. }), "{cut:?}");
-        assert!(closed_early(&cut));
-        let other = ApiError::from_status(at(), "10.0.0.1:50000", tonic::Status::unknown("stat /x: no such file"));
-        assert!(!closed_early(&other));
-    }
 
     #[test]
     fn canonical_form_ignores_formatting() {

@@ -301,6 +301,15 @@ fn classify_chain(at: &At, endpoint: &str, status: &tonic::Status) -> Option<Api
             if let Some(tls) = tls_from_text(&io.to_string()) {
                 return Some(ApiError::from_tls(at.clone(), tls));
             }
+            // The connection ended under the call: what a node going down
+            // (a reboot, a reset) does to a call in flight.
+            if io.kind() == std::io::ErrorKind::UnexpectedEof {
+                return Some(ApiError::Unavailable {
+                    at: at.clone(),
+                    message: format!("the connection closed during the call ({io})"),
+                    source: status.clone(),
+                });
+            }
             if matches!(
                 io.kind(),
                 std::io::ErrorKind::ConnectionRefused
@@ -371,6 +380,22 @@ mod tests {
         assert_eq!(e.code(), Some(tonic::Code::InvalidArgument));
         assert!(!e.is_transient());
         assert!(ApiError::from_status(at(), "x", tonic::Status::unavailable("down")).is_transient());
+    }
+
+    #[test]
+    fn a_call_cut_by_the_node_going_down_is_unavailable() {
+        // How hyper reports it: an I/O error of kind UnexpectedEof under
+        // the transport error (seen on a streamed Read during a reboot).
+        let eof = std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "peer closed connection without sending TLS close_notify",
+        );
+        let e = ApiError::from_status(at(), "10.0.0.2:50000", tonic::Status::from_error(Box::new(eof)));
+        assert!(matches!(e, ApiError::Unavailable { .. }), "{e:?}");
+        assert!(e.is_transient());
+        assert!(e.to_string().contains("the connection closed during the call"), "{e}");
+        let other = ApiError::from_status(at(), "x", tonic::Status::unknown("stat /x: no such file or directory"));
+        assert!(!other.is_transient());
     }
 
     #[test]

@@ -395,6 +395,19 @@ fn lab_binary() -> PathBuf {
 
 #[test]
 fn the_command_prints_what_to_use_and_stops_clean_on_sigterm() {
+    command_story(rustix::process::Signal::TERM);
+}
+
+/// Ctrl-C in the terminal that runs the lab: the same clean stop.
+#[test]
+fn the_command_stops_clean_on_ctrl_c() {
+    command_story(rustix::process::Signal::INT);
+}
+
+/// Starts the lab command, checks what it prints and that a second lab on
+/// the same state directory is refused, then stops it with `stop` and
+/// checks that nothing is left: no fakepve, no state files.
+fn command_story(stop: rustix::process::Signal) {
     let bin = lab_binary();
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("out");
@@ -440,8 +453,7 @@ fn the_command_prints_what_to_use_and_stops_clean_on_sigterm() {
     let fakepve: Vec<u32> =
         String::from_utf8_lossy(&harness.stdout).split_whitespace().filter_map(|p| p.parse().ok()).collect();
     assert_eq!(fakepve.len(), 1, "one fakepve");
-    rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::TERM)
-        .expect("SIGTERM to the lab");
+    rustix::process::kill_process(rustix::process::Pid::from_child(&child), stop).expect("signal to the lab");
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
     assert!(std::fs::read_to_string(&out_file).unwrap().contains("lab stopped"));

@@ -53,12 +53,16 @@
 #   target                          os_arch        result  cold time  checked afterwards
 #   x86_64-unknown-linux-gnu.2.17   linux_amd64    built   323 s      6.8 MiB PIE; highest GLIBC_2.17; --version ok;
 #                                                                     Terraform 1.15.5 init+plan from a mirror ok
-#   aarch64-unknown-linux-gnu.2.17  linux_arm64    built   266 s      6.1 MiB PIE; highest GLIBC_2.17 (not run: no qemu here)
+#   aarch64-unknown-linux-gnu.2.17  linux_arm64    built   266 s      6.1 MiB PIE; highest GLIBC_2.17; --version ok
+#                                                                     under qemu-aarch64 when installed (2026-11-22)
 #   x86_64-apple-darwin             darwin_amd64   built   307 s      minos 11.0; links libSystem, libiconv, libcharset only
 #   aarch64-apple-darwin            darwin_arm64   built   492 s      minos 11.0; same dylibs; no Apple framework
 #   x86_64-pc-windows-gnu           windows_amd64  built   511 s      PE32+ console .exe importing only OS DLLs (UCRT,
-#                                                                     kernel32, ntdll, ws2_32, bcrypt, advapi32); not run
-#                                                                     (no Windows here). The first run failed: serve.rs
+#                                                                     kernel32, ntdll, ws2_32, bcrypt, advapi32,
+#                                                                     bcryptprimitives); not run: no Windows here, and
+#                                                                     Debian's Wine 8.0 lacks bcryptprimitives.dll
+#                                                                     (ProcessPrng, used by Rust's std; Windows 10+ has
+#                                                                     it), so it stops at load. The first run failed: serve.rs
 #                                                                     was unix-only; it now listens on loopback TCP with
 #                                                                     TCP_NODELAY on Windows, as go-plugin expects there.
 #
@@ -67,7 +71,8 @@
 #
 # Facts the run checks: highest GLIBC symbol version <= 2.17 on Linux, minos
 # 11.0 and no Apple framework on darwin (release.md §5), PE32+ on Windows,
-# `--version` of the linux_amd64 binary, `sha256sum -c`, `gpg --verify`, and
+# `--version` of the linux_amd64 binary (and of linux_arm64 under qemu-aarch64
+# when installed), `sha256sum -c`, `gpg --verify`, and
 # Terraform installing the provider from the mirror with h1: hashes in the
 # lock file.
 set -euo pipefail
@@ -364,6 +369,19 @@ if [ -n "$LINUX_AMD64_TRIPLE" ]; then
   VERSION_LINE=$("${BIN[$LINUX_AMD64_TRIPLE]}" --version)
   [ "$VERSION_LINE" = "$PROJECT $VERSION" ] || die "--version printed '$VERSION_LINE', wanted '$PROJECT $VERSION'"
 fi
+# linux_arm64 runs too when user-mode qemu and an aarch64 glibc are installed
+# (Debian: qemu-user, libc6-arm64-cross); otherwise the table says it did not.
+ARM64_SYSROOT=/usr/aarch64-linux-gnu
+for triple in "${ORDER[@]}"; do
+  [ "$(os_arch_of "$triple")" = linux_arm64 ] && [ "${STATUS[$triple]}" = built ] || continue
+  if command -v qemu-aarch64 >/dev/null && [ -e "$ARM64_SYSROOT/lib/ld-linux-aarch64.so.1" ]; then
+    line=$(qemu-aarch64 -L "$ARM64_SYSROOT" "${BIN[$triple]}" --version) || die "linux_arm64 --version failed under qemu-aarch64"
+    [ "$line" = "$PROJECT $VERSION" ] || die "linux_arm64 --version printed '$line' under qemu-aarch64"
+    CHECK[$triple]="${CHECK[$triple]}; --version ok under qemu-aarch64"
+  else
+    CHECK[$triple]="${CHECK[$triple]}; not run (no qemu-aarch64 or $ARM64_SYSROOT)"
+  fi
+done
 
 # -- package, checksums, signature (the same functions as --package-only)
 for triple in "${ORDER[@]}"; do

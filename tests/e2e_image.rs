@@ -10,10 +10,8 @@
 
 mod support;
 
-use std::time::Duration;
-
 use proxtalos::proxmox::storage::{self, Volume};
-use proxtalos::proxmox::{Client, ClientOptions, Credentials, ReqwestTransport, Secret, TlsSettings};
+use proxtalos::proxmox::{ClientOptions, Credentials, Secret};
 use serde_json::json;
 use support::fakepve::FakePve;
 use support::terraform::{Workspace, build_provider, terraform};
@@ -22,23 +20,7 @@ const SOURCE: &str = "proxtalos/proxtalos";
 const SCHEMATIC: &str = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba";
 
 fn header(pve: &FakePve, token: &str) -> String {
-    format!(
-        r#"terraform {{
-  required_providers {{
-    proxtalos = {{ source = "{SOURCE}" }}
-  }}
-}}
-
-provider "proxtalos" {{
-  proxmox {{
-    endpoint       = "{url}"
-    api_token      = "{token}"
-    ca_certificate = file("${{path.module}}/ca.pem")
-  }}
-}}
-"#,
-        url = pve.url
-    )
+    pve.provider_header(SOURCE, &format!("api_token      = \"{token}\""))
 }
 
 fn config(version: &str) -> String {
@@ -63,14 +45,7 @@ resource "proxtalos_vm" "node" {{
 }
 
 fn volumes(pve: &FakePve, token: &str) -> Vec<String> {
-    let t = ReqwestTransport::new(&TlsSettings {
-        endpoint: pve.url.clone(),
-        insecure: false,
-        ca_pem: Some(pve.ca_pem.clone()),
-        timeout: Duration::from_secs(30),
-    })
-    .unwrap();
-    let c = Client::new(Box::new(t), Credentials::ApiToken(Secret::new(token)), ClientOptions::default());
+    let c = pve.client(Credentials::ApiToken(Secret::new(token)), ClientOptions::default());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let v: Vec<Volume> = c.execute_as(&storage::content("pve1", "local", Some("import"))).await.unwrap();

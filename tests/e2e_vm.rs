@@ -16,7 +16,7 @@ mod support;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use proxtalos::proxmox::{Client, ClientOptions, Credentials, ReqwestTransport, Secret, TlsSettings, qemu};
+use proxtalos::proxmox::{Client, ClientOptions, Credentials, Secret, qemu};
 use serde_json::json;
 use support::fakepve::FakePve;
 use support::terraform::{Terraform, Workspace, build_provider, terraform};
@@ -36,23 +36,7 @@ fn workspace(tf: &Terraform, pve: &FakePve) -> Workspace {
 }
 
 fn header(pve: &FakePve, auth: &str) -> String {
-    format!(
-        r#"terraform {{
-  required_providers {{
-    proxtalos = {{ source = "{SOURCE}" }}
-  }}
-}}
-
-provider "proxtalos" {{
-  proxmox {{
-    endpoint       = "{url}"
-    {auth}
-    ca_certificate = file("${{path.module}}/ca.pem")
-  }}
-}}
-"#,
-        url = pve.url
-    )
+    pve.provider_header(SOURCE, auth)
 }
 
 fn token_auth(pve: &FakePve) -> String {
@@ -87,18 +71,7 @@ resource "proxtalos_vm" "{name}" {{
 }
 
 fn pve_client(pve: &FakePve) -> Client {
-    let t = ReqwestTransport::new(&TlsSettings {
-        endpoint: pve.url.clone(),
-        insecure: false,
-        ca_pem: Some(pve.ca_pem.clone()),
-        timeout: Duration::from_secs(30),
-    })
-    .unwrap();
-    Client::new(
-        Box::new(t),
-        Credentials::ApiToken(Secret::new(format!("{TOKEN_ID}={TOKEN_SECRET}"))),
-        ClientOptions::default(),
-    )
+    pve.client(Credentials::ApiToken(Secret::new(format!("{TOKEN_ID}={TOKEN_SECRET}"))), ClientOptions::default())
 }
 
 fn rt() -> tokio::runtime::Runtime {

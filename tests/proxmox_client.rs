@@ -8,25 +8,16 @@ mod support;
 
 use std::time::Duration;
 
-use proxtalos::proxmox::{
-    ApiErrorKind, Client, ClientOptions, Credentials, Error, ReqwestTransport, RetryPolicy, Secret, TlsSettings, qemu,
-};
+use proxtalos::proxmox::{ApiErrorKind, Client, ClientOptions, Credentials, Error, RetryPolicy, Secret, qemu};
 use serde_json::json;
 use support::fakepve::FakePve;
 
 fn client(pve: &FakePve, creds: Credentials) -> Client {
-    let t = ReqwestTransport::new(&TlsSettings {
-        endpoint: pve.url.clone(),
-        insecure: false,
-        ca_pem: Some(pve.ca_pem.clone()),
-        timeout: Duration::from_secs(30),
-    })
-    .unwrap();
     let opts = ClientOptions {
         retry: RetryPolicy { attempts: 5, base: Duration::from_millis(50), max: Duration::from_millis(400) },
         ..ClientOptions::default()
     };
-    Client::new(Box::new(t), creds, opts)
+    pve.client(creds, opts)
 }
 
 fn token_client(pve: &FakePve) -> Client {

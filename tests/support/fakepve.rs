@@ -13,6 +13,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use proxtalos::proxmox::{Client, ClientOptions, Credentials, ReqwestTransport, TlsSettings};
 
 use serde_json::{Value, json};
 
@@ -47,6 +50,42 @@ pub struct FakePve {
 }
 
 impl FakePve {
+    /// A PVE client that trusts this fake's certificate.
+    pub fn client(&self, creds: Credentials, options: ClientOptions) -> Client {
+        let t = ReqwestTransport::new(&TlsSettings {
+            endpoint: self.url.clone(),
+            insecure: false,
+            ca_pem: Some(self.ca_pem.clone()),
+            timeout: Duration::from_secs(30),
+        })
+        .unwrap();
+        Client::new(Box::new(t), creds, options)
+    }
+
+    /// The `terraform` block and a `provider "proxtalos"` block for this
+    /// fake: `source` is the provider's source address, `auth` the
+    /// credentials line(s) (`api_token = "..."`, or username and password),
+    /// and the CA is read from `ca.pem` beside the configuration.
+    pub fn provider_header(&self, source: &str, auth: &str) -> String {
+        format!(
+            r#"terraform {{
+  required_providers {{
+    proxtalos = {{ source = "{source}" }}
+  }}
+}}
+
+provider "proxtalos" {{
+  proxmox {{
+    endpoint       = "{url}"
+    {auth}
+    ca_certificate = file("${{path.module}}/ca.pem")
+  }}
+}}
+"#,
+            url = self.url
+        )
+    }
+
     /// Starts a fake with `time_scale` 0.01 (tasks pass through `running`).
     pub fn start() -> FakePve {
         FakePve::start_with(0.01)

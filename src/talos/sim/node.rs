@@ -48,6 +48,20 @@ pub(crate) struct State {
     pub next_actor: u64,
 }
 
+impl State {
+    /// A boot: what is on disk becomes active (an upgraded version, a
+    /// staged configuration) and the boot id changes.
+    fn boot_from_disk(&mut self) {
+        if let Some(v) = self.next_version.take() {
+            self.version = v;
+        }
+        if let Some(staged) = self.staged.take() {
+            self.config = Some(staged);
+        }
+        self.boot_id += 1;
+    }
+}
+
 /// A simulated node.
 pub(crate) struct Node {
     pub spec: NodeSpec,
@@ -229,13 +243,7 @@ impl Node {
             if st.phase != Phase::Rebooting {
                 return;
             }
-            if let Some(v) = st.next_version.take() {
-                st.version = v;
-            }
-            if let Some(staged) = st.staged.take() {
-                st.config = Some(staged);
-            }
-            st.boot_id += 1;
+            st.boot_from_disk();
             st.reboot_pending = false;
         }
         self.boot();
@@ -250,13 +258,7 @@ impl Node {
             if st.phase != Phase::Off {
                 return;
             }
-            if let Some(v) = st.next_version.take() {
-                st.version = v;
-            }
-            if let Some(staged) = st.staged.take() {
-                st.config = Some(staged);
-            }
-            st.boot_id += 1;
+            st.boot_from_disk();
         }
         self.boot();
     }

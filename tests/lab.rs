@@ -162,6 +162,7 @@ async fn iso_vm_with_static_address_start_stop_start_destroy() {
     until("the maintenance API answers", || maintenance_up(addr)).await;
     let m = NodeClient::maintenance(&addr.to_string(), None, t()).await.unwrap();
     assert_eq!(m.version_tag().await.unwrap(), "v1.13.2");
+    until("the lab tracks VM 100", || async { lab.node(100).is_some() }).await;
     let node = lab.node(100).unwrap();
     assert_eq!((node.address, node.leased, node.medium.kind), (addr, false, MediumKind::Iso));
     // The agent reports the same address.

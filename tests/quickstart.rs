@@ -138,7 +138,12 @@ fn the_real_lab_path_against_the_embedded_lab() {
     let c = lab.client().unwrap();
     let listed = rt.block_on(c.execute(&proxtalos::proxmox::cluster::vm_resources())).unwrap();
     assert_eq!(listed.as_array().map(Vec::len), Some(0), "every VM gone from fakepve: {listed}");
-    assert!(lab.nodes().is_empty(), "no simulated node left");
+    // The lab notices a destroyed VM at its next poll, after `destroy` ends.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !lab.nodes().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no simulated node left after 30 s: {:?}", lab.nodes());
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
     rt.block_on(lab.stop());
 }
 

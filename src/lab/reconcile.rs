@@ -286,11 +286,13 @@ impl Reconciler {
             self.ignored.insert(vmid, ());
             return Err(format!("no Talos node at {address}: {e} (the lab binds loopback addresses only)"));
         }
-        self.set_agent(vmid, &cfg, address, prefix).await;
+        // Tracked before the agent reports the address, so whoever finds the
+        // node through PVE finds it in `Lab::nodes` too.
         let version = medium.version.clone().unwrap_or_else(|| self.options.talos_version.clone());
         let kind = medium.kind;
         let tracked = Tracked { vmid, identity: medium::identity(&cfg), address, leased, medium, powered: true };
         self.shared.nodes.lock().unwrap_or_else(|e| e.into_inner()).insert(vmid, tracked);
+        self.set_agent(vmid, &cfg, address, prefix).await;
         let endpoint = std::net::SocketAddr::new(address, self.options.talos_port).to_string();
         self.shared.emit(LabEvent::NodeCreated { vmid, endpoint, version, medium: kind });
         Ok(())

@@ -77,7 +77,8 @@ fn running_pid(pid_file: &Path) -> Option<u32> {
 }
 
 /// Files the lab writes into its state directory (the log is kept).
-const STATE_FILES: &[&str] = &["lab.pid", "lab.env", "harness.py", "fakepve.crt", "fakepve.key", "fakepve.pem"];
+const STATE_FILES: &[&str] =
+    &["lab.pid", "lab.env", "lab.tmp", "harness.py", "fakepve.crt", "fakepve.key", "fakepve.pem"];
 
 fn clean(dir: &Path) {
     for f in STATE_FILES {
@@ -192,10 +193,15 @@ fn clock() -> String {
 }
 
 /// Writes a file readable by its owner only (it holds the token).
+/// Writes `text` to `path` (0600) whole or not at all: a reader that sees
+/// the file sees all of it (written aside, then renamed into place).
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-    f.write_all(text.as_bytes())
+    let aside = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&aside)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&aside, path)
 }
 
 #[tokio::main]

@@ -12,7 +12,7 @@
 # 1.15.5 from ../shared/tools/install-terraform.sh into .tools/. Override with
 # PROXTALOS_TF=/path/to/terraform-or-tofu.
 # Environment: QUICKSTART_DIR (.tools/quickstart), QUICKSTART_TIME_SCALE (0.01),
-# QUICKSTART_PORT (8006), QUICKSTART_NETWORK (127.0.10.0/24: the nodes' loopback
+# QUICKSTART_PORT (8006; 0 for any free one), QUICKSTART_NETWORK (127.0.10.0/24: the nodes' loopback
 # addresses, from host 11 on).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -309,8 +309,11 @@ fn story_changes(version: &str, sim: &Sim, ws: &Workspace) {
     //    try_timeout (1m scaled to 60 ms), which the next plan shows as drift
     ws.write_config(&story_config(version, ips, "1048576", "try", true));
     ws.apply();
-    std::thread::sleep(Duration::from_millis(600));
-    assert!(sim.c().active_config(0).unwrap().unwrap().contains("524288"), "rolled back");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !sim.c().active_config(0).unwrap().unwrap().contains("524288") {
+        assert!(std::time::Instant::now() < deadline, "never rolled back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let plan = ws.plan_exit(2);
     assert!(plan.contains(r#"+ vm.max_map_count: "1048576""#) || plan.contains("1048576"), "{plan}");
     ws.write_config(&story_config(version, ips, "1048576", "no_reboot", true));
@@ -444,7 +447,7 @@ resource "proxtalos_cluster_kubeconfig" "wrong_ca" {{
   client_configuration = proxtalos_machine_secrets.other.client_configuration
   depends_on           = [proxtalos_machine_configuration_apply.cp]
   timeouts {{
-    create = "3s"
+    create = "10s"
   }}
 }}
 "#,
@@ -464,7 +467,7 @@ resource "proxtalos_machine_configuration_apply" "stuck" {{
   client_configuration  = proxtalos_machine_secrets.this.client_configuration
   machine_configuration = "apiVersion: v1alpha1\nkind: HostnameConfig\nauto: stable\n"
   timeouts {{
-    create = "3s"
+    create = "10s"
   }}
 }}
 "#,
@@ -582,7 +585,7 @@ resource "proxtalos_machine_secrets" "this" {{
 
 fn reboot_config(version: &str, ips: &[String]) -> String {
     let mut s = secrets_and_cp_config(version, r#"install_disk = "/dev/sda""#);
-    for (name, ip, create) in [("cycled", &ips[0], "1m"), ("cut", &ips[1], "6s")] {
+    for (name, ip, create) in [("cycled", &ips[0], "1m"), ("cut", &ips[1], "8s")] {
         s += &format!(
             r#"
 resource "proxtalos_machine_configuration_apply" "{name}" {{
@@ -660,7 +663,10 @@ fn reboot_mode_waits_for_the_new_boot_v1_14() {
 ///   the resource (tainted: the node got the configuration once).
 fn reboot_mid_apply(version: &str, slot: u8) {
     let started = std::time::Instant::now();
-    let sim = Sim::start_with(real_time(version, 1500, 100), slot, 2);
+    let mut options = real_time(version, 1500, 100);
+    // Rebooting long enough for the loop below to see it on a loaded machine.
+    options.delays.reboot = Duration::from_millis(1500);
+    let sim = Sim::start_with(options, slot, 2);
     let ips = sim.ips.clone();
     let ws = workspace(&tf());
     ws.write_config(&reboot_config(version, &ips));
@@ -731,7 +737,8 @@ fn reboot_mid_apply_v1_14() {
 /// after the node took the configuration; `SimCluster::lose_next_apply_reply`):
 /// the provider does not guess. It waits for the node to come up over
 /// mutual TLS with this configuration, records the apply with a warning,
-/// and the re-plan is empty.
+/// and the re-plan is empty. Then a destroy whose Reset reply is lost
+/// (`lose_next_reset_reply`) completes once the node is back in maintenance.
 #[test]
 fn reply_lost_in_maintenance_v1_13() {
     let version = "v1.13.9";
@@ -741,6 +748,10 @@ fn reply_lost_in_maintenance_v1_13() {
     // That configuration's first node only (its second is cut off).
     let mut config = reboot_config(version, &[ips[0].clone(), ips[0].clone()]);
     config.truncate(config.find("resource \"proxtalos_machine_configuration_apply\" \"cut\"").unwrap());
+    let config = config.replace(
+        "  timeouts {",
+        "  on_destroy            = { reset = true, graceful = false, reboot = true }\n  timeouts {",
+    );
     ws.write_config(&config);
     ws.init();
     sim.c().lose_next_apply_reply(0).unwrap();
@@ -752,4 +763,10 @@ fn reply_lost_in_maintenance_v1_13() {
     let state = ws.resource("proxtalos_machine_configuration_apply.cycled").unwrap();
     assert_eq!(state["resolved_apply_mode"], "no_reboot", "what a v1.13 install reports");
     ws.plan_exit(0);
+    // The Reset reply is lost too: the node coming back in maintenance mode
+    // says the reset happened, and destroy completes.
+    sim.c().lose_next_reset_reply(0).unwrap();
+    let out = ws.ok(&["destroy", "-no-color", "-auto-approve"]);
+    assert!(out.contains("Destroy complete!"), "{out}");
+    assert_eq!(sim.phases(), vec![Phase::Maintenance]);
 }

@@ -165,9 +165,12 @@ async fn iso_vm_with_static_address_start_stop_start_destroy() {
     until("the lab tracks VM 100", || async { lab.node(100).is_some() }).await;
     let node = lab.node(100).unwrap();
     assert_eq!((node.address, node.leased, node.medium.kind), (addr, false, MediumKind::Iso));
-    // The agent reports the same address.
-    let ifs = c.vm_agent_interfaces("pve1", 100).await.unwrap();
-    assert!(ifs.iter().any(|i| i.name == "eth0" && i.addresses.iter().any(|a| a.ip == addr.to_string())));
+    // The agent reports the same address (set just after the node appears).
+    until("the agent reports the address", || async {
+        let ifs = c.vm_agent_interfaces("pve1", 100).await.unwrap_or_default();
+        ifs.iter().any(|i| i.name == "eth0" && i.addresses.iter().any(|a| a.ip == addr.to_string()))
+    })
+    .await;
 
     // Apply a config: install + reboot into mutual TLS.
     m.apply_configuration(&ApplyRequest {
@@ -200,7 +203,7 @@ async fn iso_vm_with_static_address_start_stop_start_destroy() {
     destroy(&c, 100).await;
     until("the lab forgets VM 100", || async { lab.node(100).is_none() }).await;
     assert_eq!(lab.sim().index_of(addr), None);
-    assert!(gone(addr).await);
+    until("nothing answers at the address", || gone(addr)).await;
     iso_vm(&c, 100, iso, addr).await;
     power(&c, 100, Power::Start).await;
     until("a fresh maintenance node answers", || maintenance_up(addr)).await;
@@ -420,14 +423,17 @@ fn command_story(stop: rustix::process::Signal) {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
+    // Ready: lab.env written and the banner (which names it) printed.
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    while !dir.path().join("lab.env").exists() {
-        assert!(child.try_wait().unwrap().is_none(), "the lab exited: {}", std::fs::read_to_string(&out_file).unwrap());
-        assert!(std::time::Instant::now() < deadline, "the lab never became ready");
+    let out = loop {
+        let out = std::fs::read_to_string(&out_file).unwrap();
+        if dir.path().join("lab.env").exists() && out.contains("Stop:") {
+            break out;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the lab exited: {out}");
+        assert!(std::time::Instant::now() < deadline, "the lab never became ready: {out}");
         std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    let out = std::fs::read_to_string(&out_file).unwrap();
+    };
     for want in [
         "PVE API     https://127.0.0.1:",
         "API token   root@pam!lab=",

@@ -36,7 +36,7 @@ fn run(dir: &Path, args: &[&str]) -> (bool, String) {
         .args(args)
         .env("QUICKSTART_DIR", dir.join("work"))
         .env("PROXTALOS_LAB_DIR", dir.join("lab"))
-        .env("QUICKSTART_PORT", (20000 + id % 20000).to_string())
+        .env("QUICKSTART_PORT", "0") // any free port; the endpoint comes from lab.env
         .env("QUICKSTART_NETWORK", format!("127.{}.10.0/24", 150 + id % 50))
         .env("PROXTALOS_FAKEPVE", support::fakepve::launcher());
     if let Some(tf) = std::env::var_os("PROXTALOS_TF") {

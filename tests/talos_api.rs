@@ -92,7 +92,7 @@ fn target(c: &SimCluster, i: usize) -> Target {
 }
 
 fn soon() -> Instant {
-    Instant::now() + Duration::from_secs(10)
+    Instant::now() + Duration::from_secs(30)
 }
 
 const TICK: Duration = Duration::from_millis(20);
@@ -343,7 +343,7 @@ async fn node_header_proxies_to_configured_nodes_but_not_to_maintenance_ones() {
 async fn bootstrap_too_early_then_once_then_already_exists() {
     // behaviour.md §5: FailedPrecondition before CRI is up, AlreadyExists after.
     let mut opts = SimOptions::fast("v1.13.9");
-    opts.delays.services = Duration::from_secs(300); // 300 ms scaled
+    opts.delays.services = Duration::from_secs(3000); // 3 s scaled: still starting at the first call
     let c = SimCluster::start(opts, vec![NodeSpec::metal(addr())]).await.unwrap();
     let n = configure(&c, 0, config("v1.13", true)).await;
     let e = n.bootstrap().await.unwrap_err();
@@ -511,16 +511,25 @@ async fn staged_applies_at_next_reboot_and_try_rolls_back() {
     let out = n.apply_configuration(&apply(patched.clone(), ApplyMode::Staged)).await.unwrap();
     assert_eq!(out.mode, ApplyMode::Staged);
     assert!(!c.active_config(0).unwrap().unwrap().contains("foo.example.com"));
-    let try_req = ApplyRequest { try_timeout: Some(Duration::from_secs(50)), ..apply(patched.clone(), ApplyMode::Try) };
+    // 2000 s scaled = 2 s: active when the call returns, rolled back later.
+    let try_req =
+        ApplyRequest { try_timeout: Some(Duration::from_secs(2000)), ..apply(patched.clone(), ApplyMode::Try) };
     n.apply_configuration(&try_req).await.unwrap();
     assert!(c.active_config(0).unwrap().unwrap().contains("foo.example.com"));
-    tokio::time::sleep(Duration::from_millis(200)).await; // 50 s scaled = 50 ms
-    assert!(!c.active_config(0).unwrap().unwrap().contains("foo.example.com"), "TRY rolled back");
+    let deadline = soon();
+    while c.active_config(0).unwrap().unwrap().contains("foo.example.com") {
+        assert!(Instant::now() < deadline, "TRY never rolled back");
+        tokio::time::sleep(TICK).await;
+    }
     // Reboot: the staged config becomes active, boot id changes (behaviour.md §6).
     let boot = c.boot_id(0).unwrap();
     n.reboot(RebootMode::Default).await.unwrap();
     let tg = target(&c, 0);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let deadline = soon();
+    while c.boot_id(0).unwrap() == boot {
+        assert!(Instant::now() < deadline, "the node never rebooted");
+        tokio::time::sleep(TICK).await;
+    }
     poll_until(&tg.node, conditions::SECURE_API, soon(), TICK, || conditions::secure_api_up(&tg)).await.unwrap();
     assert!(c.boot_id(0).unwrap() > boot);
     assert!(c.active_config(0).unwrap().unwrap().contains("foo.example.com"));
@@ -610,7 +619,7 @@ async fn wait_times_out_naming_the_condition_when_the_node_never_leaves_maintena
     // A node that never leaves maintenance: the secure-API wait ends at the deadline.
     let c = metal("v1.13.9", 1).await;
     let tg = target(&c, 0);
-    let deadline = Instant::now() + Duration::from_millis(300);
+    let deadline = Instant::now() + Duration::from_secs(3);
     let e = poll_until(&tg.node, conditions::SECURE_API, deadline, TICK, || conditions::secure_api_up(&tg))
         .await
         .unwrap_err();
@@ -632,7 +641,7 @@ async fn call_during_reboot_fails_transiently_and_wait_rides_it_out() {
     // behaviour.md §6 / api.md §5: a node rebooting mid-operation drops the
     // connection; Unavailable/refused are waited out.
     let mut opts = SimOptions::fast("v1.13.9");
-    opts.delays.reboot = Duration::from_secs(200); // 200 ms scaled
+    opts.delays.reboot = Duration::from_secs(2000); // 2 s scaled: down well past the 50 ms below
     let c = SimCluster::start(opts, vec![NodeSpec::metal(addr())]).await.unwrap();
     let n = configure(&c, 0, config("v1.13", true)).await;
     c.reboot(0).unwrap();

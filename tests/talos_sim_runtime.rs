@@ -117,16 +117,19 @@ async fn nodes_come_and_go_at_runtime_and_keep_their_disk_across_power_cycles() 
 #[tokio::test]
 async fn power_cut_during_install_abandons_it() {
     let mut o = SimOptions::fast("v1.13.9");
-    o.time_scale = 0.01; // install 600 ms
+    o.time_scale = 0.05; // install 3 s: still installing when the power goes
     let c = SimCluster::start(o, vec![NodeSpec::metal(addr(9))]).await.unwrap();
     let m = NodeClient::maintenance(&c.endpoint(0), None, t()).await.unwrap();
     m.apply_configuration(&ApplyRequest { config: config(), mode: ApplyMode::Auto, dry_run: false, try_timeout: None })
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(c.phase(0).unwrap(), Phase::Installing);
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while c.phase(0).unwrap() != Phase::Installing {
+        assert!(std::time::Instant::now() < deadline, "never installing: {:?}", c.phase(0));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     c.power_off(0).unwrap();
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(4000)).await; // past the install's end
     assert_eq!(c.phase(0).unwrap(), Phase::Off, "the abandoned install does not reboot the node");
     assert!(!c.installed(0).unwrap());
     c.power_on(0).unwrap();

@@ -21,7 +21,7 @@ a caller can tell whose requests they were.
 Prints one line, `READY <url> <ca-file>` once listening, or
 `ERROR <message>` and exits 2. Then reads JSON commands from stdin, one per
 line, and answers each with one JSON line `{"ok": true, "result": ...}` or
-`{"ok": false, "error": "..."}`. Commands run on the fake's own event loop,
+`{"ok": false, "error": "..."}`, with the command's `seq` echoed. Commands run on the fake's own event loop,
 so they never race its tasks. EOF on stdin (the caller went away, however it
 ended) stops the fake.
 """
@@ -149,10 +149,14 @@ async def main():
             break
         if not line.strip():
             continue
+        seq = None
         try:
-            answer = {'ok': True, 'result': await run(pve, json.loads(line))}
+            cmd = json.loads(line)
+            seq = cmd.pop('seq', None)
+            answer = {'ok': True, 'result': await run(pve, cmd)}
         except Exception as e:  # reported to the caller, which fails with it
             answer = {'ok': False, 'error': '{0}: {1}'.format(type(e).__name__, e)}
+        answer['seq'] = seq
         sys.stdout.write(json.dumps(answer, default=str) + '\n')
         sys.stdout.flush()
     await pve.stop()

@@ -38,7 +38,8 @@ pub(crate) struct HarnessStart<'a> {
     pub token_secret: &'a str,
 }
 
-type Io = Arc<Mutex<Option<(ChildStdin, Lines<BufReader<ChildStdout>>)>>>;
+/// The harness's pipes and the number of the last command sent on them.
+type Io = Arc<Mutex<Option<(ChildStdin, Lines<BufReader<ChildStdout>>, u64)>>>;
 
 /// Sends commands to the harness (cheap to clone).
 #[derive(Clone)]
@@ -131,7 +132,7 @@ impl Harness {
         Ok(Harness {
             url: url.to_string(),
             ca_file: PathBuf::from(ca),
-            io: Arc::new(Mutex::new(Some((stdin, lines)))),
+            io: Arc::new(Mutex::new(Some((stdin, lines, 0)))),
             child,
             log,
         })
@@ -157,28 +158,73 @@ impl Harness {
 }
 
 impl Commander {
-    /// Sends a command, returns its result.
-    pub async fn command(&self, cmd: Value) -> Result<Value, LabError> {
+    /// Sends a command, returns its result. Each command carries a number
+    /// the harness echoes, so the late answer to a command that timed out
+    /// is skipped instead of being taken for the next command's.
+    pub async fn command(&self, mut cmd: Value) -> Result<Value, LabError> {
         let mut io = self.io.lock().await;
-        let Some((stdin, lines)) = io.as_mut() else {
+        let Some((stdin, lines, last)) = io.as_mut() else {
             return Err(LabError::Harness("stopped".into()));
         };
+        *last += 1;
+        let seq = *last;
+        if let Some(o) = cmd.as_object_mut() {
+            o.insert("seq".into(), seq.into());
+        }
         let exchange = async {
             stdin.write_all(format!("{cmd}\n").as_bytes()).await?;
             stdin.flush().await?;
-            lines.next_line().await
+            loop {
+                let Some(line) = lines.next_line().await? else { return Ok(None) };
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(v) if v["seq"].as_u64().is_some_and(|n| n < seq) => continue,
+                    Ok(v) => return Ok(Some(v)),
+                    Err(e) => return Err(std::io::Error::other(format!("bad answer {line:?}: {e}"))),
+                }
+            }
         };
-        let line = match tokio::time::timeout(COMMAND_TIMEOUT, exchange).await {
-            Ok(Ok(Some(line))) => line,
+        let v = match tokio::time::timeout(COMMAND_TIMEOUT, exchange).await {
+            Ok(Ok(Some(v))) => v,
             Ok(Ok(None)) => return Err(LabError::Harness(format!("fakepve ended; log:\n{}", tail(&self.log)))),
             Ok(Err(e)) => return Err(LabError::Harness(e.to_string())),
             Err(_) => return Err(LabError::Harness(format!("no answer to {cmd} in time"))),
         };
-        let v: Value =
-            serde_json::from_str(&line).map_err(|e| LabError::Harness(format!("bad answer {line:?}: {e}")))?;
         if v["ok"] != true {
             return Err(LabError::Harness(format!("{cmd}: {}", v["error"])));
         }
         Ok(v["result"].clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A stand-in harness that first repeats the answer to the previous
+    /// command (a late answer) and then answers the current one.
+    const LATE_ANSWERS: &str = r#"
+import json, sys
+for line in sys.stdin:
+    seq = json.loads(line)['seq']
+    for n in (seq - 1, seq):
+        print(json.dumps({'ok': True, 'result': n, 'seq': n}), flush=True)
+"#;
+
+    #[tokio::test]
+    async fn a_late_answer_is_skipped_not_taken_for_the_next_commands() {
+        let mut child = Command::new("python3")
+            .args(["-c", LATE_ANSWERS])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let (stdin, stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+        let io: Io = Arc::new(Mutex::new(Some((stdin, BufReader::new(stdout).lines(), 0))));
+        let c = Commander { io, log: PathBuf::from("/nonexistent") };
+        for want in 1..=3 {
+            assert_eq!(c.command(json!({"op": "ping"})).await.unwrap(), json!(want));
+        }
     }
 }

@@ -356,13 +356,25 @@ impl Resource<ProxtalosData> for MachineConfigurationApply {
         let until = deadline(timeouts::get(&req.prior, Operation::Delete, DELETE_TIMEOUT));
         let summary = format!("Cannot reset Talos node {}", args.node);
         let reset = ResetRequest { reboot, ..ResetRequest::to_maintenance(graceful) };
-        let sent = async { args.target(attempt_timeouts()).connect().await?.reset(&reset).await };
-        if let Err(e) = sent.await {
-            let mut d = api_diag(&summary, "reset", &e);
-            if matches!(e, ApiError::FailedPrecondition { .. }) && graceful {
-                d.detail.push_str(" The last etcd member cannot leave gracefully: set `on_destroy.graceful = false` and apply before destroying.");
+        let client = match args.target(attempt_timeouts()).connect().await {
+            Ok(c) => c,
+            Err(e) => return diags.push(api_diag(&summary, "reset", &e)),
+        };
+        match client.reset(&reset).await {
+            Ok(_) => {}
+            // A node that starts resetting may cut the call before its reply
+            // arrives; when it is to come back, coming back in maintenance
+            // mode is the answer.
+            Err(e) if reboot && e.is_transient() => {
+                tracing::debug!(node = %args.node, error = %crate::talos::api::error::chain(&e), "reset call cut off; waiting for maintenance mode");
             }
-            return diags.push(d);
+            Err(e) => {
+                let mut d = api_diag(&summary, "reset", &e);
+                if matches!(e, ApiError::FailedPrecondition { .. }) && graceful {
+                    d.detail.push_str(" The last etcd member cannot leave gracefully: set `on_destroy.graceful = false` and apply before destroying.");
+                }
+                return diags.push(d);
+            }
         }
         if reboot && let Err(e) = wait(&args.node, BACK_IN_MAINTENANCE, until, || in_maintenance(&args)).await {
             diags.push(api_diag(&summary, "wait for maintenance mode after reset", &e));

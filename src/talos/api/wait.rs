@@ -20,6 +20,9 @@ pub enum Probe<T> {
     NotYet(String),
 }
 
+/// What a wait says when no probe answered before its deadline.
+const NO_ATTEMPT: &str = "no attempt finished";
+
 /// Polls `probe` every `interval` until it is [`Probe::Ready`], a
 /// non-transient error occurs, or `deadline` passes
 /// ([`ApiError::WaitTimedOut`] naming `condition` and the last observation).
@@ -35,7 +38,7 @@ where
     Fut: Future<Output = Result<Probe<T>, ApiError>>,
 {
     let started = Instant::now();
-    let mut last = "no attempt finished".to_string();
+    let mut last = NO_ATTEMPT.to_string();
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
@@ -51,7 +54,10 @@ where
             Ok(Ok(Probe::NotYet(why))) => last = why,
             Ok(Err(e)) if e.is_transient() => last = super::error::chain(&e),
             Ok(Err(e)) => return Err(e),
-            Err(_) => last = "probe still running at the deadline".to_string(),
+            // The last answer stays the news: a slow probe cut off by the
+            // deadline says nothing about why the condition never held.
+            Err(_) if last == NO_ATTEMPT => last = "the first probe was still running at the deadline".to_string(),
+            Err(_) => last = format!("{last} (a later probe was still running at the deadline)"),
         }
         let pause = interval.min(deadline.saturating_duration_since(Instant::now()));
         tokio::time::sleep(pause).await;
@@ -169,5 +175,41 @@ pub mod conditions {
             Some(s) => Ok(Probe::NotYet(format!("{id} is {}", s.state))),
             None => Ok(Probe::NotYet(format!("{id} not listed"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A probe cut off by the deadline leaves the last answer in the error:
+    /// "not trusted" is what the user needs, not "still running".
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_cut_off_by_the_deadline_keeps_the_last_answer() {
+        let calls = AtomicU32::new(0);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let err = poll_until("10.0.0.1", "the secure API answers", deadline, Duration::from_millis(500), || async {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Ok::<Probe<()>, ApiError>(Probe::NotYet("TLS certificate is not trusted".into()));
+            }
+            std::future::pending().await
+        })
+        .await
+        .unwrap_err();
+        let ApiError::WaitTimedOut { last, .. } = err else { panic!("{err:?}") };
+        assert_eq!(last, "TLS certificate is not trusted (a later probe was still running at the deadline)");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_first_probe_cut_off_says_so() {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let err = poll_until("10.0.0.1", "the secure API answers", deadline, Duration::from_millis(500), || {
+            std::future::pending::<Result<Probe<()>, ApiError>>()
+        })
+        .await
+        .unwrap_err();
+        let ApiError::WaitTimedOut { last, .. } = err else { panic!("{err:?}") };
+        assert_eq!(last, "the first probe was still running at the deadline");
     }
 }

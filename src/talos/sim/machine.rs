@@ -296,6 +296,10 @@ impl MachineService for Api {
             n.after_reply().await;
             apply_reset(&n, plan, r.reboot).await;
         });
+        if std::mem::take(&mut node.state().lose_reset_reply) {
+            // The fault of SimCluster::lose_next_reset_reply.
+            return Err(Status::unavailable("simulator: connection reset while the node began to reset"));
+        }
         Ok(Response::new(ResetResponse { messages: vec![Reset { metadata: meta(), actor_id }] }))
     }
 

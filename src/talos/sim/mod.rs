@@ -440,6 +440,14 @@ impl SimCluster {
         Ok(())
     }
 
+    /// Fault: node `index` carries out its next Reset but the reply is
+    /// lost, as when the node tears its connections down first; the client
+    /// gets `Unavailable`.
+    pub fn lose_next_reset_reply(&self, index: usize) -> Result<(), SimError> {
+        self.node(index)?.state().lose_reset_reply = true;
+        Ok(())
+    }
+
     /// Whether node `index` has Talos installed on its disk.
     pub fn installed(&self, index: usize) -> Result<bool, SimError> {
         Ok(self.node(index)?.state().installed)

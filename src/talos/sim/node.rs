@@ -43,6 +43,8 @@ pub(crate) struct State {
     /// Fault: the next maintenance-mode apply is carried out but its reply
     /// is lost (the client sees Unavailable).
     pub lose_apply_reply: bool,
+    /// Fault: the next Reset is carried out but its reply is lost.
+    pub lose_reset_reply: bool,
     pub maintenance_identity: Option<Arc<Identity>>,
     pub normal_identity: Option<Arc<Identity>>,
     pub next_actor: u64,
@@ -97,6 +99,7 @@ impl Node {
                 reboot_pending: false,
                 apply_generation: 0,
                 lose_apply_reply: false,
+                lose_reset_reply: false,
                 maintenance_identity: None,
                 normal_identity: None,
                 next_actor: 1,

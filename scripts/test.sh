@@ -54,7 +54,8 @@ log "tests (unit, in-process RPC, real Terraform end to end)"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 set +e
-cargo test --locked --all-targets 2>&1 | tee "$out"
+# Every test binary runs even after a failure, so one run shows every failure.
+cargo test --locked --all-targets --no-fail-fast 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 set -e
 # One closing line for the whole run (each test binary prints its own).

@@ -33,6 +33,8 @@ pub(crate) struct Tracked {
     pub leased: bool,
     pub medium: TalosMedium,
     pub powered: bool,
+    /// The agent answer failed to be set (its prefix): tried again each poll.
+    pub agent_due: Option<u8>,
 }
 
 impl Tracked {
@@ -189,6 +191,10 @@ impl Reconciler {
             (true, None) if !self.ignored.contains_key(&vmid) => self.create(vmid, &vm.node).await,
             (true, Some((false, _))) => self.restart(vmid, &vm.node).await,
             (true, Some((true, address))) => {
+                if let Some(Some(prefix)) = self.tracked(vmid, |t| t.agent_due) {
+                    let cfg = self.config(&vm.node, vmid).await?;
+                    self.set_agent(vmid, &cfg, address, prefix).await;
+                }
                 let Some(i) = self.sim.index_of(address) else { return Ok(()) };
                 if cycled == Some(Cycled::Rebooted) {
                     // PVE rebooted or reset the VM: the guest reboots.
@@ -240,6 +246,7 @@ impl Reconciler {
     }
 
     /// The guest agent's answer for a VM: `lo` and `eth0` with its address.
+    /// When the harness fails to take it, the next poll tries again.
     async fn set_agent(&self, vmid: u32, cfg: &BTreeMap<String, String>, address: IpAddr, prefix: u8) {
         let agent = medium::agent_enabled(cfg).then(|| {
             let mac = medium::mac(cfg).unwrap_or_else(|| "bc:24:11:00:00:00".to_string());
@@ -250,9 +257,14 @@ impl Reconciler {
                     {"ip-address": address.to_string(), "ip-address-type": "ipv4", "prefix": prefix}]},
             ]})
         });
-        if let Err(e) = self.harness_cmd.command(json!({"op": "agent", "vmid": vmid, "agent": agent})).await {
-            self.shared.emit(LabEvent::Warning(format!("VM {vmid}: setting the agent answer: {e}")));
-        }
+        let due = match self.harness_cmd.command(json!({"op": "agent", "vmid": vmid, "agent": agent})).await {
+            Ok(_) => None,
+            Err(e) => {
+                self.shared.emit(LabEvent::Warning(format!("VM {vmid}: setting the agent answer: {e}")));
+                Some(prefix)
+            }
+        };
+        self.tracked(vmid, |t| t.agent_due = due);
     }
 
     async fn config(&self, node: &str, vmid: u32) -> Result<BTreeMap<String, String>, String> {
@@ -290,7 +302,8 @@ impl Reconciler {
         // node through PVE finds it in `Lab::nodes` too.
         let version = medium.version.clone().unwrap_or_else(|| self.options.talos_version.clone());
         let kind = medium.kind;
-        let tracked = Tracked { vmid, identity: medium::identity(&cfg), address, leased, medium, powered: true };
+        let tracked =
+            Tracked { vmid, identity: medium::identity(&cfg), address, leased, medium, powered: true, agent_due: None };
         self.shared.nodes.lock().unwrap_or_else(|e| e.into_inner()).insert(vmid, tracked);
         self.set_agent(vmid, &cfg, address, prefix).await;
         let endpoint = std::net::SocketAddr::new(address, self.options.talos_port).to_string();

@@ -401,6 +401,32 @@ fn story_v1_13_terraform_1_0_3() {
     story("v1.13.9", 13, &tf);
 }
 
+/// A `proxtalos_machine_configuration_apply` of `config` (an HCL
+/// expression) to `node` with this cluster's client configuration, and
+/// `extra` lines (arguments, blocks) at its end.
+fn apply_resource(name: &str, node: &str, config: &str, extra: &str) -> String {
+    format!(
+        r#"
+resource "proxtalos_machine_configuration_apply" "{name}" {{
+  node                  = "{node}"
+  client_configuration  = proxtalos_machine_secrets.this.client_configuration
+  machine_configuration = {config}
+{extra}}}
+"#
+    )
+}
+
+/// The rendered configuration of the `proxtalos_machine_configuration`
+/// data source `name`.
+fn config_of(name: &str) -> String {
+    format!("data.proxtalos_machine_configuration.{name}.machine_configuration")
+}
+
+/// A `timeouts` block with a create timeout.
+fn create_timeout(create: &str) -> String {
+    format!("  timeouts {{\n    create = \"{create}\"\n  }}\n")
+}
+
 fn fault_config(version: &str, ips: &[String], with_stuck: bool, with_rejected: bool) -> String {
     let disk = r#"install_disk = "/dev/sda""#;
     let mut s = format!(
@@ -412,20 +438,7 @@ resource "proxtalos_machine_secrets" "this" {{
 resource "proxtalos_machine_secrets" "other" {{
   talos_version = "{contract}"
 }}
-{cp}{worker}
-resource "proxtalos_machine_configuration_apply" "cp" {{
-  node                  = "{a}"
-  client_configuration  = proxtalos_machine_secrets.this.client_configuration
-  machine_configuration = data.proxtalos_machine_configuration.cp.machine_configuration
-}}
-
-resource "proxtalos_machine_configuration_apply" "worker" {{
-  node                  = "{b}"
-  client_configuration  = proxtalos_machine_secrets.this.client_configuration
-  machine_configuration = data.proxtalos_machine_configuration.worker.machine_configuration
-  depends_on            = [proxtalos_machine_configuration_apply.cp]
-}}
-
+{cp}{worker}{cp_apply}{worker_apply}
 resource "proxtalos_machine_bootstrap" "worker" {{
   node                 = "{b}"
   client_configuration = proxtalos_machine_secrets.this.client_configuration
@@ -454,38 +467,29 @@ resource "proxtalos_cluster_kubeconfig" "wrong_ca" {{
         contract = contract(version),
         cp = config_ds("cp", version, "controlplane", disk),
         worker = config_ds("worker", version, "worker", disk),
+        cp_apply = apply_resource("cp", &ips[0], &config_of("cp"), ""),
+        worker_apply = apply_resource(
+            "worker",
+            &ips[1],
+            &config_of("worker"),
+            "  depends_on            = [proxtalos_machine_configuration_apply.cp]\n"
+        ),
         a = ips[0],
         b = ips[1],
     );
     if with_stuck {
         // Only a HostnameConfig document: v1.13+ keeps it and stays in
         // maintenance mode, waiting for the rest.
-        s += &format!(
-            r#"
-resource "proxtalos_machine_configuration_apply" "stuck" {{
-  node                  = "{c}"
-  client_configuration  = proxtalos_machine_secrets.this.client_configuration
-  machine_configuration = "apiVersion: v1alpha1\nkind: HostnameConfig\nauto: stable\n"
-  timeouts {{
-    create = "10s"
-  }}
-}}
-"#,
-            c = ips[2]
+        s += &apply_resource(
+            "stuck",
+            &ips[2],
+            r#""apiVersion: v1alpha1\nkind: HostnameConfig\nauto: stable\n""#,
+            &create_timeout("10s"),
         );
     }
     if with_rejected {
         s += &config_ds("nodisk", version, "controlplane", "");
-        s += &format!(
-            r#"
-resource "proxtalos_machine_configuration_apply" "rejected" {{
-  node                  = "{d}"
-  client_configuration  = proxtalos_machine_secrets.this.client_configuration
-  machine_configuration = data.proxtalos_machine_configuration.nodisk.machine_configuration
-}}
-"#,
-            d = ips[3]
-        );
+        s += &apply_resource("rejected", &ips[3], &config_of("nodisk"), "");
     }
     s
 }
@@ -586,18 +590,7 @@ resource "proxtalos_machine_secrets" "this" {{
 fn reboot_config(version: &str, ips: &[String]) -> String {
     let mut s = secrets_and_cp_config(version, r#"install_disk = "/dev/sda""#);
     for (name, ip, create) in [("cycled", &ips[0], "1m"), ("cut", &ips[1], "8s")] {
-        s += &format!(
-            r#"
-resource "proxtalos_machine_configuration_apply" "{name}" {{
-  node                  = "{ip}"
-  client_configuration  = proxtalos_machine_secrets.this.client_configuration
-  machine_configuration = data.proxtalos_machine_configuration.cp.machine_configuration
-  timeouts {{
-    create = "{create}"
-  }}
-}}
-"#
-        );
+        s += &apply_resource(name, ip, &config_of("cp"), &create_timeout(create));
     }
     s
 }
@@ -605,16 +598,7 @@ resource "proxtalos_machine_configuration_apply" "{name}" {{
 /// One control plane, its configuration applied with `apply_mode = "reboot"`.
 fn reboot_mode_config(version: &str, ip: &str, map_count: &str) -> String {
     let mut s = secrets_and_cp_config(version, &sysctl_patch(version, map_count));
-    s += &format!(
-        r#"
-resource "proxtalos_machine_configuration_apply" "cp" {{
-  node                  = "{ip}"
-  client_configuration  = proxtalos_machine_secrets.this.client_configuration
-  machine_configuration = data.proxtalos_machine_configuration.cp.machine_configuration
-  apply_mode            = "reboot"
-}}
-"#
-    );
+    s += &apply_resource("cp", ip, &config_of("cp"), "  apply_mode            = \"reboot\"\n");
     s
 }
 

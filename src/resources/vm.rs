@@ -207,10 +207,10 @@ async fn converge(
     Ok(pending && running && start)
 }
 
-/// Shutdown with a timeout, then a hard stop if the guest did not go down.
 /// The create request got no clear answer: look whether PVE made the VM.
-/// One that exists with our name is recorded (tainted, so the next apply
-/// replaces it) rather than left behind as an orphan.
+/// One that exists with our name, or is still being created (`lock:
+/// create`, as while a disk import runs), is recorded (tainted, so the next
+/// apply replaces it) rather than left behind as an orphan.
 async fn maybe_created(
     c: &Client,
     node: &str,
@@ -223,7 +223,10 @@ async fn maybe_created(
     // Give a create that did arrive time to write its config.
     tokio::time::sleep(Duration::from_secs(2)).await;
     match c.vm_config(node, vmid).await {
-        Ok(cfg) if cfg.values.get("name") == spec.name.as_ref() => {
+        Ok(cfg)
+            if cfg.values.get("name") == spec.name.as_ref()
+                || cfg.values.get("lock").is_some_and(|l| l == "create") =>
+        {
             let mut state = planned.clone();
             state.set_attr("vm_id", Value::int(i64::from(vmid)));
             take_unknowns(&mut state);
@@ -290,6 +293,7 @@ async fn preflight_names(data: &ProxtalosData, prior: &Value, plan: &Value, diag
     }
 }
 
+/// Shutdown with a timeout, then a hard stop if the guest did not go down.
 async fn shutdown(c: &Client, node: &str, vmid: u32, timeout: Duration) -> Result<(), Error> {
     match c.vm_power(node, vmid, Power::Shutdown, timeout).await {
         Ok(()) => Ok(()),

@@ -160,7 +160,8 @@ impl Client {
             let retry = match &result {
                 Ok(_) => return result,
                 Err(Error::Connect(_)) => true,
-                Err(Error::Transport(_)) => req.effect != Effect::Once,
+                // Maybe done: resent only when doing it twice is harmless.
+                Err(e) if e.is_ambiguous() => req.effect != Effect::Once,
                 Err(Error::Api(e)) => match e.kind() {
                     ApiErrorKind::Unauthorized
                         if matches!(self.inner.credentials, Credentials::Password { .. }) && !relogged =>
@@ -171,8 +172,7 @@ impl Client {
                         attempt -= 1;
                         continue;
                     }
-                    ApiErrorKind::Locked => true,
-                    ApiErrorKind::Transient => e.status == 595 || req.effect != Effect::Once,
+                    ApiErrorKind::Locked | ApiErrorKind::Transient => true,
                     _ => false,
                 },
                 Err(_) => false,

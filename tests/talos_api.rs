@@ -503,6 +503,20 @@ async fn boot_id_is_read_by_admins_and_changes_at_every_boot_only() {
 }
 
 #[tokio::test]
+async fn a_node_switched_off_while_stopping_for_a_reboot_stays_off() {
+    // behaviour.md §6: services stop before a requested reboot; a power cut
+    // in that time (the VM stopped) wins, the node does not boot by itself.
+    let mut opts = SimOptions::fast("v1.14.0");
+    opts.delays.shutdown = Duration::from_secs(1000); // 1 s scaled
+    let c = SimCluster::start(opts, vec![NodeSpec::metal(addr())]).await.unwrap();
+    let n = configure(&c, 0, config("v1.14", true)).await;
+    n.reboot(RebootMode::Default).await.unwrap();
+    c.power_off(0).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await; // past the stop and the reboot
+    assert_eq!(c.phase(0).unwrap(), Phase::Off);
+}
+
+#[tokio::test]
 async fn staged_applies_at_next_reboot_and_try_rolls_back() {
     // api.md §3.1: STAGED is written for the next boot; TRY rolls back after its timeout.
     let c = metal("v1.13.9", 1).await;

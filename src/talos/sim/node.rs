@@ -207,11 +207,20 @@ impl Node {
         format!("{}-{}", self.ip(), st.next_actor)
     }
 
-    /// Listener down, connections dead, phase set.
-    fn go_down(&self, phase: Phase) {
-        self.state().phase = phase;
+    /// Listener down, connections dead, phase set. A machine whose power
+    /// was cut (while a reboot or install waited for its reply to go out)
+    /// stays off: false, and nothing changes.
+    fn go_down(&self, phase: Phase) -> bool {
+        {
+            let mut st = self.state();
+            if st.phase == Phase::Off && phase != Phase::Off {
+                return false;
+            }
+            st.phase = phase;
+        }
         self.up.send_replace(false);
         self.kill_connections();
+        true
     }
 
     /// Powered off (Reset with reboot=false, or the machine's power cut):
@@ -235,7 +244,9 @@ impl Node {
     /// Reboot: down for the reboot delay, staged config and upgraded version
     /// become active, boot id changes, then boot.
     pub async fn reboot(self: Arc<Self>) {
-        self.go_down(Phase::Rebooting);
+        if !self.go_down(Phase::Rebooting) {
+            return;
+        }
         tokio::select! {
             _ = self.root.cancelled() => return,
             _ = tokio::time::sleep(self.delay(|d| d.reboot)) => {}
@@ -358,7 +369,9 @@ impl Node {
     /// maintenance listener shuts down, install runs, then the node reboots
     /// into the installed system (behaviour.md §4).
     pub async fn install_and_reboot(self: Arc<Self>) {
-        self.go_down(Phase::Installing);
+        if !self.go_down(Phase::Installing) {
+            return;
+        }
         tokio::select! {
             _ = self.root.cancelled() => return,
             _ = tokio::time::sleep(self.delay(|d| d.install)) => {}

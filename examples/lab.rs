@@ -192,9 +192,9 @@ fn clock() -> String {
     format!("{:02}:{:02}:{:02}", (s / 3600) % 24, (s / 60) % 60, s % 60)
 }
 
-/// Writes a file readable by its owner only (it holds the token).
-/// Writes `text` to `path` (0600) whole or not at all: a reader that sees
-/// the file sees all of it (written aside, then renamed into place).
+/// Writes `text` to `path`, readable by its owner only (it holds the
+/// token), whole or not at all: a reader that sees the file sees all of it
+/// (written aside, then renamed into place).
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let aside = path.with_extension("tmp");

@@ -141,7 +141,7 @@ impl Reconciler {
         self.ignored.retain(|v, _| listed.get(v).is_some_and(|l| l.running));
         // After the VM listing: a reboot that ends between the two requests
         // is seen now (the VM running) or its stop was (handled as one).
-        let cycled = self.new_tasks(&listed).await?;
+        let cycled = self.new_tasks(&listed).await;
         for (vmid, vm) in &listed {
             if vm.template {
                 continue;
@@ -155,15 +155,19 @@ impl Reconciler {
 
     /// The VMs that PVE tasks ended since the last poll rebooted or
     /// power-cycled: one task list per PVE node with a running VM.
-    async fn new_tasks(&mut self, listed: &BTreeMap<u32, Listed>) -> Result<BTreeMap<u32, Cycled>, String> {
+    /// A task list that fails is said and skipped: that node's reboots are
+    /// seen at the next poll, and the rest of this poll goes on.
+    async fn new_tasks(&mut self, listed: &BTreeMap<u32, Listed>) -> BTreeMap<u32, Cycled> {
         let nodes: BTreeSet<&str> = listed.values().filter(|v| v.running).map(|v| v.node.as_str()).collect();
         let mut cycled = BTreeMap::new();
         for node in nodes {
-            let list: Vec<TaskEntry> = self
-                .client
-                .execute_as(&tasks::list(node, TASK_PAGE))
-                .await
-                .map_err(|e| format!("listing the tasks of {node}: {e}"))?;
+            let list: Vec<TaskEntry> = match self.client.execute_as(&tasks::list(node, TASK_PAGE)).await {
+                Ok(list) => list,
+                Err(e) => {
+                    self.shared.emit(LabEvent::Warning(format!("listing the tasks of {node}: {e}")));
+                    continue;
+                }
+            };
             let ended: BTreeSet<String> = list.iter().filter(|t| t.ended()).map(|t| t.upid.clone()).collect();
             // A node's first list is history: only what ends after it counts.
             if let Some(seen) = self.seen_tasks.get(node) {
@@ -182,7 +186,7 @@ impl Reconciler {
             // Older tasks drop off the page for good (it is newest first).
             self.seen_tasks.insert(node.to_string(), ended);
         }
-        Ok(cycled)
+        cycled
     }
 
     async fn reconcile_vm(&mut self, vmid: u32, vm: &Listed, cycled: Option<Cycled>) -> Result<(), String> {
@@ -202,9 +206,7 @@ impl Reconciler {
                 } else if cycled == Some(Cycled::PowerCycled) {
                     // Stopped and started between two polls: off, then on
                     // (as a new node if its medium or address changed).
-                    self.tracked(vmid, |t| t.powered = false);
-                    self.sim.power_off(i).map_err(|e| e.to_string())?;
-                    self.shared.emit(LabEvent::NodePoweredOff { vmid });
+                    self.power_off(vmid, address)?;
                     return self.restart(vmid, &vm.node).await;
                 } else if self.sim.phase(i).ok() == Some(Phase::Off) {
                     // The guest powered itself off (Talos reset without
@@ -216,16 +218,19 @@ impl Reconciler {
                 }
                 Ok(())
             }
-            (false, Some((true, address))) => {
-                self.tracked(vmid, |t| t.powered = false);
-                if let Some(i) = self.sim.index_of(address) {
-                    self.sim.power_off(i).map_err(|e| e.to_string())?;
-                }
-                self.shared.emit(LabEvent::NodePoweredOff { vmid });
-                Ok(())
-            }
+            (false, Some((true, address))) => self.power_off(vmid, address),
             _ => Ok(()),
         }
+    }
+
+    /// The VM stopped: its node is off (what is on its disk stays).
+    fn power_off(&mut self, vmid: u32, address: IpAddr) -> Result<(), String> {
+        self.tracked(vmid, |t| t.powered = false);
+        if let Some(i) = self.sim.index_of(address) {
+            self.sim.power_off(i).map_err(|e| e.to_string())?;
+        }
+        self.shared.emit(LabEvent::NodePoweredOff { vmid });
+        Ok(())
     }
 
     /// A VM destroyed: its node and state go.

@@ -20,9 +20,6 @@ pub enum Probe<T> {
     NotYet(String),
 }
 
-/// What a wait says when no probe answered before its deadline.
-const NO_ATTEMPT: &str = "no attempt finished";
-
 /// Polls `probe` every `interval` until it is [`Probe::Ready`], a
 /// non-transient error occurs, or `deadline` passes
 /// ([`ApiError::WaitTimedOut`] naming `condition` and the last observation).
@@ -38,7 +35,8 @@ where
     Fut: Future<Output = Result<Probe<T>, ApiError>>,
 {
     let started = Instant::now();
-    let mut last = NO_ATTEMPT.to_string();
+    // The last answer (None: no probe has finished yet).
+    let mut last: Option<String> = None;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
@@ -46,18 +44,22 @@ where
                 at: At { node: node.to_string(), call: condition },
                 condition,
                 after: started.elapsed(),
-                last,
+                last: last.unwrap_or_else(|| "no attempt finished".to_string()),
             });
         }
         match tokio::time::timeout(remaining, probe()).await {
             Ok(Ok(Probe::Ready(v))) => return Ok(v),
-            Ok(Ok(Probe::NotYet(why))) => last = why,
-            Ok(Err(e)) if e.is_transient() => last = super::error::chain(&e),
+            Ok(Ok(Probe::NotYet(why))) => last = Some(why),
+            Ok(Err(e)) if e.is_transient() => last = Some(super::error::chain(&e)),
             Ok(Err(e)) => return Err(e),
             // The last answer stays the news: a slow probe cut off by the
             // deadline says nothing about why the condition never held.
-            Err(_) if last == NO_ATTEMPT => last = "the first probe was still running at the deadline".to_string(),
-            Err(_) => last = format!("{last} (a later probe was still running at the deadline)"),
+            Err(_) => {
+                last = Some(match last {
+                    None => "the first probe was still running at the deadline".to_string(),
+                    Some(l) => format!("{l} (a later probe was still running at the deadline)"),
+                })
+            }
         }
         let pause = interval.min(deadline.saturating_duration_since(Instant::now()));
         tokio::time::sleep(pause).await;

@@ -537,14 +537,10 @@ async fn staged_applies_at_next_reboot_and_try_rolls_back() {
     }
     // Reboot: the staged config becomes active, boot id changes (behaviour.md §6).
     let boot = c.boot_id(0).unwrap();
+    let first = n.boot_id().await.unwrap();
     n.reboot(RebootMode::Default).await.unwrap();
     let tg = target(&c, 0);
-    let deadline = soon();
-    while c.boot_id(0).unwrap() == boot {
-        assert!(Instant::now() < deadline, "the node never rebooted");
-        tokio::time::sleep(TICK).await;
-    }
-    poll_until(&tg.node, conditions::SECURE_API, soon(), TICK, || conditions::secure_api_up(&tg)).await.unwrap();
+    poll_until(&tg.node, conditions::REBOOTED, soon(), TICK, || conditions::rebooted(&tg, &first)).await.unwrap();
     assert!(c.boot_id(0).unwrap() > boot);
     assert!(c.active_config(0).unwrap().unwrap().contains("foo.example.com"));
 }

@@ -103,19 +103,23 @@ fn banner(lab: &Lab, o: &LabOptions, env_file: &Path) -> String {
   PVE node    pve1; storages local (iso, import) and local-lvm; bridge vmbr0
   Talos       a VM started with a Talos ISO (cdrom) or disk image (file name containing
               `talos` or starting `metal-`/`nocloud-`) gets a node at :{tp} on its
-              ipconfig0 ip=127.0.10.x/24, else on a lease {lo}-{hi} (guest agent);
+              static ipconfig0 address (ip=ADDRESS/PREFIX), else on a lease
+              {lo}-{hi} (reported by the guest agent);
               version from `vX.Y.Z` in the file name, else {tv}
 
 {block}
 Environment (also in {env}):
-  export PROXMOX_VE_ENDPOINT={ep}
-  export PROXMOX_VE_API_TOKEN={tok}
+  export PROXMOX_VE_ENDPOINT={ep_q}
+  export PROXMOX_VE_API_TOKEN={tok_q}
 
 Stop: Ctrl-C here, or scripts/lab.sh stop
 ",
         ts = o.time_scale,
         ep = lab.endpoint(),
         tok = lab.api_token(),
+        ep_q = sh_quote(lab.endpoint()),
+        // Quoted: `!` in an unquoted token is history expansion in bash.
+        tok_q = sh_quote(lab.api_token()),
         ca = lab.ca_file().display(),
         tp = o.talos_port,
         tv = o.talos_version,

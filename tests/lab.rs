@@ -444,6 +444,19 @@ fn command_story(stop: rustix::process::Signal) {
     }
     let env = std::fs::read_to_string(dir.path().join("lab.env")).unwrap();
     assert!(env.contains("PROXMOX_VE_ENDPOINT=") && env.contains("PROXMOX_VE_API_TOKEN="), "{env}");
+    // The banner's exports are single-quoted (a bare `!lab` is history
+    // expansion in an interactive bash) and mean what lab.env says.
+    let exports: Vec<&str> = out.lines().map(str::trim).filter(|l| l.starts_with("export PROXMOX_VE_")).collect();
+    assert_eq!(exports.len(), 2, "{out}");
+    assert!(exports.iter().all(|l| l.split_once('=').is_some_and(|(_, v)| v.starts_with('\''))), "{exports:?}");
+    let show = "printf '%s|%s' \"$PROXMOX_VE_ENDPOINT\" \"$PROXMOX_VE_API_TOKEN\"";
+    let eval = |script: String| {
+        let o = Command::new("bash").arg("-c").arg(script).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let from_banner = eval(format!("{}\n{show}", exports.join("\n")));
+    assert_eq!(from_banner, eval(format!("{env}\n{show}")), "banner and lab.env agree");
+    assert!(from_banner.contains("!lab="), "{from_banner}");
     let pid: u32 = std::fs::read_to_string(dir.path().join("lab.pid")).unwrap().trim().parse().unwrap();
     assert_eq!(pid, child.id());
     // A second lab on the same state directory refuses to start.

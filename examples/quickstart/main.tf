@@ -23,14 +23,10 @@ provider "proxtalos" {
 
 locals {
   prefix = split("/", var.network_cidr)[1]
+  # Each node's address comes from its own fixed `host` (variables.tf), never
+  # from its position: adding or removing a node touches only that node.
   nodes = {
-    for i, n in [
-      { name = "cp-1", type = "controlplane" },
-      { name = "cp-2", type = "controlplane" },
-      { name = "cp-3", type = "controlplane" },
-      { name = "worker-1", type = "worker" },
-      { name = "worker-2", type = "worker" },
-    ] : n.name => merge(n, { ip = cidrhost(var.network_cidr, var.first_host + i) })
+    for name, n in var.nodes : name => merge(n, { ip = cidrhost(var.network_cidr, var.first_host + n.host) })
   }
   control_planes   = [for k, n in local.nodes : n.ip if n.type == "controlplane"]
   workers          = [for k, n in local.nodes : n.ip if n.type == "worker"]
@@ -120,8 +116,9 @@ data "proxtalos_machine_configuration" "node" {
 resource "proxtalos_machine_configuration_apply" "node" {
   for_each = local.nodes
 
-  # The VM's address (from its cloud-init settings): this also orders each
-  # apply after its own VM.
+  # The VM's address: known at plan from its static cloud-init address, and
+  # kept on unrelated VM changes (tags, memory, a new ISO). This also orders
+  # each apply after its own VM.
   node                  = proxtalos_vm.node[each.key].ipv4_addresses[0]
   client_configuration  = proxtalos_machine_secrets.this.client_configuration
   machine_configuration = data.proxtalos_machine_configuration.node[each.key].machine_configuration

@@ -74,13 +74,38 @@ variable "network_cidr" {
 }
 
 variable "first_host" {
-  description = "Host number of the first node in network_cidr: control planes get first_host..+2, workers the next two."
+  description = "Host number in network_cidr where the nodes' addresses start: a node's address is host number first_host + its `host` (see `nodes`)."
   type        = number
   default     = 11
 
   validation {
-    condition     = var.first_host >= 1 && can(cidrhost(var.network_cidr, var.first_host + 4))
-    error_message = "first_host must leave room for the five nodes: host numbers first_host to first_host + 4 must lie in network_cidr."
+    condition     = var.first_host >= 1 && alltrue([for n in values(var.nodes) : can(cidrhost(var.network_cidr, var.first_host + n.host))])
+    error_message = "Every node's address must lie in network_cidr: host numbers first_host + host of each node in nodes."
+  }
+}
+
+variable "nodes" {
+  description = "The cluster's nodes by name (the VM is <cluster_name>-<name>): `type` is controlplane or worker, and `host` the node's own, fixed place in the address range (address = host number first_host + host of network_cidr). Give a new node a new host; removing a node moves no other."
+  type        = map(object({ type = string, host = number }))
+  default = {
+    "cp-1"     = { type = "controlplane", host = 0 }
+    "cp-2"     = { type = "controlplane", host = 1 }
+    "cp-3"     = { type = "controlplane", host = 2 }
+    "worker-1" = { type = "worker", host = 3 }
+    "worker-2" = { type = "worker", host = 4 }
+  }
+
+  validation {
+    condition     = alltrue([for n in values(var.nodes) : contains(["controlplane", "worker"], n.type) && n.host >= 0 && floor(n.host) == n.host])
+    error_message = "Each node needs type = \"controlplane\" or \"worker\" and a whole host number >= 0."
+  }
+  validation {
+    condition     = length(distinct([for n in values(var.nodes) : n.host])) == length(var.nodes)
+    error_message = "Two nodes share a host number: each node needs its own host."
+  }
+  validation {
+    condition     = length([for n in values(var.nodes) : n if n.type == "controlplane"]) >= 1
+    error_message = "At least one node must be a controlplane."
   }
 }
 

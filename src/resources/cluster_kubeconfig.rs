@@ -199,10 +199,13 @@ impl Resource<ProxtalosData> for ClusterKubeconfig {
         if resp.plan.is_null() || req.prior.is_null() {
             return;
         }
-        if needs_renewal(&req.prior, &resp.plan, (self.clock)()) {
-            for a in ["kubeconfig_raw", "kubernetes_client_configuration", "expires_at"] {
-                resp.plan.set_attr(a, Value::Unknown);
-            }
+        // The kubeconfig changes only when it is renewed: any other change
+        // (the window, the timeouts, a re-issued Talos client certificate)
+        // keeps it, so nothing downstream sees it as unknown.
+        let renew = needs_renewal(&req.prior, &resp.plan, (self.clock)());
+        for a in ["kubeconfig_raw", "kubernetes_client_configuration", "expires_at"] {
+            let v = if renew { Value::Unknown } else { req.prior.attr(a).clone() };
+            resp.plan.set_attr(a, v);
         }
     }
 

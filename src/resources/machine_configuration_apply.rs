@@ -278,6 +278,9 @@ impl Resource<ProxtalosData> for MachineConfigurationApply {
         if resp.plan.is_null() {
             return;
         }
+        if unknown_address_would_reset(req, resp) {
+            return;
+        }
         let text = config_text(&req.config);
         match &text {
             Ok(Some(t)) => fill_outputs(&mut resp.plan, t),
@@ -288,6 +291,11 @@ impl Resource<ProxtalosData> for MachineConfigurationApply {
         }
         let changed = !resp.plan.semantically_equal(&req.prior);
         if !changed {
+            return;
+        }
+        if !needs_apply(&req.prior, &resp.plan) {
+            // Only `on_destroy` or `timeouts` changed: nothing is sent.
+            resp.plan.set_attr("resolved_apply_mode", req.prior.attr("resolved_apply_mode").clone());
             return;
         }
         resp.plan.set_attr("resolved_apply_mode", Value::Unknown);
@@ -334,6 +342,10 @@ impl Resource<ProxtalosData> for MachineConfigurationApply {
     }
 
     async fn update(&self, _ctx: &Context<ProxtalosData>, req: UpdateRequest, resp: &mut ApplyResponse) {
+        if !needs_apply(&req.prior, &req.planned) {
+            resp.state = req.planned;
+            return;
+        }
         resp.state = req.prior.clone();
         self.apply(&req.config, &req.planned, Operation::Update, resp).await;
     }
@@ -380,6 +392,58 @@ impl Resource<ProxtalosData> for MachineConfigurationApply {
             diags.push(api_diag(&summary, "wait for maintenance mode after reset", &e));
         }
     }
+}
+
+/// Whether the node must be sent its configuration: the configuration (its
+/// hash, which a refresh reads back from the node), its version knob or
+/// the apply mode changed. A change of `on_destroy` or `timeouts` alone
+/// only updates state.
+fn needs_apply(prior: &Value, plan: &Value) -> bool {
+    prior.is_null()
+        || ["machine_configuration_hash", "machine_configuration_wo_version", "apply_mode", "try_timeout", "endpoint"]
+            .iter()
+            .any(|k| plan.attr(k).is_unknown() || !plan.attr(k).semantically_equal(prior.attr(k)))
+}
+
+/// A configured node whose `node` became unknown (say, its VM's address is
+/// known only after an unrelated VM update) must be replaced; with
+/// `on_destroy.reset` that replacement would wipe the node. Refuse such a
+/// plan with the way forward, instead of resetting a node nobody asked to
+/// reset. Returns true when it refused.
+fn unknown_address_would_reset(req: &ModifyPlanRequest, resp: &mut ModifyPlanResponse) -> bool {
+    if req.prior.is_null() || !req.config.attr("node").is_unknown() {
+        return false;
+    }
+    let node = req.prior.attr("node").as_str().unwrap_or("?");
+    let resets = req.prior.attr("on_destroy").attr("reset").as_bool() == Some(true);
+    let why = format!(
+        "The address given in `node` is not known until apply (it comes from something that this plan \
+changes), so Terraform must plan to replace this resource, which was applied to Talos node {node}."
+    );
+    if !resets {
+        resp.diags.warning_at(
+            AttributePath::attr("node"),
+            format!("Talos node {node} is re-applied because its address is unknown"),
+            format!(
+                "{why} Destroy only forgets the node (no `on_destroy.reset`) and create applies the \
+configuration again. To avoid it, apply the change that makes the address unknown first (e.g. \
+`terraform apply -target=<the VM>`), or set `node` to a value known at plan time."
+            ),
+        );
+        return false;
+    }
+    resp.diags.error_at(
+        AttributePath::attr("node"),
+        format!("Refusing to reset Talos node {node} because its address is unknown"),
+        format!(
+            "{why} With `on_destroy.reset = true` the replacement would reset the node (wipe its configuration \
+and data) although nothing asked for that. To go on without a reset: apply the change that makes the address \
+unknown on its own first (e.g. `terraform apply -target=<the VM resource>`), then plan again; or set `node` to a \
+value known at plan time (the node's static address). To reset and re-configure the node on purpose: \
+`terraform destroy -target=<this resource>`, then apply."
+        ),
+    );
+    true
 }
 
 /// Validate-time checks.

@@ -24,6 +24,7 @@ pub mod talos_model;
 pub mod talos_node;
 pub mod vm;
 pub mod vm_model;
+pub mod vm_plan;
 pub mod vm_schema;
 pub mod vm_validate;
 

@@ -115,3 +115,39 @@ pub async fn bridge(
         format!("Node {node} has no bridge {name:?}. Its bridges: {}.", bridges.join(", ")),
     );
 }
+
+/// An ISO volume (`local:iso/talos.iso`) that a cdrom names exists on its
+/// storage. `none`, `cdrom` (the host's drive) and volumes of a storage
+/// that cannot be listed pass.
+///
+/// Read afresh each time, not through [`ProxtalosData::lookup`]: an image
+/// downloaded earlier in the same apply must be seen. Used at apply time
+/// (see `vm.rs`).
+pub async fn iso(c: &Client, node: &str, volid: &str, path: AttributePath, diags: &mut Diagnostics) {
+    let Some((store, _)) = volid.split_once(':') else { return };
+    if store.is_empty() {
+        return;
+    }
+    let req = storage::content(node, store, Some("iso"));
+    let vols: Vec<storage::Volume> = match c.execute_as(&req).await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::debug!(request = %req.describe(), error = %e, "plan-time ISO check skipped");
+            return;
+        }
+    };
+    if vols.iter().any(|v| v.volid == volid) {
+        return;
+    }
+    let mut isos: Vec<&str> = vols.iter().map(|v| v.volid.as_str()).collect();
+    isos.truncate(10);
+    let have = if isos.is_empty() { "none".to_string() } else { isos.join(", ") };
+    diags.error_at(
+        path,
+        "ISO not found",
+        format!(
+            "Storage {store:?} on node {node} has no ISO {volid:?} (ISOs there: {have}). Upload or download it first, \
+or reference the `proxtalos_image` that downloads it (`file = proxtalos_image.talos.id`), so the VM waits for it."
+        ),
+    );
+}

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::preflight;
 use super::vm_model::{self, VmSpec};
+use super::vm_plan;
 use super::vm_schema;
 use super::vm_validate;
 use crate::plugin::plan::take_unknowns;
@@ -293,6 +294,24 @@ async fn preflight_names(data: &ProxtalosData, prior: &Value, plan: &Value, diag
     }
 }
 
+/// Before a create or a cdrom change: the ISO is on its storage, else an
+/// error on `cdrom.file` instead of PVE's task error half-way through.
+/// Checked at apply, not at plan: a `proxtalos_image` plans its id before
+/// it downloads the file, so at plan a missing ISO may be one this very
+/// apply brings.
+async fn iso_present(c: &Client, node: &str, prior: &Value, planned: &Value, diags: &mut Diagnostics) -> bool {
+    let file = planned.attr("cdrom").attr("file");
+    let Some(volid) = file.as_str() else { return true };
+    if prior.attr("cdrom").attr("file") == file {
+        return true;
+    }
+    let mut found = Diagnostics::new();
+    preflight::iso(c, node, volid, AttributePath::attr("cdrom").and_attr("file"), &mut found).await;
+    let ok = !found.has_errors();
+    diags.extend(found);
+    ok
+}
+
 /// Shutdown with a timeout, then a hard stop if the guest did not go down.
 async fn shutdown(c: &Client, node: &str, vmid: u32, timeout: Duration) -> Result<(), Error> {
     match c.vm_power(node, vmid, Power::Shutdown, timeout).await {
@@ -338,6 +357,7 @@ impl Resource<ProxtalosData> for VmResource {
             return;
         }
         preflight_names(&ctx.data, &req.prior, &resp.plan, &mut resp.diags).await;
+        vm_plan::plan_addresses(&req.prior, &mut resp.plan);
         if req.prior.is_null() {
             return;
         }
@@ -416,6 +436,9 @@ impl Resource<ProxtalosData> for VmResource {
         let fixed = planned.attr("vm_id").as_i64().and_then(|v| u32::try_from(v).ok());
         let spec = VmSpec::from_value(&planned);
         let clone = planned.attr("clone").clone();
+        if !iso_present(&c, &node, &Value::Null, &planned, &mut resp.diags).await {
+            return;
+        }
         let created = if clone.is_null() {
             let params: Vec<(String, String)> = spec.to_params(&Default::default()).into_iter().collect();
             c.create_with_vmid(fixed, |id| qemu::create(&node, id, &params)).await
@@ -495,6 +518,10 @@ impl Resource<ProxtalosData> for VmResource {
         let desired = VmSpec::from_value(&req.planned);
         let start = req.planned.attr("started").as_bool().unwrap_or(true);
         let mut state = req.planned.clone();
+        if !iso_present(&c, &node, &req.prior, &req.planned, &mut resp.diags).await {
+            resp.state = req.prior;
+            return;
+        }
         match converge(&c, &node, vmid, &prior, &desired, start, timeout).await {
             Ok(true) if req.planned.attr("reboot_after_update").as_bool() == Some(true) => {
                 if let Err(e) = c.vm_power(&node, vmid, Power::Reboot, timeout).await {

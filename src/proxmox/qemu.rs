@@ -251,6 +251,11 @@ impl Client {
         Ok(effective_config(entries))
     }
 
+    /// A VM's `/pending` entries: each key's current value and pending change.
+    pub async fn vm_pending(&self, node: &str, vmid: u32) -> Result<Vec<PendingEntry>> {
+        self.execute_as(&pending(node, vmid)).await
+    }
+
     /// A VM's status (one request).
     pub async fn vm_status(&self, node: &str, vmid: u32) -> Result<VmStatus> {
         self.execute_as(&status(node, vmid)).await

@@ -180,10 +180,22 @@ async fn converge(
     start: bool,
     timeout: Duration,
 ) -> Result<bool, Error> {
+    // The digest from `config`; the comparison against the config as it
+    // will be once pending changes apply (what a refresh shows), so drift
+    // that waits in `/pending` on a running VM is seen and undone.
     let cfg = c.vm_config(node, vmid).await?;
-    let params = desired.to_params(&cfg.values);
-    let (set, delete) = vm_model::diff(&cfg, &params, &deletable(prior, desired));
+    let entries = c.vm_pending(node, vmid).await?;
+    let (effective, _) = qemu::effective_config(entries.clone());
+    let params = desired.to_params(&effective.values);
+    let managed = deletable(prior, desired);
+    let (mut set, mut delete) = vm_model::diff(&effective, &params, &managed);
+    let (undo_set, undo_delete) = vm_model::undo_pending(&entries, &params, &managed);
+    set.retain(|(k, _)| !undo_set.iter().any(|(u, _)| u == k) && !undo_delete.contains(k));
+    delete.retain(|k| !undo_delete.contains(k) && !undo_set.iter().any(|(u, _)| u == k));
+    // Left pending until a reboot: what is set anew, not what is undone.
     let pending = set.iter().any(|(k, _)| vm_model::PENDING_KEYS.contains(&k.as_str()));
+    set.extend(undo_set);
+    delete.extend(undo_delete);
     if !set.is_empty() || !delete.is_empty() {
         c.run_task(&qemu::update(node, vmid, &set, &delete, cfg.digest()), timeout).await?;
     }

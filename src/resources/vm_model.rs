@@ -7,7 +7,7 @@ use crate::plugin::Value;
 use crate::proxmox::propstring::{
     DiskSlot, Drive, IpConfig, NetDevice, PropertyString, normalize_tags, parse_bool, parse_memory,
 };
-use crate::proxmox::qemu::VmConfig;
+use crate::proxmox::qemu::{PendingEntry, VmConfig};
 
 const GIB: u64 = 1 << 30;
 
@@ -626,6 +626,43 @@ pub fn diff(
     (set, delete)
 }
 
+/// How to undo the pending changes of a running VM that move a key away
+/// from what is desired while its current value already is what is
+/// desired: a change made behind Terraform's back (more memory, a new NIC)
+/// waits in `/pending`, and a refresh shows it as drift.
+///
+/// The undo sets such a key to its current value (PVE then drops the
+/// pending value that equals it, and a pending deletion of a key that is
+/// set again) or deletes a key that only exists in pending (only keys we
+/// manage). Not `revert=KEY`, PVE's own form: fakepve 0.5.0 takes `revert`
+/// for a config key of its own.
+pub fn undo_pending(
+    entries: &[PendingEntry],
+    desired: &BTreeMap<String, String>,
+    managed_deletable: &[String],
+) -> (Vec<(String, String)>, Vec<String>) {
+    let (mut set, mut delete) = (Vec::new(), Vec::new());
+    for e in entries {
+        let deleting = e.delete.as_deref().is_some_and(|d| d != "0");
+        if e.pending.is_none() && !deleting {
+            continue;
+        }
+        match (e.value.as_ref(), desired.get(&e.key)) {
+            (Some(cur), Some(want)) => {
+                let current = VmConfig { values: BTreeMap::from([(e.key.clone(), cur.clone())]) };
+                let one = BTreeMap::from([(e.key.clone(), want.clone())]);
+                if diff(&current, &one, &[]).0.is_empty() {
+                    set.push((e.key.clone(), cur.clone()));
+                }
+            }
+            // Added while running, and not wanted: only keys we manage.
+            (None, None) if !deleting && managed_deletable.contains(&e.key) => delete.push(e.key.clone()),
+            _ => {}
+        }
+    }
+    (set, delete)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -732,6 +769,43 @@ mod tests {
         assert_eq!(got.tags, Some(vec!["other".into()]));
         assert_eq!(got.memory, 1024);
         assert_eq!(got.disks.unwrap().iter().map(|d| d.interface.as_str()).collect::<Vec<_>>(), vec!["scsi1"]);
+    }
+
+    fn entry(key: &str, value: Option<&str>, pending: Option<&str>, delete: bool) -> PendingEntry {
+        PendingEntry {
+            key: key.into(),
+            value: value.map(Into::into),
+            pending: pending.map(Into::into),
+            delete: delete.then(|| "1".into()),
+        }
+    }
+
+    #[test]
+    fn pending_drift_is_undone_where_the_current_value_is_wanted() {
+        let desired: BTreeMap<String, String> =
+            [("memory", "1024"), ("cores", "2"), ("net0", "virtio=BC:24:11:00:00:01,bridge=vmbr0")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        let managed = vec!["net1".to_string(), "description".to_string()];
+        let nic1 = "virtio=BC:24:11:00:00:02,bridge=vmbr0";
+        let entries = vec![
+            entry("memory", Some("1024"), Some("2048"), false), // raised behind our back: undo
+            entry("cores", Some("1"), Some("2"), false),        // pending towards the plan: keep
+            entry("net1", None, Some(nic1), false),             // added: delete
+            entry("net0", Some("bridge=vmbr0,virtio=BC:24:11:00:00:01"), None, true), // deletion pending: set again
+            entry("serial1", None, Some("socket"), false),      // not ours: left alone
+            entry("description", Some("x"), None, false),       // nothing pending
+        ];
+        let (set, delete) = undo_pending(&entries, &desired, &managed);
+        assert_eq!(
+            set,
+            [
+                ("memory".to_string(), "1024".to_string()),
+                ("net0".to_string(), "bridge=vmbr0,virtio=BC:24:11:00:00:01".to_string())
+            ]
+        );
+        assert_eq!(delete, ["net1"]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::resources::common::null_object;
 use crate::resources::machine_secrets::tests::ctx;
 use crate::resources::talos_model::bundle_to_value;
 
-const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/specs/talos/golden");
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/talos/golden");
 
 fn golden(rel: &str) -> String {
     std::fs::read_to_string(format!("{GOLDEN}/{rel}")).unwrap()

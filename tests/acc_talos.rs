@@ -13,7 +13,7 @@ mod support;
 
 use support::terraform::{Terraform, Workspace, build_provider, terraform, terraforms};
 
-const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/specs/talos/golden");
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/talos/golden");
 
 fn workspace(tf: &Terraform) -> Workspace {
     let bin = build_provider("bin", "terraform-provider-proxtalos");

@@ -1,7 +1,10 @@
-//! Golden tests: for every folder of `shared/specs/talos/golden/` (contracts
-//! v1.10–v1.14; base and overrides; controlplane and worker), generating
-//! with the README's inputs and `secrets.yaml` must reproduce the upstream
-//! "config encoding stability" fixtures (behaviour.md §10, §11, §12).
+//! Golden tests: for every folder of `tests/fixtures/talos/golden/`
+//! (contracts v1.10–v1.15; base and overrides; controlplane and worker),
+//! generating with the inputs of `tests/fixtures/README.md` and
+//! `secrets.yaml` must reproduce the upstream "config encoding stability"
+//! fixtures (siderolabs/talos
+//! `pkg/machinery/config/types/v1alpha1/testdata/stability/`;
+//! behaviour.md §10, §11, §12).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,13 +15,13 @@ use proxtalos::talos::config::{self, Cni, ConfigInput, MachineType};
 use proxtalos::talos::secrets::SecretsBundle;
 use proxtalos::talos::yaml;
 
-const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/specs/talos/golden");
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/talos/golden");
 
 fn read(rel: &str) -> String {
     std::fs::read_to_string(format!("{GOLDEN}/{rel}")).unwrap()
 }
 
-/// The inputs of the upstream stability test (golden/README.md table).
+/// The inputs of the upstream stability test (tests/fixtures/README.md table).
 fn input(contract: VersionContract, overrides: bool, machine: MachineType) -> ConfigInput {
     let mut i = ConfigInput::new("base", "https://base:6443", machine, contract, "1.28.0");
     if overrides {
@@ -69,7 +72,7 @@ fn check(contract: VersionContract, case: &str, role: &str) -> Outcome {
     Outcome::Differs(first)
 }
 
-/// All 20 golden files must match byte for byte.
+/// All 24 golden files must match byte for byte.
 #[test]
 fn golden_files_match() {
     let mut report = Vec::new();

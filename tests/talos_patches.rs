@@ -9,7 +9,7 @@ use proxtalos::talos::redact::REDACTED;
 use proxtalos::talos::secrets::SecretsBundle;
 use proxtalos::talos::yaml::{self, Value};
 
-const SECRETS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/specs/talos/golden/secrets.yaml"));
+const SECRETS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/talos/golden/secrets.yaml"));
 
 fn docs(text: &str) -> Vec<Value> {
     yaml::parse_documents(text).unwrap()

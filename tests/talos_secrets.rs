@@ -15,7 +15,7 @@ use x509_cert::der::{Decode, Encode};
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages};
 
 const GOLDEN_SECRETS: &str =
-    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/specs/talos/golden/secrets.yaml"));
+    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/talos/golden/secrets.yaml"));
 
 fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_760_000_000)

@@ -99,7 +99,7 @@ mod tests {
     use crate::resources::talos_model::{client_to_value, issue_client};
     use crate::talos::secrets::SecretsBundle;
 
-    const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/specs/talos/golden/secrets.yaml");
+    const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/talos/golden/secrets.yaml");
 
     #[tokio::test]
     async fn renders_a_talosconfig() {

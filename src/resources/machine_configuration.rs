@@ -8,6 +8,8 @@
 //! as the inputs are known, so bad patches fail at plan time even when the
 //! secrets are not created yet. The ephemeral twin shares everything here.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 
 use super::common::{str_attr, string_list_map, string_map, strings};
@@ -20,6 +22,7 @@ use crate::provider::ProxtalosData;
 use crate::talos::VersionContract;
 use crate::talos::config::{self, Cni, ConfigError, ConfigInput, MachineConfig, MachineType};
 use crate::talos::patch::{self, PatchError};
+use crate::talos::schema::Deprecation;
 use crate::talos::secrets::{CertAndKey, Certs, ClusterSecrets, Secrets, SecretsBundle, TrustdInfo};
 
 #[path = "machine_configuration_schema.rs"]
@@ -32,8 +35,10 @@ pub struct MachineConfiguration;
 
 /// Description shared by the data source and its ephemeral twin.
 pub(crate) const DESCRIPTION: &str = "Renders a Talos machine configuration for a controlplane or worker machine, as \
-`talosctl gen config` does for the chosen version contract (v1.10 … v1.14, single- or multi-document), then applies \
-`config_patches` in order and checks the result against that contract's schema. Nothing is contacted. \
+`talosctl gen config` does for the chosen version contract (v1.10 … v1.15, single- or multi-document), then applies \
+`config_patches` in order and checks the result against that contract's schema (and, as Talos does, refuses a \
+deprecated v1alpha1 setting next to the typed document that replaces it; deprecated settings Talos accepts get a \
+warning naming the replacement). Nothing is contacted. \
 `machine_configuration` holds every secret and is sensitive; `machine_configuration_redacted` is the same YAML with \
 secrets replaced by `******` and is **not** sensitive, so a plan shows a readable diff of any change (put it in an \
 output or a resource attribute to see it).";
@@ -90,6 +95,56 @@ fn config_error(e: &ConfigError, input: &ConfigInput, secrets: &SecretsBundle) -
             None => Diagnostic::error("Invalid machine configuration", detail),
         },
         ConfigError::Yaml(_) => Diagnostic::error("Invalid machine configuration", detail),
+    }
+}
+
+/// Warns about every deprecated field the patched configuration sets (Talos
+/// accepts them), on the patch that first sets it: each patch is applied in
+/// turn to the unpatched configuration and the new deprecations are its.
+fn warn_deprecated(input: &ConfigInput, secrets: &SecretsBundle, done: &MachineConfig, diags: &mut Diagnostics) {
+    let Ok(all) = done.deprecations() else { return };
+    if all.is_empty() {
+        return;
+    }
+    let key = |d: &Deprecation| (d.kind.clone(), d.path.clone());
+    let mut base = input.clone();
+    base.config_patches.clear();
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut by_patch: Vec<(Option<usize>, &Deprecation)> = Vec::new();
+    // What the inputs alone generate (as `talosctl gen config` would) is not warned about.
+    let mut generated: HashSet<(String, String)> = HashSet::new();
+    if let Ok(mut partial) = config::generate(&base, secrets) {
+        generated.extend(partial.deprecations().unwrap_or_default().iter().map(key));
+        seen.clone_from(&generated);
+        for (i, p) in input.config_patches.iter().enumerate() {
+            if partial.apply_patches(std::slice::from_ref(p)).is_err() {
+                break;
+            }
+            for d in partial.deprecations().unwrap_or_default() {
+                if seen.insert(key(&d))
+                    && let Some(found) = all.iter().find(|a| key(a) == key(&d))
+                {
+                    by_patch.push((Some(i), found));
+                }
+            }
+        }
+    }
+    let unplaced: Vec<&Deprecation> = all
+        .iter()
+        .filter(|d| !generated.contains(&key(d)) && !by_patch.iter().any(|(_, f)| key(f) == key(d)))
+        .collect();
+    by_patch.extend(unplaced.into_iter().map(|d| (None, d)));
+    for (patch, d) in by_patch {
+        let path = AttributePath::attr("config_patches");
+        let (path, prefix) = match patch {
+            Some(i) => (path.and_index(i as i64), format!("config_patches[{i}]: ")),
+            None => (path, String::new()),
+        };
+        diags.warning_at(
+            path,
+            "Deprecated Talos setting",
+            format!("{prefix}{}. Talos {} still accepts it.", d.message.trim_end_matches('.'), input.contract),
+        );
     }
 }
 
@@ -237,8 +292,8 @@ fn warn_ignored_kernel_args(input: &ConfigInput, diags: &mut Diagnostics) {
     if input.contract.at_least(14) && !input.install_extra_kernel_args.is_empty() {
         diags.warning_at(
             AttributePath::attr("kernel_args"),
-            "Kernel arguments not written for v1.14",
-            "Like `talosctl gen config`, the v1.14 contract no longer writes `machine.install.extraKernelArgs`; \
+            "Kernel arguments not written from v1.14 on",
+            "Like `talosctl gen config`, contracts from v1.14 on no longer write `machine.install.extraKernelArgs`; \
 set kernel arguments in the boot image (Image Factory schematic) instead.",
         );
     }
@@ -254,8 +309,9 @@ pub(crate) fn validate(config: &Value, diags: &mut Diagnostics) {
     let secrets = placeholder_bundle();
     let decisive = ["talos_version", "machine_type", "config_patches"];
     if decisive.iter().all(|k| config.attr(k).is_fully_known()) {
-        if let Err(e) = config::generate(&input, &secrets) {
-            diags.push(config_error(&e, &input, &secrets));
+        match config::generate(&input, &secrets) {
+            Ok(c) => warn_deprecated(&input, &secrets, &c, diags),
+            Err(e) => diags.push(config_error(&e, &input, &secrets)),
         }
         return;
     }
@@ -283,7 +339,10 @@ pub(crate) fn render(config: &Value, diags: &mut Diagnostics) -> Option<MachineC
         }
     };
     match config::generate(&input, &secrets) {
-        Ok(c) => Some(c),
+        Ok(c) => {
+            warn_deprecated(&input, &secrets, &c, diags);
+            Some(c)
+        }
         Err(e) => {
             diags.push(config_error(&e, &input, &secrets));
             None

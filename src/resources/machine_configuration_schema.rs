@@ -16,7 +16,7 @@ pub(crate) fn attributes() -> Vec<Attribute> {
         Attribute::string("machine_type").required().description("`\"controlplane\"` or `\"worker\"`."),
         super::secrets_input(),
         Attribute::string("talos_version").required().description(
-            "Talos version contract to generate for: `\"v1.10\"` … `\"v1.14\"` (a patch level such as `\"v1.13.2\"` \
+            "Talos version contract to generate for: `\"v1.10\"` … `\"v1.15\"` (a patch level such as `\"v1.13.2\"` \
 is accepted). Use the Talos version the machines run (or will be installed with); v1.12 and later produce \
 multi-document configurations. Usually `proxtalos_machine_secrets.<name>.talos_version`.",
         ),
@@ -34,7 +34,7 @@ Not set: left out.",
         ),
         Attribute::new("kernel_args", Type::list(Type::String)).optional().description(
             "Extra kernel arguments for the installed system (`machine.install.extraKernelArgs`), e.g. \
-`[\"console=ttyS0\"]`. The v1.14 contract does not write them (a warning says so); use the boot image's schematic.",
+`[\"console=ttyS0\"]`. Contracts from v1.14 on do not write them (a warning says so); use the boot image's schematic.",
         ),
         Attribute::new("extra_cert_sans", Type::list(Type::String)).optional().description(
             "Extra subject alternative names for the Talos API and Kubernetes API server certificates (IP addresses \

@@ -7,7 +7,7 @@ use crate::resources::common::null_object;
 use crate::resources::machine_secrets::tests::ctx;
 use crate::resources::talos_model::bundle_to_value;
 
-const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/specs/talos/golden");
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/talos/golden");
 
 fn golden(rel: &str) -> String {
     std::fs::read_to_string(format!("{GOLDEN}/{rel}")).unwrap()
@@ -216,4 +216,59 @@ fn kernel_args_warn_on_v1_14() {
     let d = validate_errors(&c);
     assert!(!d.has_errors());
     assert_eq!(first_path(&d).as_deref(), Some("kernel_args"));
+}
+
+/// A deprecated field Talos accepts (siderolabs/talos
+/// `pkg/machinery/config/types/v1alpha1/v1alpha1_types.go`, `MachineDisks`:
+/// "Use 'UserVolumeConfig' instead") is a warning on the patch that sets it,
+/// at validate and at read, for v1.14 and v1.15.
+#[tokio::test]
+async fn deprecated_fields_warn_on_their_patch() {
+    let disks = "machine:\n  disks:\n    - device: /dev/sdb\n";
+    for contract in ["v1.14", "v1.15"] {
+        let mut c = config(contract, "worker");
+        c.set_attr("config_patches", patches(&["machine:\n  certSANs: [a]\n", disks]));
+        for diags in [validate_errors(&c), read(c.clone()).await.diags] {
+            assert!(!diags.has_errors(), "{contract}: {:?}", diags.0);
+            let w = diags.0.iter().find(|d| d.severity == crate::plugin::diag::Severity::Warning).expect("a warning");
+            assert_eq!(w.path.as_ref().map(ToString::to_string).as_deref(), Some("config_patches[1]"));
+            assert!(w.detail.contains("machine.disks") && w.detail.contains("UserVolumeConfig"), "{}", w.detail);
+        }
+    }
+}
+
+/// `machine.network.nameservers` next to the `ResolverConfig` v1.14
+/// generates: Talos refuses it (network/resolver.go
+/// `V1Alpha1ConflictValidate`), so the error names the patch.
+#[test]
+fn legacy_nameservers_conflict_with_resolver_config() {
+    let mut c = config("v1.14", "controlplane");
+    c.set_attr("config_patches", patches(&["machine:\n  network:\n    nameservers: [10.0.0.1]\n"]));
+    let d = validate_errors(&c);
+    assert!(d.has_errors());
+    assert_eq!(first_path(&d).as_deref(), Some("config_patches[0]"));
+    assert!(d.0[0].detail.contains(".machine.network.nameservers is already set"), "{}", d.0[0].detail);
+}
+
+/// The documented example (examples/data-sources/proxtalos_machine_configuration)
+/// renders on the secrets' default contract and on v1.15, with no warning.
+#[tokio::test]
+async fn documented_example_renders() {
+    let patch = "apiVersion: v1alpha1\nkind: ResolverConfig\nnameservers:\n  - address: 10.0.0.1\n";
+    let example = include_str!("../../examples/data-sources/proxtalos_machine_configuration/data-source.tf");
+    assert!(example.contains("kind        = \"ResolverConfig\"") && example.contains("address = \"10.0.0.1\""));
+    for contract in ["v1.14", "v1.15"] {
+        let mut c = config(contract, "controlplane");
+        c.set_attr("cluster_name", "homelab".into());
+        c.set_attr("cluster_endpoint", "https://10.0.0.10:6443".into());
+        c.set_attr("kubernetes_version", "1.33.1".into());
+        c.set_attr("install_disk", "/dev/sda".into());
+        c.set_attr("extra_cert_sans", list(&["10.0.0.10", "k8s.example.com"]));
+        c.set_attr("cni", "none".into());
+        c.set_attr("config_patches", patches(&[patch]));
+        let resp = read(c).await;
+        assert!(resp.diags.0.is_empty(), "{contract}: {:?}", resp.diags.0);
+        let yaml = resp.state.attr("machine_configuration").as_str().unwrap().to_string();
+        assert!(yaml.contains("kind: ResolverConfig\nnameservers:\n    - address: 10.0.0.1\nhostDNS:"), "{yaml}");
+    }
 }

@@ -50,8 +50,8 @@ impl MachineSecrets {
     }
 }
 
-pub(crate) const TALOS_VERSION_DOC: &str = "Talos version contract the bundle is generated for: `v1.10` … `v1.14` (a patch \
-level such as `v1.13.2` is accepted). Default: the newest supported contract (`v1.14`). The contract only decides how a \
+pub(crate) const TALOS_VERSION_DOC: &str = "Talos version contract the bundle is generated for: `v1.10` … `v1.15` (a patch \
+level such as `v1.13.2` is accepted). Default: `v1.14`. The contract only decides how a \
 *new* bundle is generated (before v1.14 the cluster ID uses the URL-safe base64 alphabet), and a bundle from any \
 contract works with every supported Talos version. So changing `talos_version` later is an in-place update that only \
 records the new value: it never regenerates the secrets of a running cluster. (siderolabs/terraform-provider-talos \

@@ -124,7 +124,7 @@ mod tests {
     use crate::resources::common::null_object;
     use crate::resources::talos_model::value_to_bundle;
 
-    const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/specs/talos/golden/secrets.yaml");
+    const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/talos/golden/secrets.yaml");
 
     #[tokio::test]
     async fn open_reads_a_given_bundle() {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::*;
 use crate::plugin::StopSignal;
 
-const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/specs/talos/golden/secrets.yaml");
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/talos/golden/secrets.yaml");
 
 pub(crate) fn ctx() -> Context<ProxtalosData> {
     Context { data: Arc::new(ProxtalosData::default()), stop: StopSignal::new().1 }

@@ -239,7 +239,7 @@ pub fn infer_contract(b: &SecretsBundle) -> VersionContract {
 mod tests {
     use super::*;
 
-    const GOLDEN: &str = include_str!("../../../shared/specs/talos/golden/secrets.yaml");
+    const GOLDEN: &str = include_str!("../../tests/fixtures/talos/golden/secrets.yaml");
 
     #[test]
     fn bundle_round_trips_through_the_value() {

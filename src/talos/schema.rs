@@ -1,11 +1,17 @@
 //! Talos's JSON schemas, embedded per contract: key order for re-encoding
 //! (Go encodes struct fields in declaration order, which the schema's
-//! `properties` keep, and map keys sorted) and validation.
+//! `properties` keep, and map keys sorted), validation, and the deprecated
+//! fields a config sets.
 //!
 //! The files under `schemas/` are upstream's (`shared/specs/talos/schemas/`)
 //! with the annotation keywords `description`, `markdownDescription`,
 //! `x-intellij-html-description` and `title` removed; the v1.14 file is the
-//! `main` branch schema (no v1.14 tag existed when it was taken).
+//! `main` branch schema (no v1.14 tag existed when it was taken), and v1.15
+//! uses the same file (upstream's `website/content/v1.15/schemas/` is
+//! identical to it). Upstream leaves `docgen:nodoc` fields out of its
+//! schema although Talos decodes them; [`nodoc`] adds them back from
+//! `schemas/nodoc.json` at load time (see `schemas/README.md`), and
+//! [`conflicts`] refuses the ones Talos refuses next to a typed document.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -13,6 +19,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde_yaml_ng::{Mapping, Value};
 
 use super::version::VersionContract;
+
+mod conflicts;
+mod nodoc;
+
+pub use nodoc::Deprecation;
 
 /// A schema problem: the embedded schema is unusable or a document fails it.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +58,19 @@ pub enum SchemaError {
         /// The validator's message.
         message: String,
     },
+    /// A typed document Talos refuses next to a v1alpha1 setting it replaces.
+    #[error(
+        "document {document} ({kind}) conflicts with the v1alpha1 document: {message} (Talos refuses both; \
+keep one: move the setting into the {kind} document, or remove the document with `$patch: delete`)"
+    )]
+    Conflict {
+        /// Zero-based index of the typed document.
+        document: usize,
+        /// Its kind.
+        kind: String,
+        /// Talos's message.
+        message: String,
+    },
 }
 
 fn source(contract: VersionContract) -> &'static str {
@@ -55,7 +79,7 @@ fn source(contract: VersionContract) -> &'static str {
         VersionContract::V1_11 => include_str!("schemas/v1.11.json"),
         VersionContract::V1_12 => include_str!("schemas/v1.12.json"),
         VersionContract::V1_13 => include_str!("schemas/v1.13.json"),
-        VersionContract::V1_14 => include_str!("schemas/v1.14.json"),
+        VersionContract::V1_14 | VersionContract::V1_15 => include_str!("schemas/v1.14.json"),
     }
 }
 
@@ -71,15 +95,16 @@ struct Loaded {
 }
 
 type Slot = OnceLock<Result<Loaded, String>>;
-static SLOTS: [Slot; 5] = [OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new()];
+static SLOTS: [Slot; VersionContract::ALL.len()] = [const { OnceLock::new() }; VersionContract::ALL.len()];
 
 fn load(contract: VersionContract) -> Result<&'static Loaded, SchemaError> {
     let idx = VersionContract::ALL.iter().position(|c| *c == contract).unwrap_or(0);
     SLOTS[idx]
         .get_or_init(|| {
             let text = source(contract);
-            let ordered: Value = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
-            let json: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+            let mut ordered: Value = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
+            nodoc::merge(contract, &mut ordered)?;
+            let json = serde_json::to_value(&ordered).map_err(|e| e.to_string())?;
             let mut kinds = HashMap::new();
             if let Some(defs) = json.get("$defs").and_then(|d| d.as_object()) {
                 for (name, def) in defs {
@@ -165,45 +190,18 @@ fn alternative<'a>(node: &'a Value, value: &Value, defs: Option<&'a Value>) -> O
     })
 }
 
-/// Fields Talos accepts and emits but leaves out of its published schema
-/// (deprecated or hidden): `(path inside the document, key to sort after)`.
-const UNDOCUMENTED: &[(&[&str], &str, &str)] =
-    &[(&[], "persist", "debug"), (&["machine", "install"], "extraKernelArgs", "disk")];
-
-fn hidden_rank(path: &[String], key: &Value, props: &Mapping) -> Option<usize> {
-    let key = key.as_str()?;
-    UNDOCUMENTED.iter().find_map(|(p, k, after)| {
-        (*k == key && p.iter().copied().eq(path.iter().map(String::as_str)))
-            .then(|| props.keys().position(|x| x.as_str() == Some(after)))
-            .flatten()
-    })
-}
-
-/// Removes the undocumented fields so a strict schema does not reject them.
-fn strip_undocumented(doc: &mut serde_json::Value) {
-    for (path, key, _) in UNDOCUMENTED {
-        let mut cur = Some(&mut *doc);
-        for p in *path {
-            cur = cur.and_then(|c| c.get_mut(*p));
-        }
-        if let Some(obj) = cur.and_then(|c| c.as_object_mut()) {
-            obj.remove(*key);
-        }
+/// The schema node `value` is checked against: `node` with `$ref`s
+/// followed and, for a `oneOf`/`anyOf`, the alternative of `value`'s shape.
+fn shape<'a>(value: &Value, node: Option<&'a Value>, defs: Option<&'a Value>) -> Option<&'a Value> {
+    let node = resolve(node, defs);
+    match node.filter(|n| n.get("properties").is_none() && n.get("items").is_none()) {
+        Some(n) => alternative(n, value, defs).or(node),
+        None => node,
     }
 }
 
 fn order(value: &mut Value, node: Option<&Value>, defs: Option<&Value>) {
-    order_at(value, node, defs, &mut Vec::new());
-}
-
-fn order_at(value: &mut Value, node: Option<&Value>, defs: Option<&Value>, path: &mut Vec<String>) {
-    let mut node = resolve(node, defs);
-    if let Some(alt) = node
-        .filter(|n| n.get("properties").is_none() && n.get("items").is_none())
-        .and_then(|n| alternative(n, value, defs))
-    {
-        node = Some(alt);
-    }
+    let node = shape(value, node, defs);
     match value {
         Value::Mapping(m) => {
             let props = node.and_then(|n| n.get("properties")).and_then(Value::as_mapping);
@@ -217,28 +215,16 @@ fn order_at(value: &mut Value, node: Option<&Value>, defs: Option<&Value>, path:
             let mut entries: Vec<(Value, Value)> = old.into_iter().collect();
             match props {
                 Some(props) => {
-                    // Rank 2i for schema fields, 2i+1 for hidden ones placed after field i.
-                    let rank = |k: &Value| {
-                        props
-                            .keys()
-                            .position(|p| p == k)
-                            .map(|i| 2 * i)
-                            .or_else(|| hidden_rank(path, k, props).map(|i| 2 * i + 1))
-                            .unwrap_or(usize::MAX)
-                    };
+                    let rank = |k: &Value| props.keys().position(|p| p == k).unwrap_or(usize::MAX);
                     entries.sort_by_key(|(k, _)| rank(k));
                     for (k, v) in entries.iter_mut() {
-                        path.push(key_text(k));
-                        order_at(v, props.get(&*k), defs, path);
-                        path.pop();
+                        order(v, props.get(&*k), defs);
                     }
                 }
                 None => {
                     entries.sort_by_key(|(k, _)| key_text(k));
-                    for (k, v) in entries.iter_mut() {
-                        path.push(key_text(k));
-                        order_at(v, map_schema, defs, path);
-                        path.pop();
+                    for (_, v) in entries.iter_mut() {
+                        order(v, map_schema, defs);
                     }
                 }
             }
@@ -247,7 +233,7 @@ fn order_at(value: &mut Value, node: Option<&Value>, defs: Option<&Value>, path:
         Value::Sequence(items) => {
             let item_schema = node.and_then(|n| n.get("items"));
             for item in items {
-                order_at(item, item_schema, defs, path);
+                order(item, item_schema, defs);
             }
         }
         _ => {}
@@ -287,9 +273,9 @@ pub fn validate(contract: VersionContract, docs: &[Value]) -> Result<(), SchemaE
         let name = def_name(loaded, &kind).ok_or_else(|| unknown(format!("unknown kind {kind:?}")))?;
         let v = validator(loaded, &name).map_err(|message| SchemaError::Embedded { contract, message })?;
         let mut json = serde_json::to_value(doc).map_err(|e| unknown(e.to_string()))?;
-        if kind == "v1alpha1" {
-            strip_undocumented(&mut json);
-        } else if let Some(obj) = json.as_object_mut() {
+        if kind != "v1alpha1"
+            && let Some(obj) = json.as_object_mut()
+        {
             obj.insert("kind".to_string(), schema_kind(&kind).into());
         }
         if let Some(err) = v.iter_errors(&json).next() {
@@ -303,5 +289,24 @@ pub fn validate(contract: VersionContract, docs: &[Value]) -> Result<(), SchemaE
             });
         }
     }
+    if let Some(c) = conflicts::first(contract, docs) {
+        return Err(SchemaError::Conflict { document: c.document, kind: c.kind, message: c.message });
+    }
     Ok(())
+}
+
+/// The deprecated fields `docs` set, with Talos's note on each (the
+/// replacement document where Talos names one). Documents the schema does
+/// not know are skipped (validation reports them).
+pub fn deprecations(contract: VersionContract, docs: &[Value]) -> Result<Vec<Deprecation>, SchemaError> {
+    let loaded = load(contract)?;
+    let defs = loaded.ordered.get("$defs");
+    let mut out = Vec::new();
+    for (document, doc) in docs.iter().enumerate() {
+        let Some(kind) = document_kind(doc) else { continue };
+        let Some(name) = def_name(loaded, &kind) else { continue };
+        let node = defs.and_then(|d| d.get(name.as_str()));
+        out.extend(nodoc::deprecations(document, &kind, doc, node, defs));
+    }
+    Ok(out)
 }

@@ -1,6 +1,6 @@
 //! Talos version contracts: which Talos release's generation rules apply.
 //!
-//! A contract is written `v1.10` … `v1.14` (the leading `v` is optional and a
+//! A contract is written `v1.10` … `v1.15` (the leading `v` is optional and a
 //! patch level such as `v1.12.3` is accepted and ignored), like
 //! `talosctl gen config --talos-version` (behaviour.md §9).
 
@@ -20,11 +20,14 @@ pub enum VersionContract {
     V1_13,
     /// Talos v1.14 (Kubernetes settings split into typed documents).
     V1_14,
+    /// Talos v1.15 (generates what v1.14 does: upstream's v1.15 stability
+    /// goldens are identical to v1.14's).
+    V1_15,
 }
 
 /// The input string is not a supported version contract.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported Talos version contract {input:?}: expected one of v1.10, v1.11, v1.12, v1.13, v1.14")]
+#[error("unsupported Talos version contract {input:?}: expected one of v1.10, v1.11, v1.12, v1.13, v1.14, v1.15")]
 pub struct UnknownContract {
     /// What was given.
     pub input: String,
@@ -32,12 +35,13 @@ pub struct UnknownContract {
 
 impl VersionContract {
     /// Every supported contract, oldest first.
-    pub const ALL: [VersionContract; 5] = [
+    pub const ALL: [VersionContract; 6] = [
         VersionContract::V1_10,
         VersionContract::V1_11,
         VersionContract::V1_12,
         VersionContract::V1_13,
         VersionContract::V1_14,
+        VersionContract::V1_15,
     ];
 
     /// The minor version number (10 for v1.10).
@@ -48,6 +52,7 @@ impl VersionContract {
             VersionContract::V1_12 => 12,
             VersionContract::V1_13 => 13,
             VersionContract::V1_14 => 14,
+            VersionContract::V1_15 => 15,
         }
     }
 
@@ -109,7 +114,8 @@ mod tests {
         assert_eq!("v1.12.3".parse::<VersionContract>(), Ok(VersionContract::V1_12));
         assert!("v1.9".parse::<VersionContract>().is_err());
         assert!("v2.10".parse::<VersionContract>().is_err());
-        assert!("v1.15".parse::<VersionContract>().is_err());
+        assert_eq!("v1.15.0".parse::<VersionContract>(), Ok(VersionContract::V1_15));
+        assert!("v1.16".parse::<VersionContract>().is_err());
         assert!("latest".parse::<VersionContract>().is_err());
         assert_eq!(VersionContract::V1_13.to_string(), "v1.13");
     }

@@ -24,11 +24,14 @@ data "proxtalos_machine_configuration" "controlplane" {
     "docker.io" = ["https://mirror.example.com"]
   }
 
+  # From Talos v1.12 on, DNS servers go in a ResolverConfig document (the
+  # v1alpha1 `machine.network.nameservers` is deprecated, and Talos refuses
+  # it next to the ResolverConfig the v1.14 contract generates).
   config_patches = [
     yamlencode({
-      machine = {
-        network = { nameservers = ["10.0.0.1"] }
-      }
+      apiVersion  = "v1alpha1"
+      kind        = "ResolverConfig"
+      nameservers = [{ address = "10.0.0.1" }]
     }),
   ]
 }

@@ -1,7 +1,7 @@
 //! Machine configuration generation for controlplane and worker machines,
-//! version contracts v1.10–v1.14 (behaviour.md §10, §11), matching Talos's
+//! version contracts v1.10–v1.15 (behaviour.md §10, §11), matching Talos's
 //! own generator document for document (see the goldens under
-//! `shared/specs/talos/golden/`).
+//! `tests/fixtures/talos/golden/`).
 
 mod build;
 mod documents;
@@ -100,6 +100,12 @@ impl MachineConfig {
         Ok(())
     }
 
+    /// The deprecated fields this config sets, with Talos's note naming
+    /// the replacement document (Talos accepts them; see [`schema::deprecations`]).
+    pub fn deprecations(&self) -> Result<Vec<schema::Deprecation>, ConfigError> {
+        Ok(schema::deprecations(self.contract, &self.documents)?)
+    }
+
     /// Validates every document against the contract's JSON schema.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.documents.is_empty() {
@@ -131,7 +137,8 @@ pub fn generate(input: &ConfigInput, secrets: &SecretsBundle) -> Result<MachineC
     let mut documents = vec![legacy::document(&checked, secrets)];
     match input.contract.minor() {
         12 | 13 => documents.extend(documents::v1_12(&checked)),
-        14 => documents.extend(documents::v1_14(&checked, secrets)),
+        // v1.15 generates what v1.14 does (identical upstream goldens).
+        14 | 15 => documents.extend(documents::v1_14(&checked, secrets)),
         _ => {}
     }
     let mut config = MachineConfig { contract: input.contract, documents };

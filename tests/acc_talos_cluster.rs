@@ -206,6 +206,7 @@ data "proxtalos_cluster_health" "this" {{
   }}
 }}
 
+{ephemeral}
 output "stages" {{
   value = data.proxtalos_cluster_health.this.stages
 }}
@@ -220,6 +221,15 @@ output "host" {{
         contract = contract(version),
         cp_ds = config_ds("cp", version, "controlplane", &patch),
         worker_ds = config_ds("worker", version, "worker", &patch),
+        // The ephemeral kubeconfig (Terraform >= 1.10), opened once the
+        // cluster is bootstrapped, as its documented example shows it.
+        ephemeral = if write_only {
+            "ephemeral \"proxtalos_cluster_kubeconfig\" \"this\" {\n  node                 = local.cps[0]\n  \
+             client_configuration = proxtalos_machine_secrets.this.client_configuration\n  timeout              = \"1m\"\n  \
+             depends_on           = [proxtalos_machine_bootstrap.this]\n}\n"
+        } else {
+            ""
+        },
         worker_config = if write_only {
             "machine_configuration_wo         = data.proxtalos_machine_configuration.worker.machine_configuration\n  \
              machine_configuration_wo_version = \"1\""
@@ -259,6 +269,9 @@ fn story(version: &str, slot: u8, tf: &Terraform) {
     // 1. maintenance mode → installed, bootstrapped, healthy
     let out = ws.apply();
     assert!(out.contains("Apply complete! Resources: 8 added"), "{out}");
+    if wo {
+        assert!(out.contains("ephemeral.proxtalos_cluster_kubeconfig.this: Opening complete"), "{out}");
+    }
     assert_eq!(sim.phases(), vec![Phase::Running; 5]);
     assert_eq!(sim.c().etcd_members().len(), 3);
     let stages = ws.ok(&["output", "-json", "stages"]);

@@ -19,6 +19,9 @@ fn committed_docs_match_the_schemas() {
         }
     }
     assert!(stale.is_empty(), "docs out of date, run `cargo run -- docs`: {stale:?}");
+    for (rel, text) in &pages {
+        assert!(!text.contains("Not applied by the tests"), "docs/{} shows the examples' test note", rel.display());
+    }
 }
 
 #[path = "tftest/mod.rs"]

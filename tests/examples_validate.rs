@@ -5,32 +5,16 @@
 //! with dev_overrides). Examples that are only resource blocks (the docs
 //! pages show them after the provider example; their own tests prepend a
 //! provider block) are validated with the standard `required_providers`.
+//! Validation is the cross-version check; tests/examples_apply.rs applies
+//! them (validate alone let an example that fails at apply go unnoticed).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use support::terraform::{Terraform, Workspace, build_provider, repo_root, terraforms};
-
-fn example_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    for kind in std::fs::read_dir(repo_root().join("examples")).unwrap() {
-        let kind = kind.unwrap().path();
-        if !kind.is_dir() {
-            continue;
-        }
-        for ex in std::fs::read_dir(&kind).unwrap() {
-            let ex = ex.unwrap().path();
-            if ex.is_dir() {
-                dirs.push(ex);
-            }
-        }
-    }
-    dirs.sort();
-    dirs
-}
+use support::terraform::{Terraform, Workspace, build_provider, example_dirs, terraforms};
 
 fn supports(tf: &Terraform, dir: &Path) -> bool {
     let ephemeral = dir.parent().and_then(|p| p.file_name()).is_some_and(|n| n == "ephemeral-resources");

@@ -108,7 +108,17 @@ impl Diagnostic {
     }
 
     /// The same diagnostic, attached to `path`.
+    ///
+    /// A path below the top level also leads the detail (`network_devices[1].vlan_id: …`)
+    /// unless the detail names it already: Terraform shows no path, and for
+    /// a nested attribute highlights at best the list element holding it
+    /// (1.15.5: the whole `{ bridge = …, vlan_id = … }` line), or the block
+    /// header, so with several NICs the text is what tells which one.
     pub fn at(mut self, path: AttributePath) -> Diagnostic {
+        let named = path.to_string();
+        if path.0.len() > 1 && !self.detail.contains(&named) {
+            self.detail = format!("{named}: {}", self.detail);
+        }
         self.path = Some(path);
         self
     }

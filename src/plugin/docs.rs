@@ -97,7 +97,17 @@ fn frontmatter(title: &str, description: &str) -> String {
 }
 
 fn read_example(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim_end().to_string())
+    std::fs::read_to_string(path).ok().map(|s| without_test_note(&s).trim_end().to_string())
+}
+
+/// An example's opening `# Not applied by the tests: ...` comment (up to
+/// the first blank line) is for maintainers (tests/examples_apply.rs), not
+/// for the docs page.
+fn without_test_note(text: &str) -> &str {
+    if !text.starts_with("# Not applied by the tests:") {
+        return text;
+    }
+    text.split_once("\n\n").map_or(text, |(_, rest)| rest)
 }
 
 fn index_page(name: &str, schema: &Schema, examples: &Path) -> String {

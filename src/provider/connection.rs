@@ -35,7 +35,8 @@ pub async fn check(data: &ProxtalosData, s: &ProxmoxSettings, diags: &mut Diagno
     let client = match data.pve() {
         Ok(c) => c,
         Err(e) => {
-            diags.error_at(path("endpoint"), "Invalid Proxmox settings", e);
+            let attr = if e.contains("ca_certificate") { "ca_certificate" } else { "endpoint" };
+            diags.error_at(path(attr), "Invalid Proxmox settings", e);
             return;
         }
     };

@@ -284,11 +284,11 @@ pub fn proxmox_settings(
         );
     }
     if let Some(pem) = &ca {
-        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        if let Some(problem) = crate::proxmox::ca_pem::problem(pem) {
             diags.error_at(
                 base.and_attr("ca_certificate"),
                 "Invalid CA certificate",
-                "Expected one or more PEM certificates (`-----BEGIN CERTIFICATE-----`).",
+                format!("`ca_certificate` holds no usable PEM certificate: {problem}"),
             );
         }
         if insecure {

@@ -13,6 +13,7 @@
 //! - property strings and indexed keys are types ([`propstring`]).
 
 pub mod access;
+pub mod ca_pem;
 pub mod client;
 pub mod cluster;
 pub mod error;

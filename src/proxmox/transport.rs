@@ -99,6 +99,9 @@ impl ReqwestTransport {
             .connect_timeout(Duration::from_secs(15))
             .danger_accept_invalid_certs(s.insecure);
         if let Some(pem) = &s.ca_pem {
+            if let Some(problem) = super::ca_pem::problem(pem) {
+                return Err(Error::Settings(format!("ca_certificate: {problem}")));
+            }
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
                 .map_err(|e| Error::Settings(format!("ca_certificate: {e}")))?;
             if certs.is_empty() {

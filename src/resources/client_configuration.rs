@@ -60,6 +60,7 @@ one: a single context named after the cluster, with its endpoints, optional node
                 "`cluster_name` names the talosconfig context; it must not be empty.",
             );
         }
+        super::talos_node::check_client_configuration(&req.config, diags);
         for (i, e) in strings(req.config.attr("endpoints")).iter().enumerate() {
             if e.contains("://") {
                 diags.error_at(

@@ -13,7 +13,8 @@ use async_trait::async_trait;
 
 use super::common::{Clock, duration_attr, rfc3339, system_clock, unb64};
 use super::talos_node::{
-    NodeArgs, api_diag, attempt_timeouts, check_address, client_attr, deadline, endpoint_attr, node_attr, wait,
+    NodeArgs, api_diag, attempt_timeouts, check_address, check_client_configuration, client_attr, deadline,
+    endpoint_attr, node_attr, wait,
 };
 use crate::plugin::timeouts::{self, Operation};
 use crate::plugin::{
@@ -178,6 +179,7 @@ fn validate(config: &Value, diags: &mut Diagnostics) {
     timeouts::validate(config, diags);
     check_address(config, "node", diags);
     check_address(config, "endpoint", diags);
+    check_client_configuration(config, diags);
     duration_attr(config, "certificate_renewal_window", diags);
 }
 
@@ -263,6 +265,7 @@ attributes. A new client certificate is minted on every run.",
     fn validate_config(&self, req: &ValidateRequest, diags: &mut Diagnostics) {
         check_address(&req.config, "node", diags);
         check_address(&req.config, "endpoint", diags);
+        check_client_configuration(&req.config, diags);
         duration_attr(&req.config, "timeout", diags);
     }
 

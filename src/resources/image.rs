@@ -456,6 +456,15 @@ impl Resource<ProxtalosData> for ImageResource {
             Ok(c) => c,
             Err(m) => return resp.diags.error("Proxmox not configured", m),
         };
+        if node.is_empty() || st.is_empty() || file.is_empty() {
+            return resp.diags.error(
+                "Invalid import id",
+                format!("Expected `node/storage:content/file`, e.g. `pve1/local:iso/talos.iso`; got {:?}.", req.id),
+            );
+        }
+        if let Some(why) = super::preflight::node_problem(&ctx.data, &c, &node).await {
+            return resp.diags.error("Cannot import", format!("{why} (import id {:?})", req.id));
+        }
         let id = volid(&st, &content, &file);
         let vol = match find(&c, &node, &st, &content, &id).await {
             Ok(Some(v)) => v,

@@ -13,7 +13,8 @@ use async_trait::async_trait;
 
 use super::common::null_object;
 use super::talos_node::{
-    NodeArgs, api_diag, attempt_timeouts, check_address, client_attr, deadline, endpoint_attr, node_attr, wait,
+    NodeArgs, api_diag, attempt_timeouts, check_address, check_client_configuration, client_attr, deadline,
+    endpoint_attr, node_attr, wait,
 };
 use crate::plugin::timeouts::{self, Operation};
 use crate::plugin::{
@@ -91,6 +92,7 @@ impl Resource<ProxtalosData> for MachineBootstrap {
         timeouts::validate(&req.config, diags);
         check_address(&req.config, "node", diags);
         check_address(&req.config, "endpoint", diags);
+        check_client_configuration(&req.config, diags);
     }
 
     async fn create(&self, _ctx: &Context<ProxtalosData>, req: CreateRequest, resp: &mut ApplyResponse) {

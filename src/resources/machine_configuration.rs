@@ -57,6 +57,7 @@ fn patch_index(e: &PatchError) -> usize {
         PatchError::Parse { patch, .. }
         | PatchError::JsonPatchMultiDocument { patch, .. }
         | PatchError::JsonPatchOp { patch, .. }
+        | PatchError::Format { patch }
         | PatchError::Strategic { patch, .. } => *patch,
     }
 }

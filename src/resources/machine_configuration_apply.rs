@@ -14,8 +14,8 @@ use async_trait::async_trait;
 
 use super::talos_node::{
     BACK_IN_MAINTENANCE, CONFIG_ACTIVE, CONFIGURED, NodeArgs, Reached, api_diag, attempt_timeouts, canonical,
-    check_address, config_active, config_hash, deadline, in_maintenance, quick_timeouts, reach, reach_once, redacted,
-    wait,
+    check_address, check_client_configuration, config_active, config_hash, deadline, in_maintenance, quick_timeouts,
+    reach, reach_once, redacted, wait,
 };
 use crate::plugin::timeouts::{self, Operation, parse_duration};
 use crate::plugin::{
@@ -451,6 +451,7 @@ pub fn validate(config: &Value, diags: &mut Diagnostics) {
     timeouts::validate(config, diags);
     check_address(config, "node", diags);
     check_address(config, "endpoint", diags);
+    check_client_configuration(config, diags);
     let plain = config.attr("machine_configuration");
     let wo = config.attr("machine_configuration_wo");
     if !plain.is_null() && !wo.is_null() {

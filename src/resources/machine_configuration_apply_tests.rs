@@ -53,12 +53,17 @@ fn exactly_one_configuration_input() {
 
 #[test]
 fn client_ca_must_be_the_configuration_os_ca() {
+    let pem = || {
+        let key = rcgen::KeyPair::generate().unwrap();
+        rcgen::CertificateParams::new(vec!["talos".into()]).unwrap().self_signed(&key).unwrap().pem()
+    };
+    let (one, two) = (pem(), pem());
     let mut c = config();
-    c.set_attr("machine_configuration", Value::string(format!("machine:\n  ca:\n    crt: {}\n", b64("CA-ONE"))));
+    c.set_attr("machine_configuration", Value::string(format!("machine:\n  ca:\n    crt: {}\n", b64(&one))));
     c.set_attr(
         "client_configuration",
         Value::object([
-            ("ca_certificate", b64("CA-TWO").into()),
+            ("ca_certificate", b64(&two).into()),
             ("client_certificate", Value::Null),
             ("client_key", Value::Null),
         ]),
@@ -74,7 +79,7 @@ fn client_ca_must_be_the_configuration_os_ca() {
     same.set_attr(
         "client_configuration",
         Value::object([
-            ("ca_certificate", b64("CA-ONE").into()),
+            ("ca_certificate", b64(&one).into()),
             ("client_certificate", Value::Null),
             ("client_key", Value::Null),
         ]),

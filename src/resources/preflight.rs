@@ -37,17 +37,32 @@ async fn listing<T: serde::de::DeserializeOwned>(
 /// The node exists. False (with an error on `path`) when the cluster's
 /// node list does not have it; true when it does or cannot be read.
 pub async fn node(data: &ProxtalosData, c: &Client, node: &str, path: AttributePath, diags: &mut Diagnostics) -> bool {
-    let Some(nodes) = listing::<cluster::NodeInfo>(data, c, &cluster::nodes()).await else { return true };
+    match node_problem(data, c, node).await {
+        None => true,
+        Some(why) => {
+            diags.error_at(path, "Unknown Proxmox node", why);
+            false
+        }
+    }
+}
+
+/// Why `node` is not a node of the cluster (naming the ones it has), or
+/// `None` when it is or the node list cannot be read.
+pub async fn node_problem(data: &ProxtalosData, c: &Client, node: &str) -> Option<String> {
+    let nodes = listing::<cluster::NodeInfo>(data, c, &cluster::nodes()).await?;
     if nodes.iter().any(|n| n.node == node) {
-        return true;
+        return None;
     }
     let names: Vec<&str> = nodes.iter().map(|n| n.node.as_str()).collect();
-    diags.error_at(
-        path,
-        "Unknown Proxmox node",
-        format!("The cluster has no node {node:?}. Its nodes: {}.", names.join(", ")),
-    );
-    false
+    Some(format!("The cluster has no node {node:?}. Its nodes: {}.", names.join(", ")))
+}
+
+/// The node a VMID lives on, from the cluster's VM listing (`None` when it
+/// is not there or the listing cannot be read).
+pub async fn vm_node(c: &Client, vmid: u32) -> Option<String> {
+    let v = c.execute(&cluster::vm_resources()).await.ok()?;
+    let vms: Vec<cluster::VmResource> = serde_json::from_value(v).ok()?;
+    vms.into_iter().find(|r| r.vmid == vmid).map(|r| r.node)
 }
 
 /// The storage exists on the node and has `content` enabled. Returns it

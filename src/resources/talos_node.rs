@@ -107,6 +107,64 @@ pub fn check_address(v: &Value, name: &str, diags: &mut crate::plugin::Diagnosti
     }
 }
 
+/// Checks `client_configuration` at validate time the way the connection
+/// will use it (base64 PEM; the CA and the client certificate parse as
+/// certificates rustls accepts; the key is one Talos writes and matches the
+/// certificate). Unknown fields are skipped. Errors name the field.
+pub fn check_client_configuration(v: &Value, diags: &mut crate::plugin::Diagnostics) {
+    use crate::talos::api::tls;
+    let cc = v.attr("client_configuration");
+    let base = AttributePath::attr("client_configuration");
+    let decoded = |field: &str, diags: &mut crate::plugin::Diagnostics| -> Option<String> {
+        let text = cc.attr(field).as_str()?;
+        match super::common::unb64(text) {
+            Ok(pem) => Some(pem),
+            Err(e) => {
+                diags.error_at(
+                    base.and_attr(field),
+                    "Invalid client configuration",
+                    format!("`client_configuration.{field}` is base64-encoded PEM ({e}). Use `proxtalos_machine_secrets.<name>.client_configuration`."),
+                );
+                None
+            }
+        }
+    };
+    let ca = decoded("ca_certificate", diags);
+    let crt = decoded("client_certificate", diags);
+    let key = decoded("client_key", diags);
+    let mut bad = |field: &str, why: String| {
+        diags.error_at(
+            base.and_attr(field),
+            "Invalid client configuration",
+            format!("`client_configuration.{field}`: {why}."),
+        )
+    };
+    if let Some(ca) = &ca {
+        let mut roots = rustls::RootCertStore::empty();
+        if let Err(e) = tls::certificates(ca).and_then(|certs| {
+            certs.into_iter().try_for_each(|c| roots.add(c).map_err(|e| format!("not an X.509 certificate ({e})")))
+        }) {
+            bad("ca_certificate", e);
+        }
+    }
+    let chain = crt.as_deref().map(tls::certificates);
+    if let Some(Err(e)) = &chain {
+        bad("client_certificate", e.clone());
+    }
+    let key = key.as_deref().map(tls::private_key);
+    if let Some(Err(e)) = &key {
+        bad("client_key", e.clone());
+    }
+    if let (Some(Ok(chain)), Some(Ok(key))) = (chain, key) {
+        let config = rustls::ClientConfig::builder_with_provider(tls::provider())
+            .with_safe_default_protocol_versions()
+            .map(|b| b.with_root_certificates(rustls::RootCertStore::empty()).with_client_auth_cert(chain, key));
+        if let Ok(Err(e)) = config {
+            bad("client_key", format!("cannot be used with `client_certificate` ({e})"));
+        }
+    }
+}
+
 /// A node reached in the mode it is in.
 pub enum Reached {
     /// Maintenance mode (no configuration yet), dialled directly.

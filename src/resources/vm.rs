@@ -17,7 +17,7 @@ use crate::plugin::timeouts::{self, Operation};
 use crate::plugin::*;
 use crate::provider::ProxtalosData;
 use crate::proxmox::propstring::Drive;
-use crate::proxmox::qemu::{self, CloneOptions, Power};
+use crate::proxmox::qemu::{self, CloneOptions, Power, VMID_MAX, VMID_MIN};
 use crate::proxmox::wait::{Backoff, poll};
 use crate::proxmox::{Client, Error};
 
@@ -600,10 +600,24 @@ impl Resource<ProxtalosData> for VmResource {
                 .diags
                 .error("Invalid import id", format!("Expected `node/vmid`, e.g. `pve1/100`; got {:?}.", req.id));
         };
-        let Ok(vmid32) = u32::try_from(vmid) else {
-            return resp.diags.error("Invalid import id", format!("{vmid} is not a VMID."));
+        let node_ok = !node.is_empty() && node.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !node_ok {
+            return resp.diags.error(
+                "Invalid import id",
+                format!("Expected `node/vmid`, e.g. `pve1/100`; {node:?} in {:?} is not a PVE node name.", req.id),
+            );
+        }
+        let vmid32 = u32::try_from(vmid).ok().filter(|v| (VMID_MIN..=VMID_MAX).contains(v));
+        let Some(vmid32) = vmid32 else {
+            return resp.diags.error(
+                "Invalid import id",
+                format!("{vmid} is not a VMID (an integer from {VMID_MIN} to {VMID_MAX})."),
+            );
         };
         let Some(c) = client(ctx, &mut resp.diags) else { return };
+        if let Some(why) = preflight::node_problem(&ctx.data, &c, &node).await {
+            return resp.diags.error("Cannot import", format!("{why} (import id {:?})", req.id));
+        }
         let mut state = Value::Object(Default::default());
         if let Type::Object(attrs) = vm_schema::schema().value_type() {
             for k in attrs.keys() {
@@ -617,7 +631,15 @@ impl Resource<ProxtalosData> for VmResource {
         state.set_attr("reboot_after_update", Value::Bool(false));
         match refresh(&c, &node, vmid32, &mut state).await {
             Ok(true) => {}
-            Ok(false) => return resp.diags.error("Cannot import", format!("VM {vmid} does not exist on node {node}.")),
+            Ok(false) => {
+                let elsewhere = match preflight::vm_node(&c, vmid32).await {
+                    Some(other) if other != node => format!(" It is on node {other}: import `{other}/{vmid}`."),
+                    _ => String::new(),
+                };
+                return resp
+                    .diags
+                    .error("Cannot import", format!("VM {vmid} does not exist on node {node}.{elsewhere}"));
+            }
             Err(e) => return err(&mut resp.diags, "Cannot import", &e),
         }
         resp.identity = Some(identity(&node, vmid));

@@ -47,7 +47,7 @@ pub enum SchemaError {
         message: String,
     },
     /// A document violates the schema.
-    #[error("document {document} ({kind}) at {path}: {message}")]
+    #[error("document {document} ({kind}){}: {message}", if path.is_empty() { String::new() } else { format!(" at {path}") })]
     Invalid {
         /// Zero-based document index.
         document: usize,

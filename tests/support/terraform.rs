@@ -262,3 +262,28 @@ impl Workspace {
             .map(|r| r["values"].clone())
     }
 }
+
+/// Every example directory: `examples/provider` and each
+/// `examples/<kind>/<name>/` (the quickstart has tests of its own).
+pub fn example_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for kind in std::fs::read_dir(repo_root().join("examples")).unwrap() {
+        let kind = kind.unwrap().path();
+        if !kind.is_dir() || kind.ends_with("quickstart") {
+            continue;
+        }
+        let tf_here =
+            std::fs::read_dir(&kind).unwrap().any(|f| f.unwrap().path().extension().is_some_and(|e| e == "tf"));
+        if tf_here {
+            dirs.push(kind.clone());
+        }
+        for ex in std::fs::read_dir(&kind).unwrap() {
+            let ex = ex.unwrap().path();
+            if ex.is_dir() {
+                dirs.push(ex);
+            }
+        }
+    }
+    dirs.sort();
+    dirs
+}

@@ -1,3 +1,7 @@
+# Not applied by the tests: it reads a bootstrapped cluster made with this
+# example's own secrets, which only a whole cluster configuration can make;
+# tests/quickstart.rs (in the lab) and tests/acc_talos_cluster.rs apply the same block.
+
 terraform {
   required_providers {
     proxtalos = { source = "proxtalos/proxtalos" }

@@ -18,7 +18,9 @@ ephemeral "proxtalos_machine_configuration" "worker" {
   kubernetes_version = "1.33.1"
   install_disk       = "/dev/sda"
 
+  # Talos v1.14+ keeps node labels in the KubeNodeConfig document (`labels`; it refuses
+  # machine.nodeLabels next to it); before v1.14, patch machine.nodeLabels.
   config_patches = [
-    yamlencode({ machine = { nodeLabels = { role = "worker" } } }),
+    yamlencode({ apiVersion = "v1alpha1", kind = "KubeNodeConfig", labels = { role = "worker" } }),
   ]
 }

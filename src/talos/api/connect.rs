@@ -43,14 +43,17 @@ impl Address {
         if let Ok(ip) = s.parse::<IpAddr>() {
             return Ok(Address { host: ip.to_string(), port: APID_PORT });
         }
-        match s.rsplit_once(':') {
-            Some((h, p)) if !h.contains(':') => {
-                let port = p.parse::<u16>().map_err(|_| format!("bad port in {s:?}"))?;
-                Ok(Address { host: h.to_string(), port })
-            }
-            Some(_) => Err(format!("bad address {s:?}")),
-            None => Ok(Address { host: s.to_string(), port: APID_PORT }),
+        let (host, port) = match s.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h, p.parse::<u16>().map_err(|_| format!("bad port in {s:?}"))?),
+            Some(_) => return Err(format!("bad address {s:?}")),
+            None => (s, APID_PORT),
+        };
+        // A name the TLS connection could never be made to (spaces, empty
+        // labels, ...) is refused here, so it fails once, not on every retry.
+        if host.parse::<IpAddr>().is_err() && ServerName::try_from(host.to_string()).is_err() {
+            return Err(format!("{host:?} is neither an IP address nor a DNS name"));
         }
+        Ok(Address { host: host.to_string(), port })
     }
 
     /// `host:port` for dialling (IPv6 bracketed).
@@ -129,5 +132,28 @@ impl Dialer {
             .connect_with_connector(connector)
             .await
             .map_err(|e| ApiError::from_status(at.clone(), &endpoint_str, tonic::Status::from_error(Box::new(e))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_and_names_that_cannot_be_dialled_do_not() {
+        for (s, host, port) in [
+            ("10.0.0.2", "10.0.0.2", APID_PORT),
+            ("10.0.0.2:50001", "10.0.0.2", 50001),
+            ("[fd00::2]:50000", "fd00::2", 50000),
+            ("fd00::2", "fd00::2", APID_PORT),
+            ("node1", "node1", APID_PORT),
+            ("cp-1.lab.example:50000", "cp-1.lab.example", 50000),
+        ] {
+            let a = Address::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!((a.host.as_str(), a.port), (host, port), "{s}");
+        }
+        for s in ["", "not an address at all", "10.0.0.2:http", ":50000", "a..b", "[fd00::2"] {
+            assert!(Address::parse(s).is_err(), "{s:?} parsed");
+        }
     }
 }

@@ -36,7 +36,7 @@ pub enum PatchError {
         documents: usize,
     },
     /// An operation failed (missing path, failed `test`, bad operation).
-    #[error("config patch {patch}: operation {op} at {path}: {message}")]
+    #[error("config patch {patch}: operation {op} at {path:?}: {message}")]
     JsonPatchOp {
         /// Patch index.
         patch: usize,
@@ -46,6 +46,16 @@ pub enum PatchError {
         path: String,
         /// What went wrong.
         message: String,
+    },
+    /// The patch text is YAML, but neither mapping documents (a strategic
+    /// merge patch) nor one list (JSON-patch operations), e.g. a scalar or
+    /// a mapping document next to a list.
+    #[error(
+        "config patch {patch}: not a patch: give YAML mapping documents (a strategic merge patch) or one list of JSON-patch operations"
+    )]
+    Format {
+        /// Patch index.
+        patch: usize,
     },
     /// A strategic merge patch could not be applied.
     #[error("config patch {patch}: at {path}: {message}")]
@@ -76,11 +86,7 @@ pub fn parse_patch(index: usize, text: &str) -> Result<Patch, PatchError> {
         [] => Ok(Patch::JsonPatch(Vec::new())),
         [Value::Sequence(ops)] => Ok(Patch::JsonPatch(ops.clone())),
         docs if docs.iter().all(Value::is_mapping) => Ok(Patch::Strategic(docs.to_vec())),
-        _ => Err(PatchError::Strategic {
-            patch: index,
-            path: String::new(),
-            message: "a patch is either YAML mapping documents or a list of JSON-patch operations".to_string(),
-        }),
+        _ => Err(PatchError::Format { patch: index }),
     }
 }
 

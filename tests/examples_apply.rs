@@ -1,0 +1,203 @@
+//! Every example under `examples/*/*/` that can run on this machine is
+//! **applied** with real Terraform 1.15.5 (issue 11 §4: `validate` let a
+//! documented example that fails at apply go unnoticed), re-planned (must
+//! be empty) and destroyed:
+//!
+//! - examples that need no server: as they are;
+//! - examples for Proxmox objects: against fakepve, with a provider block
+//!   for it added (the docs show these after the provider example);
+//! - `proxtalos_machine_configuration_apply`: against simulated Talos nodes
+//!   in maintenance mode, its `10.0.0.x` addresses moved to loopback.
+//!
+//! The others say in their own header why no test applies them (a line
+//! `# Not applied by the tests: ...`), and the test fails for an example
+//! that does neither. `examples/quickstart` is applied by tests/quickstart.rs
+//! and tests/change_stories.rs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use proxtalos::talos::sim::{NodeSpec, SimCluster, SimOptions};
+use serde_json::json;
+use support::fakepve::FakePve;
+use support::terraform::{Workspace, build_provider, example_dirs, repo_root, terraform};
+
+/// The header line of an example that no test applies.
+const NOT_APPLIED: &str = "# Not applied by the tests:";
+
+/// What an applied example needs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Needs {
+    Nothing,
+    Pve,
+    TalosNodes,
+}
+
+/// The examples this file applies.
+const APPLIED: &[(&str, Needs)] = &[
+    ("data-sources/proxtalos_client_configuration", Needs::Nothing),
+    ("data-sources/proxtalos_machine_configuration", Needs::Nothing),
+    ("ephemeral-resources/proxtalos_machine_configuration", Needs::Nothing),
+    ("ephemeral-resources/proxtalos_machine_secrets", Needs::Nothing),
+    ("resources/proxtalos_machine_secrets", Needs::Nothing),
+    ("provider", Needs::Pve),
+    ("resources/proxtalos_image", Needs::Pve),
+    ("resources/proxtalos_vm", Needs::Pve),
+    ("resources/proxtalos_machine_configuration_apply", Needs::TalosNodes),
+    ("resources/proxtalos_machine_bootstrap", Needs::TalosNodes),
+];
+
+fn name_of(dir: &Path) -> String {
+    dir.strip_prefix(repo_root().join("examples")).unwrap().display().to_string()
+}
+
+fn tf_text(dir: &Path) -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tf"))
+        .map(|p| (p.file_name().unwrap().to_string_lossy().to_string(), std::fs::read_to_string(&p).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_example_is_applied_or_says_why_not() {
+    for dir in example_dirs() {
+        let name = name_of(&dir);
+        let applied = APPLIED.iter().any(|(n, _)| *n == name);
+        let says_why = tf_text(&dir).iter().any(|(_, t)| t.lines().any(|l| l.starts_with(NOT_APPLIED)));
+        assert!(
+            applied != says_why,
+            "examples/{name}: {}",
+            if applied {
+                "is applied here, so drop its `Not applied` line"
+            } else {
+                "add it to APPLIED, or a `# Not applied by the tests: <why>` line"
+            }
+        );
+    }
+}
+
+/// Simulated Talos nodes in maintenance mode, on their own runtime.
+struct Nodes {
+    rt: tokio::runtime::Runtime,
+    cluster: Option<SimCluster>,
+}
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        let _guard = self.rt.enter();
+        self.cluster.take();
+    }
+}
+
+/// `10.0.0.` of the examples → this loopback /24.
+fn loopback_net() -> String {
+    format!("127.{}.77.", 200 + std::process::id() % 50)
+}
+
+fn start_nodes(hosts: &[u8]) -> Nodes {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let net = loopback_net();
+    let addrs: Vec<IpAddr> = hosts.iter().map(|h| format!("{net}{h}").parse().unwrap()).collect();
+    let specs = addrs.iter().map(|a| NodeSpec::metal(*a)).collect();
+    let cluster = rt.block_on(SimCluster::start(SimOptions::fast("v1.14.0"), specs)).unwrap();
+    Nodes { rt, cluster: Some(cluster) }
+}
+
+fn apply_example(name: &str, needs: Needs, pve: Option<&FakePve>) {
+    let tf = terraform("1.15.5").expect("Terraform 1.15.5");
+    let bin = build_provider("bin", "terraform-provider-proxtalos");
+    let mut ws = Workspace::new(&tf, "registry.terraform.io/proxtalos/proxtalos", &bin);
+    let files = tf_text(&repo_root().join("examples").join(name));
+    let mut has_terraform_block = false;
+    for (file, mut text) in files {
+        if needs == Needs::TalosNodes {
+            text = text.replace("10.0.0.", &loopback_net());
+        }
+        has_terraform_block |= text.contains("required_providers");
+        std::fs::write(ws.work().join(file), text).unwrap();
+    }
+    if let Some(pve) = pve {
+        std::fs::write(ws.work().join("ca.pem"), &pve.ca_pem).unwrap();
+        let token = pve.token("root@pam!examples", "3b0f2a1c-0000-4000-8000-0000000e7a11");
+        if name == "provider" {
+            // Its own provider block: endpoint and token from the
+            // environment would be overridden, so point it at the fake.
+            std::fs::write(ws.work().join("pve-root-ca.pem"), &pve.ca_pem).unwrap();
+            let p = ws.work().join("provider.tf");
+            let text = std::fs::read_to_string(&p).unwrap().replace("https://pve.example.com:8006/", &pve.url);
+            std::fs::write(p, text).unwrap();
+            ws.env("TF_VAR_proxmox_api_token", &token);
+        } else {
+            let header = pve.provider_header("proxtalos/proxtalos", &format!("api_token = {token:?}"));
+            let header = if has_terraform_block {
+                header.split_once("provider").map(|(_, p)| format!("provider{p}")).unwrap()
+            } else {
+                header
+            };
+            std::fs::write(ws.work().join("providers.tf"), header).unwrap();
+        }
+    } else if !has_terraform_block {
+        std::fs::write(
+            ws.work().join("providers.tf"),
+            "terraform {\n  required_providers {\n    proxtalos = { source = \"proxtalos/proxtalos\" }\n  }\n}\n",
+        )
+        .unwrap();
+    }
+    if name == "ephemeral-resources/proxtalos_machine_secrets" {
+        let secrets = std::fs::read_to_string(repo_root().join("tests/fixtures/talos/golden/secrets.yaml")).unwrap();
+        ws.env("TF_VAR_secrets_yaml", &secrets);
+    }
+    ws.init();
+    let out = ws.apply();
+    assert!(out.contains("Apply complete!"), "examples/{name}:\n{out}");
+    let plan = ws.plan_exit(0);
+    assert!(plan.contains("No changes"), "examples/{name}: the re-plan is not empty:\n{plan}");
+    let out = ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(out.contains("Destroy complete!"), "examples/{name}:\n{out}");
+}
+
+#[test]
+fn examples_without_a_server_apply() {
+    for (name, needs) in APPLIED {
+        if *needs == Needs::Nothing {
+            apply_example(name, *needs, None);
+        }
+    }
+}
+
+#[test]
+fn proxmox_examples_apply_against_fakepve() {
+    let pve = FakePve::start();
+    // The VM example boots an ISO it expects on the storage.
+    pve.cmd(json!({"op": "store_file", "storage": "local", "name": "talos-nocloud-amd64.iso", "size": 104857600, "content": "iso"}));
+    // The image example downloads `import` content, which PVE 8.4+ allows
+    // once the storage lists it (the example's header says so).
+    pve.cmd(json!({"op": "storage_content", "storage": "local", "content": "iso,vztmpl,backup,import"}));
+    for (name, needs) in APPLIED {
+        if *needs == Needs::Pve {
+            apply_example(name, *needs, Some(&pve));
+        }
+    }
+    assert!(pve.vmids().is_empty(), "destroy left {:?}", pve.vmids());
+}
+
+#[test]
+fn machine_configuration_apply_example_applies_to_simulated_nodes() {
+    // The example's three control planes (.11-.13) and two workers (.21, .22).
+    let _nodes = start_nodes(&[11, 12, 13, 21, 22]);
+    apply_example("resources/proxtalos_machine_configuration_apply", Needs::TalosNodes, None);
+}
+
+#[test]
+fn machine_bootstrap_example_bootstraps_a_simulated_node() {
+    let _nodes = start_nodes(&[11]);
+    apply_example("resources/proxtalos_machine_bootstrap", Needs::TalosNodes, None);
+}

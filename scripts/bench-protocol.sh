@@ -18,8 +18,7 @@
 #
 # Environment:
 #   PROXTALOS_TF=PATH          Terraform to use (default: install the 1.15.5
-#                              shim into ./.tools with shared/tools/install-terraform.sh)
-#   PROXTALOS_SHARED=DIR       the shared directory (default ../shared)
+#                              shim into ./.tools with scripts/install-terraform.sh)
 #   BENCH_HANDSHAKE_RUNS=50    spawns per binary for the handshake figure
 #   BENCH_PLAN_RUNS=20         hyperfine runs per provider (3 warm-ups)
 #   BENCH_RSS_PLANS=3          plans whose provider processes are measured
@@ -27,7 +26,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-SHARED=${PROXTALOS_SHARED:-$ROOT/../shared}
 HS_RUNS=${BENCH_HANDSHAKE_RUNS:-50}
 PLAN_RUNS=${BENCH_PLAN_RUNS:-20}
 RSS_PLANS=${BENCH_RSS_PLANS:-3}
@@ -105,7 +103,7 @@ TFTEST_BIN=$TARGET/release/examples/terraform-provider-tftest
 
 log "Terraform"
 if [ -n "${PROXTALOS_TF:-}" ]; then TF=$PROXTALOS_TF
-else TF=$(bash "$SHARED/tools/install-terraform.sh" "$ROOT/.tools"); fi
+else TF=$(bash scripts/install-terraform.sh "$ROOT/.tools"); fi
 # Not `| head -1`: under pipefail, Terraform's SIGPIPE would end the script.
 TF_VERSION=$("$TF" version)
 TF_VERSION=${TF_VERSION%%$'\n'*}

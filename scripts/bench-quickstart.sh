@@ -10,7 +10,7 @@
 # `bench-quickstart` example (feature sim), then runs it. Default time scale
 # 0.25 (the 145 simulated seconds of the critical path take 36 s).
 # Terraform: PROXTALOS_TF, else tofu/terraform on PATH, else Terraform 1.15.5
-# from ../shared/tools/install-terraform.sh into .tools/. fakepve:
+# from scripts/install-terraform.sh into .tools/. fakepve:
 # PROXTALOS_FAKEPVE, else scripts/install-fakepve.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,7 @@ die() { printf 'bench-quickstart: %s\n' "$*" >&2; exit 2; }
 case ${1:-} in -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 
 if [ -z "${PROXTALOS_TF:-}" ] && ! command -v tofu >/dev/null && ! command -v terraform >/dev/null; then
-  installer=$ROOT/../shared/tools/install-terraform.sh
+  installer=$ROOT/scripts/install-terraform.sh
   [ -f "$installer" ] || die "no tofu or terraform on PATH and no installer at $installer"
   PROXTALOS_TF=$(bash "$installer" "$ROOT/.tools") || die "installing Terraform failed"
 fi

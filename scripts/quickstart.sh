@@ -9,7 +9,7 @@
 #   scripts/quickstart.sh destroy    terraform destroy, then stop the lab
 #
 # Terraform: `tofu` or `terraform` from PATH when present, else Terraform
-# 1.15.5 from ../shared/tools/install-terraform.sh into .tools/. Override with
+# 1.15.5 from scripts/install-terraform.sh into .tools/. Override with
 # PROXTALOS_TF=/path/to/terraform-or-tofu.
 # Environment: QUICKSTART_DIR (.tools/quickstart), QUICKSTART_TIME_SCALE (0.01),
 # QUICKSTART_PORT (8006; 0 for any free one), QUICKSTART_NETWORK (127.0.10.0/24: the nodes' loopback
@@ -36,7 +36,7 @@ find_tf() {
   elif command -v terraform >/dev/null; then
     TF=$(command -v terraform)
   else
-    local installer=$ROOT/../shared/tools/install-terraform.sh
+    local installer=$ROOT/scripts/install-terraform.sh
     [ -f "$installer" ] || die "no tofu or terraform on PATH and no installer at $installer: install Terraform >= 1.11 or OpenTofu"
     say "installing Terraform 1.15.5 into .tools/ ($installer)"
     TF=$(bash "$installer" "$ROOT/.tools") || die "installing Terraform failed"

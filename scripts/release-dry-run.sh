@@ -19,7 +19,7 @@
 #   TARGETS="t1 t2"     Rust triples to build (default: builds[0].targets of
 #                       .goreleaser.yml, glibc suffixes included)
 #   PROXTALOS_TF=path   Terraform for the mirror check (else terraform/tofu on
-#                       PATH, else ../shared/tools/install-terraform.sh)
+#                       PATH, else scripts/install-terraform.sh)
 #   NO_SIGN=1           skip the signature (packaging only)
 #
 # Exit status of the full run: 0 when every target built or was skipped
@@ -399,7 +399,7 @@ find_terraform() {
   if [ -n "${PROXTALOS_TF:-}" ]; then echo "$PROXTALOS_TF"; return; fi
   local c
   for c in terraform tofu; do command -v "$c" && return; done
-  bash "$ROOT/../shared/tools/install-terraform.sh" "$ROOT/.tools" 2>/dev/null
+  bash "$ROOT/scripts/install-terraform.sh" "$ROOT/.tools" 2>/dev/null
 }
 
 MIRROR_RESULT=()

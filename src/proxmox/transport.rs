@@ -102,11 +102,9 @@ impl ReqwestTransport {
             if let Some(problem) = super::ca_pem::problem(pem) {
                 return Err(Error::Settings(format!("ca_certificate: {problem}")));
             }
+            // `problem` found at least one certificate that parses.
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
                 .map_err(|e| Error::Settings(format!("ca_certificate: {e}")))?;
-            if certs.is_empty() {
-                return Err(Error::Settings("ca_certificate holds no PEM certificate".into()));
-            }
             for c in certs {
                 b = b.add_root_certificate(c);
             }

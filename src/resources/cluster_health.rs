@@ -15,7 +15,8 @@ use tokio::time::Instant;
 
 use super::common::strings;
 use super::talos_node::{
-    NodeArgs, POLL, attempt_timeouts, check_address, check_client_configuration, client_attr, endpoint_attr,
+    NodeArgs, POLL, attempt_timeouts, check_address, check_address_at, check_client_configuration, client_attr,
+    endpoint_attr,
 };
 use crate::plugin::timeouts::{self, Operation};
 use crate::plugin::{
@@ -184,17 +185,8 @@ impl DataSource<ProxtalosData> for ClusterHealth {
         check_client_configuration(&req.config, diags);
         for list in ["control_plane_nodes", "worker_nodes"] {
             for (i, n) in req.config.attr(list).as_elements().unwrap_or_default().iter().enumerate() {
-                if let Some(s) = n.as_str()
-                    && let Err(e) = crate::talos::api::Address::parse(s)
-                        .and_then(|a| if s.contains("://") { Err(a.host) } else { Ok(a) })
-                {
-                    diags.error_at(
-                        AttributePath::attr(list).and_index(i as i64),
-                        "Invalid node address",
-                        format!(
-                            "{list}[{i}] = {s:?} is not `host` or `host:port` (no scheme), e.g. \"10.0.0.11\": {e}"
-                        ),
-                    );
+                if let Some(s) = n.as_str() {
+                    check_address_at(s, AttributePath::attr(list).and_index(i as i64), diags);
                 }
             }
         }

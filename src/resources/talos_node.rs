@@ -96,11 +96,16 @@ impl NodeArgs {
 
 /// Checks a `node` or `endpoint` address at validate time.
 pub fn check_address(v: &Value, name: &str, diags: &mut crate::plugin::Diagnostics) {
-    if let Some(s) = v.attr(name).as_str()
-        && let Err(e) = Address::parse(s).and_then(|a| if s.contains("://") { Err(a.host) } else { Ok(a) })
-    {
+    if let Some(s) = v.attr(name).as_str() {
+        check_address_at(s, AttributePath::attr(name), diags);
+    }
+}
+
+/// Checks one node address (`s`, found at `path`) at validate time.
+pub fn check_address_at(s: &str, path: AttributePath, diags: &mut crate::plugin::Diagnostics) {
+    if let Err(e) = Address::parse(s).and_then(|a| if s.contains("://") { Err(a.host) } else { Ok(a) }) {
         diags.error_at(
-            AttributePath::attr(name),
+            path,
             "Invalid node address",
             format!("{s:?} is not `host` or `host:port` (no scheme), e.g. \"10.0.0.11\" or \"10.0.0.11:50000\": {e}"),
         );

@@ -600,14 +600,13 @@ impl Resource<ProxtalosData> for VmResource {
                 .diags
                 .error("Invalid import id", format!("Expected `node/vmid`, e.g. `pve1/100`; got {:?}.", req.id));
         };
-        let node_ok = !node.is_empty() && node.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-        if !node_ok {
+        if !vm_validate::valid_node(&node) {
             return resp.diags.error(
                 "Invalid import id",
                 format!("Expected `node/vmid`, e.g. `pve1/100`; {node:?} in {:?} is not a PVE node name.", req.id),
             );
         }
-        let vmid32 = u32::try_from(vmid).ok().filter(|v| (VMID_MIN..=VMID_MAX).contains(v));
+        let vmid32 = u32::try_from(vmid).ok().filter(|_| vm_validate::valid_vmid(vmid));
         let Some(vmid32) = vmid32 else {
             return resp.diags.error(
                 "Invalid import id",

@@ -10,6 +10,16 @@ fn p(name: &str) -> AttributePath {
     AttributePath::attr(name)
 }
 
+/// PVE node names: letters, digits, `-` and `.`, not empty.
+pub fn valid_node(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+/// A VMID PVE accepts.
+pub fn valid_vmid(n: i64) -> bool {
+    (i64::from(VMID_MIN)..=i64::from(VMID_MAX)).contains(&n)
+}
+
 /// PVE storage ids: `[a-z][a-z0-9_.-]*`.
 pub fn valid_storage(s: &str) -> bool {
     let mut b = s.bytes();
@@ -39,7 +49,7 @@ fn valid_cidr(s: &str, v6: bool) -> bool {
 pub fn validate(c: &Value, d: &mut Diagnostics) {
     timeouts::validate(c, d);
     if let Some(id) = c.attr("vm_id").as_number() {
-        let ok = id.as_i64().is_some_and(|n| (i64::from(VMID_MIN)..=i64::from(VMID_MAX)).contains(&n));
+        let ok = id.as_i64().is_some_and(valid_vmid);
         if !ok {
             d.error_at(
                 p("vm_id"),
@@ -49,7 +59,7 @@ pub fn validate(c: &Value, d: &mut Diagnostics) {
         }
     }
     if let Some(n) = c.attr("node").as_str()
-        && (n.is_empty() || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
+        && !valid_node(n)
     {
         d.error_at(p("node"), "Invalid node name", format!("{n:?} is not a PVE node name."));
     }
@@ -320,7 +330,7 @@ pub fn validate(c: &Value, d: &mut Diagnostics) {
     }
     if let Some(cl) = c.attr("clone").as_map() {
         if let Some(n) = cl.get("source_vm_id").and_then(Value::as_number)
-            && !n.as_i64().is_some_and(|v| (i64::from(VMID_MIN)..=i64::from(VMID_MAX)).contains(&v))
+            && !n.as_i64().is_some_and(valid_vmid)
         {
             d.error_at(
                 p("clone").and_attr("source_vm_id"),

@@ -12,6 +12,8 @@
 //! - [`talos`] holds the Talos machinery (secrets, machine configuration); it
 //!   knows nothing of Terraform.
 //! - [`resources`] maps Terraform objects onto the clients, one file each.
+//! - [`wait`] is the one polling helper (deadline, backoff, last observation,
+//!   early end on Terraform's stop request) that every client's waits use.
 //! - [`provider`] is the proxtalos provider itself: its configuration schema
 //!   and the registry of resources.
 //! - `lab` (feature `sim`, never in the provider build) couples fakepve and
@@ -25,6 +27,7 @@ pub mod provider;
 pub mod proxmox;
 pub mod resources;
 pub mod talos;
+pub mod wait;
 
 /// The provider version: `PROVIDER_VERSION` at build time (set by the
 /// release build), else the crate version.

@@ -322,3 +322,112 @@ fn talos_objects_other_terraforms() {
         story(tf);
     }
 }
+
+/// Ctrl-C while every Talos wait is under way (issue 12 §2): an apply, a
+/// bootstrap, a kubeconfig and a health check against nodes that refuse
+/// connections (a refused connection is "not yet": a booting node refuses
+/// too). Terraform exits within 5 s of the signal; what exists (the
+/// secrets) is in state, and the interrupted objects made nothing to keep.
+#[test]
+fn ctrl_c_during_talos_waits_returns_within_5_s() {
+    let tf = terraform("1.15.5").expect("Terraform 1.15.5 (set PROXTALOS_TF)");
+    let ws = workspace(&tf);
+    // Ports nobody listens on: bound, then released.
+    let dead = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let (a, b, c, d) = (dead(), dead(), dead(), dead());
+    ws.write_config(&format!(
+        r#"{HEADER}
+resource "proxtalos_machine_secrets" "this" {{}}
+
+data "proxtalos_machine_configuration" "cp" {{
+  cluster_name       = "stop"
+  cluster_endpoint   = "https://10.0.0.10:6443"
+  machine_type       = "controlplane"
+  machine_secrets    = proxtalos_machine_secrets.this.machine_secrets
+  talos_version      = "v1.13"
+  kubernetes_version = "1.33.1"
+  install_disk       = "/dev/sda"
+}}
+
+resource "proxtalos_machine_configuration_apply" "cp" {{
+  node                  = "{a}"
+  client_configuration  = proxtalos_machine_secrets.this.client_configuration
+  machine_configuration = data.proxtalos_machine_configuration.cp.machine_configuration
+}}
+
+resource "proxtalos_machine_bootstrap" "cp" {{
+  node                 = "{b}"
+  client_configuration = proxtalos_machine_secrets.this.client_configuration
+}}
+
+resource "proxtalos_cluster_kubeconfig" "cp" {{
+  node                 = "{c}"
+  client_configuration = proxtalos_machine_secrets.this.client_configuration
+}}
+
+data "proxtalos_cluster_health" "cp" {{
+  client_configuration = proxtalos_machine_secrets.this.client_configuration
+  control_plane_nodes  = ["{d}"]
+  timeouts {{
+    read = "3m"
+  }}
+}}
+"#
+    ));
+    ws.init();
+    let log = ws.work().join("apply.log");
+    let mut cmd = ws.command(&["apply", "-no-color", "-auto-approve"]);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = cmd.stdout(file.try_clone().unwrap()).stderr(file).spawn().unwrap();
+    let waiting = [
+        "machine_configuration_apply.cp: Creating",
+        "machine_bootstrap.cp: Creating",
+        "cluster_kubeconfig.cp: Creating",
+        "cluster_health.cp: Reading",
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if waiting.iter().all(|w| text.contains(w)) {
+            break;
+        }
+        if child.try_wait().unwrap().is_some() || std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the provider never got to its waits:\n{text}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pressed = std::time::Instant::now();
+    support::terraform::ctrl_c(&child);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if pressed.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("terraform still running 30 s after Ctrl-C");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let took = pressed.elapsed();
+    let text = std::fs::read_to_string(&log).unwrap();
+    eprintln!("terraform exited {:?} {took:?} after Ctrl-C", status.code());
+    assert!(took < std::time::Duration::from_secs(5), "{took:?} after Ctrl-C:\n{text}");
+    assert_eq!(text.matches("Interrupted: Terraform asked the provider to stop").count(), 4, "{text}");
+    assert!(!text.contains("Plugin did not respond") && !text.contains("plugin crashed"), "{text}");
+    assert!(ws.resource("proxtalos_machine_secrets.this").is_some(), "the secrets are in state");
+    let interrupted = [
+        "proxtalos_machine_configuration_apply.cp",
+        "proxtalos_machine_bootstrap.cp",
+        "proxtalos_cluster_kubeconfig.cp",
+    ];
+    for r in interrupted {
+        assert!(ws.resource(r).is_none(), "{r} reached no node, so nothing of it is in state");
+    }
+    // Destroy reads data sources again: without them, nothing waits.
+    ws.write_config(&format!("{HEADER}\nresource \"proxtalos_machine_secrets\" \"this\" {{}}\n"));
+    ws.ok(&["destroy", "-no-color", "-auto-approve"]);
+}

@@ -10,7 +10,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::terraform::{Terraform, Workspace, build_provider, terraform, terraforms};
+use support::terraform::{Terraform, Workspace, build_provider, ctrl_c, terraform, terraforms};
 
 const SOURCE: &str = "proxtalos/tftest";
 
@@ -223,20 +223,6 @@ fn ctrl_c_story(tf: &Terraform) {
     assert!(slow.is_some(), "the create that was under way is recorded in state:\n{text}");
     assert!(!marker.exists(), "create ran to its end");
     ws.ok(&["destroy", "-no-color", "-auto-approve"]);
-}
-
-/// What a terminal's Ctrl-C does: SIGINT to the foreground process group
-/// `pgid`, with killpg(2) itself. Not `kill -INT -<pgid>`: procps `kill`
-/// reads `-1234` as `-1`, every process of the user, which ended a CI run
-/// (the runner included) when the group's id began with a 1. And only after
-/// checking that the group is Terraform's own, not the test's.
-fn ctrl_c(child: &std::process::Child) {
-    use rustix::process::{Pid, Signal, getpgid, getpgrp, kill_process_group};
-    let pid = Pid::from_child(child);
-    let group = getpgid(Some(pid)).expect("Terraform's process group");
-    assert_eq!(group, pid, "Terraform leads a process group of its own");
-    assert_ne!(group, getpgrp(), "Terraform's group is not the test's");
-    kill_process_group(group, Signal::INT).expect("SIGINT to Terraform's process group");
 }
 
 #[test]

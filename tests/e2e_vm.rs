@@ -508,3 +508,108 @@ resource "proxtalos_vm" "linked" {
     ws.ok(&["destroy", "-no-color", "-auto-approve"]);
     assert_eq!(pve.vmids(), vec![9000], "only the template is left");
 }
+
+/// Ctrl-C during a long apply (issue 12 §2): Terraform sends StopProvider,
+/// the provider's waits end at once, Terraform exits within 5 s of the
+/// signal, and every VM that exists on PVE is in state. Then the same
+/// during a destroy whose guest ignores shutdown.
+#[test]
+fn ctrl_c_during_long_waits_returns_within_5_s_and_keeps_every_vm() {
+    let tf = terraform("1.15.5").expect("Terraform 1.15.5");
+    let pve = FakePve::start();
+    let ws = workspace(&tf, &pve);
+    // fakepve's agent is "not running" on every VM (fakepve.md §4.3), so
+    // `slowa` and `slowb` wait for addresses until agent_wait (10 min).
+    let slow = "started = true\n  agent = true\n  agent_wait = \"10m\"";
+    ws.write_config(
+        &(header(&pve, &token_auth(&pve))
+            + &vm_block("quick", r#"["x"]"#, 1, 512, "started = false")
+            + &vm_block("slowa", r#"["x"]"#, 1, 512, slow)
+            + &vm_block("slowb", r#"["x"]"#, 1, 512, slow)),
+    );
+    ws.init();
+    let interrupt = |args: &[&str], waiting: &dyn Fn() -> bool| -> String {
+        let mut cmd = ws.command(args);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !waiting() {
+            assert!(Instant::now() < deadline, "the provider never got to its wait");
+            if child.try_wait().unwrap().is_some() {
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "terraform ended before the wait:\n{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Let it settle into the wait, then press Ctrl-C.
+        std::thread::sleep(Duration::from_secs(1));
+        let pressed = Instant::now();
+        support::terraform::ctrl_c(&child);
+        while child.try_wait().unwrap().is_none() {
+            if pressed.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("terraform still running 30 s after Ctrl-C");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let took = pressed.elapsed();
+        let out = child.wait_with_output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        eprintln!("terraform {} exited {:?} {took:?} after Ctrl-C", args[0], out.status.code());
+        assert!(took < Duration::from_secs(5), "terraform took {took:?} to exit after Ctrl-C:\n{text}");
+        assert!(!text.contains("Plugin did not respond") && !text.contains("plugin crashed"), "{text}");
+        text
+    };
+    let in_state = || -> Vec<u64> {
+        let mut ids: Vec<u64> = ["quick", "slowa", "slowb"]
+            .iter()
+            .filter_map(|n| ws.resource(&format!("proxtalos_vm.{n}")))
+            .filter_map(|v| v["vm_id"].as_u64())
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    let on_pve = || {
+        let mut ids = pve.vmids();
+        ids.sort_unstable();
+        ids
+    };
+
+    // 1. Apply: both slow VMs are asking their agent when Ctrl-C comes.
+    let agent_asked = |vmid: u64| {
+        let path = format!("/nodes/pve1/qemu/{vmid}/agent/network-get-interfaces");
+        pve.requests().iter().any(|(m, p)| m == "GET" && p.ends_with(&path))
+    };
+    let out = interrupt(&["apply", "-no-color", "-auto-approve"], &|| {
+        let ids = pve.vmids();
+        ids.len() == 3 && ids.iter().filter(|id| agent_asked(**id)).count() == 2
+    });
+    assert!(out.contains("Stopped before the guest agent reported addresses"), "{out}");
+    assert_eq!(in_state(), on_pve(), "every VM on PVE is in state:\n{out}");
+    assert_eq!(on_pve().len(), 3);
+    // Finished VMs are not tainted: the next plan changes nothing.
+    ws.plan_exit(0);
+
+    // 2. Destroy: a guest that ignores shutdown keeps destroy waiting.
+    let a = vmid_of(&ws, "proxtalos_vm.slowa");
+    pve.cmd(json!({"op": "vm_set", "vmid": a, "attrs": {"shutdown_secs": 100000}}));
+    pve.clear_requests();
+    let shutdown_asked = || {
+        let path = format!("/nodes/pve1/qemu/{a}/status/shutdown");
+        pve.requests().iter().any(|(m, p)| m == "POST" && p.ends_with(&path))
+    };
+    let out = interrupt(&["destroy", "-no-color", "-auto-approve"], &|| shutdown_asked() && pve.vmids().len() == 1);
+    assert!(out.contains("Interrupted: Terraform asked the provider to stop"), "{out}");
+    assert_eq!(in_state(), on_pve(), "the VM that is still on PVE is still in state:\n{out}");
+    assert_eq!(on_pve(), vec![a]);
+
+    // What was left is destroyed on the next run.
+    pve.cmd(json!({"op": "vm_set", "vmid": a, "attrs": {"shutdown_secs": 0}}));
+    ws.ok(&["destroy", "-no-color", "-auto-approve"]);
+    assert!(pve.vmids().is_empty(), "left: {:?}", pve.vmids());
+}

@@ -64,6 +64,10 @@ fn soon() -> Instant {
     Instant::now() + Duration::from_secs(30)
 }
 
+fn until_soon() -> proxtalos::talos::api::wait::Until {
+    proxtalos::talos::api::wait::Until::after(Duration::from_secs(30), &proxtalos::wait::Stop::never())
+}
+
 /// Polls `f` until it holds (or fails the test after 30 s).
 async fn until<F, Fut>(what: &str, mut f: F)
 where
@@ -181,7 +185,7 @@ async fn iso_vm_with_static_address_start_stop_start_destroy() {
     })
     .await
     .unwrap();
-    poll_until(&addr.to_string(), conditions::SECURE_API, soon(), TICK, || async {
+    poll_until(&addr.to_string(), conditions::SECURE_API, &until_soon(), TICK, || async {
         let tg = Target { node: addr.to_string(), endpoint: None, mode: Mode::Normal(admin()), timeouts: t() };
         conditions::secure_api_up(&tg).await
     })

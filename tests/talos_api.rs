@@ -95,6 +95,10 @@ fn soon() -> Instant {
     Instant::now() + Duration::from_secs(30)
 }
 
+fn until_soon() -> proxtalos::talos::api::wait::Until {
+    proxtalos::talos::api::wait::Until::after(Duration::from_secs(30), &proxtalos::wait::Stop::never())
+}
+
 const TICK: Duration = Duration::from_millis(20);
 
 /// Applies a config in maintenance mode and waits until the node answers
@@ -102,13 +106,15 @@ const TICK: Duration = Duration::from_millis(20);
 async fn configure(c: &SimCluster, i: usize, cfg: Vec<u8>) -> NodeClient {
     maint(c, i).await.apply_configuration(&apply(cfg, ApplyMode::Auto)).await.unwrap();
     let tg = target(c, i);
-    poll_until(&tg.node, conditions::SECURE_API, soon(), TICK, || conditions::secure_api_up(&tg)).await.unwrap();
+    poll_until(&tg.node, conditions::SECURE_API, &until_soon(), TICK, || conditions::secure_api_up(&tg)).await.unwrap();
     tg.connect().await.unwrap()
 }
 
 async fn bootstrap(c: &SimCluster, i: usize) {
     let tg = target(c, i);
-    poll_until(&tg.node, conditions::BOOTSTRAPPED, soon(), TICK, || conditions::bootstrapped(&tg)).await.unwrap();
+    poll_until(&tg.node, conditions::BOOTSTRAPPED, &until_soon(), TICK, || conditions::bootstrapped(&tg))
+        .await
+        .unwrap();
 }
 
 // ---- maintenance mode ----
@@ -367,15 +373,17 @@ async fn control_planes_join_etcd_and_bootstrap_on_a_joined_member_already_exist
     let w = configure(&c, 2, config("v1.13", false)).await;
     bootstrap(&c, 0).await;
     let tg = target(&c, 0);
-    poll_until(&tg.node, conditions::ETCD_MEMBERS, soon(), TICK, || conditions::etcd_members_at_least(&tg, 2))
+    poll_until(&tg.node, conditions::ETCD_MEMBERS, &until_soon(), TICK, || conditions::etcd_members_at_least(&tg, 2))
         .await
         .unwrap();
     let cp2 = target(&c, 1).connect().await.unwrap();
     assert!(matches!(cp2.bootstrap().await, Err(ApiError::AlreadyExists { .. })));
     let tg2 = target(&c, 1);
-    poll_until(&tg2.node, conditions::SERVICE_RUNNING, soon(), TICK, || conditions::service_running(&tg2, "etcd"))
-        .await
-        .unwrap();
+    poll_until(&tg2.node, conditions::SERVICE_RUNNING, &until_soon(), TICK, || {
+        conditions::service_running(&tg2, "etcd")
+    })
+    .await
+    .unwrap();
     assert!(matches!(w.etcd_members(false).await, Err(ApiError::Unimplemented { .. })));
     // Worker bootstrap: v1.13+ Unimplemented (api.md §3.2).
     let e = w.bootstrap().await.unwrap_err();
@@ -396,9 +404,11 @@ async fn worker_bootstrap_is_failed_precondition_on_v112() {
     configure(&c, 0, config("v1.12", true)).await;
     let w = configure(&c, 1, config("v1.12", false)).await;
     let tg = target(&c, 1);
-    poll_until(&tg.node, conditions::SERVICE_RUNNING, soon(), TICK, || conditions::service_running(&tg, "kubelet"))
-        .await
-        .unwrap();
+    poll_until(&tg.node, conditions::SERVICE_RUNNING, &until_soon(), TICK, || {
+        conditions::service_running(&tg, "kubelet")
+    })
+    .await
+    .unwrap();
     let e = w.bootstrap().await.unwrap_err();
     assert!(
         matches!(&e, ApiError::FailedPrecondition { message, .. } if message.contains("control plane node")),
@@ -443,7 +453,7 @@ async fn v113_auto_reboots_only_when_needed_and_no_reboot_refuses_such_changes()
     let boot = c.boot_id(0).unwrap();
     assert_eq!(n.apply_configuration(&apply(kernel, ApplyMode::Auto)).await.unwrap().mode, ApplyMode::Reboot);
     let tg = target(&c, 0);
-    poll_until(&tg.node, "reboot", soon(), TICK, || async {
+    poll_until(&tg.node, "reboot", &until_soon(), TICK, || async {
         Ok(if c.boot_id(0).unwrap() > boot && c.phase(0).unwrap() == Phase::Running {
             conditions_ready()
         } else {
@@ -490,7 +500,9 @@ async fn boot_id_is_read_by_admins_and_changes_at_every_boot_only() {
     let tg = target(&c, 0);
     assert!(matches!(conditions::rebooted(&tg, &first).await.unwrap(), Probe::NotYet(_)));
     n.reboot(RebootMode::Default).await.unwrap();
-    poll_until(&tg.node, conditions::REBOOTED, soon(), TICK, || conditions::rebooted(&tg, &first)).await.unwrap();
+    poll_until(&tg.node, conditions::REBOOTED, &until_soon(), TICK, || conditions::rebooted(&tg, &first))
+        .await
+        .unwrap();
     let n = tg.connect().await.unwrap();
     let second = n.boot_id().await.unwrap();
     assert_ne!(second, first);
@@ -540,7 +552,9 @@ async fn staged_applies_at_next_reboot_and_try_rolls_back() {
     let first = n.boot_id().await.unwrap();
     n.reboot(RebootMode::Default).await.unwrap();
     let tg = target(&c, 0);
-    poll_until(&tg.node, conditions::REBOOTED, soon(), TICK, || conditions::rebooted(&tg, &first)).await.unwrap();
+    poll_until(&tg.node, conditions::REBOOTED, &until_soon(), TICK, || conditions::rebooted(&tg, &first))
+        .await
+        .unwrap();
     assert!(c.boot_id(0).unwrap() > boot);
     assert!(c.active_config(0).unwrap().unwrap().contains("foo.example.com"));
 }
@@ -560,7 +574,9 @@ async fn reset_state_and_ephemeral_brings_the_node_back_to_maintenance() {
     assert_eq!(n.reset(&bad).await.unwrap_err().code(), Some(tonic::Code::Unknown));
     n.reset(&ResetRequest::to_maintenance(false)).await.unwrap();
     let tg = Target { mode: Mode::Maintenance { fingerprint: None }, ..target(&c, 0) };
-    poll_until(&tg.node, conditions::MAINTENANCE_API, soon(), TICK, || conditions::api_answers(&tg)).await.unwrap();
+    poll_until(&tg.node, conditions::MAINTENANCE_API, &until_soon(), TICK, || conditions::api_answers(&tg))
+        .await
+        .unwrap();
     assert_eq!(c.phase(0).unwrap(), Phase::Maintenance);
     assert!(c.etcd_members().is_empty());
 }
@@ -577,7 +593,9 @@ async fn reset_without_reboot_powers_off() {
     assert!(matches!(e, ApiError::Connect { .. }) && e.is_transient(), "{e}");
     c.power_on(0).unwrap();
     let tg = Target { mode: Mode::Maintenance { fingerprint: None }, ..target(&c, 0) };
-    poll_until(&tg.node, conditions::MAINTENANCE_API, soon(), TICK, || conditions::api_answers(&tg)).await.unwrap();
+    poll_until(&tg.node, conditions::MAINTENANCE_API, &until_soon(), TICK, || conditions::api_answers(&tg))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -593,7 +611,9 @@ async fn upgrade_changes_the_version_after_a_reboot() {
         .unwrap();
     assert!(!ack.is_empty());
     let tg = target(&c, 0);
-    poll_until(&tg.node, conditions::VERSION, soon(), TICK, || conditions::version_is(&tg, "v1.14.0")).await.unwrap();
+    poll_until(&tg.node, conditions::VERSION, &until_soon(), TICK, || conditions::version_is(&tg, "v1.14.0"))
+        .await
+        .unwrap();
     assert_eq!(c.version(0).unwrap(), "v1.14.0");
 }
 
@@ -629,19 +649,19 @@ async fn wait_times_out_naming_the_condition_when_the_node_never_leaves_maintena
     // A node that never leaves maintenance: the secure-API wait ends at the deadline.
     let c = metal("v1.13.9", 1).await;
     let tg = target(&c, 0);
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let e = poll_until(&tg.node, conditions::SECURE_API, deadline, TICK, || conditions::secure_api_up(&tg))
+    let never = proxtalos::wait::Stop::never();
+    let deadline = proxtalos::talos::api::wait::Until::after(Duration::from_secs(3), &never);
+    let e = poll_until(&tg.node, conditions::SECURE_API, &deadline, TICK, || conditions::secure_api_up(&tg))
         .await
         .unwrap_err();
     // Its self-signed certificate is "not yet" for this condition (the node may
     // be about to install); the timeout reports what was seen.
     assert!(matches!(&e, ApiError::WaitTimedOut { last, .. } if last.contains("not trusted")), "{e}");
     let down = Target { node: "127.0.0.1:1".into(), ..tg };
-    let e = poll_until(&down.node, conditions::SECURE_API, Instant::now() + Duration::from_millis(200), TICK, || {
-        conditions::secure_api_up(&down)
-    })
-    .await
-    .unwrap_err();
+    let soon = proxtalos::talos::api::wait::Until::after(Duration::from_millis(200), &never);
+    let e = poll_until(&down.node, conditions::SECURE_API, &soon, TICK, || conditions::secure_api_up(&down))
+        .await
+        .unwrap_err();
     assert!(matches!(&e, ApiError::WaitTimedOut { condition, .. } if *condition == conditions::SECURE_API), "{e}");
     assert!(e.to_string().contains("waiting for the node to answer with mutual TLS"));
 }
@@ -659,7 +679,7 @@ async fn call_during_reboot_fails_transiently_and_wait_rides_it_out() {
     let e = n.version().await.unwrap_err();
     assert!(e.is_transient(), "{e}");
     let tg = target(&c, 0);
-    poll_until(&tg.node, conditions::SECURE_API, soon(), TICK, || conditions::secure_api_up(&tg)).await.unwrap();
+    poll_until(&tg.node, conditions::SECURE_API, &until_soon(), TICK, || conditions::secure_api_up(&tg)).await.unwrap();
 }
 
 #[tokio::test]

@@ -60,12 +60,10 @@ async fn maintenance_is(endpoint: &str, up: bool) {
 
 async fn secure_up(c: &SimCluster, i: usize) {
     let tg = Target { node: c.endpoint(i), endpoint: None, mode: Mode::Normal(admin()), timeouts: t() };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    poll_until(&tg.node, conditions::SECURE_API, deadline, Duration::from_millis(20), || {
-        conditions::secure_api_up(&tg)
-    })
-    .await
-    .unwrap();
+    let until = proxtalos::talos::api::wait::Until::after(Duration::from_secs(10), &proxtalos::wait::Stop::never());
+    poll_until(&tg.node, conditions::SECURE_API, &until, Duration::from_millis(20), || conditions::secure_api_up(&tg))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use tokio::sync::watch;
 
 use super::diag::{AttributePath, Diagnostics};
 use super::schema::{IdentitySchema, Schema};
@@ -29,30 +28,8 @@ pub struct Context<D> {
     pub stop: StopSignal,
 }
 
-/// A cheap, cloneable view of "Terraform asked us to stop".
-#[derive(Clone, Debug)]
-pub struct StopSignal(watch::Receiver<bool>);
-
-impl StopSignal {
-    /// A signal and the sender that fires it.
-    pub fn new() -> (watch::Sender<bool>, StopSignal) {
-        let (tx, rx) = watch::channel(false);
-        (tx, StopSignal(rx))
-    }
-
-    /// Whether stop was requested.
-    pub fn is_stopped(&self) -> bool {
-        *self.0.borrow()
-    }
-
-    /// Completes when stop is requested (never, if the sender is gone first).
-    pub async fn stopped(&self) {
-        let mut rx = self.0.clone();
-        if rx.wait_for(|s| *s).await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}
+/// "Terraform asked us to stop" ([`crate::wait::Stop`], read by every wait).
+pub use crate::wait::Stop as StopSignal;
 
 /// What Terraform said at `ConfigureProvider`.
 #[derive(Clone, Debug)]

@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
@@ -49,7 +48,7 @@ pub struct ProviderServer<P: Provider> {
     ephemerals: HashMap<&'static str, EphemeralEntry<P::Data>>,
     schema_response: pb::get_provider_schema::Response,
     data: OnceLock<Arc<P::Data>>,
-    stop_tx: watch::Sender<bool>,
+    stop_tx: crate::wait::StopSender,
     stop: StopSignal,
 }
 
@@ -729,7 +728,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
     #[instrument(skip_all, fields(rpc = "StopProvider"))]
     async fn stop_provider(&self, _r: Request<pb::stop_provider::Request>) -> Rpc<pb::stop_provider::Response> {
         tracing::info!("stop requested: in-flight operations are asked to finish early");
-        self.stop_tx.send_replace(true);
+        self.stop_tx.stop();
         Ok(Response::new(pb::stop_provider::Response { error: String::new() }))
     }
 }

@@ -15,8 +15,8 @@ use super::error::{ApiError, ApiErrorKind, Error, Result};
 use super::request::{Effect, Method, Request};
 use super::transport::{HttpRequest, Transport};
 use super::upid::{Upid, exit_ok};
-use super::wait::{Backoff, poll};
 use super::{access, tasks};
+use crate::wait::{self, Backoff, Probe, Stop, Wait};
 
 /// A secret string whose `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -111,12 +111,29 @@ struct Inner {
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// Ends waits and retry pauses early ([`Client::stopping_on`]).
+    stop: Stop,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client").field("credentials", &self.inner.credentials).finish()
     }
+}
+
+/// Why a 200 answer is not PVE's: what it looks like, briefly.
+fn not_an_envelope(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let start: String = text.trim().chars().take(60).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let looks = match serde_json::from_slice::<Json>(body) {
+        Ok(_) => "JSON without PVE's `data` envelope".to_string(),
+        Err(_) if text.trim().is_empty() => "an empty body".to_string(),
+        Err(_) => format!("not JSON (it begins {start:?})"),
+    };
+    format!(
+        "HTTP 200, but the body is {looks}: something other than the Proxmox VE API answered (a proxy or captive \
+portal?); check `proxmox.endpoint`"
+    )
 }
 
 /// How a finished task went.
@@ -141,7 +158,26 @@ impl Client {
                 ticket: Mutex::new(None),
                 vmids: Mutex::new(BTreeSet::new()),
             }),
+            stop: Stop::never(),
         }
+    }
+
+    /// The same client (shared ticket, VMID bookkeeping) whose task waits
+    /// and retry pauses end with [`Error::Stopped`] once `stop` fires. A
+    /// request already sent is let finish: only the waiting is cut short.
+    pub fn stopping_on(&self, stop: &Stop) -> Client {
+        Client { inner: self.inner.clone(), stop: stop.clone() }
+    }
+
+    /// The stop signal this client's waits honour.
+    pub fn stop(&self) -> &Stop {
+        &self.stop
+    }
+
+    async fn retry_pause(&self, req: &Request, delay: Duration) -> Result<()> {
+        wait::pause(jitter(delay), &self.stop)
+            .await
+            .map_err(|_| Error::Stopped { what: format!("a retry of {}", req.describe()), secs: 0 })
     }
 
     /// The options.
@@ -182,7 +218,10 @@ impl Client {
             }
             let delay = policy.base.saturating_mul(1 << (attempt - 1).min(16)).min(policy.max);
             tracing::debug!(request = %req.describe(), attempt, ?delay, error = ?result.as_ref().err().map(ToString::to_string), "retrying");
-            tokio::time::sleep(jitter(delay)).await;
+            if self.stop.is_stopped() {
+                return result;
+            }
+            self.retry_pause(req, delay).await?;
         }
     }
 
@@ -225,7 +264,7 @@ impl Client {
                 {
                     let delay = policy.base.saturating_mul(1 << (attempt - 1).min(16)).min(policy.max);
                     tracing::debug!(request = %req.describe(), attempt, "config lock held by another task; retrying");
-                    tokio::time::sleep(jitter(delay)).await;
+                    self.retry_pause(req, delay).await?;
                 }
                 other => return other,
             }
@@ -255,7 +294,14 @@ impl Client {
         let resp = resp?;
         let body: Json = serde_json::from_slice(&resp.body).unwrap_or(Json::Null);
         if resp.status == 200 {
-            return Ok(body.get("data").cloned().unwrap_or(Json::Null));
+            // PVE answers every call with a `{"data": ...}` envelope (null
+            // for calls that return nothing). Anything else (a proxy's or a
+            // captive portal's page) is not PVE's answer: reading it as "no
+            // data" would report a delete that never happened as done.
+            return match body.get("data") {
+                Some(data) => Ok(data.clone()),
+                None => Err(Error::Decode { path: req.describe(), message: not_an_envelope(&resp.body) }),
+            };
         }
         let mut errors = BTreeMap::new();
         if let Some(m) = body.get("errors").and_then(Json::as_object) {
@@ -324,25 +370,26 @@ impl Client {
     /// the API is never hammered). `OK` and `WARNINGS: n` are success; any
     /// other exit status is [`Error::Task`] with the last lines of the log.
     pub async fn wait_task(&self, upid: &Upid, timeout: Duration) -> Result<TaskOutcome> {
-        let deadline = Instant::now() + timeout;
         let status_req = tasks::status(upid);
         let early_misses = std::sync::atomic::AtomicU32::new(0);
         let what = format!("task {upid}");
-        let status: tasks::TaskStatus = poll(&what, deadline, Backoff::task(), || async {
+        let w = Wait::new(&what, timeout, Backoff::task(), &self.stop);
+        let status: tasks::TaskStatus = wait::until(&w, || async {
             match self.execute_as::<tasks::TaskStatus>(&status_req).await {
-                Ok(s) if s.status == "running" => Ok(None),
-                Ok(s) => Ok(Some(s)),
+                Ok(s) if s.status == "running" => Ok(Probe::NotYet("running".to_string())),
+                Ok(s) => Ok(Probe::Ready(s)),
                 // Right after a start the status can briefly fail (api.md §10).
                 Err(Error::Api(e))
                     if matches!(e.status, 400 | 404 | 500)
                         && early_misses.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 5 =>
                 {
-                    Ok(None)
+                    Ok(Probe::NotYet(e.to_string()))
                 }
                 Err(e) => Err(e),
             }
         })
-        .await?;
+        .await
+        .map_err(|e| Error::from_wait(&what, e))?;
         let exitstatus = status.exitstatus.unwrap_or_else(|| "unexpected status".into());
         if exit_ok(&exitstatus) {
             let warnings = if exitstatus.starts_with("WARNINGS") {
@@ -752,6 +799,35 @@ mod tests {
         assert!(e.is_ambiguous());
         let e = c.create_with_vmid(None, |id| qemu::create("pve1", id, &[])).await.unwrap_err();
         assert!(!e.is_ambiguous() && !matches!(e, Error::MaybeApplied { .. }), "a plain refusal: {e:?}");
+        m.done();
+    }
+
+    /// A 200 that is not PVE's `{"data": ...}` envelope (a captive portal's
+    /// page, a proxy's JSON) is a decode error naming the request, never
+    /// "no data": an image delete behind a portal must not report success.
+    #[tokio::test]
+    async fn a_200_that_is_not_pves_envelope_is_a_decode_error() {
+        let page = |body: &str| Ok(HttpResponse { status: 200, reason: None, body: body.as_bytes().to_vec() });
+        let m = Mock::new();
+        m.then(
+            Method::Delete,
+            "/nodes/pve1/storage/local/content/a.iso",
+            page("<html>Sign in to the guest Wi-Fi</html>"),
+        )
+        .then(Method::Get, "/version", page(r#"{"status":"ok"}"#))
+        .then(Method::Get, "/version", page(""))
+        .then(Method::Get, "/version", ok(serde_json::Value::Null));
+        let c = token_client(&m);
+        let e = c.execute(&crate::proxmox::storage::delete_volume("pve1", "local", "a.iso")).await.unwrap_err();
+        let Error::Decode { path, message } = &e else { panic!("{e:?}") };
+        assert_eq!(path, "DELETE /nodes/pve1/storage/local/content/a.iso");
+        assert!(message.contains("not JSON (it begins \"<html>Sign in"), "{message}");
+        let e = c.execute(&cluster::version()).await.unwrap_err();
+        assert!(e.to_string().contains("JSON without PVE's `data` envelope"), "{e}");
+        let e = c.execute(&cluster::version()).await.unwrap_err();
+        assert!(e.to_string().contains("an empty body"), "{e}");
+        // `{"data": null}` is PVE's "nothing to return".
+        assert_eq!(c.execute(&cluster::version()).await.unwrap(), serde_json::Value::Null);
         m.done();
     }
 }

@@ -50,6 +50,14 @@ pub enum Error {
         /// How long we waited.
         secs: u64,
     },
+    /// Terraform asked the provider to stop while this waited.
+    #[error("stopped after {secs}s waiting for {what} (Terraform asked the provider to stop)")]
+    Stopped {
+        /// What was awaited.
+        what: String,
+        /// How long we waited.
+        secs: u64,
+    },
     /// A request that creates a VM may or may not have been carried out:
     /// it was sent, but the connection broke or a proxy answered 59x. The
     /// caller must look (does VM `vmid` exist?) before it forgets or retries.
@@ -67,6 +75,27 @@ pub enum Error {
     /// A value does not parse (property string, UPID, VMID).
     #[error(transparent)]
     Parse(#[from] ParseError),
+}
+
+impl Error {
+    /// A [`crate::wait::until`] that did not succeed, as a client error.
+    pub fn from_wait(what: &str, e: crate::wait::Ended<Error>) -> Error {
+        use crate::wait::Ended;
+        match e {
+            Ended::Failed(e) => e,
+            Ended::TimedOut(r) => Error::Timeout { what: what.to_string(), secs: r.after.as_secs() },
+            Ended::Stopped(r) => Error::Stopped { what: what.to_string(), secs: r.after.as_secs() },
+        }
+    }
+
+    /// True when the error is Terraform's stop request, not a failure.
+    pub fn is_stopped(&self) -> bool {
+        match self {
+            Error::Stopped { .. } => true,
+            Error::MaybeApplied { source, .. } => source.is_stopped(),
+            _ => false,
+        }
+    }
 }
 
 fn log_suffix(lines: &[String]) -> String {

@@ -8,8 +8,9 @@
 //!   ([`ReqwestTransport`]: rustls, explicit CA or `insecure`), adds the API
 //!   token or ticket + CSRF (renewed before the 2 h expiry), reads PVE's
 //!   envelope and errors, and retries only what is transient;
-//! - tasks are awaited with [`Client::wait_task`] (one polling helper with
-//!   a deadline, [`wait::poll`]);
+//! - tasks are awaited with [`Client::wait_task`] (the provider's one
+//!   polling helper, [`crate::wait::until`]: a deadline, and an early end
+//!   on Terraform's stop request, [`Client::stopping_on`]);
 //! - property strings and indexed keys are types ([`propstring`]).
 
 pub mod access;
@@ -25,7 +26,6 @@ pub mod storage;
 pub mod tasks;
 pub mod transport;
 pub mod upid;
-pub mod wait;
 
 pub use client::{Client, ClientOptions, Credentials, RetryPolicy, Secret, TaskOutcome};
 pub use error::{ApiError, ApiErrorKind, Error, ParseError, Result};

@@ -11,7 +11,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::time::Instant;
 
 use super::common::strings;
 use super::talos_node::{
@@ -26,7 +25,8 @@ use crate::plugin::{
 use crate::provider::ProxtalosData;
 use crate::talos::api::ApiError;
 use crate::talos::api::error::chain;
-use crate::talos::api::wait::Target;
+use crate::talos::api::wait::{Target, Until};
+use crate::wait::{self, Backoff, Ended, Probe, Wait};
 
 /// Default read timeout.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10 * 60);
@@ -125,48 +125,65 @@ async fn check_services(args: &NodeArgs, n: &Node) -> Result<(), (Failure, bool)
     if bad.is_empty() { Ok(()) } else { Err(fail(bad.join(", "), false)) }
 }
 
-/// Runs one stage over every node until all pass or `deadline`.
-async fn stage<'a, F, Fut>(nodes: &'a [Node], deadline: Instant, check: F) -> Result<(), (Failure, bool)>
+/// How a stage ended without passing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StageEnd {
+    /// A node refused us for good (credentials, permissions).
+    Fatal(Failure),
+    /// The deadline passed; the last observation names the node.
+    TimedOut(String),
+    /// Terraform asked the provider to stop.
+    Stopped(String),
+}
+
+impl Failure {
+    fn observation(&self) -> String {
+        format!("on node {}: {}", self.node, self.last)
+    }
+}
+
+/// Runs one stage over every node until all pass, a fatal failure, the
+/// deadline or stop (one probe is a pass over the nodes, first failure
+/// first).
+async fn stage<'a, F, Fut>(name: &str, nodes: &'a [Node], until: &Until, check: F) -> Result<(), StageEnd>
 where
     F: Fn(&'a Node) -> Fut,
     Fut: std::future::Future<Output = Result<(), (Failure, bool)>>,
 {
-    loop {
-        let mut first = None;
+    let w = Wait::new(name, Duration::ZERO, Backoff::fixed(POLL), &until.stop).until(until.deadline);
+    let r = wait::until(&w, || async {
         for n in nodes {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let r = match tokio::time::timeout(left.max(Duration::from_millis(1)), check(n)).await {
-                Ok(r) => r,
-                Err(_) => {
-                    Err((Failure { node: n.address.clone(), last: "no answer before the deadline".into() }, false))
-                }
-            };
-            if let Err((f, is_fatal)) = r {
-                if is_fatal {
-                    return Err((f, true));
-                }
-                first = Some(f);
-                break;
+            match check(n).await {
+                Ok(()) => {}
+                Err((f, true)) => return Err(f),
+                Err((f, false)) => return Ok(Probe::NotYet(f.observation())),
             }
         }
-        let Some(f) = first else { return Ok(()) };
-        if Instant::now() >= deadline {
-            return Err((f, false));
-        }
-        tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
-    }
+        Ok(Probe::Ready(()))
+    })
+    .await;
+    r.map_err(|e| match e {
+        Ended::Failed(f) => StageEnd::Fatal(f),
+        Ended::TimedOut(r) => StageEnd::TimedOut(r.last_or_none()),
+        Ended::Stopped(r) => StageEnd::Stopped(r.last_or_none()),
+    })
 }
 
-fn failure_diag(stage: &str, f: &Failure, limit: Duration, timed_out: bool) -> Diagnostic {
-    let why = if timed_out {
-        format!("did not pass within {} (`timeouts.read`)", crate::plugin::timeouts::format_duration(limit))
-    } else {
-        "failed".to_string()
+fn failure_diag(stage: &str, end: &StageEnd, limit: Duration) -> Diagnostic {
+    let (why, seen) = match end {
+        StageEnd::Fatal(f) => ("failed".to_string(), f.observation()),
+        StageEnd::TimedOut(seen) => (
+            format!("did not pass within {} (`timeouts.read`)", crate::plugin::timeouts::format_duration(limit)),
+            seen.clone(),
+        ),
+        StageEnd::Stopped(seen) => {
+            return super::common::interrupted(
+                &format!("Stage {stage} had not passed yet (last seen {seen})."),
+                "Nothing was changed; run the plan or apply again to check the cluster's health.",
+            );
+        }
     };
-    Diagnostic::error(
-        format!("Cluster health check failed at stage {stage}"),
-        format!("Stage {stage} {why} on node {}: {}.", f.node, f.last),
-    )
+    Diagnostic::error(format!("Cluster health check failed at stage {stage}"), format!("Stage {stage} {why} {seen}."))
 }
 
 #[async_trait]
@@ -199,7 +216,7 @@ impl DataSource<ProxtalosData> for ClusterHealth {
         }
     }
 
-    async fn read(&self, _ctx: &Context<ProxtalosData>, req: ReadDataRequest, resp: &mut ReadDataResponse) {
+    async fn read(&self, ctx: &Context<ProxtalosData>, req: ReadDataRequest, resp: &mut ReadDataResponse) {
         let mut cfg = req.config.clone();
         cfg.set_attr("node", Value::string(""));
         let args = match NodeArgs::from_value(&cfg) {
@@ -207,7 +224,7 @@ impl DataSource<ProxtalosData> for ClusterHealth {
             Err(d) => return resp.diags.push(d),
         };
         let limit = timeouts::get(&req.config, Operation::Read, READ_TIMEOUT);
-        let deadline = Instant::now() + limit;
+        let until = Until::after(limit, &ctx.stop);
         let cps = strings(req.config.attr("control_plane_nodes"));
         let mut nodes: Vec<Node> = cps.iter().map(|a| Node { address: a.clone(), control_plane: true }).collect();
         nodes.extend(
@@ -218,12 +235,12 @@ impl DataSource<ProxtalosData> for ClusterHealth {
         let mut passed: Vec<&'static str> = Vec::new();
         for name in ["apid", "etcd", "services"] {
             let r = match name {
-                "apid" => stage(&nodes, deadline, |n| check_apid(&args, n)).await,
-                "etcd" => stage(&cp_nodes, deadline, |n| check_etcd(&args, n, want)).await,
-                _ => stage(&nodes, deadline, |n| check_services(&args, n)).await,
+                "apid" => stage(name, &nodes, &until, |n| check_apid(&args, n)).await,
+                "etcd" => stage(name, &cp_nodes, &until, |n| check_etcd(&args, n, want)).await,
+                _ => stage(name, &nodes, &until, |n| check_services(&args, n)).await,
             };
-            if let Err((f, is_fatal)) = r {
-                return resp.diags.push(failure_diag(name, &f, limit, !is_fatal));
+            if let Err(end) = r {
+                return resp.diags.push(failure_diag(name, &end, limit));
             }
             passed.push(name);
         }
@@ -244,8 +261,13 @@ mod tests {
     #[test]
     fn failures_name_stage_and_node() {
         let f = Failure { node: "10.0.0.12".into(), last: "1 etcd members".into() };
-        let d = failure_diag("etcd", &f, Duration::from_secs(900), true);
+        let d = failure_diag("etcd", &StageEnd::TimedOut(f.observation()), Duration::from_secs(900));
         assert_eq!(d.summary, "Cluster health check failed at stage etcd");
-        assert!(d.detail.contains("within 15m") && d.detail.contains("node 10.0.0.12"), "{}", d.detail);
+        assert_eq!(d.detail, "Stage etcd did not pass within 15m (`timeouts.read`) on node 10.0.0.12: 1 etcd members.");
+        let d = failure_diag("etcd", &StageEnd::Fatal(f.clone()), Duration::from_secs(900));
+        assert_eq!(d.detail, "Stage etcd failed on node 10.0.0.12: 1 etcd members.");
+        let d = failure_diag("etcd", &StageEnd::Stopped(f.observation()), Duration::from_secs(900));
+        assert_eq!(d.summary, super::super::common::INTERRUPTED);
+        assert!(d.detail.contains("on node 10.0.0.12: 1 etcd members"), "{}", d.detail);
     }
 }

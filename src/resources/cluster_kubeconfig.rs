@@ -25,6 +25,7 @@ use crate::plugin::{
 use crate::provider::ProxtalosData;
 use crate::talos::api::ApiError;
 use crate::talos::api::error::chain;
+use crate::talos::api::wait::Until;
 use crate::talos::api::wait::{Probe, Target};
 
 /// Default create/update timeout.
@@ -144,11 +145,11 @@ async fn kubeconfig_probe(target: &Target) -> Result<Probe<String>, ApiError> {
 }
 
 /// Fetches and fills the three outputs into `v`.
-async fn fetch(config: &Value, limit: Duration, v: &mut Value) -> Result<(), Diagnostic> {
+async fn fetch(config: &Value, limit: &Until, v: &mut Value) -> Result<(), Diagnostic> {
     let args = NodeArgs::from_value(config)?;
     let target = args.target(attempt_timeouts());
     let summary = format!("Cannot fetch the kubeconfig from Talos node {}", args.node);
-    let text = wait(&args.node, KUBECONFIG, deadline(limit), || kubeconfig_probe(&target)).await.map_err(|e| {
+    let text = wait(&args.node, KUBECONFIG, limit, || kubeconfig_probe(&target)).await.map_err(|e| {
         let mut d = api_diag(&summary, "kubeconfig", &e);
         if matches!(e, ApiError::Unimplemented { .. }) {
             d.detail.push_str(" Only control-plane nodes hand out a kubeconfig.");
@@ -211,9 +212,15 @@ impl Resource<ProxtalosData> for ClusterKubeconfig {
         }
     }
 
-    async fn create(&self, _ctx: &Context<ProxtalosData>, req: CreateRequest, resp: &mut ApplyResponse) {
+    async fn create(&self, ctx: &Context<ProxtalosData>, req: CreateRequest, resp: &mut ApplyResponse) {
         let mut state = req.planned.clone();
-        match fetch(&req.config, timeouts::get(&req.config, Operation::Create, TIMEOUT), &mut state).await {
+        match fetch(
+            &req.config,
+            &deadline(timeouts::get(&req.config, Operation::Create, TIMEOUT), &ctx.stop),
+            &mut state,
+        )
+        .await
+        {
             Ok(()) => resp.state = state,
             Err(d) => {
                 resp.state = Value::Null;
@@ -224,13 +231,19 @@ impl Resource<ProxtalosData> for ClusterKubeconfig {
 
     async fn read(&self, _ctx: &Context<ProxtalosData>, _req: ReadRequest, _resp: &mut ReadResponse) {}
 
-    async fn update(&self, _ctx: &Context<ProxtalosData>, req: UpdateRequest, resp: &mut ApplyResponse) {
+    async fn update(&self, ctx: &Context<ProxtalosData>, req: UpdateRequest, resp: &mut ApplyResponse) {
         let mut state = req.planned.clone();
         if !state.attr("kubeconfig_raw").is_unknown() {
             resp.state = state;
             return;
         }
-        match fetch(&req.config, timeouts::get(&req.config, Operation::Update, TIMEOUT), &mut state).await {
+        match fetch(
+            &req.config,
+            &deadline(timeouts::get(&req.config, Operation::Update, TIMEOUT), &ctx.stop),
+            &mut state,
+        )
+        .await
+        {
             Ok(()) => resp.state = state,
             Err(d) => {
                 resp.state = req.prior;
@@ -269,11 +282,11 @@ attributes. A new client certificate is minted on every run.",
         duration_attr(&req.config, "timeout", diags);
     }
 
-    async fn open(&self, _ctx: &Context<ProxtalosData>, req: OpenRequest, resp: &mut OpenResponse) {
+    async fn open(&self, ctx: &Context<ProxtalosData>, req: OpenRequest, resp: &mut OpenResponse) {
         let mut ignored = Diagnostics::new();
         let limit = duration_attr(&req.config, "timeout", &mut ignored).unwrap_or(TIMEOUT);
         let mut result = req.config.clone();
-        match fetch(&req.config, limit, &mut result).await {
+        match fetch(&req.config, &deadline(limit, &ctx.stop), &mut result).await {
             Ok(()) => {
                 if let Some(m) = result.attrs_mut() {
                     m.remove("id");

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-use crate::plugin::{AttributePath, Diagnostics, Type, Value};
+use crate::plugin::{AttributePath, Diagnostic, Diagnostics, Type, Value};
 
 /// The current time; injected so tests can move the clock.
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
@@ -101,6 +101,16 @@ pub fn duration_attr(v: &Value, name: &str, diags: &mut Diagnostics) -> Option<D
             None
         }
     }
+}
+
+/// The summary of every diagnostic for work cut short by Terraform's stop
+/// request (`StopProvider`, after Ctrl-C).
+pub const INTERRUPTED: &str = "Interrupted: Terraform asked the provider to stop";
+
+/// The error for work cut short by Terraform's stop request: what was cut
+/// short and what the wait saw (`what`, a sentence), and what to run next.
+pub fn interrupted(what: &str, next: &str) -> Diagnostic {
+    Diagnostic::error(INTERRUPTED, format!("{what} {next}"))
 }
 
 #[cfg(test)]

@@ -322,7 +322,7 @@ impl Resource<ProxtalosData> for ImageResource {
 
     async fn create(&self, ctx: &Context<ProxtalosData>, req: CreateRequest, resp: &mut ApplyResponse) {
         let c = match ctx.data.pve() {
-            Ok(c) => c,
+            Ok(c) => c.stopping_on(&ctx.stop),
             Err(m) => return resp.diags.error("Proxmox not configured", m),
         };
         let v = &req.planned;
@@ -357,13 +357,24 @@ impl Resource<ProxtalosData> for ImageResource {
             compression: v.attr("compression").as_str().map(str::to_string),
             verify_certificates: v.attr("verify_certificates").as_bool(),
         };
-        if let Err(e) = c.run_task(&storage::download_url(&node, &st, &d), timeout).await {
-            return err(&mut resp.diags, "The download failed", &e);
-        }
         let mut state = v.clone();
         state.set_attr("url", Value::string(url));
         state.set_attr("file_name", Value::string(name));
         state.set_attr("id", Value::string(&id));
+        if let Err(e) = c.run_task(&storage::download_url(&node, &st, &d), timeout).await {
+            if e.is_stopped() {
+                // PVE goes on downloading: the file will exist, so it is
+                // recorded (tainted) rather than left behind.
+                let mut partial = state;
+                crate::plugin::plan::take_unknowns(&mut partial);
+                resp.state = partial;
+                return resp.diags.push(super::common::interrupted(
+                    &format!("The download was still running: {}.", crate::plugin::diag::error_chain(&e)),
+                    &format!("PVE finishes it in the background. {id} is recorded in state as tainted: the next `terraform apply` deletes it and downloads it again."),
+                ));
+            }
+            return err(&mut resp.diags, "The download failed", &e);
+        }
         match find(&c, &node, &st, &content, &id).await {
             Ok(Some(vol)) => {
                 state.set_attr(
@@ -383,7 +394,7 @@ impl Resource<ProxtalosData> for ImageResource {
 
     async fn read(&self, ctx: &Context<ProxtalosData>, req: ReadRequest, resp: &mut ReadResponse) {
         let c = match ctx.data.pve() {
-            Ok(c) => c,
+            Ok(c) => c.stopping_on(&ctx.stop),
             Err(m) => return resp.diags.error("Proxmox not configured", m),
         };
         let s = &req.state;
@@ -414,7 +425,7 @@ impl Resource<ProxtalosData> for ImageResource {
 
     async fn delete(&self, ctx: &Context<ProxtalosData>, req: DeleteRequest, diags: &mut Diagnostics) {
         let c = match ctx.data.pve() {
-            Ok(c) => c,
+            Ok(c) => c.stopping_on(&ctx.stop),
             Err(m) => return diags.error("Proxmox not configured", m),
         };
         let s = &req.prior;
@@ -453,7 +464,7 @@ impl Resource<ProxtalosData> for ImageResource {
             );
         };
         let c = match ctx.data.pve() {
-            Ok(c) => c,
+            Ok(c) => c.stopping_on(&ctx.stop),
             Err(m) => return resp.diags.error("Proxmox not configured", m),
         };
         if node.is_empty() || st.is_empty() || file.is_empty() {

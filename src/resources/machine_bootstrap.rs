@@ -95,15 +95,15 @@ impl Resource<ProxtalosData> for MachineBootstrap {
         check_client_configuration(&req.config, diags);
     }
 
-    async fn create(&self, _ctx: &Context<ProxtalosData>, req: CreateRequest, resp: &mut ApplyResponse) {
+    async fn create(&self, ctx: &Context<ProxtalosData>, req: CreateRequest, resp: &mut ApplyResponse) {
         resp.state = Value::Null;
         let args = match NodeArgs::from_value(&req.config) {
             Ok(a) => a,
             Err(d) => return resp.diags.push(d),
         };
-        let until = deadline(timeouts::get(&req.config, Operation::Create, CREATE_TIMEOUT));
+        let until = deadline(timeouts::get(&req.config, Operation::Create, CREATE_TIMEOUT), &ctx.stop);
         let target = args.target(attempt_timeouts());
-        match wait(&args.node, conditions::BOOTSTRAPPED, until, || bootstrap_probe(&target)).await {
+        match wait(&args.node, conditions::BOOTSTRAPPED, &until, || bootstrap_probe(&target)).await {
             Ok(()) => {
                 let mut state = req.planned.clone();
                 state.set_attr("id", Value::string(args.node.clone()));

@@ -25,6 +25,7 @@ use crate::plugin::{
 use crate::provider::ProxtalosData;
 use crate::talos::api::wait::conditions;
 use crate::talos::api::{ApiError, ApplyMode, ApplyOutcome, ApplyRequest, RebootMode, ResetRequest};
+use crate::wait::Stop;
 
 #[path = "machine_configuration_apply_schema.rs"]
 mod schema;
@@ -143,10 +144,10 @@ fn fill_outputs(state: &mut Value, text: &str) {
 
 impl MachineConfigurationApply {
     /// Create and update: reach the node, apply, record, wait.
-    async fn apply(&self, config: &Value, planned: &Value, op: Operation, resp: &mut ApplyResponse) {
+    async fn apply(&self, config: &Value, planned: &Value, op: Operation, stop: &Stop, resp: &mut ApplyResponse) {
         let limit =
             timeouts::get(config, op, if matches!(op, Operation::Create) { CREATE_TIMEOUT } else { UPDATE_TIMEOUT });
-        let until = deadline(limit);
+        let until = &deadline(limit, stop);
         let args = match NodeArgs::from_value(config) {
             Ok(a) => a,
             Err(d) => return resp.diags.push(d),
@@ -336,25 +337,25 @@ impl Resource<ProxtalosData> for MachineConfigurationApply {
         }
     }
 
-    async fn create(&self, _ctx: &Context<ProxtalosData>, req: CreateRequest, resp: &mut ApplyResponse) {
+    async fn create(&self, ctx: &Context<ProxtalosData>, req: CreateRequest, resp: &mut ApplyResponse) {
         resp.state = Value::Null;
-        self.apply(&req.config, &req.planned, Operation::Create, resp).await;
+        self.apply(&req.config, &req.planned, Operation::Create, &ctx.stop, resp).await;
     }
 
-    async fn update(&self, _ctx: &Context<ProxtalosData>, req: UpdateRequest, resp: &mut ApplyResponse) {
+    async fn update(&self, ctx: &Context<ProxtalosData>, req: UpdateRequest, resp: &mut ApplyResponse) {
         if !needs_apply(&req.prior, &req.planned) {
             resp.state = req.planned;
             return;
         }
         resp.state = req.prior.clone();
-        self.apply(&req.config, &req.planned, Operation::Update, resp).await;
+        self.apply(&req.config, &req.planned, Operation::Update, &ctx.stop, resp).await;
     }
 
     async fn read(&self, _ctx: &Context<ProxtalosData>, req: ReadRequest, resp: &mut ReadResponse) {
         refresh(&req.state, resp).await;
     }
 
-    async fn delete(&self, _ctx: &Context<ProxtalosData>, req: DeleteRequest, diags: &mut Diagnostics) {
+    async fn delete(&self, ctx: &Context<ProxtalosData>, req: DeleteRequest, diags: &mut Diagnostics) {
         let od = req.prior.attr("on_destroy");
         if od.attr("reset").as_bool() != Some(true) {
             return;
@@ -365,7 +366,7 @@ impl Resource<ProxtalosData> for MachineConfigurationApply {
             Ok(a) => a,
             Err(d) => return diags.push(d),
         };
-        let until = deadline(timeouts::get(&req.prior, Operation::Delete, DELETE_TIMEOUT));
+        let until = &deadline(timeouts::get(&req.prior, Operation::Delete, DELETE_TIMEOUT), &ctx.stop);
         let summary = format!("Cannot reset Talos node {}", args.node);
         let reset = ResetRequest { reboot, ..ResetRequest::to_maintenance(graceful) };
         let client = match args.target(attempt_timeouts()).connect().await {
@@ -388,8 +389,18 @@ impl Resource<ProxtalosData> for MachineConfigurationApply {
                 return diags.push(d);
             }
         }
-        if reboot && let Err(e) = wait(&args.node, BACK_IN_MAINTENANCE, until, || in_maintenance(&args)).await {
-            diags.push(api_diag(&summary, "wait for maintenance mode after reset", &e));
+        if reboot {
+            match wait(&args.node, BACK_IN_MAINTENANCE, until, || in_maintenance(&args)).await {
+                Ok(()) => {}
+                // The reset was sent and the node is resetting: what this
+                // resource recorded is gone, so it leaves state.
+                Err(ApiError::Stopped { .. }) => diags.warning(
+                    format!("Talos node {} is resetting", args.node),
+                    "Terraform asked the provider to stop before the node came back in maintenance mode; the reset \
+was sent, so the resource is removed from state.",
+                ),
+                Err(e) => diags.push(api_diag(&summary, "wait for maintenance mode after reset", &e)),
+            }
         }
     }
 }

@@ -7,15 +7,15 @@
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use tokio::time::Instant;
 
 use super::talos_model::{CLIENT_CONFIGURATION_DOC, client_configuration_type, value_to_client};
 use crate::plugin::timeouts::format_duration;
 use crate::plugin::{Attribute, AttributePath, Diagnostic, Value};
 use crate::talos::api::error::chain;
-use crate::talos::api::wait::{Probe, Target};
+use crate::talos::api::wait::{Probe, Target, Until};
 use crate::talos::api::{Address, ApiError, Mode, NodeClient, Timeouts};
 use crate::talos::client_config::ClientConfiguration;
+use crate::wait::Stop;
 
 /// How often waits look again.
 pub const POLL: Duration = Duration::from_millis(500);
@@ -213,13 +213,13 @@ pub const CONFIG_ACTIVE: &str = "the applied configuration to be active";
 pub const BACK_IN_MAINTENANCE: &str = "the node to come back in maintenance mode after the reset";
 
 /// Polls `probe` until ready or `deadline` ([`crate::talos::api::wait::poll_until`]).
-pub async fn wait<T, F, Fut>(node: &str, condition: &'static str, deadline: Instant, probe: F) -> Result<T, ApiError>
+pub async fn wait<T, F, Fut>(node: &str, condition: &'static str, until: &Until, probe: F) -> Result<T, ApiError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Probe<T>, ApiError>>,
 {
     let mut probe = probe;
-    crate::talos::api::wait::poll_until(node, condition, deadline, POLL, move || {
+    crate::talos::api::wait::poll_until(node, condition, until, POLL, move || {
         let fut = probe();
         async move {
             match fut.await {
@@ -247,8 +247,8 @@ pub fn closed_early(e: &ApiError) -> bool {
 }
 
 /// Waits until the node answers in either mode.
-pub async fn reach(args: &NodeArgs, deadline: Instant) -> Result<Reached, ApiError> {
-    wait(&args.node, REACHABLE, deadline, || async {
+pub async fn reach(args: &NodeArgs, until: &Until) -> Result<Reached, ApiError> {
+    wait(&args.node, REACHABLE, until, || async {
         match reach_once(args, attempt_timeouts()).await {
             Ok(r) => Ok(Probe::Ready(r)),
             Err(e @ ApiError::ServerCertUntrusted { .. }) => Ok(Probe::NotYet(chain(&e))),
@@ -286,9 +286,9 @@ pub async fn in_maintenance(args: &NodeArgs) -> Result<Probe<()>, ApiError> {
     }
 }
 
-/// The deadline `d` from now.
-pub fn deadline(d: Duration) -> Instant {
-    Instant::now() + d
+/// The deadline `d` from now, ending early when Terraform asks to stop.
+pub fn deadline(d: Duration, stop: &Stop) -> Until {
+    Until::after(d, stop)
 }
 
 /// A configuration in canonical form (documents re-emitted), so formatting
@@ -334,6 +334,18 @@ what the node was doing."
         }
         ApiError::PermissionDenied { .. } | ApiError::Unimplemented { .. } => {
             " A node in maintenance mode answers only a few calls; apply a configuration first."
+        }
+        ApiError::Stopped { condition, after, last, .. } => {
+            let what = format!(
+                "{summary} (stage: {stage}): the provider stopped waiting for {condition} after {:.1}s; last \
+seen: {last}.",
+                after.as_secs_f64()
+            );
+            return super::common::interrupted(
+                &what,
+                "What was already done on the node is recorded in state (an unfinished create as tainted); run \
+`terraform apply` again to finish.",
+            );
         }
         _ => "",
     };

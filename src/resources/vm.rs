@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::time::Instant;
 
 use super::preflight;
 use super::vm_model::{self, VmSpec};
@@ -18,14 +17,27 @@ use crate::plugin::*;
 use crate::provider::ProxtalosData;
 use crate::proxmox::propstring::Drive;
 use crate::proxmox::qemu::{self, CloneOptions, Power, VMID_MAX, VMID_MIN};
-use crate::proxmox::wait::{Backoff, poll};
 use crate::proxmox::{Client, Error};
+use crate::wait::{self, Backoff, Ended, Probe, Wait};
 
 /// The resource.
 #[derive(Debug, Default)]
 pub struct VmResource;
 
+/// What an interrupted create left: the VM is in state, tainted.
+const CREATE_INTERRUPTED: &str = "The VM exists and is recorded in state as tainted: the next `terraform apply` \
+replaces it. To keep it instead, run `terraform untaint` on it and then `terraform apply`.";
+
 fn err(d: &mut Diagnostics, summary: &str, e: &Error) {
+    err_then(d, summary, e, "What was done is recorded in state: run `terraform apply` again to finish.")
+}
+
+/// [`err`], with what to do next when the error is Terraform's stop request.
+fn err_then(d: &mut Diagnostics, summary: &str, e: &Error, next_after_stop: &str) {
+    if e.is_stopped() {
+        let what = format!("{summary}: {}.", crate::plugin::diag::error_chain(e));
+        return d.push(super::common::interrupted(&what, next_after_stop));
+    }
     let mut detail = crate::plugin::diag::error_chain(e);
     for (field, why) in e.field_errors() {
         detail.push_str(&format!("\nPVE parameter `{field}`: {why}"));
@@ -77,16 +89,21 @@ fn skip_address(ip: &str) -> bool {
     l.starts_with("169.254.") || l.starts_with("fe80") || l.starts_with("127.") || l == "::1"
 }
 
-/// Waits (bounded by `wait`) for the guest agent to report addresses on our
-/// NICs (matched by MAC; loopback and link-local skipped).
-async fn agent_addresses(
-    c: &Client,
-    node: &str,
-    vmid: u32,
-    macs: &[String],
-    wait: Duration,
-) -> Option<(Vec<String>, Vec<String>)> {
-    let found = poll("guest agent addresses", Instant::now() + wait, Backoff::slow(), || async {
+/// What the guest agent said.
+enum AgentAddresses {
+    /// Addresses on our NICs (IPv4, IPv6).
+    Found(Vec<String>, Vec<String>),
+    /// None within the wait.
+    None,
+    /// Terraform asked the provider to stop first.
+    Stopped,
+}
+
+/// Waits (bounded by `wait`; zero: asks once) for the guest agent to report
+/// addresses on our NICs (matched by MAC; loopback and link-local skipped).
+async fn agent_addresses(c: &Client, node: &str, vmid: u32, macs: &[String], wait: Duration) -> AgentAddresses {
+    let w = Wait::new("guest agent addresses", wait, Backoff::slow(), c.stop());
+    let found = wait::until(&w, || async {
         match c.vm_agent_interfaces(node, vmid).await {
             Ok(ifs) => {
                 let (mut v4, mut v6) = (Vec::new(), Vec::new());
@@ -103,15 +120,39 @@ async fn agent_addresses(
                         }
                     }
                 }
-                Ok((!v4.is_empty() || !v6.is_empty()).then_some((v4, v6)))
+                Ok(if v4.is_empty() && v6.is_empty() {
+                    Probe::NotYet("no address on the VM's NICs yet".to_string())
+                } else {
+                    Probe::Ready((v4, v6))
+                })
             }
             // Not running yet, agent not up yet: keep trying until the deadline.
-            Err(Error::Api(_)) => Ok(None),
+            Err(Error::Api(e)) => Ok(Probe::NotYet(e.to_string())),
             Err(e) => Err(e),
         }
     })
     .await;
-    found.ok()
+    match found {
+        Ok((v4, v6)) => AgentAddresses::Found(v4, v6),
+        Err(Ended::Stopped(_)) => AgentAddresses::Stopped,
+        Err(_) => AgentAddresses::None,
+    }
+}
+
+/// A refresh never waits for the agent, but a running VM with the agent on
+/// and no address recorded (an apply stopped before the agent answered)
+/// asks it once.
+async fn agent_addresses_once(c: &Client, node: &str, vmid: u32, state: &mut Value) {
+    let empty = |k: &str| state.attr(k).as_elements().is_none_or(<[Value]>::is_empty);
+    let on = state.attr("agent").as_bool() == Some(true) && state.attr("started").as_bool() == Some(true);
+    if !on || !empty("ipv4_addresses") || !empty("ipv6_addresses") {
+        return;
+    }
+    let macs: Vec<String> = super::common::strings(state.attr("mac_addresses"));
+    if let AgentAddresses::Found(v4, v6) = agent_addresses(c, node, vmid, &macs, Duration::ZERO).await {
+        state.set_attr("ipv4_addresses", list(v4));
+        state.set_attr("ipv6_addresses", list(v6));
+    }
 }
 
 async fn set_agent_ips(c: &Client, node: &str, vmid: u32, state: &mut Value, diags: &mut Diagnostics) {
@@ -132,11 +173,18 @@ async fn set_agent_ips(c: &Client, node: &str, vmid: u32, state: &mut Value, dia
         .filter_map(|m| m.as_str().map(str::to_string))
         .collect();
     match agent_addresses(c, node, vmid, &macs, wait).await {
-        Some((v4, v6)) => {
+        AgentAddresses::Found(v4, v6) => {
             state.set_attr("ipv4_addresses", list(v4));
             state.set_attr("ipv6_addresses", list(v6));
         }
-        None => diags.warning(
+        AgentAddresses::Stopped => diags.warning(
+            "Stopped before the guest agent reported addresses",
+            format!(
+                "Terraform asked the provider to stop while it waited for the guest agent of VM {vmid}. The VM is \
+                 recorded in state; its agent addresses are read at the next refresh."
+            ),
+        ),
+        AgentAddresses::None => diags.warning(
             "No address from the guest agent",
             format!(
                 "The guest agent of VM {vmid} reported no address within agent_wait ({}). Talos needs the qemu-guest-agent system extension; the addresses fall back to the static cloud-init ones.",
@@ -233,9 +281,22 @@ async fn maybe_created(
     cause: Error,
     resp: &mut ApplyResponse,
 ) {
-    // Give a create that did arrive time to write its config.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    match c.vm_config(node, vmid).await {
+    // A create that did arrive writes its config within moments: look
+    // until it shows (or 5 s pass), then take the last answer.
+    let w = Wait::new("the VM's config to appear", Duration::from_secs(5), Backoff::task(), c.stop());
+    let seen = wait::until(&w, || async {
+        match c.vm_config(node, vmid).await {
+            Err(e) if e.is_not_found() => Ok(Probe::NotYet(e.to_string())),
+            other => Ok::<_, Error>(Probe::Ready(other)),
+        }
+    })
+    .await;
+    let answer = match seen {
+        Ok(answer) => answer,
+        // Not seen, or stopped: one last look decides.
+        Err(_) => c.vm_config(node, vmid).await,
+    };
+    match answer {
         Ok(cfg)
             if cfg.values.get("name") == spec.name.as_ref()
                 || cfg.values.get("lock").is_some_and(|l| l == "create") =>
@@ -328,7 +389,7 @@ async fn iso_present(c: &Client, node: &str, prior: &Value, planned: &Value, dia
 async fn shutdown(c: &Client, node: &str, vmid: u32, timeout: Duration) -> Result<(), Error> {
     match c.vm_power(node, vmid, Power::Shutdown, timeout).await {
         Ok(()) => Ok(()),
-        Err(e) if e.is_not_found() => Err(e),
+        Err(e) if e.is_not_found() || e.is_stopped() => Err(e),
         Err(e) => {
             tracing::debug!(vmid, error = %e, "shutdown failed; stopping");
             c.vm_power(node, vmid, Power::Stop, timeout).await
@@ -338,7 +399,7 @@ async fn shutdown(c: &Client, node: &str, vmid: u32, timeout: Duration) -> Resul
 
 fn client(ctx: &Context<ProxtalosData>, diags: &mut Diagnostics) -> Option<Client> {
     match ctx.data.pve() {
-        Ok(c) => Some(c),
+        Ok(c) => Some(c.stopping_on(&ctx.stop)),
         Err(m) => {
             diags.error("Proxmox not configured", m);
             None
@@ -483,13 +544,18 @@ impl Resource<ProxtalosData> for VmResource {
             // state (tainted) rather than risk an orphan.
             let gone = matches!(c.vm_config(&node, vmid).await, Err(ref e) if e.is_not_found());
             resp.state = if gone { Value::Null } else { partial };
-            return err(&mut resp.diags, "The VM create task failed", &e);
+            return err_then(&mut resp.diags, "The VM create task failed", &e, CREATE_INTERRUPTED);
         }
         resp.state = partial;
         let start = planned.attr("started").as_bool().unwrap_or(true);
         if let Err(e) = converge(&c, &node, vmid, &spec, &spec, start, timeout).await {
             let _ = refresh(&c, &node, vmid, &mut resp.state).await;
-            return err(&mut resp.diags, "The VM exists but could not be configured or started", &e);
+            return err_then(
+                &mut resp.diags,
+                "The VM exists but could not be configured or started",
+                &e,
+                CREATE_INTERRUPTED,
+            );
         }
         match refresh(&c, &node, vmid, &mut state).await {
             Ok(true) => {}
@@ -512,6 +578,7 @@ impl Resource<ProxtalosData> for VmResource {
         match refresh(&c, &node, vmid, &mut state).await {
             Ok(true) => {
                 resp.identity = Some(identity(&node, i64::from(vmid)));
+                agent_addresses_once(&c, &node, vmid, &mut state).await;
                 resp.state = state;
             }
             Ok(false) => resp.state = Value::Null,
@@ -583,7 +650,12 @@ impl Resource<ProxtalosData> for VmResource {
         match result {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {}
-            Err(e) => err(diags, "Cannot delete the VM", &e),
+            Err(e) => err_then(
+                diags,
+                "Cannot delete the VM",
+                &e,
+                "The VM stays in state: run `terraform destroy` (or `apply`) again to finish deleting it.",
+            ),
         }
     }
 

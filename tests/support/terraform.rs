@@ -283,3 +283,19 @@ pub fn example_dirs() -> Vec<PathBuf> {
     dirs.sort();
     dirs
 }
+
+/// What a terminal's Ctrl-C does: SIGINT to the foreground process group
+/// of `child` (started with `process_group(0)`), with killpg(2) itself. Not
+/// `kill -INT -<pgid>`: procps `kill` reads `-1234` as `-1`, every process
+/// of the user, which ended a CI run (the runner included) when the group's
+/// id began with a 1. And only after checking that the group is
+/// Terraform's own, not the test's.
+#[cfg(unix)]
+pub fn ctrl_c(child: &std::process::Child) {
+    use rustix::process::{Pid, Signal, getpgid, getpgrp, kill_process_group};
+    let pid = Pid::from_child(child);
+    let group = getpgid(Some(pid)).expect("Terraform's process group");
+    assert_eq!(group, pid, "Terraform leads a process group of its own");
+    assert_ne!(group, getpgrp(), "Terraform's group is not the test's");
+    kill_process_group(group, Signal::INT).expect("SIGINT to Terraform's process group");
+}

@@ -265,11 +265,13 @@ impl NodeClient {
         };
         let r = self.call("ApplyConfiguration", self.machine().apply_configuration(self.request(msg))).await?;
         let item = self.item("ApplyConfiguration", r.messages, |i| i.metadata.as_ref())?;
-        Ok(ApplyOutcome {
-            mode: ApplyMode::try_from(item.mode).unwrap_or(ApplyMode::Reboot),
-            details: item.mode_details,
-            warnings: item.warnings,
-        })
+        // A mode we do not know is not guessed at: waiting for a reboot
+        // that never comes (or not waiting for one that does) is worse.
+        let mode = ApplyMode::try_from(item.mode).map_err(|_| ApiError::Protocol {
+            at: self.at("ApplyConfiguration"),
+            message: format!("the node applied in mode {}, which this provider does not know", item.mode),
+        })?;
+        Ok(ApplyOutcome { mode, details: item.mode_details, warnings: item.warnings })
     }
 
     /// Bootstrap (api.md §3.2): `AlreadyExists` means done,
@@ -290,7 +292,10 @@ impl NodeClient {
     /// The running Talos tag, e.g. `v1.13.9`.
     pub async fn version_tag(&self) -> Result<String, ApiError> {
         let v = self.version().await?;
-        Ok(v.version.map(|v| v.tag).unwrap_or_default())
+        v.version.map(|v| v.tag).filter(|t| !t.is_empty()).ok_or_else(|| ApiError::Protocol {
+            at: self.at("Version"),
+            message: "the reply has no version tag".to_string(),
+        })
     }
 
     /// Kubeconfig (api.md §3.4): the `kubeconfig` file from the streamed
@@ -406,7 +411,11 @@ impl NodeClient {
             Err(ApiError::Status { code: tonic::Code::NotFound, .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let spec = r.resource.and_then(|r| r.spec).unwrap_or_default();
+        // No resource in a successful reply is not "an empty configuration"
+        // (that would read as drift and re-apply): it is not an answer.
+        let Some(spec) = r.resource.and_then(|r| r.spec) else {
+            return Err(ApiError::Protocol { at, message: "the reply holds no MachineConfig resource".to_string() });
+        };
         let text = if spec.proto_spec.is_empty() {
             spec.yaml_spec.into_bytes()
         } else {

@@ -168,6 +168,18 @@ pub enum ApiError {
         /// The last observation (or last transient error).
         last: String,
     },
+    /// Terraform asked the provider to stop while a condition was awaited.
+    #[error("{at}: stopped after {after:?} waiting for {condition}, as Terraform asked (last: {last})")]
+    Stopped {
+        /// Node and the condition's name.
+        at: At,
+        /// What was waited for.
+        condition: &'static str,
+        /// How long was waited.
+        after: Duration,
+        /// The last observation.
+        last: String,
+    },
     /// The reply is malformed (e.g. a kubeconfig archive without
     /// `kubeconfig`, an empty envelope).
     #[error("{at}: unexpected reply: {message}")]
@@ -196,6 +208,7 @@ impl ApiError {
             | ApiError::Status { at, .. }
             | ApiError::Deadline { at, .. }
             | ApiError::WaitTimedOut { at, .. }
+            | ApiError::Stopped { at, .. }
             | ApiError::Protocol { at, .. } => at,
         }
     }

@@ -10,23 +10,34 @@ use tokio::time::Instant;
 
 use super::client::{Mode, NodeClient, Timeouts};
 use super::error::{ApiError, At};
+pub use crate::wait::Probe;
+use crate::wait::{self, Backoff, Ended, Stop, Wait};
 
-/// One observation of a condition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Probe<T> {
-    /// The condition holds.
-    Ready(T),
-    /// Not yet; the text says what was seen (ends up in the timeout error).
-    NotYet(String),
+/// When a wait gives up: its deadline, or Terraform's stop request.
+#[derive(Clone, Debug)]
+pub struct Until {
+    /// The deadline.
+    pub deadline: Instant,
+    /// Ends the wait early.
+    pub stop: Stop,
+}
+
+impl Until {
+    /// `limit` from now, ending early on `stop`.
+    pub fn after(limit: Duration, stop: &Stop) -> Until {
+        Until { deadline: Instant::now() + limit, stop: stop.clone() }
+    }
 }
 
 /// Polls `probe` every `interval` until it is [`Probe::Ready`], a
-/// non-transient error occurs, or `deadline` passes
-/// ([`ApiError::WaitTimedOut`] naming `condition` and the last observation).
+/// non-transient error occurs, the deadline passes
+/// ([`ApiError::WaitTimedOut`] naming `condition` and the last observation)
+/// or stop is requested ([`ApiError::Stopped`], likewise), on the
+/// provider's one polling helper ([`crate::wait::until`]).
 pub async fn poll_until<T, F, Fut>(
     node: &str,
     condition: &'static str,
-    deadline: Instant,
+    until: &Until,
     interval: Duration,
     mut probe: F,
 ) -> Result<T, ApiError>
@@ -34,36 +45,23 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Probe<T>, ApiError>>,
 {
-    let started = Instant::now();
-    // The last answer (None: no probe has finished yet).
-    let mut last: Option<String> = None;
-    loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Err(ApiError::WaitTimedOut {
-                at: At { node: node.to_string(), call: condition },
-                condition,
-                after: started.elapsed(),
-                last: last.unwrap_or_else(|| "no attempt finished".to_string()),
-            });
-        }
-        match tokio::time::timeout(remaining, probe()).await {
-            Ok(Ok(Probe::Ready(v))) => return Ok(v),
-            Ok(Ok(Probe::NotYet(why))) => last = Some(why),
-            Ok(Err(e)) if e.is_transient() => last = Some(super::error::chain(&e)),
-            Ok(Err(e)) => return Err(e),
-            // The last answer stays the news: a slow probe cut off by the
-            // deadline says nothing about why the condition never held.
-            Err(_) => {
-                last = Some(match last {
-                    None => "the first probe was still running at the deadline".to_string(),
-                    Some(l) => format!("{l} (a later probe was still running at the deadline)"),
-                })
+    let w = Wait::new(condition, Duration::ZERO, Backoff::fixed(interval), &until.stop).until(until.deadline);
+    let at = || At { node: node.to_string(), call: condition };
+    wait::until(&w, || {
+        let fut = probe();
+        async move {
+            match fut.await {
+                Err(e) if e.is_transient() => Ok(Probe::NotYet(super::error::chain(&e))),
+                other => other,
             }
         }
-        let pause = interval.min(deadline.saturating_duration_since(Instant::now()));
-        tokio::time::sleep(pause).await;
-    }
+    })
+    .await
+    .map_err(|e| match e {
+        Ended::Failed(e) => e,
+        Ended::TimedOut(r) => ApiError::WaitTimedOut { at: at(), condition, after: r.after, last: r.last_or_none() },
+        Ended::Stopped(r) => ApiError::Stopped { at: at(), condition, after: r.after, last: r.last_or_none() },
+    })
 }
 
 /// Where and how the conditions below reach a node.
@@ -190,8 +188,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_probe_cut_off_by_the_deadline_keeps_the_last_answer() {
         let calls = AtomicU32::new(0);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let err = poll_until("10.0.0.1", "the secure API answers", deadline, Duration::from_millis(500), || async {
+        let until = Until::after(Duration::from_secs(5), &Stop::never());
+        let err = poll_until("10.0.0.1", "the secure API answers", &until, Duration::from_millis(500), || async {
             if calls.fetch_add(1, Ordering::SeqCst) == 0 {
                 return Ok::<Probe<()>, ApiError>(Probe::NotYet("TLS certificate is not trusted".into()));
             }
@@ -205,13 +203,30 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_first_probe_cut_off_says_so() {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let err = poll_until("10.0.0.1", "the secure API answers", deadline, Duration::from_millis(500), || {
+        let until = Until::after(Duration::from_secs(5), &Stop::never());
+        let err = poll_until("10.0.0.1", "the secure API answers", &until, Duration::from_millis(500), || {
             std::future::pending::<Result<Probe<()>, ApiError>>()
         })
         .await
         .unwrap_err();
         let ApiError::WaitTimedOut { last, .. } = err else { panic!("{err:?}") };
         assert_eq!(last, "the first probe was still running at the deadline");
+    }
+
+    /// Stop ends a node wait with `Stopped`, keeping the last observation.
+    #[tokio::test(start_paused = true)]
+    async fn stop_ends_a_node_wait_with_the_last_observation() {
+        let (tx, stop) = Stop::new();
+        let until = Until::after(Duration::from_secs(600), &stop);
+        let waiting = poll_until("10.0.0.1", "etcd membership", &until, Duration::from_secs(1), || async {
+            Ok::<Probe<()>, ApiError>(Probe::NotYet("1 members".into()))
+        });
+        let (r, ()) = tokio::join!(waiting, async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            tx.stop();
+        });
+        let Err(ApiError::Stopped { last, condition, after, .. }) = r else { panic!("{r:?}") };
+        assert_eq!((last.as_str(), condition), ("1 members", "etcd membership"));
+        assert!(after < Duration::from_secs(4), "{after:?}");
     }
 }

@@ -26,6 +26,7 @@ pub mod plugin;
 pub mod provider;
 pub mod proxmox;
 pub mod resources;
+pub mod secret;
 pub mod talos;
 pub mod wait;
 

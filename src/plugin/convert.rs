@@ -20,12 +20,13 @@ pub fn diagnostic(d: &Diagnostic) -> pb::Diagnostic {
     }
 }
 
-/// Diagnostics to the wire; each is also logged (errors at warn level, since
-/// Terraform shows them to the user anyway).
+/// Diagnostics to the wire; each is also logged by severity, summary and
+/// path. Not the detail: it may quote what the user wrote (a patch, an
+/// import id holding a `secrets.yaml`), and Terraform shows it anyway.
 pub fn diagnostics(ds: &Diagnostics) -> Vec<pb::Diagnostic> {
     ds.0.iter()
         .map(|d| {
-            tracing::debug!(severity = ?d.severity, summary = %d.summary, detail = %d.detail, path = ?d.path.as_ref().map(ToString::to_string), "diagnostic");
+            tracing::debug!(severity = ?d.severity, summary = %d.summary, path = ?d.path.as_ref().map(ToString::to_string), "diagnostic");
             diagnostic(d)
         })
         .collect()

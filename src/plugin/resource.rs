@@ -32,7 +32,7 @@ pub struct Context<D> {
 pub use crate::wait::Stop as StopSignal;
 
 /// What Terraform said at `ConfigureProvider`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ConfigureRequest {
     /// The provider block (may hold unknowns when it depends on resources).
     pub config: Value,
@@ -89,14 +89,13 @@ pub struct StateUpgrader {
 }
 
 /// `ValidateResourceConfig` / `ValidateDataResourceConfig` input.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ValidateRequest {
     /// The configuration; values may be unknown.
     pub config: Value,
 }
 
 /// Input to [`Resource::modify_plan`], run after the attribute modifiers.
-#[derive(Debug)]
 pub struct ModifyPlanRequest {
     /// The configuration (may hold unknowns).
     pub config: Value,
@@ -107,7 +106,7 @@ pub struct ModifyPlanRequest {
 }
 
 /// Output of the plan, which [`Resource::modify_plan`] may change.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ModifyPlanResponse {
     /// The planned state; Null on destroy (must stay Null).
     pub plan: Value,
@@ -120,7 +119,7 @@ pub struct ModifyPlanResponse {
 }
 
 /// Input to [`Resource::create`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct CreateRequest {
     /// The configuration (write-only values are only here).
     pub config: Value,
@@ -131,7 +130,7 @@ pub struct CreateRequest {
 }
 
 /// Input to [`Resource::update`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct UpdateRequest {
     /// The configuration (write-only values are only here).
     pub config: Value,
@@ -146,7 +145,7 @@ pub struct UpdateRequest {
 }
 
 /// Output of create and update. Starts with `state` = the planned state.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ApplyResponse {
     /// The new state: set it as soon as the remote object exists.
     pub state: Value,
@@ -159,7 +158,7 @@ pub struct ApplyResponse {
 }
 
 /// Input to [`Resource::read`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ReadRequest {
     /// The current state.
     pub state: Value,
@@ -171,7 +170,7 @@ pub struct ReadRequest {
 
 /// Output of read. Starts as the current state; set `state` to Null when
 /// the remote object is gone.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ReadResponse {
     /// The refreshed state, or Null when the object no longer exists.
     pub state: Value,
@@ -184,7 +183,7 @@ pub struct ReadResponse {
 }
 
 /// Input to [`Resource::delete`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DeleteRequest {
     /// The prior state.
     pub prior: Value,
@@ -195,7 +194,7 @@ pub struct DeleteRequest {
 /// Input to [`Resource::import`]: an id string (CLI `terraform import` or
 /// an `import {}` block with `id`), or an identity (`import {}` with
 /// `identity`, Terraform ≥ 1.12).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ImportRequest {
     /// The import id; empty when importing by identity.
     pub id: String,
@@ -204,7 +203,7 @@ pub struct ImportRequest {
 }
 
 /// Output of import: enough state for [`Resource::read`] to fill in the rest.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ImportResponse {
     /// The imported state (an object of the schema type; unset attributes
     /// Null).
@@ -268,14 +267,14 @@ pub trait Resource<D: Send + Sync + 'static>: Send + Sync {
 }
 
 /// Input to [`DataSource::read`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ReadDataRequest {
     /// The configuration (fully known).
     pub config: Value,
 }
 
 /// Output of a data source read. Starts as the configuration.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ReadDataResponse {
     /// The result: the configuration with computed attributes filled in.
     pub state: Value,
@@ -299,14 +298,14 @@ pub trait DataSource<D: Send + Sync + 'static>: Send + Sync {
 }
 
 /// Input to [`EphemeralResource::open`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct OpenRequest {
     /// The configuration.
     pub config: Value,
 }
 
 /// Output of open. Starts as the configuration.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct OpenResponse {
     /// The result value.
     pub result: Value,
@@ -319,7 +318,7 @@ pub struct OpenResponse {
 }
 
 /// Output of renew.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct RenewResponse {
     /// New private data.
     pub private: Option<Vec<u8>>,
@@ -350,5 +349,100 @@ pub trait EphemeralResource<D: Send + Sync + 'static>: Send + Sync {
     /// Releases what open produced.
     async fn close(&self, ctx: &Context<D>, private: Option<Vec<u8>>, diags: &mut Diagnostics) {
         let _ = (ctx, private, diags);
+    }
+}
+
+/// How a field of a request or response shows in `Debug`: values by their
+/// [`Value::shape`], private state by its length, the rest as it is.
+struct Show<'a, T: ?Sized>(&'a T);
+
+impl std::fmt::Debug for Show<'_, Value> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.shape().fmt(f)
+    }
+}
+
+impl std::fmt::Debug for Show<'_, Option<Value>> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.as_ref().map(Value::shape).fmt(f)
+    }
+}
+
+impl std::fmt::Debug for Show<'_, Vec<u8>> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
+}
+
+impl std::fmt::Debug for Show<'_, Option<Vec<u8>>> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.as_ref().map(Show).fmt(f)
+    }
+}
+
+macro_rules! shown_as_is {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Debug for Show<'_, $t> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    )*};
+}
+shown_as_is!(String, Diagnostics, Vec<AttributePath>, Option<SystemTime>);
+
+/// `Debug` for the request and response types: the structure of their
+/// values, none of the contents (sensitive and write-only values included).
+macro_rules! redacted_debug {
+    ($($t:ident { $($f:ident),* })*) => {$(
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($t))$(.field(stringify!($f), &Show(&self.$f)))*.finish()
+            }
+        }
+    )*};
+}
+
+redacted_debug! {
+    ConfigureRequest { config, terraform_version }
+    ValidateRequest { config }
+    ModifyPlanRequest { config, prior, prior_private }
+    ModifyPlanResponse { plan, requires_replace, private, diags }
+    CreateRequest { config, planned, planned_private }
+    UpdateRequest { config, planned, prior, planned_private, prior_identity }
+    ApplyResponse { state, private, identity, diags }
+    ReadRequest { state, private, identity }
+    ReadResponse { state, private, identity, diags }
+    DeleteRequest { prior, private }
+    ImportRequest { id, identity }
+    ImportResponse { state, private, identity, diags }
+    ReadDataRequest { config }
+    ReadDataResponse { state, diags }
+    OpenRequest { config }
+    OpenResponse { result, private, renew_at, diags }
+    RenewResponse { private, renew_at, diags }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Requests carry sensitive and write-only values: their `Debug` shows
+    /// structure only.
+    #[test]
+    fn request_debug_shows_no_value() {
+        let config = Value::object([
+            ("machine_configuration_wo", Value::string("machine:\n  token: abcdef.0123456789abcdef\n")),
+            ("node", Value::string("10.0.0.11")),
+            ("patches", Value::List(vec![Value::string("s3cret-patch")])),
+        ]);
+        let req = CreateRequest { config: config.clone(), planned: config, planned_private: b"hidden!".to_vec() };
+        let text = format!("{req:?}");
+        for secret in ["abcdef", "10.0.0.11", "s3cret", "hidden"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        assert!(text.contains("machine_configuration_wo") && text.contains("string(") && text.contains("<7 bytes>"));
+        let text = format!("{:?}", ImportRequest { id: "pve1/100".into(), identity: Some(Value::string("x")) });
+        assert!(text.contains("pve1/100") && text.contains("string(1 bytes)"), "{text}");
     }
 }

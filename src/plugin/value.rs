@@ -457,7 +457,33 @@ pub enum Value {
     Dynamic(Box<Type>, Box<Value>),
 }
 
+/// A [`Value`]'s structure for logs: attribute names, element counts and
+/// leaf types, never a leaf's content (sensitive and write-only values
+/// travel in the same values as the rest). See [`Value::shape`].
+pub struct Shape<'a>(&'a Value);
+
+impl fmt::Debug for Shape<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Value::Null => f.write_str("null"),
+            Value::Unknown => f.write_str("unknown"),
+            Value::Bool(_) => f.write_str("bool"),
+            Value::Number(_) => f.write_str("number"),
+            Value::String(s) => write!(f, "string({} bytes)", s.len()),
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => f.debug_list().entries(v.iter().map(Shape)).finish(),
+            Value::Map(m) | Value::Object(m) => f.debug_map().entries(m.iter().map(|(k, v)| (k, Shape(v)))).finish(),
+            Value::Dynamic(_, v) => write!(f, "dynamic({:?})", Shape(v)),
+        }
+    }
+}
+
 impl Value {
+    /// This value's structure without its contents, for `Debug` output
+    /// that may reach a log.
+    pub fn shape(&self) -> Shape<'_> {
+        Shape(self)
+    }
+
     /// A string value.
     pub fn string(s: impl Into<String>) -> Value {
         Value::String(s.into())

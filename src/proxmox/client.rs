@@ -18,27 +18,7 @@ use super::upid::{Upid, exit_ok};
 use super::{access, tasks};
 use crate::wait::{self, Backoff, Probe, Stop, Wait};
 
-/// A secret string whose `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
-
-    /// The secret itself (only for building the request that needs it).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use crate::secret::Secret;
 
 /// How to authenticate.
 #[derive(Clone, Debug)]
@@ -356,7 +336,7 @@ impl Client {
         let field = |k: &str| data.get(k).and_then(Json::as_str).map(str::to_string);
         match (field("ticket"), field("CSRFPreventionToken")) {
             (Some(t), Some(c)) if data.get("NeedTFA").is_none() => {
-                Ok(Ticket { ticket: Secret(t), csrf: Secret(c), obtained: Instant::now() })
+                Ok(Ticket { ticket: Secret::new(t), csrf: Secret::new(c), obtained: Instant::now() })
             }
             _ => Err(Error::Decode {
                 path: req.describe(),

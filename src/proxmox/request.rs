@@ -41,7 +41,9 @@ pub enum Effect {
 }
 
 /// One API call: method, path under `/api2/json`, query and form body.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Its `Debug` names the form parameters but shows none of their values
+/// (a login's password, a VM's `cipassword`, a download URL's token).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Request {
     /// The method.
     pub method: Method,
@@ -53,6 +55,19 @@ pub struct Request {
     pub form: Vec<(String, String)>,
     /// What sending it twice would do.
     pub effect: Effect,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |kv: &[(String, String)]| kv.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &names(&self.query))
+            .field("form", &names(&self.form))
+            .field("effect", &self.effect)
+            .finish()
+    }
 }
 
 /// Characters escaped inside one path segment: everything but unreserved.

@@ -105,7 +105,8 @@ kubeconfig is sensitive and stored in state; the ephemeral twin keeps it out of 
 
 /// The parts of a kubeconfig and the client certificate's expiry.
 pub fn parse_kubeconfig(text: &str) -> Result<(Value, SystemTime), String> {
-    let y: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| format!("not YAML: {e}"))?;
+    let y: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(text).map_err(|e| format!("not YAML: {}", crate::talos::yaml::safe_error(&e)))?;
     let field = |path: &[&str]| -> Result<String, String> {
         let mut cur = &y;
         for p in path {

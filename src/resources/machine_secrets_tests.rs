@@ -179,3 +179,54 @@ fn validation_names_the_attribute() {
     MachineSecrets::default().validate_config(&ValidateRequest { config: unknown }, &mut d);
     assert!(d.is_empty());
 }
+
+/// Ten malformed `secrets.yaml` imports (issue 12 §3): each fails with a
+/// diagnostic naming the path and the kind of problem, and no diagnostic
+/// holds any of the bundle's secret values (serde quotes the offending
+/// scalar; `yaml::safe_error` keeps it out).
+#[test]
+fn malformed_secrets_never_echo_a_secret() {
+    let golden = std::fs::read_to_string(GOLDEN).unwrap();
+    let value_of = |key: &str| -> String {
+        let line = golden.lines().find(|l| l.trim_start().starts_with(&format!("{key}:"))).unwrap();
+        line.split_once(": ").unwrap().1.trim().to_string()
+    };
+    let (id, secret, token, trustd) =
+        (value_of("id"), value_of("secret"), value_of("bootstraptoken"), value_of("token"));
+    let key = value_of("key");
+    let edit = |from: &str, to: &str| {
+        assert!(golden.contains(from), "{from}");
+        golden.replacen(from, to, 1)
+    };
+    let cases = [
+        edit(&format!("id: {id}"), &format!("id: [{id}]")),
+        edit(&format!("cluster:\n    id: {id}"), &format!("cluster: {secret}\nunused:\n    id: {id}")),
+        edit(&format!("bootstraptoken: {token}"), &format!("bootstraptoken: {{{token}: 1}}")),
+        edit(
+            &format!("secret: {secret}"),
+            &format!("secret: {secret}\n    {}: x", &secret[..20].replace(['/', '+'], "a")),
+        ),
+        edit(&format!("secret: {secret}"), &format!("secret: '{secret}")),
+        edit(&format!("trustdinfo:\n    token: {trustd}"), &format!("trustdinfo: {trustd}\nother:\n    token: x")),
+        edit(&format!("key: {key}"), &format!("key: [{key}, {{")),
+        edit(&format!("secret: {secret}"), &format!("secret: {secret}\n    secret: {secret}")),
+        edit(&format!("key: {key}"), &format!("key: \"%%{key}\"")),
+        edit(&format!("token: {trustd}"), &format!("token:\n\t- {trustd}")),
+    ];
+    let secrets: Vec<String> = golden
+        .lines()
+        .filter_map(|l| l.split_once(": ").map(|(_, v)| v.trim().to_string()))
+        .filter(|v| v.len() >= 20)
+        .collect();
+    assert!(secrets.len() >= 10, "{secrets:?}");
+    for (i, text) in cases.iter().enumerate() {
+        let Err((summary, detail)) = import_state(text, SystemTime::now()) else { panic!("case {i} must fail") };
+        let shown = format!("{summary}\n{detail}");
+        for s in &secrets {
+            let mid = &s[s.len() / 2 - 8..s.len() / 2 + 8];
+            assert!(!shown.contains(mid), "case {i} echoes part of a secret:\n{shown}");
+        }
+        assert!(!shown.contains(&secret[..20].replace(['/', '+'], "a")), "case {i}:\n{shown}");
+        eprintln!("case {i}: {detail}");
+    }
+}

@@ -53,7 +53,7 @@ impl std::fmt::Debug for ClientConfiguration {
         f.debug_struct("ClientConfiguration")
             .field("ca", &self.ca)
             .field("crt", &self.crt)
-            .field("key", &"<redacted>")
+            .field("key", &crate::secret::REDACTED)
             .finish()
     }
 }

@@ -19,8 +19,10 @@ use super::yaml;
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
     /// The text is not a YAML secrets bundle (unknown or missing field, wrong type).
+    /// The message names the path, the kind and the position only
+    /// ([`yaml::safe_error`]): the bundle is key material.
     #[error("secrets bundle is not valid YAML of the expected shape: {0}")]
-    Yaml(#[source] serde_yaml_ng::Error),
+    Yaml(String),
     /// A field holds a value of the wrong form.
     #[error("secrets bundle field {field}: {message}")]
     Field {
@@ -238,7 +240,7 @@ impl SecretsBundle {
 
     /// Parses and checks `secrets.yaml` (as written by `talosctl gen secrets`).
     pub fn from_yaml(input: &str) -> Result<Self, SecretsError> {
-        let raw: RawBundle = serde_yaml_ng::from_str(input).map_err(SecretsError::Yaml)?;
+        let raw: RawBundle = serde_yaml_ng::from_str(input).map_err(|e| SecretsError::Yaml(yaml::safe_error(&e)))?;
         let pair = |field: &str, p: RawPair| -> Result<CertAndKey, SecretsError> {
             Ok(CertAndKey {
                 crt: decode_pem_b64(&format!("{field}.crt"), &p.crt)?,
@@ -384,29 +386,32 @@ fn check_token(field: &str, token: &str) -> Result<(), SecretsError> {
 // tokens and private keys no (a `{:?}` in a log line must not leak them).
 impl std::fmt::Debug for ClusterSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClusterSecrets").field("id", &self.id).field("secret", &"<redacted>").finish()
+        f.debug_struct("ClusterSecrets").field("id", &self.id).field("secret", &crate::secret::REDACTED).finish()
     }
 }
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Secrets")
-            .field("bootstrap_token", &"<redacted>")
-            .field("aescbc_encryption_secret", &self.aescbc_encryption_secret.as_ref().map(|_| "<redacted>"))
-            .field("secretbox_encryption_secret", &self.secretbox_encryption_secret.as_ref().map(|_| "<redacted>"))
+            .field("bootstrap_token", &crate::secret::REDACTED)
+            .field("aescbc_encryption_secret", &self.aescbc_encryption_secret.as_ref().map(|_| crate::secret::REDACTED))
+            .field(
+                "secretbox_encryption_secret",
+                &self.secretbox_encryption_secret.as_ref().map(|_| crate::secret::REDACTED),
+            )
             .finish()
     }
 }
 
 impl std::fmt::Debug for TrustdInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TrustdInfo").field("token", &"<redacted>").finish()
+        f.debug_struct("TrustdInfo").field("token", &crate::secret::REDACTED).finish()
     }
 }
 
 impl std::fmt::Debug for CertAndKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertAndKey").field("crt", &self.crt).field("key", &"<redacted>").finish()
+        f.debug_struct("CertAndKey").field("crt", &self.crt).field("key", &crate::secret::REDACTED).finish()
     }
 }
 

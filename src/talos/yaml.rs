@@ -16,20 +16,68 @@ const INDENT: usize = 4;
 
 /// A YAML stream could not be parsed.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid YAML in document {document}")]
+#[error("invalid YAML in document {document}: {message}")]
 pub struct ParseError {
     /// Zero-based index of the document that failed.
     pub document: usize,
-    /// The parser's error.
-    #[source]
-    pub source: serde_yaml_ng::Error,
+    /// What is wrong and where, without the text's values ([`safe_error`]).
+    pub message: String,
+}
+
+/// A YAML error as a path, a kind and a position, never the offending
+/// value: serde's messages quote scalars (`invalid type: string "…"`) and
+/// unknown keys, and the text may be key material (a `secrets.yaml`, a
+/// machine configuration, a kubeconfig). The parser's own error is not
+/// kept as a source either, so the cause chain that reaches `TF_LOG` holds
+/// no value.
+pub fn safe_error(e: &serde_yaml_ng::Error) -> String {
+    let text = e.to_string();
+    // `path: message at line L column C[, while …]`
+    let (path, rest) = match text.split_once(": ") {
+        Some((p, r)) if !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "._[]-".contains(c)) => {
+            (Some(p), r)
+        }
+        _ => (None, text.as_str()),
+    };
+    let name = |s: &str| -> Option<String> {
+        let n = s.split('`').nth(1)?;
+        (n.len() <= 40 && n.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))).then(|| format!("`{n}`"))
+    };
+    let expected =
+        |s: &str| s.split_once("expected ").map(|(_, x)| x.split(" at line ").next().unwrap_or(x).trim().to_string());
+    let kind = if let Some(r) = rest.strip_prefix("invalid type: ").or_else(|| rest.strip_prefix("invalid value: ")) {
+        let found = r.split([' ', ',']).next().unwrap_or("value");
+        match expected(r) {
+            Some(x) => format!("a {found} where {x} was expected"),
+            None => format!("an unexpected {found}"),
+        }
+    } else if rest.starts_with("unknown field") {
+        // The unknown name is the text's, not ours: it is not shown (a
+        // pasted key can land in key position); the names we know are.
+        match expected(rest) {
+            Some(x) => format!("an unknown field (expected {x})"),
+            None => "an unknown field".to_string(),
+        }
+    } else if rest.starts_with("missing field") || rest.starts_with("duplicate field") {
+        let what = if rest.starts_with("missing") { "missing" } else { "duplicate" };
+        format!("{what} field {}", name(rest).unwrap_or_else(|| "(name not shown)".into()))
+    } else if rest.starts_with("unknown variant") {
+        "a value that is not one of the allowed ones".to_string()
+    } else {
+        "malformed YAML".to_string()
+    };
+    let at = e.location().map(|l| format!(" at line {} column {}", l.line(), l.column())).unwrap_or_default();
+    match path {
+        Some(p) => format!("{p}: {kind}{at}"),
+        None => format!("{kind}{at}"),
+    }
 }
 
 /// Parses a (possibly multi-document) YAML stream; empty documents are skipped.
 pub fn parse_documents(input: &str) -> Result<Vec<Value>, ParseError> {
     let mut docs = Vec::new();
     for (document, de) in serde_yaml_ng::Deserializer::from_str(input).enumerate() {
-        let value = Value::deserialize(de).map_err(|source| ParseError { document, source })?;
+        let value = Value::deserialize(de).map_err(|e| ParseError { document, message: safe_error(&e) })?;
         if !value.is_null() {
             docs.push(value);
         }

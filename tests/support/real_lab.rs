@@ -391,8 +391,41 @@ pub fn run_quickstart(target: &Target, provider_bin: &Path) -> Report {
     }
 
     let mut guard = DestroyGuard { ws: &ws, token, armed: true };
-    let apply = tf_ok(&ws, token, &["apply", "-auto-approve", "-no-color"]);
+    // The apply runs with TF_LOG=trace: Terraform's log and the provider's
+    // stderr (which Terraform writes into it) must hold no secret.
+    let trace = ws.work().join("trace.log");
+    let out = ws
+        .command(&["apply", "-auto-approve", "-no-color"])
+        .env("TF_LOG", "trace")
+        .env("TF_LOG_PATH", &trace)
+        .env("TF_VAR_proxmox_api_token", token)
+        .env_remove("PROXMOX_VE_API_TOKEN")
+        .env_remove("PROXMOX_VE_ENDPOINT")
+        .output()
+        .expect("run terraform");
+    let apply = text(&out);
+    assert!(out.status.success(), "terraform apply failed:\n{apply}");
     assert!(apply.contains("Apply complete! Resources: 14 added, 0 changed, 0 destroyed."), "{apply}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.work().join("terraform.tfstate")).unwrap()).unwrap();
+    let mut secrets = state_secrets(&state);
+    if let Some((_, secret)) = token.split_once('=') {
+        secrets.insert("the PVE token secret".to_string(), secret.to_string());
+    }
+    let log = std::fs::read_to_string(&trace).unwrap_or_default();
+    let hits: Vec<&String> = secrets
+        .iter()
+        .filter(|(_, v)| log.contains(v.as_str()) || apply.contains(v.as_str()))
+        .map(|(k, _)| k)
+        .collect();
+    eprintln!(
+        "secret scan: {} secret strings from the state, {} lines of TF_LOG=trace, {} hits",
+        secrets.len(),
+        log.lines().count(),
+        hits.len()
+    );
+    assert!(log.lines().count() > 1000, "the trace log was written");
+    assert!(hits.is_empty(), "secrets in the trace log or the output (by where they are in state): {hits:?}");
     let out = tf(&ws, token, &["plan", "-detailed-exitcode", "-no-color"]);
     assert_eq!(out.status.code(), Some(0), "the second plan is not empty:\n{}", text(&out));
 
@@ -438,4 +471,59 @@ pub fn run_quickstart(target: &Target, provider_bin: &Path) -> Report {
         .unwrap_or_default();
     assert!(left.is_empty(), "VMs left after destroy: {left:?}");
     Report { vm_ids }
+}
+
+/// Every secret string of a state file (format 4), named by where it is
+/// (`address.attribute#n`, never by value): the string leaves of each
+/// sensitive attribute, each PEM block's body lines, the PEM text inside a
+/// base64 leaf, and the long tokens of multi-line text (a kubeconfig's
+/// embedded keys, a `secrets.yaml`). URLs are left out: a kubeconfig's
+/// server address sits in a sensitive attribute but is no secret.
+pub fn state_secrets(state: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    use base64::Engine as _;
+    fn leaves<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| leaves(x, out)),
+            serde_json::Value::Object(m) => m.values().for_each(|x| leaves(x, out)),
+            _ => {}
+        }
+    }
+    let mut found = std::collections::BTreeMap::new();
+    for r in state["resources"].as_array().into_iter().flatten() {
+        let address = format!("{}.{}", r["type"].as_str().unwrap_or(""), r["name"].as_str().unwrap_or(""));
+        for inst in r["instances"].as_array().into_iter().flatten() {
+            let attrs = &inst["attributes"];
+            let sensitive: std::collections::BTreeSet<&str> = inst["sensitive_attributes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.as_array()?.first()?["value"].as_str())
+                .collect();
+            for name in sensitive {
+                let mut strings = Vec::new();
+                leaves(&attrs[name], &mut strings);
+                let mut forms: Vec<String> = Vec::new();
+                for s in strings {
+                    forms.push(s.to_string());
+                    let decoded = base64::engine::general_purpose::STANDARD
+                        .decode(s.trim())
+                        .ok()
+                        .and_then(|b| String::from_utf8(b).ok());
+                    for text in [Some(s.to_string()), decoded].into_iter().flatten() {
+                        for piece in text.split(|c: char| c.is_whitespace() || c == '"' || c == ':') {
+                            if piece.len() >= 24 && !piece.starts_with("-----") && !piece.contains("://") {
+                                forms.push(piece.to_string());
+                            }
+                        }
+                    }
+                }
+                // Addresses (a kubeconfig's `host`) are not secrets.
+                for (i, f) in forms.into_iter().filter(|f| f.len() >= 16 && !f.contains("://")).enumerate() {
+                    found.entry(format!("{address}.{name}#{i}")).or_insert(f);
+                }
+            }
+        }
+    }
+    found
 }

@@ -51,8 +51,9 @@ pub enum Cni {
 }
 
 /// Everything `generate` needs besides the secrets bundle. Start from
-/// [`ConfigInput::new`] and set what you need.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`ConfigInput::new`] and set what you need. Its `Debug` shows the
+/// patches by size only (they may carry secrets).
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConfigInput {
     /// Cluster name.
     pub cluster_name: String,
@@ -86,6 +87,30 @@ pub struct ConfigInput {
     pub local_api_server_port: Option<u16>,
     /// Config patches applied in order after generation (strategic merge or RFC 6902).
     pub config_patches: Vec<String>,
+}
+
+impl std::fmt::Debug for ConfigInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let patches: Vec<_> = self.config_patches.iter().map(|p| crate::secret::Elided(p)).collect();
+        f.debug_struct("ConfigInput")
+            .field("cluster_name", &self.cluster_name)
+            .field("endpoint", &self.endpoint)
+            .field("machine_type", &self.machine_type)
+            .field("contract", &self.contract)
+            .field("kubernetes_version", &self.kubernetes_version)
+            .field("install_disk", &self.install_disk)
+            .field("install_image", &self.install_image)
+            .field("install_extra_kernel_args", &self.install_extra_kernel_args)
+            .field("extra_cert_sans", &self.extra_cert_sans)
+            .field("dns_domain", &self.dns_domain)
+            .field("allow_scheduling_on_control_planes", &self.allow_scheduling_on_control_planes)
+            .field("cni", &self.cni)
+            .field("registry_mirrors", &self.registry_mirrors)
+            .field("sysctls", &self.sysctls)
+            .field("local_api_server_port", &self.local_api_server_port)
+            .field("config_patches", &patches)
+            .finish()
+    }
 }
 
 impl ConfigInput {

@@ -47,10 +47,21 @@ pub enum ConfigError {
 
 /// A machine configuration: an ordered list of YAML documents (the legacy
 /// `version: v1alpha1` one first, then typed documents) for a contract.
-#[derive(Debug, Clone, PartialEq)]
+/// Its `Debug` shows the contract and the number of documents only: the
+/// documents hold the cluster's keys and tokens.
+#[derive(Clone, PartialEq)]
 pub struct MachineConfig {
     contract: VersionContract,
     documents: Vec<Value>,
+}
+
+impl std::fmt::Debug for MachineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MachineConfig")
+            .field("contract", &self.contract)
+            .field("documents", &format_args!("<{} documents redacted>", self.documents.len()))
+            .finish()
+    }
 }
 
 impl MachineConfig {

@@ -69,13 +69,23 @@ pub enum PatchError {
     },
 }
 
-/// What a patch text is.
-#[derive(Debug, Clone, PartialEq)]
+/// What a patch text is. Its `Debug` shows the kind and size only (a
+/// patch may carry secrets: registry credentials, tokens).
+#[derive(Clone, PartialEq)]
 pub enum Patch {
     /// Strategic merge: one or more YAML documents.
     Strategic(Vec<Value>),
     /// RFC 6902 operations.
     JsonPatch(Vec<Value>),
+}
+
+impl std::fmt::Debug for Patch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Patch::Strategic(d) => write!(f, "Strategic(<{} documents redacted>)", d.len()),
+            Patch::JsonPatch(o) => write!(f, "JsonPatch(<{} operations redacted>)", o.len()),
+        }
+    }
 }
 
 /// Detects the patch format as Talos does: a (multi-)document YAML mapping

@@ -303,10 +303,7 @@ fn talos_objects_terraform_1_15() {
 
 #[test]
 fn talos_objects_terraform_1_0() {
-    let Some(tf) = terraform("1.0.3") else {
-        eprintln!("Terraform 1.0.3 not installed; skipped (PROXTALOS_SKIP_TF_1_0_3=1?)");
-        return;
-    };
+    let Some(tf) = support::terraform::terraform_1_0_3() else { return };
     story(&tf);
     bad_input(&tf);
 }

@@ -410,7 +410,7 @@ fn story_v1_14() {
 /// resources): 3+2 to healthy, empty re-plan, destroy with reset.
 #[test]
 fn story_v1_13_terraform_1_0_3() {
-    let tf = support::terraform::terraform("1.0.3").expect("Terraform 1.0.3 (PROXTALOS_TF_1_0_3)");
+    let Some(tf) = support::terraform::terraform_1_0_3() else { return };
     story("v1.13.9", 13, &tf);
 }
 

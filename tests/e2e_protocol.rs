@@ -235,13 +235,7 @@ fn terraform_1_15_5_drives_the_protocol_layer() {
 
 #[test]
 fn terraform_1_0_3_drives_the_protocol_layer() {
-    let Some(tf) = terraform("1.0.3") else {
-        assert!(
-            std::env::var("PROXTALOS_SKIP_TF_1_0_3").is_ok(),
-            "Terraform 1.0.3 missing; the README's test command installs it"
-        );
-        return;
-    };
+    let Some(tf) = support::terraform::terraform_1_0_3() else { return };
     core_story(&tf);
 }
 

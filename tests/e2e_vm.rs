@@ -172,9 +172,8 @@ fn vm_story_terraform_1_15_5() {
 
 #[test]
 fn vm_story_terraform_1_0_3() {
-    match terraform("1.0.3") {
-        Some(tf) => story(&tf),
-        None => eprintln!("Terraform 1.0.3 not installed (PROXTALOS_SKIP_TF_1_0_3?); skipped"),
+    if let Some(tf) = support::terraform::terraform_1_0_3() {
+        story(&tf);
     }
 }
 

@@ -284,6 +284,24 @@ pub fn example_dirs() -> Vec<PathBuf> {
     dirs
 }
 
+/// Terraform 1.0.3 for the compatibility tests. Missing, it is a failure,
+/// not a silent pass: only `PROXTALOS_SKIP_TF_1_0_3=1` leaves it out (then
+/// None, and the caller says it skipped).
+pub fn terraform_1_0_3() -> Option<Terraform> {
+    let skip = std::env::var("PROXTALOS_SKIP_TF_1_0_3").is_ok_and(|v| v == "1");
+    match terraform("1.0.3") {
+        Some(tf) => Some(tf),
+        None if skip => {
+            eprintln!("Terraform 1.0.3 left out (PROXTALOS_SKIP_TF_1_0_3=1): skipped");
+            None
+        }
+        None => panic!(
+            "Terraform 1.0.3 is missing: the README's test command installs it \
+             (scripts/install-terraform.sh); set PROXTALOS_SKIP_TF_1_0_3=1 to leave it out"
+        ),
+    }
+}
+
 /// What a terminal's Ctrl-C does: SIGINT to the foreground process group
 /// of `child` (started with `process_group(0)`), with killpg(2) itself. Not
 /// `kill -INT -<pgid>`: procps `kill` reads `-1234` as `-1`, every process

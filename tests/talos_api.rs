@@ -697,3 +697,29 @@ async fn cosi_get_reads_back_the_active_machine_config() {
     let reader = NodeClient::normal(&c.endpoint(0), None, &creds_with(0, &["os:reader"]), t()).await.unwrap();
     assert!(matches!(reader.machine_config().await, Err(ApiError::PermissionDenied { .. })));
 }
+
+/// The host name comes from the configuration, as on Talos: `HostnameConfig`
+/// names the etcd member (etcd's `--name` is the node's host name) and the
+/// API certificate (subject `CN=<host name>`, no Organization, the name
+/// among the DNS SANs: siderolabs/talos
+/// internal/app/machined/pkg/controllers/secrets/api.go); without it, the
+/// node's own name.
+#[tokio::test]
+async fn the_configured_host_name_names_the_etcd_member_and_the_api_certificate() {
+    let c = metal("v1.13.9", 2).await;
+    let named = "apiVersion: v1alpha1\nkind: HostnameConfig\nauto: off\nhostname: cp-1\n";
+    let n = configure(&c, 0, config_with("v1.13", true, true, &[named], 0)).await;
+    bootstrap(&c, 0).await;
+    let members = n.etcd_members(false).await.unwrap();
+    assert_eq!(members.iter().map(|m| m.hostname.as_str()).collect::<Vec<_>>(), ["cp-1"]);
+    // The second node sets none: it keeps its own name.
+    configure(&c, 1, config("v1.13", true)).await;
+    let tg = target(&c, 0);
+    poll_until(&tg.node, conditions::ETCD_MEMBERS, &until_soon(), TICK, || conditions::etcd_members_at_least(&tg, 2))
+        .await
+        .unwrap();
+    let mut names: Vec<String> = n.etcd_members(false).await.unwrap().into_iter().map(|m| m.hostname).collect();
+    names.sort();
+    assert_eq!(names[0], "cp-1");
+    assert!(names[1].starts_with("talos-"), "{names:?}");
+}

@@ -33,6 +33,9 @@ pub struct Facts {
     pub install: bool,
     /// `cluster.adminKubeconfig.certLifetime`, if set.
     pub kubeconfig_lifetime: Option<String>,
+    /// The host name the configuration sets (`HostnameConfig.hostname`, or
+    /// v1alpha1 `machine.network.hostname`); None: the node's own.
+    pub hostname: Option<String>,
 }
 
 fn get<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
@@ -77,6 +80,7 @@ pub fn read(contract: VersionContract, text: &str) -> Result<Facts, String> {
         endpoint: String::new(),
         install: false,
         kubeconfig_lifetime: None,
+        hostname: None,
     };
     if let Some(l) = legacy {
         let t = string(l, &["machine", "type"]).unwrap_or_default();
@@ -89,6 +93,12 @@ pub fn read(contract: VersionContract, text: &str) -> Result<Facts, String> {
         facts.install = string(l, &["machine", "install", "disk"]).is_some()
             || get(l, &["machine", "install", "diskSelector"]).is_some();
         facts.kubeconfig_lifetime = string(l, &["cluster", "adminKubeconfig", "certLifetime"]);
+        facts.hostname = string(l, &["machine", "network", "hostname"]);
+    }
+    // The typed document wins over the legacy field (Talos refuses both at
+    // once: V1Alpha1ConflictValidate).
+    if let Some(h) = by_kind("HostnameConfig").and_then(|k| string(k, &["hostname"])) {
+        facts.hostname = Some(h);
     }
     if let Some(k) = by_kind("KubeClusterConfig") {
         facts.cluster_name = string(k, &["clusterName"]).unwrap_or(facts.cluster_name);

@@ -214,7 +214,7 @@ impl MachineService for Api {
             return Err(Status::not_found(format!("member {id:x} not found")));
         };
         shared.remove_member(&m.hostname);
-        if let Some(n) = shared.nodes().into_iter().find(|n| n.spec.hostname == m.hostname) {
+        if let Some(n) = shared.nodes().into_iter().find(|n| n.hostname() == m.hostname) {
             n.state().etcd_data = false;
         }
         Ok(Response::new(EtcdRemoveMemberByIdResponse { messages: vec![EtcdRemoveMemberById { metadata: meta() }] }))
@@ -228,7 +228,7 @@ impl MachineService for Api {
         authorize(&node, &caller, "EtcdLeaveCluster", ADMIN, false)?;
         etcd_gate(&node, "leaving the cluster")?;
         let shared = node.shared.upgrade().ok_or_else(|| Status::unavailable("simulator stopped"))?;
-        shared.remove_member(&node.spec.hostname);
+        shared.remove_member(&node.hostname());
         node.state().etcd_data = false;
         Ok(Response::new(EtcdLeaveClusterResponse { messages: vec![EtcdLeaveCluster { metadata: meta() }] }))
     }
@@ -668,7 +668,7 @@ fn reset_plan(node: &Node, r: &ResetRequest) -> Result<ResetPlan, Status> {
 async fn apply_reset(node: &Arc<Node>, plan: ResetPlan, reboot: bool) {
     if plan.state {
         if let Some(shared) = node.shared.upgrade() {
-            shared.remove_member(&node.spec.hostname);
+            shared.remove_member(&node.hostname());
         }
         let mut st = node.state();
         st.config = None;

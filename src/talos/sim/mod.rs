@@ -240,8 +240,9 @@ impl Shared {
     }
 
     pub fn add_member(&self, node: &Node) {
+        let hostname = node.hostname();
         let mut m = self.members.lock().unwrap_or_else(|e| e.into_inner());
-        if m.iter().any(|x| x.hostname == node.spec.hostname) {
+        if m.iter().any(|x| x.hostname == hostname) {
             return;
         }
         let ip = node.ip();
@@ -249,14 +250,10 @@ impl Shared {
             IpAddr::V6(v6) => format!("[{v6}]"),
             IpAddr::V4(v4) => v4.to_string(),
         };
-        let id = node
-            .spec
-            .hostname
-            .bytes()
-            .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+        let id = hostname.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
         m.push(EtcdMember {
             id,
-            hostname: node.spec.hostname.clone(),
+            hostname,
             peer_urls: vec![format!("https://{host}:2380")],
             client_urls: vec![format!("https://{host}:2379")],
             is_learner: false,
@@ -351,7 +348,7 @@ impl SimCluster {
             nodes.remove(i)
         };
         node.destroy();
-        self.shared.remove_member(&node.spec.hostname);
+        self.shared.remove_member(&node.hostname());
         Ok(())
     }
 

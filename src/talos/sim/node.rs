@@ -138,6 +138,14 @@ impl Node {
         self.spec.address
     }
 
+    /// The node's host name: the one its active configuration sets, else
+    /// its own (what Talos's HostnameStatus holds; the API certificate's CN
+    /// and the etcd member name come from it, secrets/api.go and etcd's
+    /// `--name`). Takes the state lock: not for callers holding it.
+    pub fn hostname(&self) -> String {
+        self.state().config.as_ref().and_then(|c| c.hostname.clone()).unwrap_or_else(|| self.spec.hostname.clone())
+    }
+
     pub fn up_receiver(&self) -> watch::Receiver<bool> {
         self.up.subscribe()
     }
@@ -196,7 +204,7 @@ impl Node {
         let os_ca = os_ca?;
         let issuing =
             if os_ca.key.trim().is_empty() { self.shared.upgrade()?.trustd(&os_ca.crt)? } else { os_ca.clone() };
-        let identity = Arc::new(tls::normal_identity(self.ip(), &issuing, &os_ca.crt).ok()?);
+        let identity = Arc::new(tls::normal_identity(self.ip(), &self.hostname(), &issuing, &os_ca.crt).ok()?);
         self.state().normal_identity = Some(identity.clone());
         Some(identity)
     }

@@ -31,7 +31,16 @@ fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
     rand_core::UnwrapErr(getrandom::SysRng)
 }
 
-fn server_leaf(ca: &CertAndKey, ip: IpAddr, validity: Duration) -> Result<(String, String), SimError> {
+/// A server leaf for `ip`. With a host name, as Talos issues the API
+/// certificate of a configured node (siderolabs/talos
+/// internal/app/machined/pkg/controllers/secrets/api.go): subject `CN=<fqdn>`
+/// and no Organization, the host name among the DNS SANs.
+fn server_leaf(
+    ca: &CertAndKey,
+    ip: IpAddr,
+    hostname: Option<&str>,
+    validity: Duration,
+) -> Result<(String, String), SimError> {
     let pki_err = |what: &'static str| move |e: pki::PkiError| SimError::Tls(format!("{what}: {e}"));
     let ca_cert = pki::parse_certificate(&ca.crt).map_err(pki_err("CA certificate"))?;
     let ca_key = SigningKey::from_pem(&ca.key).map_err(pki_err("CA key"))?;
@@ -42,12 +51,13 @@ fn server_leaf(ca: &CertAndKey, ip: IpAddr, validity: Duration) -> Result<(Strin
     };
     let now = SystemTime::now();
     let template = CertTemplate {
-        subject: "O=talos".to_string(),
+        subject: hostname.map_or_else(|| "O=talos".to_string(), |h| format!("CN={h}")),
         is_ca: false,
         not_before: now - Duration::from_secs(10),
         not_after: now + validity,
     };
-    let sans = [San::Ip(ip), San::Ip(IpAddr::from([127, 0, 0, 1])), San::Dns("localhost".to_string())];
+    let mut sans = vec![San::Ip(ip), San::Ip(IpAddr::from([127, 0, 0, 1])), San::Dns("localhost".to_string())];
+    sans.extend(hostname.map(|h| San::Dns(h.to_string())));
     let crt = pki::issue_server_leaf(&mut rng, &template, &sans, &key, &ca_cert, &ca_key).map_err(pki_err("issue"))?;
     Ok((crt, key.to_pem().map_err(pki_err("key"))?))
 }
@@ -92,7 +102,7 @@ pub fn maintenance_identity(ip: IpAddr) -> Result<Identity, SimError> {
     };
     let ca_crt = pki::self_signed_ca(&mut rng, &ca_key, &template).map_err(|e| SimError::Tls(e.to_string()))?;
     let ca = CertAndKey { crt: ca_crt, key: ca_key.to_pem().map_err(|e| SimError::Tls(e.to_string()))? };
-    let (crt, key) = server_leaf(&ca, ip, Duration::from_secs(24 * 3600))?;
+    let (crt, key) = server_leaf(&ca, ip, None, Duration::from_secs(24 * 3600))?;
     let fingerprint = fingerprint_of(&crt);
     Ok(Identity { config: server_config(&format!("{crt}{}", ca.crt), &key, None)?, fingerprint })
 }
@@ -100,8 +110,13 @@ pub fn maintenance_identity(ip: IpAddr) -> Result<Identity, SimError> {
 /// Normal personality: server certificate from the OS CA (needs its key:
 /// control planes have it, workers get theirs "from trustd", i.e. from a
 /// control plane's config), mTLS against `trusted_ca`.
-pub fn normal_identity(ip: IpAddr, issuing_ca: &CertAndKey, trusted_ca: &str) -> Result<Identity, SimError> {
-    let (crt, key) = server_leaf(issuing_ca, ip, Duration::from_secs(24 * 3600))?;
+pub fn normal_identity(
+    ip: IpAddr,
+    hostname: &str,
+    issuing_ca: &CertAndKey,
+    trusted_ca: &str,
+) -> Result<Identity, SimError> {
+    let (crt, key) = server_leaf(issuing_ca, ip, Some(hostname), Duration::from_secs(24 * 3600))?;
     let mut roots = rustls::RootCertStore::empty();
     for ca in certificates(trusted_ca).map_err(SimError::Tls)? {
         roots.add(ca).map_err(|e| SimError::Tls(e.to_string()))?;
@@ -190,4 +205,39 @@ pub fn organizations(der: &[u8]) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A configured node's API certificate, as Talos issues it
+    /// (siderolabs/talos internal/app/machined/pkg/controllers/secrets/api.go):
+    /// subject `CN=<host name>` only, the host name among the DNS SANs. The
+    /// maintenance certificate has no host name.
+    #[test]
+    fn the_api_certificate_is_issued_to_the_host_name() {
+        use x509_cert::der::DecodePem as _;
+        let mut rng = rng();
+        let ca_key = SigningKey::generate_ed25519(&mut rng);
+        let now = SystemTime::now();
+        let t = CertTemplate {
+            subject: "O=talos".into(),
+            is_ca: true,
+            not_before: now,
+            not_after: now + Duration::from_secs(60),
+        };
+        let ca = CertAndKey { crt: pki::self_signed_ca(&mut rng, &ca_key, &t).unwrap(), key: ca_key.to_pem().unwrap() };
+        let ip = IpAddr::from([10, 0, 0, 11]);
+        let (crt, _) = server_leaf(&ca, ip, Some("cp-1"), Duration::from_secs(60)).unwrap();
+        let cert = x509_cert::Certificate::from_pem(crt.as_bytes()).unwrap();
+        assert_eq!(cert.tbs_certificate().subject().to_string(), "CN=cp-1");
+        let der = x509_cert::der::Encode::to_der(&cert).unwrap();
+        // Once in the subject, once among the DNS SANs.
+        assert_eq!(der.windows(4).filter(|w| *w == b"cp-1").count(), 2, "cp-1 among the SANs");
+        let (crt, _) = server_leaf(&ca, ip, None, Duration::from_secs(60)).unwrap();
+        let cert = x509_cert::Certificate::from_pem(crt.as_bytes()).unwrap();
+        assert_eq!(cert.tbs_certificate().subject().to_string(), "O=talos");
+    }
 }

@@ -50,15 +50,10 @@ Import marks an existing cluster as bootstrapped: `terraform import proxtalos_ma
     .blocks(vec![timeouts::block(&[(Operation::Create, CREATE_TIMEOUT)])])
 }
 
-/// One Bootstrap attempt: done, not yet, or fatal. A worker is fatal on
-/// every version (v1.12 says so with `FailedPrecondition`).
+/// One Bootstrap attempt: done, not yet, or fatal (a worker, on every
+/// version: [`ApiError::is_control_plane_only`]).
 pub async fn bootstrap_probe(target: &Target) -> Result<Probe<()>, ApiError> {
     match conditions::bootstrapped(target).await {
-        Ok(Probe::NotYet(m)) if m.contains("control plane node") => Err(ApiError::Unimplemented {
-            at: crate::talos::api::At { node: target.node.clone(), call: "Bootstrap" },
-            message: m.clone(),
-            source: tonic::Status::unimplemented(m),
-        }),
         Err(e @ ApiError::ServerCertUntrusted { .. }) => Ok(Probe::NotYet(format!(
             "{} (the node still presents its maintenance certificate: not configured yet or installing)",
             chain(&e)
@@ -109,9 +104,7 @@ impl Resource<ProxtalosData> for MachineBootstrap {
                 state.set_attr("id", Value::string(args.node.clone()));
                 resp.state = state;
             }
-            Err(e @ ApiError::Unimplemented { .. }) if e.to_string().contains("control plane") => {
-                resp.diags.push(worker_diag(&args.node, &e))
-            }
+            Err(e) if e.is_control_plane_only() => resp.diags.push(worker_diag(&args.node, &e)),
             Err(e) => resp.diags.push(api_diag(&format!("Cannot bootstrap Talos node {}", args.node), "bootstrap", &e)),
         }
     }

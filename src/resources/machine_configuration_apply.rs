@@ -327,7 +327,7 @@ impl Resource<ProxtalosData> for MachineConfigurationApply {
                 format!("Dry run on Talos node {}", args.node),
                 format!("What the node says about the planned configuration (secrets redacted):\n\n{}", out.details),
             ),
-            Ok(Err((e @ ApiError::Status { code: tonic::Code::InvalidArgument, .. }, stage))) => {
+            Ok(Err((e, stage))) if e.is_invalid_argument() => {
                 resp.diags.push(
                     api_diag(&format!("Talos node {} rejects the configuration", args.node), stage, &e)
                         .at(AttributePath::attr("machine_configuration")),

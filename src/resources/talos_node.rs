@@ -223,27 +223,12 @@ where
         let fut = probe();
         async move {
             match fut.await {
-                Err(e) if closed_early(&e) => Ok(Probe::NotYet(chain(&e))),
+                Err(e) if e.closed_early() => Ok(Probe::NotYet(chain(&e))),
                 other => other,
             }
         }
     })
     .await
-}
-
-/// A connection the node closed right after the handshake: with TLS 1.3 a
-/// node that rejects the client certificate sends its alert after the
-/// client finished, so the first call may see only the close. Waits look
-/// again; the next attempt usually reports the alert itself.
-pub fn closed_early(e: &ApiError) -> bool {
-    let text = chain(e);
-    match e {
-        ApiError::Status { code: tonic::Code::Cancelled, .. } => true,
-        ApiError::Status { code: tonic::Code::Unknown, .. } => {
-            text.contains("connection closed") || text.contains("broken pipe")
-        }
-        _ => false,
-    }
 }
 
 /// Waits until the node answers in either mode.

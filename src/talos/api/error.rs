@@ -226,6 +226,39 @@ impl ApiError {
         }
     }
 
+    /// The node closed the connection right after the handshake: with TLS
+    /// 1.3 a node that rejects the client certificate sends its alert after
+    /// the client finished, so the first call may see only the close (a
+    /// cancelled stream, or an unknown status over a closed connection).
+    pub fn closed_early(&self) -> bool {
+        match self {
+            ApiError::Status { code: tonic::Code::Cancelled, .. } => true,
+            ApiError::Status { code: tonic::Code::Unknown, .. } => {
+                let text = chain(self);
+                text.contains("connection closed") || text.contains("broken pipe")
+            }
+            _ => false,
+        }
+    }
+
+    /// The node refused the request's content (`InvalidArgument`: a
+    /// configuration it does not accept).
+    pub fn is_invalid_argument(&self) -> bool {
+        matches!(self, ApiError::Status { code: tonic::Code::InvalidArgument, .. })
+    }
+
+    /// The node says only a control plane does this: `Unimplemented` from
+    /// v1.13 on, `FailedPrecondition` on v1.12 for Bootstrap (behaviour.md
+    /// §5), each with a message naming control planes.
+    pub fn is_control_plane_only(&self) -> bool {
+        match self {
+            ApiError::Unimplemented { message, .. } | ApiError::FailedPrecondition { message, .. } => {
+                message.contains("control plane")
+            }
+            _ => false,
+        }
+    }
+
     /// True for what a rebooting or booting node produces (refused
     /// connections, `Unavailable`, a call deadline): waited out by
     /// [`super::wait::poll_until`] up to the caller's deadline.
@@ -417,5 +450,26 @@ mod tests {
         assert!(matches!(e, ApiError::ClientCertRejected { .. }));
         let e = ApiError::from_tls(at(), rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer));
         assert!(matches!(e, ApiError::ServerCertUntrusted { .. }));
+    }
+
+    /// Classification the resources use instead of matching codes and
+    /// texts themselves.
+    #[test]
+    fn classification_for_the_resources() {
+        let at = || At { node: "10.0.0.21".into(), call: "Bootstrap" };
+        let status = |s: tonic::Status| ApiError::from_status(at(), "10.0.0.21:50000", s);
+        // A worker's Bootstrap: v1.13+ and v1.12 (behaviour.md §5).
+        assert!(
+            status(tonic::Status::unimplemented("bootstrap is only available on control plane nodes"))
+                .is_control_plane_only()
+        );
+        assert!(
+            status(tonic::Status::failed_precondition("bootstrap can only be performed on a control plane node"))
+                .is_control_plane_only()
+        );
+        assert!(!status(tonic::Status::failed_precondition("bootstrap is not available yet")).is_control_plane_only());
+        assert!(status(tonic::Status::invalid_argument("unknown keys found")).is_invalid_argument());
+        assert!(status(tonic::Status::cancelled("")).closed_early());
+        assert!(!status(tonic::Status::unavailable("")).closed_early());
     }
 }

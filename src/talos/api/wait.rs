@@ -144,10 +144,13 @@ pub mod conditions {
     }
 
     /// Bootstrap succeeded now or earlier: `AlreadyExists` counts as done,
-    /// `FailedPrecondition` as not yet (behaviour.md §5).
+    /// `FailedPrecondition` as not yet, a worker's refusal as an error
+    /// (behaviour.md §5).
     pub async fn bootstrapped(target: &Target) -> Result<Probe<()>, ApiError> {
         match target.connect().await?.bootstrap().await {
             Ok(()) | Err(ApiError::AlreadyExists { .. }) => Ok(Probe::Ready(())),
+            // A worker never bootstraps (v1.12 says so with FailedPrecondition).
+            Err(e) if e.is_control_plane_only() => Err(e),
             Err(ApiError::FailedPrecondition { message, .. }) => Ok(Probe::NotYet(message)),
             Err(e) => Err(e),
         }

@@ -14,12 +14,15 @@
 //! - [`resources`] maps Terraform objects onto the clients, one file each.
 //! - [`wait`] is the one polling helper (deadline, backoff, last observation,
 //!   early end on Terraform's stop request) that every client's waits use.
+//! - [`data`] is the configured provider's data (settings, clients): what
+//!   resources import; they never import [`provider`].
 //! - [`provider`] is the proxtalos provider itself: its configuration schema
 //!   and the registry of resources.
 //! - `lab` (feature `sim`, never in the provider build) couples fakepve and
 //!   the Talos node simulator into a local lab.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod data;
 #[cfg(feature = "sim")]
 pub mod lab;
 pub mod plugin;

@@ -51,3 +51,41 @@ fn nothing_reads_the_shared_folder() {
     }
     assert!(found.is_empty(), "files that read ../shared:\n{}", found.join("\n"));
 }
+
+/// Layering (issue 12 §6): resources import the configured data
+/// (`crate::data`) and the clients, never `crate::provider`, which holds
+/// the registry of resources; the clients and the wait helper import no
+/// resource and no plugin type.
+#[test]
+fn resources_never_import_the_provider_and_clients_never_import_resources() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let rules: &[(&str, &[&str])] = &[
+        ("resources", &["crate::provider"]),
+        ("proxmox", &["crate::resources", "crate::plugin", "crate::provider"]),
+        ("talos", &["crate::resources", "crate::provider"]),
+    ];
+    let mut bad = Vec::new();
+    for (dir, forbidden) in rules {
+        let mut fs = Vec::new();
+        files(&root.join(dir), &mut fs);
+        for f in fs.iter().filter(|f| f.extension().is_some_and(|e| e == "rs")) {
+            let text = std::fs::read_to_string(f).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                if !comment(line) && forbidden.iter().any(|x| line.contains(x)) {
+                    bad.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    for leaf in ["wait.rs", "secret.rs", "data.rs"] {
+        let text = std::fs::read_to_string(root.join(leaf)).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if !comment(line)
+                && ["crate::resources", "crate::provider", "crate::plugin"].iter().any(|x| line.contains(x))
+            {
+                bad.push(format!("src/{leaf}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "imports against the layering:\n{}", bad.join("\n"));
+}

@@ -35,8 +35,11 @@ pub async fn check(data: &ProxtalosData, s: &ProxmoxSettings, diags: &mut Diagno
     let client = match data.pve() {
         Ok(c) => c,
         Err(e) => {
-            let attr = if e.contains("ca_certificate") { "ca_certificate" } else { "endpoint" };
-            diags.error_at(path(attr), "Invalid Proxmox settings", e);
+            let attr = match e {
+                crate::data::PveUnavailable::Invalid(crate::proxmox::Error::CaCertificate(_)) => "ca_certificate",
+                _ => "endpoint",
+            };
+            diags.error_at(path(attr), "Invalid Proxmox settings", e.to_string());
             return;
         }
     };

@@ -69,9 +69,12 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
-    /// The client settings cannot work (bad CA, bad endpoint).
+    /// The client settings cannot work (a bad endpoint, a TLS setup).
     #[error("invalid Proxmox client settings: {0}")]
     Settings(String),
+    /// The CA certificate to trust is not usable.
+    #[error("invalid Proxmox client settings: ca_certificate: {0}")]
+    CaCertificate(String),
     /// A value does not parse (property string, UPID, VMID).
     #[error(transparent)]
     Parse(#[from] ParseError),

@@ -100,11 +100,11 @@ impl ReqwestTransport {
             .danger_accept_invalid_certs(s.insecure);
         if let Some(pem) = &s.ca_pem {
             if let Some(problem) = super::ca_pem::problem(pem) {
-                return Err(Error::Settings(format!("ca_certificate: {problem}")));
+                return Err(Error::CaCertificate(problem));
             }
             // `problem` found at least one certificate that parses.
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-                .map_err(|e| Error::Settings(format!("ca_certificate: {e}")))?;
+                .map_err(|e| Error::CaCertificate(e.to_string()))?;
             for c in certs {
                 b = b.add_root_certificate(c);
             }

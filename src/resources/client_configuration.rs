@@ -5,11 +5,11 @@ use async_trait::async_trait;
 
 use super::common::{str_attr, strings};
 use super::talos_model::{CLIENT_CONFIGURATION_DOC, client_configuration_type, value_to_client};
+use crate::data::ProxtalosData;
 use crate::plugin::{
     Attribute, AttributePath, Context, DataSource, Diagnostics, ReadDataRequest, ReadDataResponse, Schema, Type,
     ValidateRequest, Value,
 };
-use crate::provider::ProxtalosData;
 use crate::talos::client_config::talosconfig;
 
 /// The data source.

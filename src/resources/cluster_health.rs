@@ -17,12 +17,12 @@ use super::talos_node::{
     NodeArgs, POLL, attempt_timeouts, check_address, check_address_at, check_client_configuration, client_attr,
     endpoint_attr,
 };
+use crate::data::ProxtalosData;
 use crate::plugin::timeouts::{self, Operation};
 use crate::plugin::{
     Attribute, AttributePath, Context, DataSource, Diagnostic, Diagnostics, ReadDataRequest, ReadDataResponse, Schema,
     Type, ValidateRequest, Value,
 };
-use crate::provider::ProxtalosData;
 use crate::talos::api::ApiError;
 use crate::talos::api::error::chain;
 use crate::talos::api::wait::{Target, Until};

@@ -16,13 +16,13 @@ use super::talos_node::{
     NodeArgs, api_diag, attempt_timeouts, check_address, check_client_configuration, client_attr, deadline,
     endpoint_attr, node_attr, wait,
 };
+use crate::data::ProxtalosData;
 use crate::plugin::timeouts::{self, Operation};
 use crate::plugin::{
     ApplyResponse, Attribute, AttributePath, Context, CreateRequest, DeleteRequest, Diagnostic, Diagnostics,
     EphemeralResource, ModifyPlanRequest, ModifyPlanResponse, OpenRequest, OpenResponse, ReadRequest, ReadResponse,
     Resource, Schema, Type, UpdateRequest, ValidateRequest, Value,
 };
-use crate::provider::ProxtalosData;
 use crate::talos::api::ApiError;
 use crate::talos::api::error::chain;
 use crate::talos::api::wait::Until;

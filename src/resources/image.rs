@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::data::ProxtalosData;
 use crate::plugin::timeouts::{self, Operation};
 use crate::plugin::*;
-use crate::provider::ProxtalosData;
 use crate::proxmox::storage::{self, Download, Volume};
 use crate::proxmox::{Client, Error};
 use crate::resources::preflight;
@@ -323,7 +323,7 @@ impl Resource<ProxtalosData> for ImageResource {
     async fn create(&self, ctx: &Context<ProxtalosData>, req: CreateRequest, resp: &mut ApplyResponse) {
         let c = match ctx.data.pve() {
             Ok(c) => c.stopping_on(&ctx.stop),
-            Err(m) => return resp.diags.error("Proxmox not configured", m),
+            Err(m) => return resp.diags.error("Proxmox not configured", m.to_string()),
         };
         let v = &req.planned;
         let (Some(url), Some(name)) = source(v) else {
@@ -395,7 +395,7 @@ impl Resource<ProxtalosData> for ImageResource {
     async fn read(&self, ctx: &Context<ProxtalosData>, req: ReadRequest, resp: &mut ReadResponse) {
         let c = match ctx.data.pve() {
             Ok(c) => c.stopping_on(&ctx.stop),
-            Err(m) => return resp.diags.error("Proxmox not configured", m),
+            Err(m) => return resp.diags.error("Proxmox not configured", m.to_string()),
         };
         let s = &req.state;
         let (Some(node), Some(st), Some(content), Some(id)) =
@@ -426,7 +426,7 @@ impl Resource<ProxtalosData> for ImageResource {
     async fn delete(&self, ctx: &Context<ProxtalosData>, req: DeleteRequest, diags: &mut Diagnostics) {
         let c = match ctx.data.pve() {
             Ok(c) => c.stopping_on(&ctx.stop),
-            Err(m) => return diags.error("Proxmox not configured", m),
+            Err(m) => return diags.error("Proxmox not configured", m.to_string()),
         };
         let s = &req.prior;
         let (Some(node), Some(st), Some(id)) =
@@ -465,7 +465,7 @@ impl Resource<ProxtalosData> for ImageResource {
         };
         let c = match ctx.data.pve() {
             Ok(c) => c.stopping_on(&ctx.stop),
-            Err(m) => return resp.diags.error("Proxmox not configured", m),
+            Err(m) => return resp.diags.error("Proxmox not configured", m.to_string()),
         };
         if node.is_empty() || st.is_empty() || file.is_empty() {
             return resp.diags.error(

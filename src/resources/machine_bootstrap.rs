@@ -16,12 +16,12 @@ use super::talos_node::{
     NodeArgs, api_diag, attempt_timeouts, check_address, check_client_configuration, client_attr, deadline,
     endpoint_attr, node_attr, wait,
 };
+use crate::data::ProxtalosData;
 use crate::plugin::timeouts::{self, Operation};
 use crate::plugin::{
     ApplyResponse, Attribute, Context, CreateRequest, DeleteRequest, Diagnostic, Diagnostics, ImportRequest,
     ImportResponse, ReadRequest, ReadResponse, Resource, Schema, UpdateRequest, ValidateRequest, Value,
 };
-use crate::provider::ProxtalosData;
 use crate::talos::api::ApiError;
 use crate::talos::api::error::chain;
 use crate::talos::api::wait::{Probe, Target, conditions};

@@ -14,11 +14,11 @@ use async_trait::async_trait;
 
 use super::common::{str_attr, string_list_map, string_map, strings};
 use super::talos_model::{MACHINE_SECRETS_DOC, machine_secrets_type, value_to_bundle};
+use crate::data::ProxtalosData;
 use crate::plugin::{
     Attribute, AttributePath, Context, DataSource, Diagnostic, Diagnostics, ReadDataRequest, ReadDataResponse, Schema,
     Type, ValidateRequest, Value,
 };
-use crate::provider::ProxtalosData;
 use crate::talos::VersionContract;
 use crate::talos::config::{self, Cni, ConfigError, ConfigInput, MachineConfig, MachineType};
 use crate::talos::patch::{self, PatchError};

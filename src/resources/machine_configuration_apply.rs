@@ -17,12 +17,12 @@ use super::talos_node::{
     check_address, check_client_configuration, config_active, config_hash, deadline, in_maintenance, quick_timeouts,
     reach, reach_once, redacted, wait,
 };
+use crate::data::ProxtalosData;
 use crate::plugin::timeouts::{self, Operation, parse_duration};
 use crate::plugin::{
     ApplyResponse, AttributePath, Context, CreateRequest, DeleteRequest, Diagnostics, ModifyPlanRequest,
     ModifyPlanResponse, ReadRequest, ReadResponse, Resource, Schema, UpdateRequest, ValidateRequest, Value,
 };
-use crate::provider::ProxtalosData;
 use crate::talos::api::wait::conditions;
 use crate::talos::api::{ApiError, ApplyMode, ApplyOutcome, ApplyRequest, RebootMode, ResetRequest};
 use crate::wait::Stop;

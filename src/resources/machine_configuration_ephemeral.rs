@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 
 use super::machine_configuration::{DESCRIPTION, attributes, fill, render, validate};
+use crate::data::ProxtalosData;
 use crate::plugin::{Context, Diagnostics, EphemeralResource, OpenRequest, OpenResponse, Schema, ValidateRequest};
-use crate::provider::ProxtalosData;
 
 /// The ephemeral resource.
 #[derive(Debug, Default)]

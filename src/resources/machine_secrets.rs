@@ -16,13 +16,13 @@ use super::talos_model::{
     bundle_to_value, client_configuration_type, client_to_value, expiry_value, infer_contract, issue_client,
     machine_secrets_type, value_to_bundle, value_to_client,
 };
+use crate::data::ProxtalosData;
 use crate::plugin::diag::error_chain;
 use crate::plugin::{
     ApplyResponse, Attribute, AttributePath, Context, CreateRequest, DeleteRequest, Diagnostics, ImportRequest,
     ImportResponse, ModifyPlanRequest, ModifyPlanResponse, ReadRequest, ReadResponse, Resource, Schema, UpdateRequest,
     ValidateRequest, Value,
 };
-use crate::provider::ProxtalosData;
 use crate::talos::VersionContract;
 use crate::talos::client_config::ClientConfiguration;
 use crate::talos::secrets::SecretsBundle;

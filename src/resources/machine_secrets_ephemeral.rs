@@ -12,12 +12,12 @@ use super::talos_model::{
     CLIENT_CONFIGURATION_DOC, LATEST_CONTRACT, MACHINE_SECRETS_DOC, bundle_to_value, client_configuration_type,
     client_to_value, expiry_value, infer_contract, issue_client, machine_secrets_type,
 };
+use crate::data::ProxtalosData;
 use crate::plugin::diag::error_chain;
 use crate::plugin::{
     Attribute, AttributePath, Context, Diagnostics, EphemeralResource, OpenRequest, OpenResponse, Schema,
     ValidateRequest, Value,
 };
-use crate::provider::ProxtalosData;
 use crate::talos::VersionContract;
 use crate::talos::secrets::SecretsBundle;
 

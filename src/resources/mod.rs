@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
+use crate::data::ProxtalosData;
 use crate::plugin::{DataSource, EphemeralResource, Resource};
-use crate::provider::ProxtalosData;
 
 pub mod client_configuration;
 pub mod cluster_health;

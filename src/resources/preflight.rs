@@ -8,8 +8,8 @@
 //! When a listing cannot be read (no `Sys.Audit` for the bridges, say),
 //! the check is skipped: it never blocks what PVE itself would allow.
 
+use crate::data::ProxtalosData;
 use crate::plugin::{AttributePath, Diagnostics};
-use crate::provider::ProxtalosData;
 use crate::proxmox::storage::{self, StorageInfo};
 use crate::proxmox::{Client, cluster};
 

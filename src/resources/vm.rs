@@ -11,10 +11,10 @@ use super::vm_model::{self, VmSpec};
 use super::vm_plan;
 use super::vm_schema;
 use super::vm_validate;
+use crate::data::ProxtalosData;
 use crate::plugin::plan::take_unknowns;
 use crate::plugin::timeouts::{self, Operation};
 use crate::plugin::*;
-use crate::provider::ProxtalosData;
 use crate::proxmox::propstring::Drive;
 use crate::proxmox::qemu::{self, CloneOptions, Power, VMID_MAX, VMID_MIN};
 use crate::proxmox::{Client, Error};
@@ -401,7 +401,7 @@ fn client(ctx: &Context<ProxtalosData>, diags: &mut Diagnostics) -> Option<Clien
     match ctx.data.pve() {
         Ok(c) => Some(c.stopping_on(&ctx.stop)),
         Err(m) => {
-            diags.error("Proxmox not configured", m);
+            diags.error("Proxmox not configured", m.to_string());
             None
         }
     }

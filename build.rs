@@ -4,6 +4,10 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
+    // The `sim` feature (tests, the lab) also needs the Talos servers (the
+    // node simulator) and the tfplugin6 client (tests drive the provider
+    // over gRPC); the provider users get is built without either.
+    let sim = std::env::var_os("CARGO_FEATURE_SIM").is_some();
     println!("cargo:rerun-if-env-changed=PROTOC");
     let mut config = prost_build::Config::new();
     match std::env::var_os("PROTOC") {
@@ -13,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // google.protobuf.Timestamp comes from prost-types; the include path for its
     // .proto text ships with protoc-bin-vendored.
     let include = protoc_bin_vendored::include_path()?;
-    tonic_prost_build::configure().build_client(true).build_server(true).compile_with_config(
+    tonic_prost_build::configure().build_client(sim).build_server(true).compile_with_config(
         config,
         &[std::path::PathBuf::from("proto/tfplugin6.proto"), std::path::PathBuf::from("proto/plugin.proto")],
         &[std::path::PathBuf::from("proto"), include.clone()],
@@ -26,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?),
     };
     let talos = std::path::PathBuf::from("proto/talos");
-    tonic_prost_build::configure().build_client(true).build_server(true).compile_with_config(
+    tonic_prost_build::configure().build_client(true).build_server(sim).compile_with_config(
         config,
         &[talos.join("machine/machine.proto"), talos.join("storage/storage.proto"), talos.join("cosi/resource.proto")],
         &[talos, include],

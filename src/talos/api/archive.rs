@@ -3,7 +3,9 @@
 //! directions, with a minimal ustar reader and writer (one small file is all
 //! Talos puts in it).
 
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
+#[cfg(any(test, feature = "sim"))]
+use std::io::Write as _;
 
 const BLOCK: usize = 512;
 
@@ -60,7 +62,9 @@ pub fn extract_kubeconfig(gz: &[u8]) -> Result<Vec<u8>, ArchiveError> {
     Err(ArchiveError::Missing)
 }
 
-/// Builds the archive a node sends: gzip(tar{`kubeconfig`, 0600}).
+/// Builds the archive a node sends: gzip(tar{`kubeconfig`, 0600}). For the
+/// simulator and tests only: the provider reads archives, never writes one.
+#[cfg(any(test, feature = "sim"))]
 pub fn kubeconfig_archive(kubeconfig: &[u8], mtime: u64) -> std::io::Result<Vec<u8>> {
     let mut header = [0u8; BLOCK];
     header[0..10].copy_from_slice(b"kubeconfig");
@@ -98,6 +102,7 @@ fn octal(field: &[u8]) -> Option<usize> {
 }
 
 /// Zero-padded octal, NUL-terminated, filling `field`.
+#[cfg(any(test, feature = "sim"))]
 fn put_octal(field: &mut [u8], value: u64) {
     let width = field.len() - 1;
     let text = format!("{value:0width$o}");

@@ -250,7 +250,7 @@ fn changed_lines(plan: &str) -> Vec<String> {
 
 fn creds_of(ws: &Workspace) -> ClientConfiguration {
     let c = &ws.resource("proxtalos_machine_secrets.this").unwrap()["client_configuration"];
-    let pem = |k: &str| proxtalos::resources::common::unb64(c[k].as_str().unwrap()).unwrap();
+    let pem = |k: &str| proxtalos::resources::shared::common::unb64(c[k].as_str().unwrap()).unwrap();
     ClientConfiguration { ca: pem("ca_certificate"), crt: pem("client_certificate"), key: pem("client_key") }
 }
 

@@ -188,13 +188,13 @@ mod tests {
     }
 
     #[test]
-    fn bad_ca_is_a_settings_error() {
+    fn bad_ca_is_a_ca_certificate_error() {
         let s = TlsSettings {
             endpoint: "https://pve:8006".into(),
             insecure: false,
             ca_pem: Some("not a pem".into()),
             timeout: Duration::from_secs(5),
         };
-        assert!(matches!(ReqwestTransport::new(&s), Err(Error::Settings(_))));
+        assert!(matches!(ReqwestTransport::new(&s), Err(Error::CaCertificate(_))));
     }
 }

@@ -3,13 +3,13 @@
 
 use async_trait::async_trait;
 
-use super::common::{str_attr, strings};
-use super::talos_model::{CLIENT_CONFIGURATION_DOC, client_configuration_type, value_to_client};
 use crate::data::ProxtalosData;
 use crate::plugin::{
     Attribute, AttributePath, Context, DataSource, Diagnostics, ReadDataRequest, ReadDataResponse, Schema, Type,
     ValidateRequest, Value,
 };
+use crate::resources::shared::common::{str_attr, strings};
+use crate::resources::shared::talos_model::{CLIENT_CONFIGURATION_DOC, client_configuration_type, value_to_client};
 use crate::talos::client_config::talosconfig;
 
 /// The data source.
@@ -60,7 +60,7 @@ one: a single context named after the cluster, with its endpoints, optional node
                 "`cluster_name` names the talosconfig context; it must not be empty.",
             );
         }
-        super::talos_node::check_client_configuration(&req.config, diags);
+        crate::resources::shared::talos_node::check_client_configuration(&req.config, diags);
         for (i, e) in strings(req.config.attr("endpoints")).iter().enumerate() {
             if e.contains("://") {
                 diags.error_at(
@@ -95,9 +95,9 @@ one: a single context named after the cluster, with its endpoints, optional node
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::resources::common::{null_object, unb64};
     use crate::resources::machine_secrets::tests::ctx;
-    use crate::resources::talos_model::{client_to_value, issue_client};
+    use crate::resources::shared::common::{null_object, unb64};
+    use crate::resources::shared::talos_model::{client_to_value, issue_client};
     use crate::talos::secrets::SecretsBundle;
 
     const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/talos/golden/secrets.yaml");

@@ -12,16 +12,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::common::strings;
-use super::talos_node::{
-    NodeArgs, POLL, attempt_timeouts, check_address, check_address_at, check_client_configuration, client_attr,
-    endpoint_attr,
-};
 use crate::data::ProxtalosData;
 use crate::plugin::timeouts::{self, Operation};
 use crate::plugin::{
     Attribute, AttributePath, Context, DataSource, Diagnostic, Diagnostics, ReadDataRequest, ReadDataResponse, Schema,
     Type, ValidateRequest, Value,
+};
+use crate::resources::shared::common::strings;
+use crate::resources::shared::talos_node::{
+    NodeArgs, POLL, attempt_timeouts, check_address, check_address_at, check_client_configuration, client_attr,
+    endpoint_attr,
 };
 use crate::talos::api::ApiError;
 use crate::talos::api::error::chain;
@@ -177,7 +177,7 @@ fn failure_diag(stage: &str, end: &StageEnd, limit: Duration) -> Diagnostic {
             seen.clone(),
         ),
         StageEnd::Stopped(seen) => {
-            return super::common::interrupted(
+            return crate::resources::shared::common::interrupted(
                 &format!("Stage {stage} had not passed yet (last seen {seen})."),
                 "Nothing was changed; run the plan or apply again to check the cluster's health.",
             );
@@ -267,7 +267,7 @@ mod tests {
         let d = failure_diag("etcd", &StageEnd::Fatal(f.clone()), Duration::from_secs(900));
         assert_eq!(d.detail, "Stage etcd failed on node 10.0.0.12: 1 etcd members.");
         let d = failure_diag("etcd", &StageEnd::Stopped(f.observation()), Duration::from_secs(900));
-        assert_eq!(d.summary, super::super::common::INTERRUPTED);
+        assert_eq!(d.summary, crate::resources::shared::common::INTERRUPTED);
         assert!(d.detail.contains("on node 10.0.0.12: 1 etcd members"), "{}", d.detail);
     }
 }

@@ -11,17 +11,17 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-use super::common::{Clock, duration_attr, rfc3339, system_clock, unb64};
-use super::talos_node::{
-    NodeArgs, api_diag, attempt_timeouts, check_address, check_client_configuration, client_attr, deadline,
-    endpoint_attr, node_attr, wait,
-};
 use crate::data::ProxtalosData;
 use crate::plugin::timeouts::{self, Operation};
 use crate::plugin::{
     ApplyResponse, Attribute, AttributePath, Context, CreateRequest, DeleteRequest, Diagnostic, Diagnostics,
     EphemeralResource, ModifyPlanRequest, ModifyPlanResponse, OpenRequest, OpenResponse, ReadRequest, ReadResponse,
     Resource, Schema, Type, UpdateRequest, ValidateRequest, Value,
+};
+use crate::resources::shared::common::{Clock, duration_attr, rfc3339, system_clock, unb64};
+use crate::resources::shared::talos_node::{
+    NodeArgs, api_diag, attempt_timeouts, check_address, check_client_configuration, client_attr, deadline,
+    endpoint_attr, node_attr, wait,
 };
 use crate::talos::api::ApiError;
 use crate::talos::api::error::chain;
@@ -303,7 +303,7 @@ attributes. A new client certificate is minted on every run.",
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::resources::common::{b64, null_object};
+    use crate::resources::shared::common::{b64, null_object};
 
     #[test]
     fn schemas_are_consistent() {

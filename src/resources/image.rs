@@ -14,7 +14,7 @@ use crate::plugin::timeouts::{self, Operation};
 use crate::plugin::*;
 use crate::proxmox::storage::{self, Download, Volume};
 use crate::proxmox::{Client, Error};
-use crate::resources::preflight;
+use crate::resources::shared::preflight;
 
 /// The resource.
 #[derive(Debug, Default)]
@@ -368,7 +368,7 @@ impl Resource<ProxtalosData> for ImageResource {
                 let mut partial = state;
                 crate::plugin::plan::take_unknowns(&mut partial);
                 resp.state = partial;
-                return resp.diags.push(super::common::interrupted(
+                return resp.diags.push(crate::resources::shared::common::interrupted(
                     &format!("The download was still running: {}.", crate::plugin::diag::error_chain(&e)),
                     &format!("PVE finishes it in the background. {id} is recorded in state as tainted: the next `terraform apply` deletes it and downloads it again."),
                 ));
@@ -473,7 +473,7 @@ impl Resource<ProxtalosData> for ImageResource {
                 format!("Expected `node/storage:content/file`, e.g. `pve1/local:iso/talos.iso`; got {:?}.", req.id),
             );
         }
-        if let Some(why) = super::preflight::node_problem(&ctx.data, &c, &node).await {
+        if let Some(why) = crate::resources::shared::preflight::node_problem(&ctx.data, &c, &node).await {
             return resp.diags.error("Cannot import", format!("{why} (import id {:?})", req.id));
         }
         let id = volid(&st, &content, &file);

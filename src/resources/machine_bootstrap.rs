@@ -11,16 +11,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::common::null_object;
-use super::talos_node::{
-    NodeArgs, api_diag, attempt_timeouts, check_address, check_client_configuration, client_attr, deadline,
-    endpoint_attr, node_attr, wait,
-};
 use crate::data::ProxtalosData;
 use crate::plugin::timeouts::{self, Operation};
 use crate::plugin::{
     ApplyResponse, Attribute, Context, CreateRequest, DeleteRequest, Diagnostic, Diagnostics, ImportRequest,
     ImportResponse, ReadRequest, ReadResponse, Resource, Schema, UpdateRequest, ValidateRequest, Value,
+};
+use crate::resources::shared::common::null_object;
+use crate::resources::shared::talos_node::{
+    NodeArgs, api_diag, attempt_timeouts, check_address, check_client_configuration, client_attr, deadline,
+    endpoint_attr, node_attr, wait,
 };
 use crate::talos::api::ApiError;
 use crate::talos::api::error::chain;

@@ -6,17 +6,17 @@
 
 use async_trait::async_trait;
 
-use super::common::{Clock, duration_attr, str_attr, system_clock};
 use super::machine_secrets::{TALOS_VERSION_DOC, TTL_DOC, generate};
-use super::talos_model::{
-    CLIENT_CONFIGURATION_DOC, LATEST_CONTRACT, MACHINE_SECRETS_DOC, bundle_to_value, client_configuration_type,
-    client_to_value, expiry_value, infer_contract, issue_client, machine_secrets_type,
-};
 use crate::data::ProxtalosData;
 use crate::plugin::diag::error_chain;
 use crate::plugin::{
     Attribute, AttributePath, Context, Diagnostics, EphemeralResource, OpenRequest, OpenResponse, Schema,
     ValidateRequest, Value,
+};
+use crate::resources::shared::common::{Clock, duration_attr, str_attr, system_clock};
+use crate::resources::shared::talos_model::{
+    CLIENT_CONFIGURATION_DOC, LATEST_CONTRACT, MACHINE_SECRETS_DOC, bundle_to_value, client_configuration_type,
+    client_to_value, expiry_value, infer_contract, issue_client, machine_secrets_type,
 };
 use crate::talos::VersionContract;
 use crate::talos::secrets::SecretsBundle;
@@ -121,8 +121,8 @@ generating one. When not set, the generated bundle's `secrets.yaml` is returned 
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::resources::common::null_object;
-    use crate::resources::talos_model::value_to_bundle;
+    use crate::resources::shared::common::null_object;
+    use crate::resources::shared::talos_model::value_to_bundle;
 
     const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/talos/golden/secrets.yaml");
 

@@ -1,5 +1,7 @@
-//! Resources, data sources and ephemeral resources, one file each (a
-//! larger one split into `<name>_*.rs` files). Each holds the schema, the
+//! Resources, data sources and ephemeral resources: one file each, or a
+//! folder for one that needs several (`vm/{mod,model,plan,schema,validate}.rs`,
+//! `machine_configuration_apply/{mod,schema,tests}.rs`, ...). Helpers more
+//! than one of them uses live in [`shared`]. Each holds the schema, the
 //! model mapping, the CRUD calls into the clients and unit tests for that
 //! mapping.
 
@@ -11,7 +13,6 @@ use crate::plugin::{DataSource, EphemeralResource, Resource};
 pub mod client_configuration;
 pub mod cluster_health;
 pub mod cluster_kubeconfig;
-pub mod common;
 pub mod image;
 pub mod machine_bootstrap;
 pub mod machine_configuration;
@@ -19,14 +20,8 @@ pub mod machine_configuration_apply;
 pub mod machine_configuration_ephemeral;
 pub mod machine_secrets;
 pub mod machine_secrets_ephemeral;
-pub mod preflight;
-pub mod talos_model;
-pub mod talos_node;
+pub mod shared;
 pub mod vm;
-pub mod vm_model;
-pub mod vm_plan;
-pub mod vm_schema;
-pub mod vm_validate;
 
 /// Every managed resource type.
 pub fn resources() -> Vec<Arc<dyn Resource<ProxtalosData>>> {
@@ -62,7 +57,7 @@ pub fn ephemeral_resources() -> Vec<Arc<dyn EphemeralResource<ProxtalosData>>> {
 mod tests {
     #[test]
     fn vm_schema_is_consistent() {
-        let s = super::vm_schema::schema();
+        let s = super::vm::schema::schema();
         assert!(s.check().is_empty(), "{:?}", s.check());
     }
 }

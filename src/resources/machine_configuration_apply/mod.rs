@@ -12,22 +12,21 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::talos_node::{
-    BACK_IN_MAINTENANCE, CONFIG_ACTIVE, CONFIGURED, NodeArgs, Reached, api_diag, attempt_timeouts, canonical,
-    check_address, check_client_configuration, config_active, config_hash, deadline, in_maintenance, quick_timeouts,
-    reach, reach_once, redacted, wait,
-};
 use crate::data::ProxtalosData;
 use crate::plugin::timeouts::{self, Operation, parse_duration};
 use crate::plugin::{
     ApplyResponse, AttributePath, Context, CreateRequest, DeleteRequest, Diagnostics, ModifyPlanRequest,
     ModifyPlanResponse, ReadRequest, ReadResponse, Resource, Schema, UpdateRequest, ValidateRequest, Value,
 };
+use crate::resources::shared::talos_node::{
+    BACK_IN_MAINTENANCE, CONFIG_ACTIVE, CONFIGURED, NodeArgs, Reached, api_diag, attempt_timeouts, canonical,
+    check_address, check_client_configuration, config_active, config_hash, deadline, in_maintenance, quick_timeouts,
+    reach, reach_once, redacted, wait,
+};
 use crate::talos::api::wait::conditions;
 use crate::talos::api::{ApiError, ApplyMode, ApplyOutcome, ApplyRequest, RebootMode, ResetRequest};
 use crate::wait::Stop;
 
-#[path = "machine_configuration_apply_schema.rs"]
 mod schema;
 pub use schema::APPLY_MODES;
 use schema::{CREATE_TIMEOUT, DELETE_TIMEOUT, UPDATE_TIMEOUT};
@@ -55,7 +54,7 @@ fn os_ca_of(text: &str) -> Option<String> {
     let docs = crate::talos::yaml::parse_documents(text).ok()?;
     docs.iter().find_map(|d| {
         let b64 = d.get("machine")?.get("ca")?.get("crt")?.as_str()?;
-        super::common::unb64(b64).ok()
+        crate::resources::shared::common::unb64(b64).ok()
     })
 }
 
@@ -490,11 +489,11 @@ pub fn validate(config: &Value, diags: &mut Diagnostics) {
             ),
         );
     }
-    super::common::duration_attr(config, "try_timeout", diags);
+    crate::resources::shared::common::duration_attr(config, "try_timeout", diags);
     // The client must trust the node's certificate, which machine.ca issues.
     if let (Ok(Some(text)), Some(ca)) =
         (config_text(config), config.attr("client_configuration").attr("ca_certificate").as_str())
-        && let (Some(os_ca), Ok(client_ca)) = (os_ca_of(&text), super::common::unb64(ca))
+        && let (Some(os_ca), Ok(client_ca)) = (os_ca_of(&text), crate::resources::shared::common::unb64(ca))
         && os_ca.trim() != client_ca.trim()
     {
         diags.error_at(
@@ -567,5 +566,4 @@ fn warn_unreachable(node: &str, e: &ApiError, resp: &mut ReadResponse) {
 }
 
 #[cfg(test)]
-#[path = "machine_configuration_apply_tests.rs"]
 mod tests;

@@ -10,18 +10,18 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-use super::common::{Clock, duration_attr, null_object, os_rng, str_attr, system_clock};
-use super::talos_model::{
-    CLIENT_CONFIGURATION_DOC, DEFAULT_CLIENT_TTL, DEFAULT_RENEWAL_WINDOW, LATEST_CONTRACT, MACHINE_SECRETS_DOC,
-    bundle_to_value, client_configuration_type, client_to_value, expiry_value, infer_contract, issue_client,
-    machine_secrets_type, value_to_bundle, value_to_client,
-};
 use crate::data::ProxtalosData;
 use crate::plugin::diag::error_chain;
 use crate::plugin::{
     ApplyResponse, Attribute, AttributePath, Context, CreateRequest, DeleteRequest, Diagnostics, ImportRequest,
     ImportResponse, ModifyPlanRequest, ModifyPlanResponse, ReadRequest, ReadResponse, Resource, Schema, UpdateRequest,
     ValidateRequest, Value,
+};
+use crate::resources::shared::common::{Clock, duration_attr, null_object, os_rng, str_attr, system_clock};
+use crate::resources::shared::talos_model::{
+    CLIENT_CONFIGURATION_DOC, DEFAULT_CLIENT_TTL, DEFAULT_RENEWAL_WINDOW, LATEST_CONTRACT, MACHINE_SECRETS_DOC,
+    bundle_to_value, client_configuration_type, client_to_value, expiry_value, infer_contract, issue_client,
+    machine_secrets_type, value_to_bundle, value_to_client,
 };
 use crate::talos::VersionContract;
 use crate::talos::client_config::ClientConfiguration;
@@ -312,5 +312,4 @@ pub(crate) fn import_state(id: &str, now: SystemTime) -> Result<Value, (String, 
 }
 
 #[cfg(test)]
-#[path = "machine_secrets_tests.rs"]
 pub(crate) mod tests;

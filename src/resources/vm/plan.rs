@@ -16,7 +16,7 @@
 
 use crate::plugin::Value;
 
-use super::vm_model::VmSpec;
+use super::model::VmSpec;
 
 /// Attributes whose change can change what the guest agent reports.
 const ADDRESS_INPUTS: &[&str] = &["network_devices", "cloud_init", "agent", "started", "clone"];

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::talos_model::{CLIENT_CONFIGURATION_DOC, client_configuration_type, value_to_client};
 use crate::plugin::timeouts::format_duration;
 use crate::plugin::{Attribute, AttributePath, Diagnostic, Value};
+use crate::resources::shared::talos_model::{CLIENT_CONFIGURATION_DOC, client_configuration_type, value_to_client};
 use crate::talos::api::error::chain;
 use crate::talos::api::wait::{Probe, Target, Until};
 use crate::talos::api::{Address, ApiError, Mode, NodeClient, Timeouts};
@@ -122,7 +122,7 @@ pub fn check_client_configuration(v: &Value, diags: &mut crate::plugin::Diagnost
     let base = AttributePath::attr("client_configuration");
     let decoded = |field: &str, diags: &mut crate::plugin::Diagnostics| -> Option<String> {
         let text = cc.attr(field).as_str()?;
-        match super::common::unb64(text) {
+        match crate::resources::shared::common::unb64(text) {
             Ok(pem) => Some(pem),
             Err(e) => {
                 diags.error_at(
@@ -326,7 +326,7 @@ what the node was doing."
 seen: {last}.",
                 after.as_secs_f64()
             );
-            return super::common::interrupted(
+            return crate::resources::shared::common::interrupted(
                 &what,
                 "What was already done on the node is recorded in state (an unfinished create as tainted); run \
 `terraform apply` again to finish.",

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::preflight;
-use super::vm_model::{self, VmSpec};
-use super::vm_plan;
-use super::vm_schema;
-use super::vm_validate;
+use crate::resources::shared::preflight;
+pub mod model;
+pub mod plan;
+pub mod schema;
+pub mod validate;
+
 use crate::data::ProxtalosData;
 use crate::plugin::plan::take_unknowns;
 use crate::plugin::timeouts::{self, Operation};
@@ -19,6 +20,7 @@ use crate::proxmox::propstring::Drive;
 use crate::proxmox::qemu::{self, CloneOptions, Power, VMID_MAX, VMID_MIN};
 use crate::proxmox::{Client, Error};
 use crate::wait::{self, Backoff, Ended, Probe, Wait};
+use model::VmSpec;
 
 /// The resource.
 #[derive(Debug, Default)]
@@ -36,7 +38,7 @@ fn err(d: &mut Diagnostics, summary: &str, e: &Error) {
 fn err_then(d: &mut Diagnostics, summary: &str, e: &Error, next_after_stop: &str) {
     if e.is_stopped() {
         let what = format!("{summary}: {}.", crate::plugin::diag::error_chain(e));
-        return d.push(super::common::interrupted(&what, next_after_stop));
+        return d.push(crate::resources::shared::common::interrupted(&what, next_after_stop));
     }
     let mut detail = crate::plugin::diag::error_chain(e);
     for (field, why) in e.field_errors() {
@@ -148,7 +150,7 @@ async fn agent_addresses_once(c: &Client, node: &str, vmid: u32, state: &mut Val
     if !on || !empty("ipv4_addresses") || !empty("ipv6_addresses") {
         return;
     }
-    let macs: Vec<String> = super::common::strings(state.attr("mac_addresses"));
+    let macs: Vec<String> = crate::resources::shared::common::strings(state.attr("mac_addresses"));
     if let AgentAddresses::Found(v4, v6) = agent_addresses(c, node, vmid, &macs, Duration::ZERO).await {
         state.set_attr("ipv4_addresses", list(v4));
         state.set_attr("ipv6_addresses", list(v6));
@@ -236,12 +238,12 @@ async fn converge(
     let (effective, _) = qemu::effective_config(entries.clone());
     let params = desired.to_params(&effective.values);
     let managed = deletable(prior, desired);
-    let (mut set, mut delete) = vm_model::diff(&effective, &params, &managed);
-    let (undo_set, undo_delete) = vm_model::undo_pending(&entries, &params, &managed);
+    let (mut set, mut delete) = model::diff(&effective, &params, &managed);
+    let (undo_set, undo_delete) = model::undo_pending(&entries, &params, &managed);
     set.retain(|(k, _)| !undo_set.iter().any(|(u, _)| u == k) && !undo_delete.contains(k));
     delete.retain(|k| !undo_delete.contains(k) && !undo_set.iter().any(|(u, _)| u == k));
     // Left pending until a reboot: what is set anew, not what is undone.
-    let pending = set.iter().any(|(k, _)| vm_model::PENDING_KEYS.contains(&k.as_str()));
+    let pending = set.iter().any(|(k, _)| model::PENDING_KEYS.contains(&k.as_str()));
     set.extend(undo_set);
     delete.extend(undo_delete);
     if !set.is_empty() || !delete.is_empty() {
@@ -414,15 +416,15 @@ impl Resource<ProxtalosData> for VmResource {
     }
 
     fn schema(&self) -> Schema {
-        vm_schema::schema()
+        schema::schema()
     }
 
     fn identity_schema(&self) -> Option<IdentitySchema> {
-        Some(vm_schema::identity_schema())
+        Some(schema::identity_schema())
     }
 
     fn validate_config(&self, req: &ValidateRequest, diags: &mut Diagnostics) {
-        vm_validate::validate(&req.config, diags);
+        validate::validate(&req.config, diags);
     }
 
     async fn modify_plan(&self, ctx: &Context<ProxtalosData>, req: &ModifyPlanRequest, resp: &mut ModifyPlanResponse) {
@@ -430,7 +432,7 @@ impl Resource<ProxtalosData> for VmResource {
             return;
         }
         preflight_names(&ctx.data, &req.prior, &resp.plan, &mut resp.diags).await;
-        vm_plan::plan_addresses(&req.prior, &mut resp.plan);
+        plan::plan_addresses(&req.prior, &mut resp.plan);
         if req.prior.is_null() {
             return;
         }
@@ -504,7 +506,7 @@ impl Resource<ProxtalosData> for VmResource {
     async fn create(&self, ctx: &Context<ProxtalosData>, req: CreateRequest, resp: &mut ApplyResponse) {
         let Some(c) = client(ctx, &mut resp.diags) else { return };
         let planned = req.planned.clone();
-        let timeout = timeouts::get(&planned, Operation::Create, vm_schema::CREATE_TIMEOUT);
+        let timeout = timeouts::get(&planned, Operation::Create, schema::CREATE_TIMEOUT);
         let node = planned.attr("node").as_str().unwrap_or_default().to_string();
         let fixed = planned.attr("vm_id").as_i64().and_then(|v| u32::try_from(v).ok());
         let spec = VmSpec::from_value(&planned);
@@ -592,7 +594,7 @@ impl Resource<ProxtalosData> for VmResource {
             return resp.diags.error("Incomplete state", "The state has no node or vm_id.");
         };
         resp.identity = Some(identity(&node, i64::from(vmid)));
-        let timeout = timeouts::get(&req.planned, Operation::Update, vm_schema::UPDATE_TIMEOUT);
+        let timeout = timeouts::get(&req.planned, Operation::Update, schema::UPDATE_TIMEOUT);
         let prior = VmSpec::from_value(&req.prior);
         let desired = VmSpec::from_value(&req.planned);
         let start = req.planned.attr("started").as_bool().unwrap_or(true);
@@ -638,7 +640,7 @@ impl Resource<ProxtalosData> for VmResource {
     async fn delete(&self, ctx: &Context<ProxtalosData>, req: DeleteRequest, diags: &mut Diagnostics) {
         let Some(c) = client(ctx, diags) else { return };
         let Some((node, vmid)) = ids(&req.prior) else { return };
-        let timeout = timeouts::get(&req.prior, Operation::Delete, vm_schema::DELETE_TIMEOUT);
+        let timeout = timeouts::get(&req.prior, Operation::Delete, schema::DELETE_TIMEOUT);
         let result = async {
             let status = c.vm_status(&node, vmid).await?;
             if status.status == "running" {
@@ -672,13 +674,13 @@ impl Resource<ProxtalosData> for VmResource {
                 .diags
                 .error("Invalid import id", format!("Expected `node/vmid`, e.g. `pve1/100`; got {:?}.", req.id));
         };
-        if !vm_validate::valid_node(&node) {
+        if !validate::valid_node(&node) {
             return resp.diags.error(
                 "Invalid import id",
                 format!("Expected `node/vmid`, e.g. `pve1/100`; {node:?} in {:?} is not a PVE node name.", req.id),
             );
         }
-        let vmid32 = u32::try_from(vmid).ok().filter(|_| vm_validate::valid_vmid(vmid));
+        let vmid32 = u32::try_from(vmid).ok().filter(|_| validate::valid_vmid(vmid));
         let Some(vmid32) = vmid32 else {
             return resp.diags.error(
                 "Invalid import id",
@@ -690,7 +692,7 @@ impl Resource<ProxtalosData> for VmResource {
             return resp.diags.error("Cannot import", format!("{why} (import id {:?})", req.id));
         }
         let mut state = Value::Object(Default::default());
-        if let Type::Object(attrs) = vm_schema::schema().value_type() {
+        if let Type::Object(attrs) = schema::schema().value_type() {
             for k in attrs.keys() {
                 state.set_attr(k, Value::Null);
             }

@@ -12,20 +12,19 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 
-use super::common::{str_attr, string_list_map, string_map, strings};
-use super::talos_model::{MACHINE_SECRETS_DOC, machine_secrets_type, value_to_bundle};
 use crate::data::ProxtalosData;
 use crate::plugin::{
     Attribute, AttributePath, Context, DataSource, Diagnostic, Diagnostics, ReadDataRequest, ReadDataResponse, Schema,
     Type, ValidateRequest, Value,
 };
+use crate::resources::shared::common::{str_attr, string_list_map, string_map, strings};
+use crate::resources::shared::talos_model::{MACHINE_SECRETS_DOC, machine_secrets_type, value_to_bundle};
 use crate::talos::VersionContract;
 use crate::talos::config::{self, Cni, ConfigError, ConfigInput, MachineConfig, MachineType};
 use crate::talos::patch::{self, PatchError};
 use crate::talos::schema::Deprecation;
 use crate::talos::secrets::{CertAndKey, Certs, ClusterSecrets, Secrets, SecretsBundle, TrustdInfo};
 
-#[path = "machine_configuration_schema.rs"]
 mod schema;
 pub(crate) use schema::attributes;
 
@@ -392,5 +391,4 @@ pub(crate) fn mirrors_type() -> Type {
 }
 
 #[cfg(test)]
-#[path = "machine_configuration_tests.rs"]
 mod tests;

@@ -13,7 +13,7 @@ use crate::talos::VersionContract;
 use crate::talos::client_config::ClientConfiguration;
 use crate::talos::secrets::{CertAndKey, Certs, ClusterSecrets, Secrets, SecretsBundle, TrustdInfo};
 
-use super::common::{b64, unb64};
+use crate::resources::shared::common::{b64, unb64};
 
 /// Markdown for the `machine_secrets` object.
 pub const MACHINE_SECRETS_DOC: &str = "The machine secrets bundle as an object, the shape `talos_machine_secrets` uses: \
@@ -217,12 +217,12 @@ pub fn value_to_client(v: &Value) -> Result<ClientConfiguration, ModelError> {
 
 /// The client certificate's expiry as RFC 3339, or null when it cannot be read.
 pub fn expiry_value(c: &ClientConfiguration) -> Value {
-    c.expires_at().map_or(Value::Null, |t| Value::string(super::common::rfc3339(t)))
+    c.expires_at().map_or(Value::Null, |t| Value::string(crate::resources::shared::common::rfc3339(t)))
 }
 
 /// Issues `os:admin` credentials from the bundle's OS CA.
 pub fn issue_client(bundle: &SecretsBundle, ttl: Duration, now: SystemTime) -> Result<ClientConfiguration, String> {
-    let mut rng = super::common::os_rng()?;
+    let mut rng = crate::resources::shared::common::os_rng()?;
     ClientConfiguration::generate(&bundle.certs.os, &["os:admin"], ttl, &mut rng, now)
         .map_err(|e| crate::plugin::diag::error_chain(&e))
 }
@@ -239,7 +239,7 @@ pub fn infer_contract(b: &SecretsBundle) -> VersionContract {
 mod tests {
     use super::*;
 
-    const GOLDEN: &str = include_str!("../../tests/fixtures/talos/golden/secrets.yaml");
+    const GOLDEN: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/talos/golden/secrets.yaml"));
 
     #[test]
     fn bundle_round_trips_through_the_value() {

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use crate::resources::common::{b64, null_object};
+use crate::resources::shared::common::{b64, null_object};
 
 fn config() -> Value {
     null_object(&MachineConfigurationApply.schema().value_type())

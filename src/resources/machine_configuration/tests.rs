@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::resources::common::null_object;
 use crate::resources::machine_secrets::tests::ctx;
-use crate::resources::talos_model::bundle_to_value;
+use crate::resources::shared::common::null_object;
+use crate::resources::shared::talos_model::bundle_to_value;
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/talos/golden");
 
@@ -94,7 +94,7 @@ async fn redacted_output_has_no_secret() {
         let red = resp.state.attr("machine_configuration_redacted").as_str().unwrap();
         let full = resp.state.attr("machine_configuration").as_str().unwrap();
         assert_ne!(red, full);
-        let b64 = |t: &str| crate::resources::common::b64(t);
+        let b64 = |t: &str| crate::resources::shared::common::b64(t);
         let mut secrets = vec![
             s.cluster.secret.clone(),
             s.secrets.bootstrap_token.clone(),
@@ -255,7 +255,10 @@ fn legacy_nameservers_conflict_with_resolver_config() {
 #[tokio::test]
 async fn documented_example_renders() {
     let patch = "apiVersion: v1alpha1\nkind: ResolverConfig\nnameservers:\n  - address: 10.0.0.1\n";
-    let example = include_str!("../../examples/data-sources/proxtalos_machine_configuration/data-source.tf");
+    let example = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/data-sources/proxtalos_machine_configuration/data-source.tf"
+    ));
     assert!(example.contains("kind        = \"ResolverConfig\"") && example.contains("address = \"10.0.0.1\""));
     for contract in ["v1.14", "v1.15"] {
         let mut c = config(contract, "controlplane");

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::plugin::timeouts::{self, Operation};
 use crate::plugin::{Attribute, Nesting, Schema};
-use crate::resources::talos_node::{client_attr, endpoint_attr, node_attr};
+use crate::resources::shared::talos_node::{client_attr, endpoint_attr, node_attr};
 
 /// Default create timeout: install and reboot included.
 pub const CREATE_TIMEOUT: Duration = Duration::from_secs(20 * 60);

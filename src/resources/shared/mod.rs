@@ -1,0 +1,9 @@
+//! Helpers several resources share: attribute and value helpers
+//! ([`common`]), plan-time PVE lookups ([`preflight`]), the Talos node
+//! arguments, waits and diagnostics ([`talos_node`]) and the Talos value
+//! model ([`talos_model`]).
+
+pub mod common;
+pub mod preflight;
+pub mod talos_model;
+pub mod talos_node;

@@ -167,9 +167,14 @@ pub enum Ended<E> {
 enum Step<T, E> {
     Done(Result<T, E>),
     Seen(String),
-    CutOff,
+    /// Cut off: by its own time limit (true) or by the deadline.
+    CutOff(bool),
     Stopped,
 }
+
+/// How long the one probe of a wait whose deadline already passed may take
+/// when the wait sets no per-probe timeout.
+pub const FIRST_PROBE_FLOOR: Duration = Duration::from_secs(10);
 
 /// Probes until [`Probe::Ready`], an error, the deadline, or stop. The probe
 /// runs at least once unless stop was already requested. A probe still
@@ -190,12 +195,16 @@ where
             return Err(Ended::Stopped(report(&last)));
         }
         let left = w.deadline.saturating_duration_since(Instant::now());
-        // The first probe runs even at a passed deadline (at least once).
-        let bound = match (n, w.probe_timeout) {
-            (0, Some(t)) if left.is_zero() => t,
-            (0, None) if left.is_zero() => Duration::MAX,
-            (_, Some(t)) => t.min(left),
-            (_, None) => left,
+        if n > 0 && left.is_zero() {
+            // The pause slept up to the deadline: no probe gets zero time.
+            return Err(Ended::TimedOut(report(&last)));
+        }
+        // The first probe runs even at a passed deadline (at least once),
+        // bounded by its own timeout or FIRST_PROBE_FLOOR.
+        let (bound, by_probe_timeout) = match (left.is_zero(), w.probe_timeout) {
+            (true, t) => (t.unwrap_or(FIRST_PROBE_FLOOR), true),
+            (false, Some(t)) if t < left => (t, true),
+            (false, _) => (left, false),
         };
         let step = tokio::select! {
             biased;
@@ -205,17 +214,28 @@ where
                 Ok(Probe::NotYet(why)) => Step::Seen(why),
                 Err(e) => Step::Done(Err(e)),
             },
-            _ = sleep_or_forever(bound) => Step::CutOff,
+            _ = tokio::time::sleep(bound) => Step::CutOff(by_probe_timeout),
         };
         match step {
             Step::Done(Ok(v)) => return Ok(v),
             Step::Done(Err(e)) => return Err(Ended::Failed(e)),
             Step::Seen(why) => last = Some(why),
-            Step::CutOff => {
+            Step::CutOff(by_probe_timeout) => {
+                let (first, later) = if by_probe_timeout {
+                    (
+                        "the first probe took longer than its time limit",
+                        "(a later probe took longer than its time limit)",
+                    )
+                } else {
+                    (
+                        "the first probe was still running at the deadline",
+                        "(a later probe was still running at the deadline)",
+                    )
+                };
                 last = Some(match last {
-                    None => "the first probe was still running at the deadline".to_string(),
-                    Some(l) if l.ends_with("(a later probe was still running at the deadline)") => l,
-                    Some(l) => format!("{l} (a later probe was still running at the deadline)"),
+                    None => first.to_string(),
+                    Some(l) if l.ends_with(later) => l,
+                    Some(l) => format!("{l} {later}"),
                 })
             }
             Step::Stopped => return Err(Ended::Stopped(report(&last))),
@@ -228,13 +248,6 @@ where
         if pause(w.backoff.interval(n - 1).min(w.deadline - now), w.stop).await.is_err() {
             return Err(Ended::Stopped(report(&last)));
         }
-    }
-}
-
-async fn sleep_or_forever(d: Duration) {
-    match Instant::now().checked_add(d) {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

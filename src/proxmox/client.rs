@@ -167,6 +167,11 @@ impl Client {
 
     /// Executes `req` and returns `data`, retrying transient failures.
     pub async fn execute(&self, req: &Request) -> Result<Json> {
+        // After Terraform's stop request nothing new is changed on PVE;
+        // reads still go (they tell what exists, for state).
+        if req.effect != Effect::Safe && self.stop.is_stopped() {
+            return Err(Error::Stopped { what: format!("sending {}", req.describe()), secs: 0 });
+        }
         let policy = self.inner.options.retry;
         let mut attempt = 0u32;
         let mut relogged = false;

@@ -153,7 +153,12 @@ where
     let w = Wait::new(name, Duration::ZERO, Backoff::fixed(POLL), &until.stop).until(until.deadline);
     let r = wait::until(&w, || async {
         for n in nodes {
-            match check(n).await {
+            // Bounded by the deadline here, so a node that hangs is named.
+            let left = until.deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Ok(checked) = tokio::time::timeout(left, check(n)).await else {
+                return Ok(Probe::NotYet(format!("on node {}: no answer before the deadline", n.address)));
+            };
+            match checked {
                 Ok(()) => {}
                 Err((f, true)) => return Err(f),
                 Err((f, false)) => return Ok(Probe::NotYet(f.observation())),

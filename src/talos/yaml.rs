@@ -43,10 +43,13 @@ pub fn safe_error(e: &serde_yaml_ng::Error) -> String {
         let n = s.split('`').nth(1)?;
         (n.len() <= 40 && n.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))).then(|| format!("`{n}`"))
     };
-    let expected =
-        |s: &str| s.split_once("expected ").map(|(_, x)| x.split(" at line ").next().unwrap_or(x).trim().to_string());
+    // The last `, expected` is serde's: a quoted value may hold the words.
+    let expected = |s: &str| {
+        let s = s.rsplit_once(" at line ").map_or(s, |(head, _)| head);
+        s.rsplit_once(", expected ").map(|(_, x)| x.trim().to_string())
+    };
     let kind = if let Some(r) = rest.strip_prefix("invalid type: ").or_else(|| rest.strip_prefix("invalid value: ")) {
-        let found = r.split([' ', ',']).next().unwrap_or("value");
+        let found = r.split([' ', ',']).next().filter(|w| w.chars().all(|c| c.is_ascii_lowercase())).unwrap_or("value");
         match expected(r) {
             Some(x) => format!("a {found} where {x} was expected"),
             None => format!("an unexpected {found}"),
@@ -358,5 +361,23 @@ mod tests {
     #[test]
     fn literal_blocks() {
         roundtrip("a:\n    cert: |\n        line1\n        line2\n    k: |-\n        x\n        y\n");
+    }
+
+    /// serde quotes the offending scalar; a scalar may even hold serde's
+    /// own words. Nothing of it reaches the message.
+    #[test]
+    fn safe_error_never_echoes_a_value() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Doc {
+            id: std::collections::BTreeMap<String, String>,
+        }
+        for text in ["id: \"my passphrase, expected hunter2\"", "id: [hunter2, x]", "id:\n  a: [hunter2"] {
+            let e = serde_yaml_ng::from_str::<Doc>(text).unwrap_err();
+            let m = safe_error(&e);
+            assert!(!m.contains("hunter2") && !m.contains("passphrase"), "{m}");
+        }
+        let e = serde_yaml_ng::from_str::<Doc>("id: \"my passphrase, expected hunter2\"").unwrap_err();
+        assert_eq!(safe_error(&e), "id: a string where a map was expected at line 1 column 5");
     }
 }

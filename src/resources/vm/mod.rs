@@ -141,6 +141,9 @@ async fn agent_addresses(c: &Client, node: &str, vmid: u32, macs: &[String], wai
     }
 }
 
+/// How long a refresh's one look at the guest agent may take.
+const AGENT_ONCE: Duration = Duration::from_secs(5);
+
 /// A refresh never waits for the agent, but a running VM with the agent on
 /// and no address recorded (an apply stopped before the agent answered)
 /// asks it once.
@@ -151,7 +154,9 @@ async fn agent_addresses_once(c: &Client, node: &str, vmid: u32, state: &mut Val
         return;
     }
     let macs: Vec<String> = crate::resources::shared::common::strings(state.attr("mac_addresses"));
-    if let AgentAddresses::Found(v4, v6) = agent_addresses(c, node, vmid, &macs, Duration::ZERO).await {
+    // One look, bounded: a refresh must not wait out the agent's retries.
+    let once = tokio::time::timeout(AGENT_ONCE, agent_addresses(c, node, vmid, &macs, Duration::ZERO)).await;
+    if let Ok(AgentAddresses::Found(v4, v6)) = once {
         state.set_attr("ipv4_addresses", list(v4));
         state.set_attr("ipv6_addresses", list(v6));
     }
@@ -285,7 +290,9 @@ async fn maybe_created(
 ) {
     // A create that did arrive writes its config within moments: look
     // until it shows (or 5 s pass), then take the last answer.
-    let w = Wait::new("the VM's config to appear", Duration::from_secs(5), Backoff::task(), c.stop());
+    // Not cut short by stop: this look decides whether a VM is recorded.
+    let never = crate::wait::Stop::never();
+    let w = Wait::new("the VM's config to appear", Duration::from_secs(5), Backoff::task(), &never);
     let seen = wait::until(&w, || async {
         match c.vm_config(node, vmid).await {
             Err(e) if e.is_not_found() => Ok(Probe::NotYet(e.to_string())),
@@ -295,7 +302,7 @@ async fn maybe_created(
     .await;
     let answer = match seen {
         Ok(answer) => answer,
-        // Not seen, or stopped: one last look decides.
+        // Not seen within 5 s: one last look decides.
         Err(_) => c.vm_config(node, vmid).await,
     };
     match answer {

@@ -372,49 +372,19 @@ data "proxtalos_cluster_health" "cp" {{
 "#
     ));
     ws.init();
-    let log = ws.work().join("apply.log");
-    let mut cmd = ws.command(&["apply", "-no-color", "-auto-approve"]);
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let file = std::fs::File::create(&log).unwrap();
-    let mut child = cmd.stdout(file.try_clone().unwrap()).stderr(file).spawn().unwrap();
     let waiting = [
         "machine_configuration_apply.cp: Creating",
         "machine_bootstrap.cp: Creating",
         "cluster_kubeconfig.cp: Creating",
         "cluster_health.cp: Reading",
     ];
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if waiting.iter().all(|w| text.contains(w)) {
-            break;
-        }
-        if child.try_wait().unwrap().is_some() || std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the provider never got to its waits:\n{text}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    let pressed = std::time::Instant::now();
-    support::terraform::ctrl_c(&child);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if pressed.elapsed() > std::time::Duration::from_secs(30) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("terraform still running 30 s after Ctrl-C");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let took = pressed.elapsed();
-    let text = std::fs::read_to_string(&log).unwrap();
-    eprintln!("terraform exited {:?} {took:?} after Ctrl-C", status.code());
-    assert!(took < std::time::Duration::from_secs(5), "{took:?} after Ctrl-C:\n{text}");
+    let text = support::terraform::interrupt(
+        &ws,
+        &["apply", "-no-color", "-auto-approve"],
+        std::time::Duration::from_secs(2),
+        &|out| waiting.iter().all(|w| out.contains(w)),
+    );
     assert_eq!(text.matches("Interrupted: Terraform asked the provider to stop").count(), 4, "{text}");
-    assert!(!text.contains("Plugin did not respond") && !text.contains("plugin crashed"), "{text}");
     assert!(ws.resource("proxtalos_machine_secrets.this").is_some(), "the secrets are in state");
     let interrupted = [
         "proxtalos_machine_configuration_apply.cp",

@@ -302,6 +302,53 @@ pub fn terraform_1_0_3() -> Option<Terraform> {
     }
 }
 
+/// Starts `terraform <args>` in `ws` in a process group of its own (its
+/// output to a file, so a long run never blocks on a full pipe), waits until
+/// `ready(output so far)` holds (at most 120 s), lets it settle for
+/// `settle`, presses Ctrl-C ([`ctrl_c`]) and waits for it to exit. Asserts
+/// the exit came within 5 s of the signal and that the provider neither
+/// crashed nor stopped answering; returns the output. A Terraform that runs
+/// on is killed before the test fails, so it never outlives the test.
+#[cfg(unix)]
+pub fn interrupt(ws: &Workspace, args: &[&str], settle: std::time::Duration, ready: &dyn Fn(&str) -> bool) -> String {
+    use std::time::{Duration, Instant};
+    let log = ws.work().join(format!("{}-interrupted.log", args[0]));
+    let file = std::fs::File::create(&log).expect("log file");
+    let mut cmd = ws.command(args);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.stdout(file.try_clone().expect("log file")).stderr(file).spawn().expect("run terraform");
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ready(&read()) {
+        if child.try_wait().expect("terraform status").is_some() || Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the provider never got to its wait:\n{}", read());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(settle);
+    let pressed = Instant::now();
+    ctrl_c(&child);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("terraform status") {
+            break s;
+        }
+        if pressed.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("terraform still running 30 s after Ctrl-C:\n{}", read());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = pressed.elapsed();
+    let text = read();
+    eprintln!("terraform {} exited {:?} {took:?} after Ctrl-C", args[0], status.code());
+    assert!(took < Duration::from_secs(5), "terraform took {took:?} to exit after Ctrl-C:\n{text}");
+    assert!(!text.contains("Plugin did not respond") && !text.contains("plugin crashed"), "{text}");
+    text
+}
+
 /// What a terminal's Ctrl-C does: SIGINT to the foreground process group
 /// of `child` (started with `process_group(0)`), with killpg(2) itself. Not
 /// `kill -INT -<pgid>`: procps `kill` reads `-1234` as `-1`, every process

@@ -123,10 +123,10 @@ impl<'a> Wait<'a> {
         Wait { what, deadline: Instant::now() + limit, backoff, probe_timeout: None, stop }
     }
 
-    /// The same wait with an absolute deadline.
-    pub fn until(mut self, deadline: Instant) -> Wait<'a> {
-        self.deadline = deadline;
-        self
+    /// A wait for `what` that ends at `deadline` (one deadline shared by
+    /// several waits, as a Terraform operation's timeout).
+    pub fn until(what: &'a str, deadline: Instant, backoff: Backoff, stop: &'a Stop) -> Wait<'a> {
+        Wait { what, deadline, backoff, probe_timeout: None, stop }
     }
 
     /// The same wait with a per-probe timeout.

@@ -150,7 +150,7 @@ where
     F: Fn(&'a Node) -> Fut,
     Fut: std::future::Future<Output = Result<(), (Failure, bool)>>,
 {
-    let w = Wait::new(name, Duration::ZERO, Backoff::fixed(POLL), &until.stop).until(until.deadline);
+    let w = Wait::until(name, until.deadline, Backoff::fixed(POLL), &until.stop);
     let r = wait::until(&w, || async {
         for n in nodes {
             // Bounded by the deadline here, so a node that hangs is named.

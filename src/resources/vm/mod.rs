@@ -1,16 +1,15 @@
-//! `proxtalos_vm`: a QEMU VM on Proxmox VE. Schema in `vm_schema.rs`,
-//! value ↔ config mapping in `vm_model.rs`, plan-time checks in
-//! `vm_validate.rs`; this file holds the CRUD against the PVE client.
+//! `proxtalos_vm`: a QEMU VM on Proxmox VE. Schema in [`schema`], value ↔
+//! config mapping in [`model`], plan-time address handling in [`plan`] and
+//! checks in [`validate`]; this file holds the CRUD against the PVE client.
 
-use std::time::Duration;
-
-use async_trait::async_trait;
-
-use crate::resources::shared::preflight;
 pub mod model;
 pub mod plan;
 pub mod schema;
 pub mod validate;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
 
 use crate::data::ProxtalosData;
 use crate::plugin::plan::take_unknowns;
@@ -19,6 +18,8 @@ use crate::plugin::*;
 use crate::proxmox::propstring::Drive;
 use crate::proxmox::qemu::{self, CloneOptions, Power, VMID_MAX, VMID_MIN};
 use crate::proxmox::{Client, Error};
+use crate::resources::shared::common::strings;
+use crate::resources::shared::preflight;
 use crate::wait::{self, Backoff, Ended, Probe, Wait};
 use model::VmSpec;
 
@@ -144,16 +145,20 @@ async fn agent_addresses(c: &Client, node: &str, vmid: u32, macs: &[String], wai
 /// How long a refresh's one look at the guest agent may take.
 const AGENT_ONCE: Duration = Duration::from_secs(5);
 
+/// Whether the guest agent can answer: it is on and the VM runs.
+fn agent_on(state: &Value) -> bool {
+    state.attr("agent").as_bool() == Some(true) && state.attr("started").as_bool() == Some(true)
+}
+
 /// A refresh never waits for the agent, but a running VM with the agent on
 /// and no address recorded (an apply stopped before the agent answered)
 /// asks it once.
 async fn agent_addresses_once(c: &Client, node: &str, vmid: u32, state: &mut Value) {
     let empty = |k: &str| state.attr(k).as_elements().is_none_or(<[Value]>::is_empty);
-    let on = state.attr("agent").as_bool() == Some(true) && state.attr("started").as_bool() == Some(true);
-    if !on || !empty("ipv4_addresses") || !empty("ipv6_addresses") {
+    if !agent_on(state) || !empty("ipv4_addresses") || !empty("ipv6_addresses") {
         return;
     }
-    let macs: Vec<String> = crate::resources::shared::common::strings(state.attr("mac_addresses"));
+    let macs = strings(state.attr("mac_addresses"));
     // One look, bounded: a refresh must not wait out the agent's retries.
     let once = tokio::time::timeout(AGENT_ONCE, agent_addresses(c, node, vmid, &macs, Duration::ZERO)).await;
     if let Ok(AgentAddresses::Found(v4, v6)) = once {
@@ -163,22 +168,15 @@ async fn agent_addresses_once(c: &Client, node: &str, vmid: u32, state: &mut Val
 }
 
 async fn set_agent_ips(c: &Client, node: &str, vmid: u32, state: &mut Value, diags: &mut Diagnostics) {
-    let wants = state.attr("agent").as_bool() == Some(true) && state.attr("started").as_bool() == Some(true);
     let wait = state
         .attr("agent_wait")
         .as_str()
         .and_then(|s| timeouts::parse_duration(s).ok())
         .unwrap_or(Duration::from_secs(60));
-    if !wants || wait.is_zero() {
+    if !agent_on(state) || wait.is_zero() {
         return;
     }
-    let macs: Vec<String> = state
-        .attr("mac_addresses")
-        .as_elements()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|m| m.as_str().map(str::to_string))
-        .collect();
+    let macs = strings(state.attr("mac_addresses"));
     match agent_addresses(c, node, vmid, &macs, wait).await {
         AgentAddresses::Found(v4, v6) => {
             state.set_attr("ipv4_addresses", list(v4));

@@ -45,7 +45,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Probe<T>, ApiError>>,
 {
-    let w = Wait::new(condition, Duration::ZERO, Backoff::fixed(interval), &until.stop).until(until.deadline);
+    let w = Wait::until(condition, until.deadline, Backoff::fixed(interval), &until.stop);
     let at = || At { node: node.to_string(), call: condition };
     wait::until(&w, || {
         let fut = probe();

@@ -156,7 +156,8 @@ where
             // Bounded by the deadline here, so a node that hangs is named.
             let left = until.deadline.saturating_duration_since(tokio::time::Instant::now());
             let Ok(checked) = tokio::time::timeout(left, check(n)).await else {
-                return Ok(Probe::NotYet(format!("on node {}: no answer before the deadline", n.address)));
+                let hung = Failure { node: n.address.clone(), last: "no answer before the deadline".into() };
+                return Ok(Probe::NotYet(hung.observation()));
             };
             match checked {
                 Ok(()) => {}

@@ -15,8 +15,9 @@
 //!    certificate. The channel is still encrypted and the client verifies
 //!    us by the pinned certificate; who may connect is limited by the socket
 //!    living in a directory only our user can enter.
-//! 4. Print the handshake line only after the socket is bound.
-//! 5. Ignore SIGINT: Ctrl-C reaches the whole process group, and Terraform
+//! 4. Print the handshake line only after the socket is bound, and before
+//!    the async runtime starts (start-up time, issue 12 §5).
+//! 5. Ignore SIGINT (from before the handshake line on): Ctrl-C reaches the whole process group, and Terraform
 //!    itself decides (StopProvider) how an in-flight apply ends, so a create
 //!    that is under way finishes and is recorded.
 //! 6. `plugin.GRPCController/Shutdown` ends the process promptly (go-plugin
@@ -100,6 +101,18 @@ pub fn main<P: Provider>(provider: P) -> ExitCode {
         return ExitCode::from(1);
     }
     super::log::init(provider.type_name(), super::log::level_from_env(provider.type_name()));
+    // Everything the handshake line needs (SIGINT ignored, socket bound,
+    // certificate made), then the line, and only then the async runtime and
+    // its threads: Terraform waits for the line on every start, and connects
+    // while the runtime comes up.
+    let tls = env("PLUGIN_CLIENT_CERT").is_some_and(|c| !c.is_empty());
+    let ready = match handshake(tls) {
+        Ok(ready) => ready,
+        Err(e) => {
+            eprintln!("{}", crate::plugin::diag::error_chain(&e));
+            return ExitCode::from(1);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -107,8 +120,7 @@ pub fn main<P: Provider>(provider: P) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let client_cert = env("PLUGIN_CLIENT_CERT").filter(|c| !c.is_empty());
-    match runtime.block_on(serve(provider, client_cert.is_some())) {
+    match runtime.block_on(serve(provider, ready)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %crate::plugin::diag::error_chain(&e), "plugin server failed");
@@ -116,6 +128,33 @@ pub fn main<P: Provider>(provider: P) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// What [`handshake`] set up: the bound listener and the TLS identity.
+pub struct Ready {
+    listener: platform::Listener,
+    tls: Option<Identity>,
+    early: platform::EarlySignals,
+}
+
+/// Catches SIGINT and SIGTERM, binds the socket, makes the certificate when `tls`, and
+/// prints the go-plugin handshake line. Needs no async runtime.
+pub fn handshake(tls: bool) -> Result<Ready, ServeError> {
+    let early = platform::early_signals()?;
+    let listener = platform::listen()?;
+    let (identity, cert_der) = if tls {
+        let (cert_pem, key_pem, der) = server_certificate().map_err(ServeError::Certificate)?;
+        (Some(Identity::from_pem(cert_pem, key_pem)), Some(der))
+    } else {
+        (None, None)
+    };
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", handshake_line(listener.network, &listener.addr, cert_der.as_deref()))?;
+        out.flush()?;
+    }
+    Ok(Ready { listener, tls: identity, early })
 }
 
 /// A self-signed server certificate as go-plugin's AutoMTLS client accepts
@@ -151,6 +190,9 @@ pub fn handshake_line(network: &str, addr: &str, cert_der: Option<&[u8]>) -> Str
 /// Where the provider listens and how it hears signals, per platform.
 #[cfg(unix)]
 mod platform {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     use tokio::signal::unix::{Signal, SignalKind, signal};
     use tokio_stream::wrappers::UnixListenerStream;
 
@@ -158,42 +200,87 @@ mod platform {
     pub struct Listener {
         pub network: &'static str,
         pub addr: String,
-        pub incoming: UnixListenerStream,
-        _dir: tempfile::TempDir,
+        listener: std::os::unix::net::UnixListener,
+        dir: tempfile::TempDir,
     }
 
+    /// Binds the socket (blocking std calls: no runtime exists yet).
     pub fn listen() -> std::io::Result<Listener> {
         let dir = tempfile::Builder::new()
             .prefix("proxtalos-plugin")
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()?;
         let socket = dir.path().join("provider.sock");
-        let listener = tokio::net::UnixListener::bind(&socket)?;
-        Ok(Listener {
-            network: "unix",
-            addr: socket.display().to_string(),
-            incoming: UnixListenerStream::new(listener),
-            _dir: dir,
-        })
+        let listener = std::os::unix::net::UnixListener::bind(&socket)?;
+        listener.set_nonblocking(true)?;
+        Ok(Listener { network: "unix", addr: socket.display().to_string(), listener, dir })
     }
 
-    /// SIGINT ignored (handled by a logging task); SIGTERM ends the process.
-    pub struct Signals(Signal);
+    impl Listener {
+        /// The accept stream on the current runtime, and what must live as
+        /// long as it (the socket's directory).
+        pub fn incoming(self) -> std::io::Result<(UnixListenerStream, tempfile::TempDir)> {
+            let listener = tokio::net::UnixListener::from_std(self.listener)?;
+            Ok((UnixListenerStream::new(listener), self.dir))
+        }
+    }
 
-    pub fn signals() -> std::io::Result<Signals> {
-        // Installing a handler replaces the default action (terminate).
+    /// SIGINT and SIGTERM caught from before the handshake line, when no
+    /// runtime exists yet: SIGINT's default action (terminate) is replaced,
+    /// since Ctrl-C reaches the whole process group and Terraform decides
+    /// how an apply ends (StopProvider); a SIGTERM that arrives this early is
+    /// remembered and ends the server as soon as it runs. Unregistered when
+    /// dropped (the runtime's handlers have taken over by then).
+    pub struct EarlySignals {
+        interrupted: Arc<AtomicBool>,
+        terminated: Arc<AtomicBool>,
+        ids: [signal_hook::SigId; 2],
+    }
+
+    impl Drop for EarlySignals {
+        fn drop(&mut self) {
+            for id in self.ids {
+                signal_hook::low_level::unregister(id);
+            }
+        }
+    }
+
+    pub fn early_signals() -> std::io::Result<EarlySignals> {
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let terminated = Arc::new(AtomicBool::new(false));
+        let ids = [
+            signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone())?,
+            signal_hook::flag::register(signal_hook::consts::SIGTERM, terminated.clone())?,
+        ];
+        Ok(EarlySignals { interrupted, terminated, ids })
+    }
+
+    /// SIGINT logged (it is ignored); SIGTERM ends the process.
+    pub struct Signals {
+        term: Signal,
+        early_term: bool,
+    }
+
+    /// The runtime's handlers, then what arrived before them.
+    pub fn signals(early: &EarlySignals) -> std::io::Result<Signals> {
         let mut sigint = signal(SignalKind::interrupt())?;
+        let term = signal(SignalKind::terminate())?;
+        if early.interrupted.load(Ordering::SeqCst) {
+            tracing::info!("SIGINT ignored: Terraform decides how to stop (StopProvider)");
+        }
         tokio::spawn(async move {
             while sigint.recv().await.is_some() {
                 tracing::info!("SIGINT ignored: Terraform decides how to stop (StopProvider)");
             }
         });
-        Ok(Signals(signal(SignalKind::terminate())?))
+        Ok(Signals { term, early_term: early.terminated.load(Ordering::SeqCst) })
     }
 
     impl Signals {
         pub async fn terminated(&mut self) {
-            self.0.recv().await;
+            if !self.early_term {
+                self.term.recv().await;
+            }
             tracing::info!("SIGTERM: shutting down");
         }
     }
@@ -208,21 +295,35 @@ mod platform {
     pub struct Listener {
         pub network: &'static str,
         pub addr: String,
-        pub incoming: TcpIncoming,
+        listener: std::net::TcpListener,
     }
 
     pub fn listen() -> std::io::Result<Listener> {
-        let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-        std_listener.set_nonblocking(true)?;
-        let addr = std_listener.local_addr()?.to_string();
-        let listener = tokio::net::TcpListener::from_std(std_listener)?;
-        Ok(Listener { network: "tcp", addr, incoming: TcpIncoming::from(listener).with_nodelay(Some(true)) })
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?.to_string();
+        Ok(Listener { network: "tcp", addr, listener })
+    }
+
+    impl Listener {
+        /// The accept stream on the current runtime.
+        pub fn incoming(self) -> std::io::Result<(TcpIncoming, ())> {
+            let listener = tokio::net::TcpListener::from_std(self.listener)?;
+            Ok((TcpIncoming::from(listener).with_nodelay(Some(true)), ()))
+        }
+    }
+
+    /// On Windows the runtime's Ctrl-C handler (below) does this.
+    pub struct EarlySignals;
+
+    pub fn early_signals() -> std::io::Result<EarlySignals> {
+        Ok(EarlySignals)
     }
 
     /// Ctrl-C ignored (Terraform decides how to stop); there is no SIGTERM.
     pub struct Signals;
 
-    pub fn signals() -> std::io::Result<Signals> {
+    pub fn signals(_early: &EarlySignals) -> std::io::Result<Signals> {
         tokio::spawn(async {
             while tokio::signal::ctrl_c().await.is_ok() {
                 tracing::info!("Ctrl-C ignored: Terraform decides how to stop (StopProvider)");
@@ -250,21 +351,19 @@ impl ctl::grpc_controller_server::GrpcController for Controller {
     }
 }
 
-/// Serves `provider` on a private unix socket (loopback TCP on Windows)
-/// until Shutdown or SIGTERM.
-pub async fn serve<P: Provider>(provider: P, tls: bool) -> Result<(), ServeError> {
-    let mut signals = platform::signals()?;
-    let listener = platform::listen()?;
-
+/// Serves `provider` on the listener [`handshake`] bound, until Shutdown
+/// or SIGTERM.
+pub async fn serve<P: Provider>(provider: P, ready: Ready) -> Result<(), ServeError> {
+    let Ready { listener, tls, early } = ready;
+    let mut signals = platform::signals(&early)?;
+    drop(early);
+    let (network, addr, tls_on) = (listener.network, listener.addr.clone(), tls.is_some());
+    // `_socket_dir` lives until this function returns.
+    let (incoming, _socket_dir) = listener.incoming()?;
     let mut builder = Server::builder();
-    let cert_der = if tls {
-        let (cert_pem, key_pem, der) = server_certificate().map_err(ServeError::Certificate)?;
-        let cfg = ServerTlsConfig::new().identity(Identity::from_pem(cert_pem, key_pem));
-        builder = builder.tls_config(cfg).map_err(ServeError::Transport)?;
-        Some(der)
-    } else {
-        None
-    };
+    if let Some(identity) = tls {
+        builder = builder.tls_config(ServerTlsConfig::new().identity(identity)).map_err(ServeError::Transport)?;
+    }
 
     let (shutdown_tx, shutdown) = watch::channel(false);
     let service = ProviderService::new(ProviderServer::new(provider))
@@ -274,13 +373,7 @@ pub async fn serve<P: Provider>(provider: P, tls: bool) -> Result<(), ServeError
         .add_service(service)
         .add_service(ctl::grpc_controller_server::GrpcControllerServer::new(Controller(shutdown_tx)));
 
-    {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{}", handshake_line(listener.network, &listener.addr, cert_der.as_deref()))?;
-        out.flush()?;
-    }
-    tracing::debug!(network = listener.network, addr = %listener.addr, tls, "serving");
+    tracing::debug!(network, %addr, tls = tls_on, "serving");
 
     let mut stop = shutdown.clone();
     let signal_stop = async move {
@@ -289,9 +382,7 @@ pub async fn serve<P: Provider>(provider: P, tls: bool) -> Result<(), ServeError
             _ = signals.terminated() => {}
         }
     };
-    // Moves only the stream out: the socket directory (the rest of
-    // `listener`) lives until this function returns.
-    let server = router.serve_with_incoming_shutdown(listener.incoming, signal_stop);
+    let server = router.serve_with_incoming_shutdown(incoming, signal_stop);
     tokio::pin!(server);
     // Terraform sends Shutdown only when it is done with this process, so
     // after it there is nothing to wait for but the reply itself: give the

@@ -39,77 +39,107 @@ struct EphemeralEntry<D> {
     ty: Type,
 }
 
+/// A type's implementation and, once first asked for, its schema. Schemas
+/// are built on first use, not at start-up: Terraform starts the provider
+/// several times per command, and most starts touch one or two types (or
+/// none: a start that only answers `GetProviderSchema` from its cache).
+struct Lazy<I, E> {
+    imp: I,
+    entry: OnceLock<E>,
+}
+
+impl<I: Clone, E> Lazy<I, E> {
+    fn new(imp: I) -> Self {
+        Lazy { imp, entry: OnceLock::new() }
+    }
+
+    fn get(&self, build: impl FnOnce(I) -> E) -> &E {
+        self.entry.get_or_init(|| build(self.imp.clone()))
+    }
+}
+
+fn resource_entry<D: Send + Sync + 'static>(imp: Arc<dyn Resource<D>>) -> ResourceEntry<D> {
+    let schema = imp.schema();
+    let identity = imp.identity_schema().map(|s| {
+        let t = s.value_type();
+        (s, t)
+    });
+    ResourceEntry { ty: schema.value_type(), upgraders: imp.state_upgraders(), schema, identity, imp }
+}
+
+fn data_source_entry<D: Send + Sync + 'static>(imp: Arc<dyn DataSource<D>>) -> DataSourceEntry<D> {
+    let schema = imp.schema();
+    DataSourceEntry { ty: schema.value_type(), schema, imp }
+}
+
+fn ephemeral_entry<D: Send + Sync + 'static>(imp: Arc<dyn EphemeralResource<D>>) -> EphemeralEntry<D> {
+    let schema = imp.schema();
+    EphemeralEntry { ty: schema.value_type(), schema, imp }
+}
+
+type Registry<I, E> = HashMap<&'static str, Lazy<I, E>>;
+
 /// The tfplugin6 service for a [`Provider`].
 pub struct ProviderServer<P: Provider> {
     provider: P,
-    provider_ty: Type,
-    resources: HashMap<&'static str, ResourceEntry<P::Data>>,
-    data_sources: HashMap<&'static str, DataSourceEntry<P::Data>>,
-    ephemerals: HashMap<&'static str, EphemeralEntry<P::Data>>,
-    schema_response: pb::get_provider_schema::Response,
+    provider_ty: OnceLock<Type>,
+    resources: Registry<Arc<dyn Resource<P::Data>>, ResourceEntry<P::Data>>,
+    data_sources: Registry<Arc<dyn DataSource<P::Data>>, DataSourceEntry<P::Data>>,
+    ephemerals: Registry<Arc<dyn EphemeralResource<P::Data>>, EphemeralEntry<P::Data>>,
+    schema_response: OnceLock<pb::get_provider_schema::Response>,
     data: OnceLock<Arc<P::Data>>,
     stop_tx: crate::wait::StopSender,
     stop: StopSignal,
 }
 
 impl<P: Provider> ProviderServer<P> {
-    /// Builds the service: asks the provider for every schema once.
+    /// Builds the service. Cheap: schemas are built when first needed.
     pub fn new(provider: P) -> ProviderServer<P> {
-        let provider_schema = provider.schema();
-        let provider_ty = provider_schema.value_type();
-        let mut resources = HashMap::new();
-        for imp in provider.resources() {
-            let schema = imp.schema();
-            let identity = imp.identity_schema().map(|s| {
-                let t = s.value_type();
-                (s, t)
-            });
-            let upgraders = imp.state_upgraders();
-            resources
-                .insert(imp.type_name(), ResourceEntry { ty: schema.value_type(), schema, identity, upgraders, imp });
-        }
-        let mut data_sources = HashMap::new();
-        for imp in provider.data_sources() {
-            let schema = imp.schema();
-            data_sources.insert(imp.type_name(), DataSourceEntry { ty: schema.value_type(), schema, imp });
-        }
-        let mut ephemerals = HashMap::new();
-        for imp in provider.ephemeral_resources() {
-            let schema = imp.schema();
-            ephemerals.insert(imp.type_name(), EphemeralEntry { ty: schema.value_type(), schema, imp });
-        }
-        let schema_response = pb::get_provider_schema::Response {
-            provider: Some(convert::schema(&provider_schema)),
-            resource_schemas: resources.iter().map(|(k, e)| (k.to_string(), convert::schema(&e.schema))).collect(),
-            data_source_schemas: data_sources
-                .iter()
-                .map(|(k, e)| (k.to_string(), convert::schema(&e.schema)))
-                .collect(),
-            ephemeral_resource_schemas: ephemerals
-                .iter()
-                .map(|(k, e)| (k.to_string(), convert::schema(&e.schema)))
-                .collect(),
-            diagnostics: Vec::new(),
-            provider_meta: None,
-            server_capabilities: Some(capabilities()),
-        };
+        let resources = provider.resources().into_iter().map(|imp| (imp.type_name(), Lazy::new(imp))).collect();
+        let data_sources = provider.data_sources().into_iter().map(|imp| (imp.type_name(), Lazy::new(imp))).collect();
+        let ephemerals =
+            provider.ephemeral_resources().into_iter().map(|imp| (imp.type_name(), Lazy::new(imp))).collect();
         let (stop_tx, stop) = StopSignal::new();
         ProviderServer {
             provider,
-            provider_ty,
+            provider_ty: OnceLock::new(),
             resources,
             data_sources,
             ephemerals,
-            schema_response,
+            schema_response: OnceLock::new(),
             data: OnceLock::new(),
             stop_tx,
             stop,
         }
     }
 
-    /// The cached `GetProviderSchema` answer (also used to generate docs).
+    fn provider_ty(&self) -> &Type {
+        self.provider_ty.get_or_init(|| self.provider.schema().value_type())
+    }
+
+    /// The `GetProviderSchema` answer, built once (also used to generate docs).
     pub fn schema_response(&self) -> &pb::get_provider_schema::Response {
-        &self.schema_response
+        self.schema_response.get_or_init(|| pb::get_provider_schema::Response {
+            provider: Some(convert::schema(&self.provider.schema())),
+            resource_schemas: self
+                .resources
+                .iter()
+                .map(|(k, e)| (k.to_string(), convert::schema(&e.get(resource_entry).schema)))
+                .collect(),
+            data_source_schemas: self
+                .data_sources
+                .iter()
+                .map(|(k, e)| (k.to_string(), convert::schema(&e.get(data_source_entry).schema)))
+                .collect(),
+            ephemeral_resource_schemas: self
+                .ephemerals
+                .iter()
+                .map(|(k, e)| (k.to_string(), convert::schema(&e.get(ephemeral_entry).schema)))
+                .collect(),
+            diagnostics: Vec::new(),
+            provider_meta: None,
+            server_capabilities: Some(capabilities()),
+        })
     }
 
     fn context(&self, diags: &mut Diagnostics) -> Option<Context<P::Data>> {
@@ -126,7 +156,7 @@ impl<P: Provider> ProviderServer<P> {
     }
 
     fn resource(&self, name: &str, diags: &mut Diagnostics) -> Option<&ResourceEntry<P::Data>> {
-        let e = self.resources.get(name);
+        let e = self.resources.get(name).map(|l| l.get(resource_entry));
         if e.is_none() {
             diags.error("Unknown resource type", format!("This provider has no resource type {name:?}."));
         }
@@ -134,7 +164,7 @@ impl<P: Provider> ProviderServer<P> {
     }
 
     fn data_source(&self, name: &str, diags: &mut Diagnostics) -> Option<&DataSourceEntry<P::Data>> {
-        let e = self.data_sources.get(name);
+        let e = self.data_sources.get(name).map(|l| l.get(data_source_entry));
         if e.is_none() {
             diags.error("Unknown data source", format!("This provider has no data source {name:?}."));
         }
@@ -142,7 +172,7 @@ impl<P: Provider> ProviderServer<P> {
     }
 
     fn ephemeral(&self, name: &str, diags: &mut Diagnostics) -> Option<&EphemeralEntry<P::Data>> {
-        let e = self.ephemerals.get(name);
+        let e = self.ephemerals.get(name).map(|l| l.get(ephemeral_entry));
         if e.is_none() {
             diags.error("Unknown ephemeral resource", format!("This provider has no ephemeral resource {name:?}."));
         }
@@ -252,7 +282,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         &self,
         _r: Request<pb::get_provider_schema::Request>,
     ) -> Rpc<pb::get_provider_schema::Response> {
-        Ok(Response::new(self.schema_response.clone()))
+        Ok(Response::new(self.schema_response().clone()))
     }
 
     #[instrument(skip_all, fields(rpc = "GetResourceIdentitySchemas"))]
@@ -263,7 +293,9 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         let identity_schemas = self
             .resources
             .iter()
-            .filter_map(|(k, e)| e.identity.as_ref().map(|(s, _)| (k.to_string(), convert::identity_schema(s))))
+            .filter_map(|(k, e)| {
+                e.get(resource_entry).identity.as_ref().map(|(s, _)| (k.to_string(), convert::identity_schema(s)))
+            })
             .collect();
         Ok(Response::new(pb::get_resource_identity_schemas::Response { identity_schemas, diagnostics: Vec::new() }))
     }
@@ -311,7 +343,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
     ) -> Rpc<pb::validate_provider_config::Response> {
         let req = r.into_inner();
         let mut diags = Diagnostics::new();
-        if let Some(config) = decode(req.config.as_ref(), &self.provider_ty, "provider configuration", &mut diags) {
+        if let Some(config) = decode(req.config.as_ref(), self.provider_ty(), "provider configuration", &mut diags) {
             self.provider.validate_config(&config, &mut diags);
         }
         Ok(Response::new(pb::validate_provider_config::Response { diagnostics: convert::diagnostics(&diags) }))
@@ -423,7 +455,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
     ) -> Rpc<pb::configure_provider::Response> {
         let req = r.into_inner();
         let mut diags = Diagnostics::new();
-        if let Some(config) = decode(req.config.as_ref(), &self.provider_ty, "provider configuration", &mut diags) {
+        if let Some(config) = decode(req.config.as_ref(), self.provider_ty(), "provider configuration", &mut diags) {
             let creq = ConfigureRequest { config, terraform_version: req.terraform_version };
             if let Some(data) = self.provider.configure(creq, &mut diags).await
                 && !diags.has_errors()

@@ -14,12 +14,13 @@
 //! [`conflicts`] refuses the ones Talos refuses next to a typed document.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use serde_yaml_ng::{Mapping, Value};
 
 use super::version::VersionContract;
 
+mod check;
 mod conflicts;
 mod nodoc;
 
@@ -87,11 +88,10 @@ fn source(contract: VersionContract) -> &'static str {
 struct Loaded {
     /// Order-preserving tree (for key order).
     ordered: Value,
-    /// serde_json tree (for validation).
-    json: serde_json::Value,
     /// `kind` → `$defs` name.
     kinds: HashMap<String, String>,
-    validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+    /// The validator over `json`'s `$defs`.
+    checker: check::Checker,
 }
 
 type Slot = OnceLock<Result<Loaded, String>>;
@@ -114,7 +114,8 @@ fn load(contract: VersionContract) -> Result<&'static Loaded, SchemaError> {
                     }
                 }
             }
-            Ok(Loaded { ordered, json, kinds, validators: Mutex::new(HashMap::new()) })
+            let checker = check::Checker::new(json)?;
+            Ok(Loaded { ordered, kinds, checker })
         })
         .as_ref()
         .map_err(|message| SchemaError::Embedded { contract, message: message.clone() })
@@ -247,21 +248,6 @@ fn key_text(k: &Value) -> String {
     }
 }
 
-fn validator(loaded: &Loaded, name: &str) -> Result<Arc<jsonschema::Validator>, String> {
-    let mut cache = loaded.validators.lock().map_err(|_| "validator cache poisoned".to_string())?;
-    if let Some(v) = cache.get(name) {
-        return Ok(v.clone());
-    }
-    let schema = serde_json::json!({
-        "$schema": loaded.json.get("$schema"),
-        "$defs": loaded.json.get("$defs"),
-        "$ref": format!("#/$defs/{name}"),
-    });
-    let v = Arc::new(jsonschema::validator_for(&schema).map_err(|e| e.to_string())?);
-    cache.insert(name.to_string(), v.clone());
-    Ok(v)
-}
-
 /// Validates documents against the contract's schema. Every document must
 /// be a Talos document the schema knows.
 pub fn validate(contract: VersionContract, docs: &[Value]) -> Result<(), SchemaError> {
@@ -271,22 +257,16 @@ pub fn validate(contract: VersionContract, docs: &[Value]) -> Result<(), SchemaE
         let kind = document_kind(doc)
             .ok_or_else(|| unknown("expected `version: v1alpha1` or `apiVersion`/`kind` keys".to_string()))?;
         let name = def_name(loaded, &kind).ok_or_else(|| unknown(format!("unknown kind {kind:?}")))?;
-        let v = validator(loaded, &name).map_err(|message| SchemaError::Embedded { contract, message })?;
         let mut json = serde_json::to_value(doc).map_err(|e| unknown(e.to_string()))?;
         if kind != "v1alpha1"
             && let Some(obj) = json.as_object_mut()
         {
             obj.insert("kind".to_string(), schema_kind(&kind).into());
         }
-        if let Some(err) = v.iter_errors(&json).next() {
-            return Err(SchemaError::Invalid {
-                document,
-                kind,
-                path: err.instance_path().to_string(),
-                // masked: the failing value may be key material (a CA under
-                // `/machine/ca`); the message names the path and the rule only.
-                message: err.masked().to_string(),
-            });
+        // The message names the path and the rule only: the failing value
+        // may be key material (a CA under `/machine/ca`).
+        if let Some(err) = loaded.checker.first_violation(&name, &json) {
+            return Err(SchemaError::Invalid { document, kind, path: err.path, message: err.message });
         }
     }
     if let Some(c) = conflicts::first(contract, docs) {

@@ -101,7 +101,7 @@ fn read_example(path: &Path) -> Option<String> {
 }
 
 /// An example's opening `# Not applied by the tests: ...` comment (up to
-/// the first blank line) is for maintainers (tests/examples_apply.rs), not
+/// the first blank line) is for maintainers (tests/it/examples_apply.rs), not
 /// for the docs page.
 fn without_test_note(text: &str) -> &str {
     if !text.starts_with("# Not applied by the tests:") {

@@ -5,13 +5,15 @@
 //! - [`resource`]: the contracts a provider, resource, data source and
 //!   ephemeral resource implement (modelled on terraform-plugin-framework).
 //! - [`plan`]: the plan pipeline in the framework's order.
-//! - [`server`]: the tonic service, one method per RPC.
+//! - [`lifecycle`]: the protocol's rules for managed resources, on values.
+//! - [`server`]: the tonic service, one method per RPC (wire conversion).
 //! - [`serve`]: process hygiene: handshake, TLS, unix socket, signals, logging.
 
 pub mod codec;
 pub mod convert;
 pub mod diag;
 pub mod docs;
+pub mod lifecycle;
 pub mod log;
 pub mod plan;
 pub mod proto;

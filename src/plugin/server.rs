@@ -13,6 +13,7 @@ use tracing::instrument;
 
 use super::convert::{self, decode, encode};
 use super::diag::{Diagnostic, Diagnostics};
+use super::lifecycle;
 use super::plan;
 use super::proto::tfplugin6 as pb;
 use super::resource::*;
@@ -190,30 +191,21 @@ impl<P: Provider> ProviderServer<P> {
         decode(Some(dv), ty, "resource identity", diags).filter(|v| !v.is_null())
     }
 
-    fn identity_data(
+    /// Encodes an identity the semantic layer returned (`None` for a
+    /// resource without an identity schema).
+    fn identity_wire(
         &self,
         e: &ResourceEntry<P::Data>,
         v: Option<&Value>,
-        state_null: bool,
         diags: &mut Diagnostics,
     ) -> Option<pb::ResourceIdentityData> {
         let (_, ty) = e.identity.as_ref()?;
-        match v {
-            Some(v) => {
-                encode(v, ty, "resource identity", diags).map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) })
-            }
-            None if !state_null => {
-                diags.error(
-                    "Missing resource identity",
-                    format!(
-                        "The provider returned no identity for {}. This is a bug in the provider.",
-                        e.imp.type_name()
-                    ),
-                );
-                None
-            }
-            None => None,
-        }
+        encode(v?, ty, "resource identity", diags).map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) })
+    }
+
+    /// The semantic layer's view of a resource.
+    fn target<'a>(&self, e: &'a ResourceEntry<P::Data>) -> lifecycle::Target<'a, P::Data> {
+        lifecycle::Target { imp: e.imp.as_ref(), schema: &e.schema, has_identity: e.identity.is_some() }
     }
 }
 
@@ -226,20 +218,6 @@ fn capabilities() -> pb::ServerCapabilities {
         get_provider_schema_optional: true,
         move_resource_state: false,
         generate_resource_config: false,
-    }
-}
-
-/// Replaces unknowns a provider left in a result with nulls, with an error
-/// naming each path.
-fn reject_unknowns(v: &mut Value, what: &str, diags: &mut Diagnostics) {
-    for p in plan::take_unknowns(v) {
-        diags.push(
-            Diagnostic::error(
-                format!("Provider returned an unknown value after {what}"),
-                "Every value must be known once the operation has run. This is a bug in the provider; please report it.",
-            )
-            .at(p),
-        );
     }
 }
 
@@ -479,19 +457,10 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
             let state = decode(req.current_state.as_ref(), &e.ty, "current state", &mut diags);
             let identity = self.identity_value(e, req.current_identity.as_ref(), &mut diags);
             if let (Some(state), Some(ctx)) = (state, self.context(&mut diags)) {
-                let mut resp = ReadResponse {
-                    state: state.clone(),
-                    private: req.private.clone(),
-                    identity: identity.clone(),
-                    diags: Diagnostics::new(),
-                };
-                e.imp.read(&ctx, ReadRequest { state, private: req.private, identity }, &mut resp).await;
-                diags.extend(std::mem::take(&mut resp.diags));
-                plan::null_write_only(&e.schema.block, &mut resp.state);
-                reject_unknowns(&mut resp.state, "read", &mut diags);
-                out.new_identity = self.identity_data(e, resp.identity.as_ref(), resp.state.is_null(), &mut diags);
-                out.new_state = encode(&resp.state, &e.ty, "state", &mut diags);
-                out.private = resp.private;
+                let o = lifecycle::read(&self.target(e), &ctx, state, req.private, identity, &mut diags).await;
+                out.new_identity = self.identity_wire(e, o.identity.as_ref(), &mut diags);
+                out.new_state = encode(&o.state, &e.ty, "state", &mut diags);
+                out.private = o.private;
             }
         }
         out.diagnostics = convert::diagnostics(&diags);
@@ -513,29 +482,11 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
             if let (Some(prior), Some(proposed), Some(config), Some(ctx)) =
                 (prior, proposed, config, self.context(&mut diags))
             {
-                let destroy = proposed.is_null();
-                let (planned, replace) = if destroy {
-                    (Value::Null, Vec::new())
-                } else {
-                    plan::plan_attributes(&e.schema, &prior, &proposed, &config)
-                };
-                let mreq = ModifyPlanRequest { config, prior, prior_private: req.prior_private.clone() };
-                let mut resp = ModifyPlanResponse {
-                    plan: planned,
-                    requires_replace: replace,
-                    private: req.prior_private,
-                    diags: Diagnostics::new(),
-                };
-                e.imp.modify_plan(&ctx, &mreq, &mut resp).await;
-                diags.extend(std::mem::take(&mut resp.diags));
-                if destroy {
-                    resp.plan = Value::Null;
-                    resp.requires_replace.clear();
-                }
-                out.planned_state = encode(&resp.plan, &e.ty, "planned state", &mut diags);
-                out.requires_replace =
-                    plan::finish_requires_replace(resp.requires_replace).iter().map(convert::attribute_path).collect();
-                out.planned_private = resp.private;
+                let t = self.target(e);
+                let p = lifecycle::plan(&t, &ctx, prior, proposed, config, req.prior_private, &mut diags).await;
+                out.planned_state = encode(&p.plan, &e.ty, "planned state", &mut diags);
+                out.requires_replace = p.requires_replace.iter().map(convert::attribute_path).collect();
+                out.planned_private = p.private;
                 // An identity never changes once known: plan the prior one.
                 if e.identity.is_some() {
                     out.planned_identity = req.prior_identity;
@@ -562,50 +513,12 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
             if let (Some(prior), Some(planned), Some(config), Some(ctx)) =
                 (prior, planned, config, self.context(&mut diags))
             {
-                if planned.is_null() {
-                    e.imp
-                        .delete(&ctx, DeleteRequest { prior: prior.clone(), private: req.planned_private }, &mut diags)
-                        .await;
-                    // On failure the object still exists: keep it in state.
-                    let state = if diags.has_errors() { prior } else { Value::Null };
-                    if diags.has_errors() {
-                        out.new_identity = self.identity_data(e, prior_identity.as_ref(), true, &mut diags);
-                    }
-                    out.new_state = encode(&state, &e.ty, "state", &mut diags);
-                } else {
-                    let mut resp = ApplyResponse {
-                        state: planned.clone(),
-                        private: req.planned_private.clone(),
-                        identity: prior_identity.clone(),
-                        diags: Diagnostics::new(),
-                    };
-                    if prior.is_null() {
-                        resp.state = Value::Null;
-                        let creq = CreateRequest { config, planned, planned_private: req.planned_private };
-                        e.imp.create(&ctx, creq, &mut resp).await;
-                        if resp.state.is_null() && !resp.diags.has_errors() {
-                            resp.diags.error(
-                                "Missing state after create",
-                                "The provider created nothing and reported no error. This is a bug in the provider.",
-                            );
-                        }
-                    } else {
-                        let ureq = UpdateRequest {
-                            config,
-                            planned,
-                            prior,
-                            planned_private: req.planned_private,
-                            prior_identity,
-                        };
-                        e.imp.update(&ctx, ureq, &mut resp).await;
-                    }
-                    diags.extend(std::mem::take(&mut resp.diags));
-                    plan::null_write_only(&e.schema.block, &mut resp.state);
-                    reject_unknowns(&mut resp.state, "apply", &mut diags);
-                    out.new_identity = self.identity_data(e, resp.identity.as_ref(), resp.state.is_null(), &mut diags);
-                    out.new_state = encode(&resp.state, &e.ty, "state", &mut diags);
-                    out.private = resp.private;
-                }
+                let a =
+                    lifecycle::Apply { prior, planned, config, planned_private: req.planned_private, prior_identity };
+                let o = lifecycle::apply(&self.target(e), &ctx, a, &mut diags).await;
+                out.new_identity = self.identity_wire(e, o.identity.as_ref(), &mut diags);
+                out.new_state = encode(&o.state, &e.ty, "state", &mut diags);
+                out.private = o.private;
             }
         }
         out.diagnostics = convert::diagnostics(&diags);
@@ -622,27 +535,17 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         let mut out = pb::import_resource_state::Response::default();
         if let Some(e) = self.resource(&req.type_name, &mut diags) {
             let identity = self.identity_value(e, req.identity.as_ref(), &mut diags);
-            if let Some(ctx) = self.context(&mut diags) {
-                let mut resp = ImportResponse::default();
-                e.imp.import(&ctx, ImportRequest { id: req.id, identity }, &mut resp).await;
-                diags.extend(std::mem::take(&mut resp.diags));
-                if !diags.has_errors() {
-                    if resp.state.is_null() {
-                        diags.error(
-                            "Import produced no state",
-                            "The provider imported nothing. This is a bug in the provider.",
-                        );
-                    } else {
-                        let identity = self.identity_data(e, resp.identity.as_ref(), false, &mut diags);
-                        if let Some(state) = encode(&resp.state, &e.ty, "imported state", &mut diags) {
-                            out.imported_resources.push(pb::import_resource_state::ImportedResource {
-                                type_name: req.type_name.clone(),
-                                state: Some(state),
-                                private: resp.private,
-                                identity,
-                            });
-                        }
-                    }
+            if let Some(ctx) = self.context(&mut diags)
+                && let Some(o) = lifecycle::import(&self.target(e), &ctx, req.id, identity, &mut diags).await
+            {
+                let identity = self.identity_wire(e, o.identity.as_ref(), &mut diags);
+                if let Some(state) = encode(&o.state, &e.ty, "imported state", &mut diags) {
+                    out.imported_resources.push(pb::import_resource_state::ImportedResource {
+                        type_name: req.type_name.clone(),
+                        state: Some(state),
+                        private: o.private,
+                        identity,
+                    });
                 }
             }
         }
@@ -662,7 +565,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                 e.imp.read(&ctx, ReadDataRequest { config }, &mut resp).await;
                 diags.extend(std::mem::take(&mut resp.diags));
                 if !diags.has_errors() {
-                    reject_unknowns(&mut resp.state, "read", &mut diags);
+                    lifecycle::reject_unknowns(&mut resp.state, "read", &mut diags);
                     out.state = encode(&resp.state, &e.ty, "data source result", &mut diags);
                 }
             }
@@ -705,7 +608,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                 e.imp.open(&ctx, OpenRequest { config }, &mut resp).await;
                 diags.extend(std::mem::take(&mut resp.diags));
                 if !diags.has_errors() {
-                    reject_unknowns(&mut resp.result, "open", &mut diags);
+                    lifecycle::reject_unknowns(&mut resp.result, "open", &mut diags);
                     out.result = encode(&resp.result, &e.ty, "ephemeral result", &mut diags);
                     out.private = resp.private;
                     out.renew_at = resp.renew_at.map(timestamp);

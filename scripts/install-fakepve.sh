@@ -3,7 +3,7 @@
 # repo's .tools/ and prints the launcher path. Idempotent.
 #
 # fakepve is a test dependency only: it runs as an external process started
-# by the integration tests (tests/support/fakepve.rs). It is never vendored,
+# by the integration tests (tests/it/support/fakepve.rs). It is never vendored,
 # copied or shipped with the provider.
 #
 #   PROXTALOS_FAKEPVE=$(bash scripts/install-fakepve.sh)

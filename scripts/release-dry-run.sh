@@ -11,7 +11,7 @@
 #   scripts/release-dry-run.sh --package-only BINARY VERSION [OS_ARCH]
 #       Only the packaging step (the same code the full run uses) for one
 #       prebuilt binary: zip, manifest, SHA256SUMS, SHA256SUMS.sig. OS_ARCH
-#       defaults to linux_amd64. Used by tests/release_layout.rs.
+#       defaults to linux_amd64. Used by tests/it/release_layout.rs.
 #
 # Environment:
 #   DIST=dir            output directory (default: dist/, gitignored); emptied

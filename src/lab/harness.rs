@@ -1,6 +1,6 @@
 //! The fakepve process: `harness.py` (ours, embedded here and written to
 //! the lab's state directory; the integration tests run the same file
-//! through `tests/support/fakepve.rs`) run by the fakepve venv's Python, in its own
+//! through `tests/it/support/fakepve.rs`) run by the fakepve venv's Python, in its own
 //! process group so a terminal's Ctrl-C reaches only the lab, which then
 //! stops it in order. It also stops by itself when its stdin closes, so
 //! it never outlives the lab, however the lab ends.

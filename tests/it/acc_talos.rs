@@ -9,9 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
-use support::terraform::{Terraform, Workspace, build_provider, terraform, terraforms};
+use crate::support::terraform::{Terraform, Workspace, build_provider, terraform, terraforms};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/talos/golden");
 
@@ -303,7 +301,7 @@ fn talos_objects_terraform_1_15() {
 
 #[test]
 fn talos_objects_terraform_1_0() {
-    let Some(tf) = support::terraform::terraform_1_0_3() else { return };
+    let Some(tf) = crate::support::terraform::terraform_1_0_3() else { return };
     story(&tf);
     bad_input(&tf);
 }
@@ -378,7 +376,7 @@ data "proxtalos_cluster_health" "cp" {{
         "cluster_kubeconfig.cp: Creating",
         "cluster_health.cp: Reading",
     ];
-    let text = support::terraform::interrupt(
+    let text = crate::support::terraform::interrupt(
         &ws,
         &["apply", "-no-color", "-auto-approve"],
         std::time::Duration::from_secs(2),

@@ -26,17 +26,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::support::terraform::{Terraform, Workspace, build_provider, terraforms};
 use proxtalos::talos::VersionContract;
 use proxtalos::talos::api::{ApplyMode, ApplyRequest, NodeClient, Timeouts};
 use proxtalos::talos::client_config::ClientConfiguration;
 use proxtalos::talos::sim::Delays;
 use proxtalos::talos::sim::{NodeSpec, Phase, SimCluster, SimOptions};
-use support::terraform::{Terraform, Workspace, build_provider, terraforms};
 
 /// Terraform ≥ 1.11 (write-only attributes), preferring 1.15.5.
 fn tf() -> Terraform {
@@ -410,7 +408,7 @@ fn story_v1_14() {
 /// resources): 3+2 to healthy, empty re-plan, destroy with reset.
 #[test]
 fn story_v1_13_terraform_1_0_3() {
-    let Some(tf) = support::terraform::terraform_1_0_3() else { return };
+    let Some(tf) = crate::support::terraform::terraform_1_0_3() else { return };
     story("v1.13.9", 13, &tf);
 }
 

@@ -14,14 +14,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
-use std::collections::BTreeMap;
 use std::process::Output;
 
-use proxtalos::lab::{Lab, LabOptions};
-use support::real_lab::{self, Target};
-use support::terraform::{self, Workspace};
+use crate::support::real_lab::{self, Target};
+use crate::support::terraform::{self, Workspace};
+use proxtalos::lab::Lab;
 
 /// A quickstart applied in its own embedded lab.
 struct Story {
@@ -41,25 +38,8 @@ impl Story {
     /// Starts a lab on 127.`net`.0.0/16 and applies examples/quickstart,
     /// with `on_destroy` reset on every node when `reset`.
     fn start(net: u8, reset: bool) -> Story {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let mut options = LabOptions::fast(support::fakepve::launcher());
         let base = format!("127.{net}.{}", 30 + std::process::id() % 50);
-        options.dhcp_pool = (format!("{base}.200").parse().unwrap(), format!("{base}.210").parse().unwrap());
-        let lab = rt.block_on(Lab::start(options)).unwrap();
-        let vars: BTreeMap<&str, String> = BTreeMap::from([
-            ("TF_ACC", "1".to_string()),
-            ("PROXMOX_VE_ENDPOINT", lab.endpoint().to_string()),
-            ("PROXMOX_VE_API_TOKEN", lab.api_token().to_string()),
-            ("PROXMOX_VE_ACC_CA_CERTIFICATE_FILE", lab.ca_file().display().to_string()),
-            ("PROXMOX_VE_ACC_NODE_NAME", "pve1".to_string()),
-            ("PROXMOX_VE_ACC_VM_STORAGE", "local-lvm".to_string()),
-            ("PROXMOX_VE_ACC_IMAGE_STORAGE", "local".to_string()),
-            ("PROXMOX_VE_ACC_BRIDGE", "vmbr0".to_string()),
-            ("PROXMOX_VE_ACC_NODE_ADDRESSES", format!("{base}.21-{base}.30")),
-            ("PROXMOX_VE_ACC_NODE_PREFIX_LENGTH", "24".to_string()),
-            ("PROXMOX_VE_ACC_NODE_GATEWAY", format!("{base}.1")),
-        ]);
-        let target = real_lab::target(&|k| vars.get(k).cloned()).unwrap().expect("TF_ACC is set");
+        let (rt, lab, target) = real_lab::embedded(&base);
         let provider = terraform::build_provider("bin", "terraform-provider-proxtalos");
         let tfb = real_lab::quickstart_terraform();
         let mut ws = Workspace::new(&tfb, "registry.terraform.io/proxtalos/proxtalos", &provider);

@@ -11,11 +11,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support::fakepve::FakePve;
+use crate::support::terraform::{Workspace, build_provider, terraform};
 use serde_json::Value;
-use support::fakepve::FakePve;
-use support::terraform::{Workspace, build_provider, terraform};
 
 const HEADER: &str = r#"terraform {
   required_providers {

@@ -24,8 +24,7 @@ fn committed_docs_match_the_schemas() {
     }
 }
 
-#[path = "tftest/mod.rs"]
-mod tftest;
+use crate::tftest;
 
 #[test]
 fn resource_page_shows_flags_defaults_and_nested_schemas() {

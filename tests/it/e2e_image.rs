@@ -8,13 +8,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support::fakepve::FakePve;
+use crate::support::terraform::{Workspace, build_provider, terraform};
 use proxtalos::proxmox::storage::{self, Volume};
 use proxtalos::proxmox::{ClientOptions, Credentials, Secret};
 use serde_json::json;
-use support::fakepve::FakePve;
-use support::terraform::{Workspace, build_provider, terraform};
 
 const SOURCE: &str = "proxtalos/proxtalos";
 const SCHEMATIC: &str = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba";
@@ -127,7 +125,7 @@ fn example_applies_imports_and_destroys() {
         &build_provider("bin", "terraform-provider-proxtalos"),
     );
     std::fs::write(ws.work().join("ca.pem"), &pve.ca_pem).unwrap();
-    let dir = support::terraform::repo_root().join("examples/resources/proxtalos_image");
+    let dir = crate::support::terraform::repo_root().join("examples/resources/proxtalos_image");
     ws.write_config(&(header(&pve, &token) + &std::fs::read_to_string(dir.join("resource.tf")).unwrap()));
     ws.init();
     ws.apply();

@@ -6,11 +6,9 @@
 //! Against Terraform 1.15.5 and 1.0.3 (features gated by version), and any
 //! tofu/terraform on PATH.
 
-mod support;
-
 use std::time::Duration;
 
-use support::terraform::{Terraform, Workspace, build_provider, ctrl_c, terraform, terraforms};
+use crate::support::terraform::{Terraform, Workspace, build_provider, ctrl_c, terraform, terraforms};
 
 const SOURCE: &str = "proxtalos/tftest";
 
@@ -207,11 +205,7 @@ fn ctrl_c_story(tf: &Terraform) {
     let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     // wait until the create is under way (the test provider marks it)
     let marker = store.join("creating");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !marker.exists() {
-        assert!(std::time::Instant::now() < deadline, "create never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::support::wait::until_blocking("the create is under way", Duration::from_secs(60), || marker.exists());
     std::thread::sleep(Duration::from_millis(500));
     // Ctrl-C reaches the whole process group, provider included
     ctrl_c(&child);
@@ -235,7 +229,7 @@ fn terraform_1_15_5_drives_the_protocol_layer() {
 
 #[test]
 fn terraform_1_0_3_drives_the_protocol_layer() {
-    let Some(tf) = support::terraform::terraform_1_0_3() else { return };
+    let Some(tf) = crate::support::terraform::terraform_1_0_3() else { return };
     core_story(&tf);
 }
 

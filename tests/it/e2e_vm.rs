@@ -7,19 +7,17 @@
 //! apply: G9 (resize is a no-op, so disk growth is not asserted here; the
 //! request is unit-tested), G10 (`import-from` not modelled), G14 (disks
 //! added by config update are not allocated), G3 (ticket renewal refused:
-//! the client falls back to a password login, asserted in tests/proxmox_client.rs).
+//! the client falls back to a password login, asserted in tests/it/proxmox_client.rs).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::support::fakepve::FakePve;
+use crate::support::terraform::{Terraform, Workspace, build_provider, terraform};
 use proxtalos::proxmox::{Client, ClientOptions, Credentials, Secret, qemu};
 use serde_json::json;
-use support::fakepve::FakePve;
-use support::terraform::{Terraform, Workspace, build_provider, terraform};
 
 const SOURCE: &str = "proxtalos/proxtalos";
 const TOKEN_ID: &str = "root@pam!tf";
@@ -172,7 +170,7 @@ fn vm_story_terraform_1_15_5() {
 
 #[test]
 fn vm_story_terraform_1_0_3() {
-    if let Some(tf) = support::terraform::terraform_1_0_3() {
+    if let Some(tf) = crate::support::terraform::terraform_1_0_3() {
         story(&tf);
     }
 }
@@ -384,7 +382,7 @@ fn example_applies_imports_and_destroys() {
     let pve = FakePve::start();
     pve.cmd(json!({"op": "store_file", "storage": "local", "name": "talos-nocloud-amd64.iso", "size": 104857600, "content": "iso"}));
     let ws = workspace(&tf, &pve);
-    let dir = support::terraform::repo_root().join("examples/resources/proxtalos_vm");
+    let dir = crate::support::terraform::repo_root().join("examples/resources/proxtalos_vm");
     let example = std::fs::read_to_string(dir.join("resource.tf")).unwrap();
     ws.write_config(&(header(&pve, &token_auth(&pve)) + &example));
     ws.init();
@@ -529,7 +527,7 @@ fn ctrl_c_during_long_waits_returns_within_5_s_and_keeps_every_vm() {
     ws.init();
     // Each wait is seen on PVE; one more second and it is surely the wait.
     let interrupt = |args: &[&str], waiting: &dyn Fn() -> bool| -> String {
-        support::terraform::interrupt(&ws, args, Duration::from_secs(1), &|_| waiting())
+        crate::support::terraform::interrupt(&ws, args, Duration::from_secs(1), &|_| waiting())
     };
     let in_state = || -> Vec<u64> {
         let mut ids: Vec<u64> = ["quick", "slowa", "slowb"]

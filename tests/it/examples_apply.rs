@@ -11,20 +11,18 @@
 //!
 //! The others say in their own header why no test applies them (a line
 //! `# Not applied by the tests: ...`), and the test fails for an example
-//! that does neither. `examples/quickstart` is applied by tests/quickstart.rs
-//! and tests/change_stories.rs.
+//! that does neither. `examples/quickstart` is applied by tests/it/quickstart.rs
+//! and tests/it/change_stories.rs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
 
 use std::net::IpAddr;
 use std::path::Path;
 
+use crate::support::fakepve::FakePve;
+use crate::support::terraform::{Workspace, build_provider, example_dirs, repo_root, terraform};
 use proxtalos::talos::sim::{NodeSpec, SimCluster, SimOptions};
 use serde_json::json;
-use support::fakepve::FakePve;
-use support::terraform::{Workspace, build_provider, example_dirs, repo_root, terraform};
 
 /// The header line of an example that no test applies.
 const NOT_APPLIED: &str = "# Not applied by the tests:";

@@ -5,16 +5,14 @@
 //! with dev_overrides). Examples that are only resource blocks (the docs
 //! pages show them after the provider example; their own tests prepend a
 //! provider block) are validated with the standard `required_providers`.
-//! Validation is the cross-version check; tests/examples_apply.rs applies
+//! Validation is the cross-version check; tests/it/examples_apply.rs applies
 //! them (validate alone let an example that fails at apply go unnoticed).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::path::Path;
 
-use support::terraform::{Terraform, Workspace, build_provider, example_dirs, terraforms};
+use crate::support::terraform::{Terraform, Workspace, build_provider, example_dirs, terraforms};
 
 fn supports(tf: &Terraform, dir: &Path) -> bool {
     let ephemeral = dir.parent().and_then(|p| p.file_name()).is_some_and(|n| n == "ephemeral-resources");

@@ -3,21 +3,19 @@
 //! client). Loopback only, fast time scale; every lab a test starts is
 //! stopped by it.
 
-mod support;
-
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::support::talos_fixture::TalosFixture;
 use proxtalos::lab::{Lab, LabError, LabOptions, MediumKind};
 use proxtalos::proxmox::qemu::{self, Power};
 use proxtalos::proxmox::{Client, storage};
 use proxtalos::talos::api::wait::{Target, conditions, poll_until};
 use proxtalos::talos::api::{ApplyMode, ApplyRequest, Mode, NodeClient, Timeouts};
 use proxtalos::talos::client_config::ClientConfiguration;
-use support::talos_fixture::TalosFixture;
 use tokio::time::Instant;
 
 // ---- helpers ----
@@ -29,7 +27,7 @@ fn ip(sub: u8, host: u8) -> IpAddr {
 }
 
 fn options() -> LabOptions {
-    let mut o = LabOptions::fast(support::fakepve::launcher());
+    let mut o = LabOptions::fast(crate::support::fakepve::launcher());
     o.dhcp_pool = (v4(ip(99, 10)), v4(ip(99, 20)));
     o
 }
@@ -74,11 +72,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = soon();
-    while !f().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(TICK).await;
-    }
+    crate::support::wait::until(what, Duration::from_secs(30), &mut f).await;
 }
 
 /// The maintenance API answers at `addr` (a node fresh from its medium).
@@ -396,7 +390,7 @@ async fn a_missing_python_or_a_failing_fakepve_is_a_clear_error() {
 
 fn lab_binary() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    support::cargo_build(&["--example", "lab", "--features", "sim"]);
+    crate::support::cargo_build(&["--example", "lab", "--features", "sim"]);
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     target.join("debug/examples/lab")
 }
@@ -422,7 +416,7 @@ fn command_story(stop: rustix::process::Signal) {
     let mut child = Command::new(&bin)
         .args(["--port", "0", "--time-scale", "0.01", "--state-dir"])
         .arg(dir.path())
-        .env("PROXTALOS_FAKEPVE", support::fakepve::launcher())
+        .env("PROXTALOS_FAKEPVE", crate::support::fakepve::launcher())
         .stdout(std::fs::File::create(&out_file).unwrap())
         .stderr(Stdio::inherit())
         .spawn()
@@ -467,7 +461,7 @@ fn command_story(stop: rustix::process::Signal) {
     let second = Command::new(&bin)
         .args(["--port", "0", "--state-dir"])
         .arg(dir.path())
-        .env("PROXTALOS_FAKEPVE", support::fakepve::launcher())
+        .env("PROXTALOS_FAKEPVE", crate::support::fakepve::launcher())
         .output()
         .unwrap();
     assert!(!second.status.success());

@@ -4,13 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::fakepve::FakePve;
 use proxtalos::proxmox::{ApiErrorKind, Client, ClientOptions, Credentials, Error, RetryPolicy, Secret, qemu};
 use serde_json::json;
-use support::fakepve::FakePve;
 
 fn client(pve: &FakePve, creds: Credentials) -> Client {
     let opts = ClientOptions {

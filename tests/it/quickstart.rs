@@ -9,19 +9,16 @@
 //!
 //! With `TF_ACC` set: the same quickstart against the real Proxmox the
 //! `PROXMOX_VE_*` variables name (docs/guides/real-proxmox-lab.md), driven by
-//! `support::real_lab`. That path also runs on every test run against an
+//! `crate::support::real_lab`. That path also runs on every test run against an
 //! in-process embedded lab, configured through the same variable names.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use proxtalos::lab::{Lab, LabOptions};
-use support::real_lab::{self, Target, VarError};
+use crate::support::real_lab::{self, Target, VarError};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -31,14 +28,14 @@ fn run(dir: &Path, args: &[&str]) -> (bool, String) {
     let id = std::process::id();
     let mut cmd = Command::new("bash");
     // quickstart.sh runs `cargo build`
-    support::without_test_cargo_env(&mut cmd);
+    crate::support::without_test_cargo_env(&mut cmd);
     cmd.arg(root().join("scripts/quickstart.sh"))
         .args(args)
         .env("QUICKSTART_DIR", dir.join("work"))
         .env("PROXTALOS_LAB_DIR", dir.join("lab"))
         .env("QUICKSTART_PORT", "0") // any free port; the endpoint comes from lab.env
         .env("QUICKSTART_NETWORK", format!("127.{}.10.0/24", 150 + id % 50))
-        .env("PROXTALOS_FAKEPVE", support::fakepve::launcher());
+        .env("PROXTALOS_FAKEPVE", crate::support::fakepve::launcher());
     if let Some(tf) = std::env::var_os("PROXTALOS_TF") {
         cmd.env("PROXTALOS_TF", tf);
     }
@@ -66,7 +63,7 @@ fn quickstart_then_destroy() {
     match real_lab::target(&env) {
         Err(e) => panic!("{e}"),
         Ok(Some(target)) => {
-            let provider = support::terraform::build_provider("bin", "terraform-provider-proxtalos");
+            let provider = crate::support::terraform::build_provider("bin", "terraform-provider-proxtalos");
             real_lab::run_quickstart(&target, &provider);
         }
         Ok(None) => embedded_quickstart_then_destroy(),
@@ -112,26 +109,8 @@ fn lab_net() -> String {
 /// The real-lab path (TF_ACC), pointed at an embedded lab started here.
 #[test]
 fn the_real_lab_path_against_the_embedded_lab() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let mut options = LabOptions::fast(support::fakepve::launcher());
-    let net = lab_net();
-    options.dhcp_pool = (format!("{net}.200").parse().unwrap(), format!("{net}.210").parse().unwrap());
-    let lab = rt.block_on(Lab::start(options)).unwrap();
-    let vars: BTreeMap<&str, String> = BTreeMap::from([
-        ("TF_ACC", "1".to_string()),
-        ("PROXMOX_VE_ENDPOINT", lab.endpoint().to_string()),
-        ("PROXMOX_VE_API_TOKEN", lab.api_token().to_string()),
-        ("PROXMOX_VE_ACC_CA_CERTIFICATE_FILE", lab.ca_file().display().to_string()),
-        ("PROXMOX_VE_ACC_NODE_NAME", "pve1".to_string()),
-        ("PROXMOX_VE_ACC_VM_STORAGE", "local-lvm".to_string()),
-        ("PROXMOX_VE_ACC_IMAGE_STORAGE", "local".to_string()),
-        ("PROXMOX_VE_ACC_BRIDGE", "vmbr0".to_string()),
-        ("PROXMOX_VE_ACC_NODE_ADDRESSES", format!("{net}.21-{net}.30")),
-        ("PROXMOX_VE_ACC_NODE_PREFIX_LENGTH", "24".to_string()),
-        ("PROXMOX_VE_ACC_NODE_GATEWAY", format!("{net}.1")),
-    ]);
-    let target = real_lab::target(&|k| vars.get(k).cloned()).unwrap().expect("TF_ACC is set");
-    let provider = support::terraform::build_provider("bin", "terraform-provider-proxtalos");
+    let (rt, lab, target) = real_lab::embedded(&lab_net());
+    let provider = crate::support::terraform::build_provider("bin", "terraform-provider-proxtalos");
     // Terraform runs on this thread; the lab on the runtime's workers.
     let report = real_lab::run_quickstart(&target, &provider);
     assert_eq!(report.vm_ids.len(), 5);
@@ -321,14 +300,14 @@ fn bench_quickstart_prints_every_figure() {
     let tmp = tempfile::tempdir().unwrap();
     let provider = tmp.path().join("terraform-provider-proxtalos");
     std::fs::copy(env!("CARGO_BIN_EXE_terraform-provider-proxtalos"), &provider).unwrap();
-    support::cargo_build(&["--example", "bench-quickstart", "--features", "sim"]);
+    crate::support::cargo_build(&["--example", "bench-quickstart", "--features", "sim"]);
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
     let id = std::process::id();
     let mut cmd = Command::new(target.join("debug/examples/bench-quickstart"));
     cmd.args(["--time-scale", "0.01", "--provider-dir"])
         .arg(provider.parent().unwrap())
         .args(["--network", &format!("127.{}.42.0/24", 150 + id % 50)])
-        .env("PROXTALOS_FAKEPVE", support::fakepve::launcher())
+        .env("PROXTALOS_FAKEPVE", crate::support::fakepve::launcher())
         .env_remove("TF_CLI_CONFIG_FILE");
     let out = cmd.output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

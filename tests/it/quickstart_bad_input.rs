@@ -9,10 +9,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
-use support::fakepve::FakePve;
-use support::terraform::{Workspace, build_provider, repo_root, terraform};
+use crate::support::fakepve::FakePve;
+use crate::support::terraform::{Workspace, build_provider, repo_root, terraform};
 
 const SOURCE: &str = "proxtalos/proxtalos";
 

@@ -9,13 +9,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::terraform::{Terraform, build_provider, repo_root, terraform};
 use sha2::{Digest, Sha256};
-use support::terraform::{Terraform, build_provider, repo_root, terraform};
 
 const PROJECT: &str = "terraform-provider-proxtalos";
 const SOURCE: &str = "registry.terraform.io/proxtalos/proxtalos";
@@ -192,7 +190,8 @@ fn terraform_installs_the_packaged_provider_from_a_filesystem_mirror() {
     std::fs::create_dir_all(packed.join(SOURCE)).unwrap();
     std::fs::copy(&zip, packed.join(SOURCE).join(zip.file_name().unwrap())).unwrap();
 
-    let tfs: Vec<Terraform> = terraform("1.15.5").into_iter().chain(support::terraform::terraform_1_0_3()).collect();
+    let tfs: Vec<Terraform> =
+        terraform("1.15.5").into_iter().chain(crate::support::terraform::terraform_1_0_3()).collect();
     assert!(tfs.iter().any(|t| t.version_string() == "1.15.5"), "Terraform 1.15.5 is required");
     if tfs.len() < 2 {
         eprintln!("Terraform 1.0.3 left out (PROXTALOS_SKIP_TF_1_0_3=1): checked with 1.15.5 only");

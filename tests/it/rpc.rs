@@ -1,8 +1,7 @@
 //! In-process tests of every RPC we serve: the generated tonic service is
 //! called directly with msgpack fixtures, no process, no network.
 
-#[path = "tftest/mod.rs"]
-mod tftest;
+use crate::tftest;
 
 use pb::provider_server::Provider as _;
 use proxtalos::plugin::codec::{decode_msgpack, encode_json, encode_msgpack};

@@ -34,7 +34,7 @@ fn nothing_reads_the_shared_folder() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut all = Vec::new();
     files(root, &mut all);
-    let this = root.join("tests/standalone.rs");
+    let this = root.join("tests/it/standalone.rs");
     let mut found = Vec::new();
     for path in all {
         let ext = path.extension().map(|e| e.to_string_lossy().to_string()).unwrap_or_default();

@@ -17,7 +17,8 @@ use proxtalos::talos::secrets::SecretsBundle;
 use proxtalos::talos::sim::{NodeSpec, Phase, SimCluster, SimOptions};
 use proxtalos::talos::version::VersionContract;
 use rand_chacha::rand_core::SeedableRng;
-use tokio::time::Instant;
+
+use crate::support::wait::until;
 
 // ---- helpers ----
 
@@ -89,10 +90,6 @@ async fn maint(c: &SimCluster, i: usize) -> NodeClient {
 
 fn target(c: &SimCluster, i: usize) -> Target {
     Target { node: c.endpoint(i), endpoint: None, mode: Mode::Normal(admin()), timeouts: t() }
-}
-
-fn soon() -> Instant {
-    Instant::now() + Duration::from_secs(30)
 }
 
 fn until_soon() -> proxtalos::talos::api::wait::Until {
@@ -542,11 +539,10 @@ async fn staged_applies_at_next_reboot_and_try_rolls_back() {
         ApplyRequest { try_timeout: Some(Duration::from_secs(2000)), ..apply(patched.clone(), ApplyMode::Try) };
     n.apply_configuration(&try_req).await.unwrap();
     assert!(c.active_config(0).unwrap().unwrap().contains("foo.example.com"));
-    let deadline = soon();
-    while c.active_config(0).unwrap().unwrap().contains("foo.example.com") {
-        assert!(Instant::now() < deadline, "TRY never rolled back");
-        tokio::time::sleep(TICK).await;
-    }
+    until("the TRY configuration is rolled back", Duration::from_secs(30), || async {
+        !c.active_config(0).unwrap().unwrap().contains("foo.example.com")
+    })
+    .await;
     // Reboot: the staged config becomes active, boot id changes (behaviour.md §6).
     let boot = c.boot_id(0).unwrap();
     let first = n.boot_id().await.unwrap();
@@ -587,8 +583,7 @@ async fn reset_without_reboot_powers_off() {
     let c = metal("v1.13.9", 1).await;
     let n = configure(&c, 0, config("v1.13", true)).await;
     n.reset(&ResetRequest { reboot: false, ..ResetRequest::to_maintenance(false) }).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(c.phase(0).unwrap(), Phase::Off);
+    until("the reset node is off", Duration::from_secs(10), || async { c.phase(0).unwrap() == Phase::Off }).await;
     let e = NodeClient::maintenance(&c.endpoint(0), None, t()).await.unwrap_err();
     assert!(matches!(e, ApiError::Connect { .. }) && e.is_transient(), "{e}");
     c.power_on(0).unwrap();

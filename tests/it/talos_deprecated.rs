@@ -16,7 +16,7 @@ use proxtalos::talos::config::{self, ConfigError, ConfigInput, MachineConfig, Ma
 use proxtalos::talos::schema::SchemaError;
 use proxtalos::talos::secrets::SecretsBundle;
 
-const SECRETS: &str = include_str!("fixtures/talos/golden/secrets.yaml");
+const SECRETS: &str = include_str!("../fixtures/talos/golden/secrets.yaml");
 const NEW: [VersionContract; 2] = [VersionContract::V1_14, VersionContract::V1_15];
 
 fn generate(contract: VersionContract, patches: &[&str]) -> Result<MachineConfig, ConfigError> {

@@ -2,17 +2,15 @@
 //! added and removed while the cluster runs, power cut and restored with
 //! the disk kept. Loopback only; every SimCluster is dropped by its test.
 
-mod support;
-
 use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::support::talos_fixture::TalosFixture;
 use proxtalos::talos::api::wait::{Target, conditions, poll_until};
 use proxtalos::talos::api::{ApplyMode, ApplyRequest, Mode, NodeClient, Timeouts};
 use proxtalos::talos::client_config::ClientConfiguration;
 use proxtalos::talos::sim::{NodeSpec, Phase, SimCluster, SimOptions};
-use support::talos_fixture::TalosFixture;
 use tokio::time::Instant;
 
 fn addr(n: u8) -> IpAddr {
@@ -121,11 +119,10 @@ async fn power_cut_during_install_abandons_it() {
     m.apply_configuration(&ApplyRequest { config: config(), mode: ApplyMode::Auto, dry_run: false, try_timeout: None })
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while c.phase(0).unwrap() != Phase::Installing {
-        assert!(std::time::Instant::now() < deadline, "never installing: {:?}", c.phase(0));
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    crate::support::wait::until("the node is installing", Duration::from_secs(2), || async {
+        c.phase(0).unwrap() == Phase::Installing
+    })
+    .await;
     c.power_off(0).unwrap();
     tokio::time::sleep(Duration::from_millis(4000)).await; // past the install's end
     assert_eq!(c.phase(0).unwrap(), Phase::Off, "the abandoned install does not reboot the node");

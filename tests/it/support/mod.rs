@@ -6,6 +6,7 @@ pub mod fakepve;
 pub mod real_lab;
 pub mod talos_fixture;
 pub mod terraform;
+pub mod wait;
 
 use std::process::Command;
 

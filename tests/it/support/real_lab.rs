@@ -527,3 +527,29 @@ pub fn state_secrets(state: &serde_json::Value) -> std::collections::BTreeMap<St
     }
     found
 }
+
+/// An embedded lab on `net` (three octets, e.g. `127.20.31`; DHCP from
+/// `.200`, node addresses `.21`–`.30`, gateway `.1`), started on its own
+/// runtime, and the [`Target`] the real-lab variables would name for it: the
+/// real-lab path driven against the embedded lab.
+pub fn embedded(net: &str) -> (tokio::runtime::Runtime, proxtalos::lab::Lab, Target) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut options = proxtalos::lab::LabOptions::fast(super::fakepve::launcher());
+    options.dhcp_pool = (format!("{net}.200").parse().unwrap(), format!("{net}.210").parse().unwrap());
+    let lab = rt.block_on(proxtalos::lab::Lab::start(options)).unwrap();
+    let vars: std::collections::BTreeMap<&str, String> = std::collections::BTreeMap::from([
+        (TF_ACC, "1".to_string()),
+        ("PROXMOX_VE_ENDPOINT", lab.endpoint().to_string()),
+        ("PROXMOX_VE_API_TOKEN", lab.api_token().to_string()),
+        ("PROXMOX_VE_ACC_CA_CERTIFICATE_FILE", lab.ca_file().display().to_string()),
+        ("PROXMOX_VE_ACC_NODE_NAME", "pve1".to_string()),
+        ("PROXMOX_VE_ACC_VM_STORAGE", "local-lvm".to_string()),
+        ("PROXMOX_VE_ACC_IMAGE_STORAGE", "local".to_string()),
+        ("PROXMOX_VE_ACC_BRIDGE", "vmbr0".to_string()),
+        ("PROXMOX_VE_ACC_NODE_ADDRESSES", format!("{net}.21-{net}.30")),
+        ("PROXMOX_VE_ACC_NODE_PREFIX_LENGTH", "24".to_string()),
+        ("PROXMOX_VE_ACC_NODE_GATEWAY", format!("{net}.1")),
+    ]);
+    let target = target(&|k| vars.get(k).cloned()).unwrap().expect("TF_ACC is set");
+    (rt, lab, target)
+}

@@ -1,0 +1,38 @@
+//! Every integration test in one binary (issue 12 §6): each former
+//! `tests/*.rs` file is a module here, so `cargo test` links tonic, rustls,
+//! the RustCrypto keys and the simulator once instead of once per file.
+//!
+//! Run one file's tests with its module name as the filter, for example
+//! `cargo test --test it e2e_vm::` or
+//! `cargo test --test it acc_talos::ctrl_c_during_talos_waits_returns_within_5_s`.
+
+mod support;
+#[path = "../tftest/mod.rs"]
+mod tftest;
+
+mod acc_talos;
+mod acc_talos_cluster;
+mod change_stories;
+mod codec_props;
+mod diag_paths;
+mod docs;
+mod e2e_image;
+mod e2e_protocol;
+mod e2e_vm;
+mod examples_apply;
+mod examples_validate;
+mod lab;
+mod process;
+mod proxmox_client;
+mod quickstart;
+mod quickstart_bad_input;
+mod release;
+mod release_layout;
+mod rpc;
+mod standalone;
+mod talos_api;
+mod talos_deprecated;
+mod talos_golden;
+mod talos_patches;
+mod talos_secrets;
+mod talos_sim_runtime;

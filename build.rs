@@ -4,6 +4,7 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
+    compress_schemas()?;
     // The `sim` feature (tests, the lab) also needs the Talos servers (the
     // node simulator) and the tfplugin6 client (tests drive the provider
     // over gRPC); the provider users get is built without either.
@@ -35,5 +36,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &[talos.join("machine/machine.proto"), talos.join("storage/storage.proto"), talos.join("cosi/resource.proto")],
         &[talos, include],
     )?;
+    Ok(())
+}
+
+/// The embedded Talos JSON schemas (`src/talos/schemas/*.json`, 228 KB) go
+/// into the binary raw-DEFLATE compressed (~30 KB); `talos::schema` inflates
+/// one the first time a contract is validated. Issue 12 §5: the release
+/// binary's size.
+fn compress_schemas() -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::Write;
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("schemas");
+    std::fs::create_dir_all(&out)?;
+    for name in ["v1.10", "v1.11", "v1.12", "v1.13", "v1.14", "nodoc"] {
+        let src = format!("src/talos/schemas/{name}.json");
+        println!("cargo:rerun-if-changed={src}");
+        let text = std::fs::read(&src)?;
+        let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&text)?;
+        std::fs::write(out.join(format!("{name}.json.deflate")), enc.finish()?)?;
+    }
     Ok(())
 }

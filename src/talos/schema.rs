@@ -12,6 +12,8 @@
 //! schema although Talos decodes them; [`nodoc`] adds them back from
 //! `schemas/nodoc.json` at load time (see `schemas/README.md`), and
 //! [`conflicts`] refuses the ones Talos refuses next to a typed document.
+//! `build.rs` embeds the files compressed; a contract's file is inflated and
+//! parsed once, the first time that contract is validated.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -74,14 +76,35 @@ keep one: move the setting into the {kind} document, or remove the document with
     },
 }
 
-fn source(contract: VersionContract) -> &'static str {
-    match contract {
-        VersionContract::V1_10 => include_str!("schemas/v1.10.json"),
-        VersionContract::V1_11 => include_str!("schemas/v1.11.json"),
-        VersionContract::V1_12 => include_str!("schemas/v1.12.json"),
-        VersionContract::V1_13 => include_str!("schemas/v1.13.json"),
-        VersionContract::V1_14 | VersionContract::V1_15 => include_str!("schemas/v1.14.json"),
-    }
+/// The raw-DEFLATE compressed schema text build.rs made of `schemas/<name>.json`.
+macro_rules! compressed {
+    ($name:literal) => {
+        include_bytes!(concat!(env!("OUT_DIR"), "/schemas/", $name, ".json.deflate"))
+    };
+}
+
+fn source(contract: VersionContract) -> Result<String, String> {
+    inflate(match contract {
+        VersionContract::V1_10 => compressed!("v1.10"),
+        VersionContract::V1_11 => compressed!("v1.11"),
+        VersionContract::V1_12 => compressed!("v1.12"),
+        VersionContract::V1_13 => compressed!("v1.13"),
+        VersionContract::V1_14 | VersionContract::V1_15 => compressed!("v1.14"),
+    })
+}
+
+/// The overlay of fields upstream's schema leaves out (`schemas/nodoc.json`).
+pub(crate) fn nodoc_source() -> Result<String, String> {
+    inflate(compressed!("nodoc"))
+}
+
+fn inflate(bytes: &[u8]) -> Result<String, String> {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::DeflateDecoder::new(bytes)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("embedded schema does not inflate: {e}"))?;
+    Ok(text)
 }
 
 /// One contract's schema, loaded once.
@@ -101,8 +124,8 @@ fn load(contract: VersionContract) -> Result<&'static Loaded, SchemaError> {
     let idx = VersionContract::ALL.iter().position(|c| *c == contract).unwrap_or(0);
     SLOTS[idx]
         .get_or_init(|| {
-            let text = source(contract);
-            let mut ordered: Value = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
+            let text = source(contract)?;
+            let mut ordered: Value = serde_yaml_ng::from_str(&text).map_err(|e| e.to_string())?;
             nodoc::merge(contract, &mut ordered)?;
             let json = serde_json::to_value(&ordered).map_err(|e| e.to_string())?;
             let mut kinds = HashMap::new();

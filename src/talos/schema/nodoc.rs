@@ -71,7 +71,7 @@ impl std::fmt::Display for Deprecation {
 
 /// Adds the hidden fields (and the definitions they need) to `schema`.
 pub(super) fn merge(contract: VersionContract, schema: &mut Value) -> Result<(), String> {
-    let overlay: Overlay = serde_json::from_str(include_str!("../schemas/nodoc.json")).map_err(|e| e.to_string())?;
+    let overlay: Overlay = serde_json::from_str(&super::nodoc_source()?).map_err(|e| e.to_string())?;
     let defs = schema.get_mut("$defs").and_then(Value::as_mapping_mut).ok_or("schema has no $defs")?;
     for (name, def) in overlay.defs {
         if !defs.contains_key(&name) {

@@ -33,7 +33,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let talos = std::path::PathBuf::from("proto/talos");
     tonic_prost_build::configure().build_client(true).build_server(sim).compile_with_config(
         config,
-        &[talos.join("machine/machine.proto"), talos.join("storage/storage.proto"), talos.join("cosi/resource.proto")],
+        &[
+            talos.join("machine/machine.proto"),
+            talos.join("machine/lifecycle.proto"),
+            talos.join("machine/image.proto"),
+            talos.join("storage/storage.proto"),
+            talos.join("cosi/resource.proto"),
+        ],
         &[talos, include],
     )?;
     Ok(())

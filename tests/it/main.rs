@@ -31,6 +31,7 @@ mod release_layout;
 mod rpc;
 mod standalone;
 mod talos_api;
+mod talos_day2;
 mod talos_deprecated;
 mod talos_golden;
 mod talos_patches;

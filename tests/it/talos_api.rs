@@ -64,7 +64,7 @@ fn config_with(version: &str, cp: bool, disk: bool, patches: &[&str], which: usi
     generate(&input, bundle(which)).unwrap().to_yaml().into_bytes()
 }
 
-fn config(version: &str, cp: bool) -> Vec<u8> {
+pub(crate) fn config(version: &str, cp: bool) -> Vec<u8> {
     config_with(version, cp, true, &[], 0)
 }
 
@@ -80,7 +80,7 @@ async fn start(version: &str, specs: Vec<NodeSpec>) -> SimCluster {
     SimCluster::start(SimOptions::fast(version), specs).await.unwrap()
 }
 
-async fn metal(version: &str, n: usize) -> SimCluster {
+pub(crate) async fn metal(version: &str, n: usize) -> SimCluster {
     start(version, (0..n).map(|_| NodeSpec::metal(addr())).collect()).await
 }
 
@@ -88,19 +88,19 @@ async fn maint(c: &SimCluster, i: usize) -> NodeClient {
     NodeClient::maintenance(&c.endpoint(i), None, t()).await.unwrap()
 }
 
-fn target(c: &SimCluster, i: usize) -> Target {
+pub(crate) fn target(c: &SimCluster, i: usize) -> Target {
     Target { node: c.endpoint(i), endpoint: None, mode: Mode::Normal(admin()), timeouts: t() }
 }
 
-fn until_soon() -> proxtalos::talos::api::wait::Until {
+pub(crate) fn until_soon() -> proxtalos::talos::api::wait::Until {
     proxtalos::talos::api::wait::Until::after(Duration::from_secs(30), &proxtalos::wait::Stop::never())
 }
 
-const TICK: Duration = Duration::from_millis(20);
+pub(crate) const TICK: Duration = Duration::from_millis(20);
 
 /// Applies a config in maintenance mode and waits until the node answers
 /// with mTLS (through install and reboot on metal).
-async fn configure(c: &SimCluster, i: usize, cfg: Vec<u8>) -> NodeClient {
+pub(crate) async fn configure(c: &SimCluster, i: usize, cfg: Vec<u8>) -> NodeClient {
     maint(c, i).await.apply_configuration(&apply(cfg, ApplyMode::Auto)).await.unwrap();
     let tg = target(c, i);
     poll_until(&tg.node, conditions::SECURE_API, &until_soon(), TICK, || conditions::secure_api_up(&tg)).await.unwrap();

@@ -199,11 +199,11 @@ impl NodeClient {
         &self.node
     }
 
-    fn at(&self, call: &'static str) -> At {
+    pub(super) fn at(&self, call: &'static str) -> At {
         At { node: self.node.clone(), call }
     }
 
-    fn request<T>(&self, msg: T) -> tonic::Request<T> {
+    pub(super) fn request<T>(&self, msg: T) -> tonic::Request<T> {
         let mut req = tonic::Request::new(msg);
         req.set_timeout(self.call_timeout);
         if let Some(v) = self.proxied.then(|| MetadataValue::try_from(self.node.as_str()).ok()).flatten() {
@@ -212,22 +212,36 @@ impl NodeClient {
         req
     }
 
-    fn machine(&self) -> MachineServiceClient<Channel> {
+    pub(super) fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    pub(super) fn machine(&self) -> MachineServiceClient<Channel> {
         MachineServiceClient::new(self.channel.clone())
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE)
     }
 
     /// Runs `fut` under the call deadline and maps its status.
-    async fn call<T>(
+    pub(super) async fn call<T>(
         &self,
         call: &'static str,
         fut: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     ) -> Result<T, ApiError> {
-        match tokio::time::timeout(self.call_timeout, fut).await {
-            Err(_) => Err(ApiError::Deadline { at: self.at(call), after: self.call_timeout }),
+        self.call_within(call, self.call_timeout, fut).await
+    }
+
+    /// [`NodeClient::call`] with its own deadline (a long stream).
+    pub(super) async fn call_within<T>(
+        &self,
+        call: &'static str,
+        limit: Duration,
+        fut: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, ApiError> {
+        match tokio::time::timeout(limit, fut).await {
+            Err(_) => Err(ApiError::Deadline { at: self.at(call), after: limit }),
             Ok(Err(status)) if status.code() == tonic::Code::DeadlineExceeded => {
-                Err(ApiError::Deadline { at: self.at(call), after: self.call_timeout })
+                Err(ApiError::Deadline { at: self.at(call), after: limit })
             }
             Ok(Err(status)) => Err(ApiError::from_status(self.at(call), &self.endpoint, status)),
             Ok(Ok(resp)) => Ok(resp.into_inner()),
@@ -235,7 +249,7 @@ impl NodeClient {
     }
 
     /// Takes the one envelope item, turning `metadata.error` into an error.
-    fn item<T>(
+    pub(super) fn item<T>(
         &self,
         call: &'static str,
         messages: Vec<T>,

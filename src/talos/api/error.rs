@@ -180,6 +180,18 @@ pub enum ApiError {
         /// The last observation.
         last: String,
     },
+    /// The installer of `LifecycleService.Upgrade` ended with a non-zero
+    /// exit code, which Talos reports in the stream, not as a gRPC error
+    /// (internal/app/lifecycle/lifecycle.go).
+    #[error("{at}: the installer exited with code {exit_code} (last message: {last})")]
+    InstallFailed {
+        /// Node and call.
+        at: At,
+        /// The installer's exit code.
+        exit_code: i32,
+        /// Its last progress message.
+        last: String,
+    },
     /// The reply is malformed (e.g. a kubeconfig archive without
     /// `kubeconfig`, an empty envelope).
     #[error("{at}: unexpected reply: {message}")]
@@ -209,6 +221,7 @@ impl ApiError {
             | ApiError::Deadline { at, .. }
             | ApiError::WaitTimedOut { at, .. }
             | ApiError::Stopped { at, .. }
+            | ApiError::InstallFailed { at, .. }
             | ApiError::Protocol { at, .. } => at,
         }
     }

@@ -24,6 +24,7 @@ mod connect;
 pub mod error;
 pub mod proto;
 pub mod tls;
+mod upgrade;
 pub mod wait;
 
 pub use client::{
@@ -32,3 +33,4 @@ pub use client::{
 };
 pub use connect::{APID_PORT, Address, MAX_MESSAGE};
 pub use error::{ApiError, At};
+pub use upgrade::InstallReport;

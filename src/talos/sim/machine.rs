@@ -8,6 +8,7 @@ use tokio_stream::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+use super::boot::{Image, ImageFault};
 use super::listener::{ConnInfo, SimConn};
 use super::node::Node;
 use super::{Phase, Platform, config, kubeconfig};
@@ -15,14 +16,16 @@ use crate::talos::api::proto::common;
 use crate::talos::api::proto::cosi;
 use crate::talos::api::proto::cosi::state_server::{State, StateServer};
 use crate::talos::api::proto::machine::apply_configuration_request::Mode;
+use crate::talos::api::proto::machine::image_service_server::ImageServiceServer;
+use crate::talos::api::proto::machine::lifecycle_service_server::LifecycleServiceServer;
 use crate::talos::api::proto::machine::machine_service_server::{MachineService, MachineServiceServer};
 use crate::talos::api::proto::machine::*;
 use crate::talos::api::proto::storage::storage_service_server::{StorageService, StorageServiceServer};
 use crate::talos::api::proto::storage::{self, Disk, DisksResponse};
 use crate::talos::version::VersionContract;
 
-const ADMIN: &[&str] = &["os:admin"];
-const OPERATOR: &[&str] = &["os:admin", "os:operator"];
+pub(super) const ADMIN: &[&str] = &["os:admin"];
+pub(super) const OPERATOR: &[&str] = &["os:admin", "os:operator"];
 const READER: &[&str] = &["os:admin", "os:operator", "os:reader"];
 const ETCD_READER: &[&str] = &["os:admin", "os:operator", "os:reader", "os:etcd:backup"];
 
@@ -41,6 +44,8 @@ pub async fn serve(node: Arc<Node>, rx: tokio::sync::mpsc::Receiver<SimConn>, ro
         })
         .add_service(MachineServiceServer::new(api.clone()))
         .add_service(StorageServiceServer::new(api.clone()))
+        .add_service(LifecycleServiceServer::new(api.clone()))
+        .add_service(ImageServiceServer::new(api.clone()))
         .add_service(StateServer::new(api))
         .serve_with_incoming_shutdown(incoming, root.cancelled_owned())
         .await;
@@ -50,12 +55,12 @@ pub async fn serve(node: Arc<Node>, rx: tokio::sync::mpsc::Receiver<SimConn>, ro
 }
 
 #[derive(Clone)]
-struct Api {
+pub(super) struct Api {
     node: Arc<Node>,
 }
 
 /// Who is calling: roles and whether over the maintenance listener.
-struct Caller {
+pub(super) struct Caller {
     maintenance: bool,
     roles: Vec<String>,
 }
@@ -63,7 +68,7 @@ struct Caller {
 impl Api {
     /// Resolves the caller and the target node (the `node` header proxies
     /// in normal mode; maintenance ignores it).
-    fn route<T>(&self, req: &Request<T>) -> Result<(Arc<Node>, Caller), Status> {
+    pub(super) fn route<T>(&self, req: &Request<T>) -> Result<(Arc<Node>, Caller), Status> {
         let info = req.extensions().get::<ConnInfo>().cloned().ok_or_else(|| Status::internal("no connection info"))?;
         if info.maintenance {
             return Ok((self.node.clone(), Caller { maintenance: true, roles: vec!["os:reader".to_string()] }));
@@ -107,7 +112,13 @@ impl Api {
 }
 
 /// The RBAC and maintenance gate for `method` (api.md §3, §4).
-fn authorize(node: &Node, caller: &Caller, method: &str, allowed: &[&str], maintenance_ok: bool) -> Result<(), Status> {
+pub(super) fn authorize(
+    node: &Node,
+    caller: &Caller,
+    method: &str,
+    allowed: &[&str],
+    maintenance_ok: bool,
+) -> Result<(), Status> {
     if caller.maintenance && node.minor() <= 12 {
         // ≤ v1.12: a separate maintenance server with a few methods.
         if maintenance_ok {
@@ -126,6 +137,13 @@ fn authorize(node: &Node, caller: &Caller, method: &str, allowed: &[&str], maint
     } else {
         Err(Status::permission_denied("not authorized"))
     }
+}
+
+/// The Talos tag of an installer reference (`…/installer:v1.14.0` →
+/// `v1.14.0`); None when it does not end in a Talos tag.
+pub(super) fn installer_tag(image: &str) -> Option<String> {
+    let tag = image.rsplit_once(':').map(|(_, t)| t.to_string())?;
+    (tag.starts_with('v') && super::node::minor_of(&tag) != 0).then_some(tag)
 }
 
 fn contract(node: &Node) -> VersionContract {
@@ -303,6 +321,27 @@ impl MachineService for Api {
         Ok(Response::new(ResetResponse { messages: vec![Reset { metadata: meta(), actor_id }] }))
     }
 
+    async fn rollback(&self, req: Request<RollbackRequest>) -> Result<Response<RollbackResponse>, Status> {
+        let (node, caller) = self.route(&req)?;
+        authorize(&node, &caller, "Rollback", ADMIN, false)?;
+        // v1alpha1_server.go `Rollback`: no system disk is FailedPrecondition;
+        // the boot loader's `Revert` error comes back as it is; then a
+        // reboot sequence (graceful) runs.
+        {
+            let mut st = node.state();
+            if !st.installed {
+                return Err(Status::failed_precondition("system disk not found"));
+            }
+            st.slots.revert().map_err(Status::unknown)?;
+        }
+        let n = node.clone();
+        tokio::spawn(async move {
+            n.stop_gracefully().await;
+            n.reboot().await;
+        });
+        Ok(Response::new(RollbackResponse { messages: vec![Rollback { metadata: meta() }] }))
+    }
+
     async fn service_list(&self, req: Request<()>) -> Result<Response<ServiceListResponse>, Status> {
         let (node, caller) = self.route(&req)?;
         authorize(&node, &caller, "ServiceList", READER, false)?;
@@ -314,22 +353,20 @@ impl MachineService for Api {
         let (node, caller) = self.route(&req)?;
         authorize(&node, &caller, "Upgrade", ADMIN, false)?;
         let r = req.into_inner();
-        let tag = r.image.rsplit_once(':').map(|(_, t)| t.to_string()).unwrap_or_default();
-        if r.image.is_empty() || !tag.starts_with('v') || super::node::minor_of(&tag) == 0 {
+        let Some(tag) = installer_tag(&r.image) else {
             return Err(Status::invalid_argument(format!(
                 "error validating installer image {:?}: not a Talos installer reference",
                 r.image
             )));
-        }
-        node.state().next_version = Some(tag);
+        };
+        let fault = node.shared.upgrade().map(|sh| sh.image_fault(&r.image)).unwrap_or_default();
+        let image = Image { version: tag, reference: r.image.clone(), fault };
         let actor_id = node.next_actor();
-        if !r.stage {
-            let n = node.clone();
-            tokio::spawn(async move {
-                n.after_reply().await;
-                n.install_and_reboot().await;
-            });
-        }
+        // Both the upgrade and the staged upgrade end in a reboot
+        // (v1alpha1_sequencer.go `Upgrade`, `StageUpgrade`); the staged one
+        // installs at the start of the next boot, which the simulator folds
+        // into the same down time.
+        tokio::spawn(node.clone().upgrade_and_reboot(image));
         Ok(Response::new(UpgradeResponse {
             messages: vec![Upgrade { metadata: meta(), ack: "Upgrade request received".to_string(), actor_id }],
         }))
@@ -677,6 +714,7 @@ async fn apply_reset(node: &Arc<Node>, plan: ResetPlan, reboot: bool) {
         st.etcd_data = false;
         if plan.whole_disk {
             st.installed = false;
+            st.slots = Default::default();
         }
     }
     if reboot {
@@ -702,7 +740,12 @@ fn services(node: &Node) -> Vec<ServiceInfo> {
         out.push(running("trustd"));
         out.push(if st.etcd_data { running("etcd") } else { svc("etcd", "Preparing", false) });
     }
-    out.push(if st.cri_up { running("kubelet") } else { svc("kubelet", "Waiting", false) });
+    out.push(match (st.cri_up, st.running_fault) {
+        // ImageFault::KubeletUnhealthy: the service runs, its health check fails.
+        (true, ImageFault::KubeletUnhealthy) => svc("kubelet", "Running", false),
+        (true, _) => running("kubelet"),
+        (false, _) => svc("kubelet", "Waiting", false),
+    });
     out
 }
 

@@ -17,8 +17,11 @@
 //! ```
 //! Dropping the [`SimCluster`] stops every listener and connection.
 
+mod boot;
+pub use boot::ImageFault;
 mod config;
 mod kubeconfig;
+mod lifecycle;
 mod listener;
 mod machine;
 mod node;
@@ -186,6 +189,10 @@ pub(crate) struct Shared {
     pub bootstrapped: watch::Sender<bool>,
     /// gRPC calls received, by method (`machine.MachineService/Version`).
     pub calls: Mutex<BTreeMap<String, u64>>,
+    /// Installer images that misbehave once installed, by reference.
+    pub image_faults: Mutex<BTreeMap<String, ImageFault>>,
+    /// Installer references the registry does not have (Pull fails).
+    pub missing_images: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Shared {
@@ -194,6 +201,16 @@ impl Shared {
         let method = path.strip_prefix('/').unwrap_or(path);
         let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
         *calls.entry(method.to_string()).or_default() += 1;
+    }
+
+    /// How an installer image behaves once installed (boot.rs).
+    pub fn image_fault(&self, reference: &str) -> ImageFault {
+        self.image_faults.lock().map(|f| f.get(reference).copied().unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// Whether the registry lacks `reference` (SimCluster::missing_image).
+    pub fn image_missing(&self, reference: &str) -> bool {
+        self.missing_images.lock().map(|m| m.contains(reference)).unwrap_or(false)
     }
 
     fn nodes(&self) -> Vec<Arc<Node>> {
@@ -296,6 +313,8 @@ impl SimCluster {
             members: Mutex::new(Vec::new()),
             bootstrapped: watch::channel(false).0,
             calls: Mutex::new(BTreeMap::new()),
+            image_faults: Mutex::new(BTreeMap::new()),
+            missing_images: Mutex::new(Default::default()),
         });
         let cluster = SimCluster { shared, root };
         for spec in nodes {
@@ -443,6 +462,29 @@ impl SimCluster {
     pub fn lose_next_reset_reply(&self, index: usize) -> Result<(), SimError> {
         self.node(index)?.state().lose_reset_reply = true;
         Ok(())
+    }
+
+    /// Fault: every node that installs the installer image `reference`
+    /// from now on gets an image that behaves as `fault` says (one that
+    /// never boots falls back to the previous slot by itself).
+    pub fn fail_image(&self, reference: &str, fault: ImageFault) {
+        if let Ok(mut f) = self.shared.image_faults.lock() {
+            f.insert(reference.to_string(), fault);
+        }
+    }
+
+    /// Fault: the registry does not have `reference`; ImageService.Pull of
+    /// it fails as containerd's resolver does.
+    pub fn missing_image(&self, reference: &str) {
+        if let Ok(mut m) = self.shared.missing_images.lock() {
+            m.insert(reference.to_string());
+        }
+    }
+
+    /// The Talos tag in node `index`'s other boot slot (what `Rollback`
+    /// would boot), if one was ever written.
+    pub fn previous_version(&self, index: usize) -> Result<Option<String>, SimError> {
+        Ok(self.node(index)?.state().slots.previous().map(|i| i.version.clone()))
     }
 
     /// Whether node `index` has Talos installed on its disk.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::boot::{Image, ImageFault, Slots};
 use super::config::Facts;
 use super::tls::{self, Identity};
 use super::{NodeSpec, Phase, Platform, Shared};
@@ -18,10 +19,16 @@ pub(crate) struct State {
     pub phase: Phase,
     /// Running Talos tag, e.g. `v1.13.9`.
     pub version: String,
-    /// Version installed by an upgrade, active after the next reboot.
-    pub next_version: Option<String>,
+    /// The boot loader's A/B slots (meaningful while `installed`).
+    pub slots: Slots,
+    /// How the running image behaves (a fault of the image booted).
+    pub running_fault: ImageFault,
     /// A Talos installation is on disk (META exists).
     pub installed: bool,
+    /// A LifecycleService install or upgrade runs (one at a time).
+    pub installing: bool,
+    /// Images in the system containerd (ImageService.Pull).
+    pub pulled: std::collections::BTreeSet<String>,
     /// Active configuration.
     pub config: Option<Facts>,
     /// Configuration staged for the next boot (STAGED mode).
@@ -51,16 +58,33 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// A boot: what is on disk becomes active (an upgraded version, a
-    /// staged configuration) and the boot id changes.
-    fn boot_from_disk(&mut self) {
-        if let Some(v) = self.next_version.take() {
-            self.version = v;
+    /// A boot: what is on disk becomes active (the default boot slot's
+    /// image, a staged configuration) and the boot id changes. False when
+    /// the image booted fails to boot (`ImageFault::NeverBoots`).
+    fn boot_from_disk(&mut self) -> bool {
+        self.boot_id += 1;
+        if let Some(image) = self.installed.then(|| self.slots.boot()).flatten() {
+            self.version = image.version;
+            self.running_fault = image.fault;
+        }
+        if self.running_fault == ImageFault::NeverBoots {
+            return false;
         }
         if let Some(staged) = self.staged.take() {
             self.config = Some(staged);
         }
-        self.boot_id += 1;
+        true
+    }
+
+    /// What the first install writes to slot A: the running version.
+    pub fn install_running(&mut self) {
+        let version = self.version.clone();
+        self.slots.install(Image {
+            reference: format!("ghcr.io/siderolabs/installer:{version}"),
+            version,
+            fault: ImageFault::None,
+        });
+        self.installed = true;
     }
 }
 
@@ -80,6 +104,15 @@ pub(crate) struct Node {
 impl Node {
     pub fn new(spec: NodeSpec, shared: Weak<Shared>, version: String, root: CancellationToken) -> Node {
         let installed = spec.platform == Platform::Nocloud;
+        let mut slots = Slots::default();
+        if installed {
+            // A disk image carries the installed system in slot A.
+            slots.install(Image {
+                reference: format!("ghcr.io/siderolabs/installer:{version}"),
+                version: version.clone(),
+                fault: ImageFault::None,
+            });
+        }
         let conns = root.child_token();
         Node {
             spec,
@@ -87,8 +120,11 @@ impl Node {
             state: Mutex::new(State {
                 phase: Phase::Maintenance,
                 version,
-                next_version: None,
+                slots,
+                running_fault: ImageFault::None,
                 installed,
+                installing: false,
+                pulled: Default::default(),
                 config: None,
                 staged: None,
                 partial: Vec::new(),
@@ -259,30 +295,78 @@ impl Node {
             _ = self.root.cancelled() => return,
             _ = tokio::time::sleep(self.delay(|d| d.reboot)) => {}
         }
-        {
+        let booted = {
             let mut st = self.state();
             // Powered off meanwhile: stays off.
             if st.phase != Phase::Rebooting {
                 return;
             }
-            st.boot_from_disk();
             st.reboot_pending = false;
+            st.boot_from_disk()
+        };
+        if booted {
+            self.boot();
+        } else {
+            self.failed_boot().await;
         }
-        self.boot();
+    }
+
+    /// The image booted fails before the machine runs: the API never comes
+    /// up; after the time a boot takes, machined reverts to the previous
+    /// slot if the `Upgrade` tag names one and reboots (boot.rs). Without
+    /// the tag the machine stays down.
+    async fn failed_boot(self: Arc<Self>) {
+        tokio::select! {
+            _ = self.root.cancelled() => return,
+            _ = tokio::time::sleep(self.delay(|d| d.services)) => {}
+        }
+        let reverted = {
+            let mut st = self.state();
+            if st.phase != Phase::Rebooting {
+                return;
+            }
+            st.slots.boot_failed()
+        };
+        if reverted {
+            self.reboot_now().await;
+        }
+    }
+
+    /// The reboot of a machine that is already down (a failed boot).
+    async fn reboot_now(self: Arc<Self>) {
+        tokio::select! {
+            _ = self.root.cancelled() => return,
+            _ = tokio::time::sleep(self.delay(|d| d.reboot)) => {}
+        }
+        let booted = {
+            let mut st = self.state();
+            if st.phase != Phase::Rebooting {
+                return;
+            }
+            st.boot_from_disk()
+        };
+        if booted {
+            self.boot();
+        }
     }
 
     /// Powers on a node that was off.
     /// What is on disk becomes active at any boot (a staged config, an
     /// upgraded version), as after a reboot.
     pub fn power_on(self: &Arc<Self>) {
-        {
+        let booted = {
             let mut st = self.state();
             if st.phase != Phase::Off {
                 return;
             }
-            st.boot_from_disk();
+            st.phase = Phase::Rebooting;
+            st.boot_from_disk()
+        };
+        if booted {
+            self.boot();
+        } else {
+            tokio::spawn(self.clone().failed_boot());
         }
-        self.boot();
     }
 
     /// Boot: with a config on an installed disk → normal mode, services
@@ -335,6 +419,7 @@ impl Node {
                 }
                 st.cri_up = true;
                 st.phase = Phase::Running;
+                st.slots.boot_succeeded();
             }
             node.clone().etcd_join_loop(boot_id).await;
         });
@@ -390,7 +475,30 @@ impl Node {
             if st.phase != Phase::Installing {
                 return;
             }
-            st.installed = true;
+            st.install_running();
+        }
+        self.reboot().await;
+    }
+
+    /// An OS upgrade (legacy `Upgrade`, also with `stage`): after the
+    /// graceful stop the machine goes down, the installer writes the slot
+    /// not booted, then the machine reboots into it (v1alpha1_sequencer.go
+    /// `Upgrade` and `StageUpgrade`, both end in a reboot).
+    pub async fn upgrade_and_reboot(self: Arc<Self>, image: Image) {
+        self.stop_gracefully().await;
+        if !self.go_down(Phase::Installing) {
+            return;
+        }
+        tokio::select! {
+            _ = self.root.cancelled() => return,
+            _ = tokio::time::sleep(self.delay(|d| d.install)) => {}
+        }
+        {
+            let mut st = self.state();
+            if st.phase != Phase::Installing {
+                return;
+            }
+            st.slots.upgrade(image);
         }
         self.reboot().await;
     }

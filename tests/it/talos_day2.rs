@@ -1,0 +1,171 @@
+//! Day-2 Talos API, client ↔ simulator (issue 13 §1): A/B boot slots,
+//! `Rollback`, the v1.13+ `ImageService.Pull` + `LifecycleService.Upgrade`
+//! path and the legacy `Upgrade`, and the faults an upgrade meets. Each
+//! test names the upstream source (siderolabs/talos) of what it checks;
+//! the facts are collected in `src/talos/sim/README.md`.
+
+use std::time::Duration;
+
+use proxtalos::talos::api::wait::{conditions, poll_until};
+use proxtalos::talos::api::{ApiError, NodeClient, RebootMode, UpgradeRequest};
+use proxtalos::talos::sim::{ImageFault, SimCluster};
+
+use crate::talos_api::{TICK, config, configure, metal, target, until_soon};
+
+const V1_14: &str = "ghcr.io/siderolabs/installer:v1.14.0";
+
+async fn wait_version(c: &SimCluster, i: usize, tag: &str) {
+    let tg = target(c, i);
+    poll_until(&tg.node, conditions::VERSION, &until_soon(), TICK, || conditions::version_is(&tg, tag)).await.unwrap();
+}
+
+async fn wait_rebooted(c: &SimCluster, i: usize, before: &str) {
+    let tg = target(c, i);
+    poll_until(&tg.node, conditions::REBOOTED, &until_soon(), TICK, || conditions::rebooted(&tg, before))
+        .await
+        .unwrap();
+}
+
+async fn fresh(c: &SimCluster, i: usize) -> NodeClient {
+    target(c, i).connect().await.unwrap()
+}
+
+#[tokio::test]
+async fn rollback_boots_the_previous_image_and_needs_one() {
+    // bootloader/grub/revert.go `Revert`: with one slot written it fails
+    // with upstream's message; boot_label.go `SelectUpgradeTarget`: the
+    // upgrade keeps the booted slot, so Rollback returns to it.
+    let c = metal("v1.12.6", 1).await;
+    let n = configure(&c, 0, config("v1.12", true)).await;
+    let e = n.rollback().await.unwrap_err();
+    assert!(e.to_string().contains("cannot rollback to \"\", label does not exist"), "{e}");
+    assert_eq!(c.previous_version(0).unwrap(), None);
+
+    n.upgrade(&UpgradeRequest { image: "ghcr.io/siderolabs/installer:v1.13.9".into(), ..Default::default() })
+        .await
+        .unwrap();
+    wait_version(&c, 0, "v1.13.9").await;
+    assert_eq!(c.previous_version(0).unwrap().as_deref(), Some("v1.12.6"));
+
+    let n = fresh(&c, 0).await;
+    let before = n.boot_id().await.unwrap();
+    n.rollback().await.unwrap();
+    wait_rebooted(&c, 0, &before).await;
+    wait_version(&c, 0, "v1.12.6").await;
+    assert_eq!(c.version(0).unwrap(), "v1.12.6", "the version follows what booted");
+}
+
+#[tokio::test]
+async fn staged_legacy_upgrade_reboots_too() {
+    // v1alpha1_sequencer.go `StageUpgrade` ends in a reboot, like `Upgrade`.
+    let c = metal("v1.12.6", 1).await;
+    let n = configure(&c, 0, config("v1.12", true)).await;
+    let before = n.boot_id().await.unwrap();
+    let req =
+        UpgradeRequest { image: "ghcr.io/siderolabs/installer:v1.13.9".into(), stage: true, ..Default::default() };
+    n.upgrade(&req).await.unwrap();
+    wait_rebooted(&c, 0, &before).await;
+    wait_version(&c, 0, "v1.13.9").await;
+}
+
+#[tokio::test]
+async fn lifecycle_upgrade_installs_without_a_reboot_and_the_reboot_boots_it() {
+    // talosctl upgrade.go (v1.13+): Pull, LifecycleService.Upgrade (installs,
+    // does not reboot), then Reboot; lifecycle.go streams progress, then
+    // exit code 0.
+    let c = metal("v1.13.9", 1).await;
+    let n = configure(&c, 0, config("v1.13", true)).await;
+    let before = n.boot_id().await.unwrap();
+    let name = n.pull_image(V1_14).await.unwrap();
+    assert_eq!(name, V1_14);
+    let report = n.install_upgrade(&name, Duration::from_secs(30)).await.unwrap();
+    assert!(!report.messages.is_empty());
+    assert_eq!(n.boot_id().await.unwrap(), before, "installed, not rebooted");
+    assert_eq!(n.version_tag().await.unwrap(), "v1.13.9");
+    assert_eq!(c.previous_version(0).unwrap().as_deref(), Some("v1.14.0"), "the new image waits in the other slot");
+
+    n.reboot(RebootMode::Default).await.unwrap();
+    wait_rebooted(&c, 0, &before).await;
+    wait_version(&c, 0, "v1.14.0").await;
+    assert_eq!(c.previous_version(0).unwrap().as_deref(), Some("v1.13.9"));
+}
+
+#[tokio::test]
+async fn lifecycle_refusals_follow_upstream() {
+    // lifecycle.go: an image not in containerd fails the installer
+    // (Internal "upgrade failed: …"); an empty name is InvalidArgument.
+    // Before v1.13 the services do not exist (grpc-go: Unimplemented).
+    let c = metal("v1.13.9", 1).await;
+    let n = configure(&c, 0, config("v1.13", true)).await;
+    let e = n.install_upgrade(V1_14, Duration::from_secs(5)).await.unwrap_err();
+    assert_eq!(e.code(), Some(tonic::Code::Internal), "{e}");
+    assert!(e.to_string().contains("upgrade failed"), "{e}");
+    let e = n.install_upgrade("", Duration::from_secs(5)).await.unwrap_err();
+    assert_eq!(e.code(), Some(tonic::Code::InvalidArgument), "{e}");
+
+    let old = metal("v1.12.6", 1).await;
+    let n = configure(&old, 0, config("v1.12", true)).await;
+    let e = n.pull_image(V1_14).await.unwrap_err();
+    assert_eq!(e.code(), Some(tonic::Code::Unimplemented), "{e}");
+    assert!(matches!(e, ApiError::Unimplemented { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_missing_image_fails_the_pull_naming_node_and_image_and_changes_nothing() {
+    // Issue 13 "bad input": a pull that fails changes nothing on the node.
+    let c = metal("v1.13.9", 1).await;
+    let n = configure(&c, 0, config("v1.13", true)).await;
+    let missing = "ghcr.io/siderolabs/installer:v1.14.99";
+    c.missing_image(missing);
+    let e = n.pull_image(missing).await.unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains(&c.endpoint(0)) && text.contains(missing) && text.contains("not found"), "{text}");
+    assert_eq!(c.previous_version(0).unwrap(), None);
+    assert_eq!(n.version_tag().await.unwrap(), "v1.13.9");
+}
+
+#[tokio::test]
+async fn an_image_that_never_boots_falls_back_to_the_previous_one_by_itself() {
+    // machined revert.go `revertBootloader`: a failed boot with META's
+    // `Upgrade` tag set reverts to the previous slot and reboots; the
+    // version reported is what booted.
+    let c = metal("v1.13.9", 1).await;
+    let n = configure(&c, 0, config("v1.13", true)).await;
+    c.fail_image(V1_14, ImageFault::NeverBoots);
+    let before = n.boot_id().await.unwrap();
+    let name = n.pull_image(V1_14).await.unwrap();
+    n.install_upgrade(&name, Duration::from_secs(30)).await.unwrap();
+    n.reboot(RebootMode::Default).await.unwrap();
+    wait_rebooted(&c, 0, &before).await;
+    assert_eq!(fresh(&c, 0).await.version_tag().await.unwrap(), "v1.13.9");
+    assert_eq!(c.version(0).unwrap(), "v1.13.9");
+    assert_eq!(c.previous_version(0).unwrap().as_deref(), Some("v1.14.0"), "the failed image stays in the other slot");
+}
+
+#[tokio::test]
+async fn an_image_whose_kubelet_never_gets_healthy_boots_and_stays() {
+    // No automatic fallback once the machine runs (drop_upgrade_fallback.go):
+    // the health gate of a client has to notice and roll back.
+    let c = metal("v1.13.9", 1).await;
+    let n = configure(&c, 0, config("v1.13", true)).await;
+    c.fail_image(V1_14, ImageFault::KubeletUnhealthy);
+    let before = n.boot_id().await.unwrap();
+    let name = n.pull_image(V1_14).await.unwrap();
+    n.install_upgrade(&name, Duration::from_secs(30)).await.unwrap();
+    n.reboot(RebootMode::Default).await.unwrap();
+    wait_rebooted(&c, 0, &before).await;
+    wait_version(&c, 0, "v1.14.0").await;
+    let tg = target(&c, 0);
+    poll_until(&tg.node, conditions::SERVICE_RUNNING, &until_soon(), TICK, || conditions::service_running(&tg, "cri"))
+        .await
+        .unwrap();
+    let kubelet = fresh(&c, 0).await.services().await.unwrap().into_iter().find(|s| s.id == "kubelet").unwrap();
+    assert_eq!(kubelet.state, "Running");
+    assert!(!kubelet.health.unwrap().healthy);
+    // Rollback is the way back.
+    let n = fresh(&c, 0).await;
+    let before = n.boot_id().await.unwrap();
+    n.rollback().await.unwrap();
+    wait_rebooted(&c, 0, &before).await;
+    wait_version(&c, 0, "v1.13.9").await;
+}

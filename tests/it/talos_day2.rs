@@ -10,7 +10,7 @@ use proxtalos::talos::api::wait::{conditions, poll_until};
 use proxtalos::talos::api::{ApiError, NodeClient, RebootMode, UpgradeRequest};
 use proxtalos::talos::sim::{ImageFault, SimCluster};
 
-use crate::talos_api::{TICK, config, configure, metal, target, until_soon};
+use crate::talos_api::{TICK, bootstrap, config, configure, metal, target, until_soon};
 
 const V1_14: &str = "ghcr.io/siderolabs/installer:v1.14.0";
 
@@ -41,9 +41,10 @@ async fn rollback_boots_the_previous_image_and_needs_one() {
     assert!(e.to_string().contains("cannot rollback to \"\", label does not exist"), "{e}");
     assert_eq!(c.previous_version(0).unwrap(), None);
 
-    n.upgrade(&UpgradeRequest { image: "ghcr.io/siderolabs/installer:v1.13.9".into(), ..Default::default() })
-        .await
-        .unwrap();
+    // `force`: a control plane without etcd skips the etcd checks.
+    let req =
+        UpgradeRequest { image: "ghcr.io/siderolabs/installer:v1.13.9".into(), force: true, ..Default::default() };
+    n.upgrade(&req).await.unwrap();
     wait_version(&c, 0, "v1.13.9").await;
     assert_eq!(c.previous_version(0).unwrap().as_deref(), Some("v1.12.6"));
 
@@ -61,8 +62,12 @@ async fn staged_legacy_upgrade_reboots_too() {
     let c = metal("v1.12.6", 1).await;
     let n = configure(&c, 0, config("v1.12", true)).await;
     let before = n.boot_id().await.unwrap();
-    let req =
-        UpgradeRequest { image: "ghcr.io/siderolabs/installer:v1.13.9".into(), stage: true, ..Default::default() };
+    let req = UpgradeRequest {
+        image: "ghcr.io/siderolabs/installer:v1.13.9".into(),
+        stage: true,
+        force: true,
+        ..Default::default()
+    };
     n.upgrade(&req).await.unwrap();
     wait_rebooted(&c, 0, &before).await;
     wait_version(&c, 0, "v1.13.9").await;
@@ -168,4 +173,79 @@ async fn an_image_whose_kubelet_never_gets_healthy_boots_and_stays() {
     n.rollback().await.unwrap();
     wait_rebooted(&c, 0, &before).await;
     wait_version(&c, 0, "v1.13.9").await;
+}
+
+// ---- etcd (internal/pkg/etcd/etcd.go, v1alpha1_server.go) ----
+
+async fn wait_members(c: &SimCluster, i: usize, count: usize) {
+    let tg = target(c, i);
+    poll_until(&tg.node, conditions::ETCD_MEMBERS, &until_soon(), TICK, || {
+        conditions::etcd_members_at_least(&tg, count)
+    })
+    .await
+    .unwrap();
+}
+
+/// The etcd member name of node `i` (its host name), read from the list.
+async fn member_name(c: &SimCluster, i: usize) -> String {
+    let ip = c.endpoint(i).rsplit_once(':').map(|(h, _)| h.to_string()).unwrap();
+    let members = fresh(c, 0).await.etcd_members(false).await.unwrap();
+    members.into_iter().find(|m| m.client_urls.iter().any(|u| u.contains(&format!("//{ip}:")))).unwrap().hostname
+}
+
+#[tokio::test]
+async fn etcd_checks_gate_the_legacy_upgrade_of_a_control_plane() {
+    // etcd.go `ValidateForUpgrade`, wrapped "error validating etcd for upgrade".
+    let c = metal("v1.12.6", 3).await;
+    let n = configure(&c, 0, config("v1.12", true)).await;
+    bootstrap(&c, 0).await;
+    let image = "ghcr.io/siderolabs/installer:v1.13.9";
+    let up =
+        |preserve: bool, force: bool| UpgradeRequest { image: image.into(), preserve, force, ..Default::default() };
+
+    let e = n.upgrade(&up(false, false)).await.unwrap_err().to_string();
+    assert!(e.contains("error validating etcd for upgrade: only 1 etcd member found"), "{e}");
+
+    configure(&c, 1, config("v1.12", true)).await;
+    wait_members(&c, 0, 2).await;
+    let e = n.upgrade(&up(true, false)).await.unwrap_err().to_string();
+    assert!(e.contains("etcd member count(2) is insufficient to maintain quorum"), "`preserve` does not lift it: {e}");
+
+    configure(&c, 2, config("v1.12", true)).await;
+    wait_members(&c, 0, 3).await;
+    let sick = member_name(&c, 2).await;
+    c.unhealthy_member(&sick);
+    let e = n.upgrade(&up(false, false)).await.unwrap_err().to_string();
+    assert!(e.contains("is not healthy; all members must be healthy to perform an upgrade"), "{e}");
+
+    // `force` skips the etcd checks (v1alpha1_server.go `Upgrade`).
+    assert!(!n.upgrade(&up(false, true)).await.unwrap().is_empty());
+    assert_eq!(c.version(0).unwrap(), "v1.12.6", "the upgrade runs after the reply");
+}
+
+#[tokio::test]
+async fn forfeit_leadership_moves_the_leader_and_status_shows_it() {
+    // day2.md §4 / Omni: EtcdForfeitLeadership before a control plane
+    // reboots; EtcdStatus names the leader; the answer is the leader after.
+    let c = metal("v1.13.9", 3).await;
+    let n0 = configure(&c, 0, config("v1.13", true)).await;
+    bootstrap(&c, 0).await;
+    configure(&c, 1, config("v1.13", true)).await;
+    configure(&c, 2, config("v1.13", true)).await;
+    wait_members(&c, 0, 3).await;
+    let s0 = n0.etcd_status().await.unwrap();
+    assert_eq!(s0.leader, s0.member_id, "the bootstrap node leads");
+    assert!(s0.errors.is_empty());
+    assert!(n0.etcd_alarms().await.unwrap().is_empty());
+
+    let me = member_name(&c, 0).await;
+    let new_leader = n0.etcd_forfeit_leadership().await.unwrap();
+    assert_ne!(new_leader, me);
+    let s0 = n0.etcd_status().await.unwrap();
+    assert_ne!(s0.leader, s0.member_id);
+    // Not the leader: nothing moves, the answer is the leader.
+    assert_eq!(n0.etcd_forfeit_leadership().await.unwrap(), new_leader);
+
+    c.unhealthy_member(&me);
+    assert!(!n0.etcd_status().await.unwrap().errors.is_empty(), "an unhealthy member reports errors");
 }

@@ -124,11 +124,18 @@ impl ResetRequest {
 pub struct UpgradeRequest {
     /// Installer image reference, e.g. `ghcr.io/siderolabs/installer:v1.13.9`.
     pub image: String,
-    /// Stage for the next reboot instead of rebooting now.
+    /// Stage: the install runs at the start of the next boot (the call
+    /// still reboots, v1alpha1_sequencer.go `StageUpgrade`).
     pub stage: bool,
-    /// Skip etcd health checks.
+    /// Skip the etcd checks of a control plane.
     pub force: bool,
+    /// Keep data (and allow a single-member etcd to upgrade).
+    pub preserve: bool,
+    /// Reboot mode after the install.
+    pub reboot_mode: UpgradeRebootMode,
 }
+
+pub use super::proto::machine::upgrade_request::RebootMode as UpgradeRebootMode;
 
 /// A client for one node. Maintenance-mode nodes are always dialled
 /// directly; in normal mode an `endpoint` other than the node proxies the
@@ -363,10 +370,10 @@ impl NodeClient {
     pub async fn upgrade(&self, req: &UpgradeRequest) -> Result<String, ApiError> {
         let msg = machine::UpgradeRequest {
             image: req.image.clone(),
-            preserve: false,
+            preserve: req.preserve,
             stage: req.stage,
             force: req.force,
-            reboot_mode: 0,
+            reboot_mode: req.reboot_mode as i32,
         };
         let r = self.call("Upgrade", self.machine().upgrade(self.request(msg))).await?;
         self.item("Upgrade", r.messages, |i| i.metadata.as_ref()).map(|i| i.ack)

@@ -22,6 +22,7 @@ pub mod archive;
 mod client;
 mod connect;
 pub mod error;
+pub mod etcd;
 pub mod proto;
 pub mod tls;
 mod upgrade;
@@ -29,7 +30,7 @@ pub mod wait;
 
 pub use client::{
     ApplyMode, ApplyOutcome, ApplyRequest, BOOT_ID_PATH, Disk, EtcdMember, Mode, NodeClient, RebootMode, ResetRequest,
-    ServiceInfo, Timeouts, UpgradeRequest, Version, WipeMode,
+    ServiceInfo, Timeouts, UpgradeRebootMode, UpgradeRequest, Version, WipeMode,
 };
 pub use connect::{APID_PORT, Address, MAX_MESSAGE};
 pub use error::{ApiError, At};

@@ -251,6 +251,37 @@ impl MachineService for Api {
         Ok(Response::new(EtcdLeaveClusterResponse { messages: vec![EtcdLeaveCluster { metadata: meta() }] }))
     }
 
+    async fn etcd_forfeit_leadership(
+        &self,
+        req: Request<EtcdForfeitLeadershipRequest>,
+    ) -> Result<Response<EtcdForfeitLeadershipResponse>, Status> {
+        let (node, caller) = self.route(&req)?;
+        authorize(&node, &caller, "EtcdForfeitLeadership", OPERATOR, false)?;
+        etcd_gate(&node, "forfeiting leadership")?;
+        let shared = node.shared.upgrade().ok_or_else(|| Status::unavailable("simulator stopped"))?;
+        let member = super::etcd::forfeit_leadership(&shared, &node)?;
+        Ok(Response::new(EtcdForfeitLeadershipResponse {
+            messages: vec![EtcdForfeitLeadership { metadata: meta(), member }],
+        }))
+    }
+
+    async fn etcd_alarm_list(&self, req: Request<()>) -> Result<Response<EtcdAlarmListResponse>, Status> {
+        let (node, caller) = self.route(&req)?;
+        authorize(&node, &caller, "EtcdAlarmList", ETCD_READER, false)?;
+        etcd_gate(&node, "alarm list")?;
+        let member_alarms = super::etcd::alarms();
+        Ok(Response::new(EtcdAlarmListResponse { messages: vec![EtcdAlarm { metadata: meta(), member_alarms }] }))
+    }
+
+    async fn etcd_status(&self, req: Request<()>) -> Result<Response<EtcdStatusResponse>, Status> {
+        let (node, caller) = self.route(&req)?;
+        authorize(&node, &caller, "EtcdStatus", ETCD_READER, false)?;
+        etcd_gate(&node, "status")?;
+        let shared = node.shared.upgrade().ok_or_else(|| Status::unavailable("simulator stopped"))?;
+        let member_status = Some(super::etcd::status(&shared, &node)?);
+        Ok(Response::new(EtcdStatusResponse { messages: vec![EtcdStatus { metadata: meta(), member_status }] }))
+    }
+
     type KubeconfigStream = tokio_stream::Iter<std::vec::IntoIter<Result<common::Data, Status>>>;
 
     async fn kubeconfig(&self, req: Request<()>) -> Result<Response<Self::KubeconfigStream>, Status> {
@@ -359,6 +390,10 @@ impl MachineService for Api {
                 r.image
             )));
         };
+        if control_plane(&node) && !r.force {
+            let shared = node.shared.upgrade().ok_or_else(|| Status::unavailable("simulator stopped"))?;
+            super::etcd::validate_for_upgrade(&shared, r.preserve)?;
+        }
         let fault = node.shared.upgrade().map(|sh| sh.image_fault(&r.image)).unwrap_or_default();
         let image = Image { version: tag, reference: r.image.clone(), fault };
         let actor_id = node.next_actor();

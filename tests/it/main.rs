@@ -19,6 +19,7 @@ mod docs;
 mod e2e_image;
 mod e2e_protocol;
 mod e2e_vm;
+mod etcd_real;
 mod examples_apply;
 mod examples_validate;
 mod lab;

@@ -21,6 +21,7 @@ mod boot;
 pub use boot::ImageFault;
 mod config;
 mod etcd;
+pub mod etcd_member;
 mod kubeconfig;
 mod lifecycle;
 mod listener;

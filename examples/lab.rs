@@ -20,7 +20,7 @@ use proxtalos::lab::{Lab, LabOptions};
 use tokio::signal::unix::{SignalKind, signal};
 
 const USAGE: &str = "usage: lab [--port N] [--time-scale X] [--poll-ms N] [--talos-version vX.Y.Z] \
-[--leases FIRST-LAST] [--talos-port N] [--state-dir DIR] [--fakepve PATH] [--multi-cluster]";
+[--leases FIRST-LAST] [--talos-port N] [--state-dir DIR] [--fakepve PATH] [--multi-cluster] [--etcd-bin DIR | --model-etcd]";
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -32,6 +32,8 @@ fn parse_args() -> Result<LabOptions, String> {
         .unwrap_or_else(|| repo_root().join(".tools/venv-fakepve/bin/fakepve"));
     let mut o = LabOptions::new(fakepve);
     o.state_dir = Some(repo_root().join(".tools/lab"));
+    // Real etcd under the control planes when scripts/install-etcd.sh ran.
+    o.etcd_bin = proxtalos::talos::sim::etcd_member::bin_dir(&repo_root()).ok();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{a} needs a value\n{USAGE}"));
@@ -63,6 +65,8 @@ fn parse_args() -> Result<LabOptions, String> {
             "--state-dir" => o.state_dir = Some(PathBuf::from(value()?)),
             "--fakepve" => o.fakepve = PathBuf::from(value()?),
             "--multi-cluster" => o.strict_cluster_identity = false,
+            "--etcd-bin" => o.etcd_bin = Some(PathBuf::from(value()?)),
+            "--model-etcd" => o.etcd_bin = None,
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }

@@ -40,6 +40,15 @@ ensure_fakepve() {
   export PROXTALOS_FAKEPVE
 }
 
+ensure_etcd() {
+  # Real etcd under the simulated control planes (pip only; the lab falls
+  # back to its member model when this cannot run, e.g. not linux x86_64).
+  if [ -z "${PROXTALOS_ETCD_BIN:-}" ]; then
+    PROXTALOS_ETCD_BIN=$(bash scripts/install-etcd.sh) || { echo "lab: real etcd unavailable; the simulator's member model answers" >&2; return 0; }
+    export PROXTALOS_ETCD_BIN
+  fi
+}
+
 build() {
   command -v cargo >/dev/null || die "cargo not found: install Rust (rustup) first"
   echo "lab: building (cargo build --example lab --features sim) ..." >&2
@@ -59,6 +68,7 @@ case $cmd in
     done
     if pid=$(lab_pid); then die "a lab is already running (pid $pid): scripts/lab.sh stop"; fi
     ensure_fakepve
+    ensure_etcd
     build
     mkdir -p "$DIR"
     if [ $detach = 0 ]; then

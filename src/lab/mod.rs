@@ -132,6 +132,9 @@ pub struct LabOptions {
     /// The simulator's guard against mixing clusters (see
     /// [`SimOptions::strict_cluster_identity`]).
     pub strict_cluster_identity: bool,
+    /// Real etcd binaries for the control planes ([`SimOptions::etcd_bin`]);
+    /// None runs the simulator's member model.
+    pub etcd_bin: Option<PathBuf>,
     /// The one password login.
     pub user: String,
     /// Token id (`user@realm!name`).
@@ -153,6 +156,7 @@ impl LabOptions {
             dhcp_pool: (Ipv4Addr::new(127, 0, 10, 200), Ipv4Addr::new(127, 0, 10, 254)),
             talos_port: crate::talos::api::APID_PORT,
             strict_cluster_identity: true,
+            etcd_bin: None,
             user: "root@pam".to_string(),
             token_id: "root@pam!lab".to_string(),
         }
@@ -388,6 +392,7 @@ impl Lab {
         sim_options.time_scale = options.time_scale;
         sim_options.port = options.talos_port;
         sim_options.strict_cluster_identity = options.strict_cluster_identity;
+        sim_options.etcd_bin = options.etcd_bin.clone();
         let sim = match SimCluster::start(sim_options, Vec::new()).await {
             Ok(s) => Arc::new(s),
             Err(e) => {

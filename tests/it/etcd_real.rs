@@ -25,7 +25,7 @@ fn ip() -> IpAddr {
 
 /// The etcd binaries, or None when PROXTALOS_SKIP_ETCD=1 says to leave
 /// these tests out; missing etcd otherwise fails the test.
-fn etcd() -> Option<PathBuf> {
+pub(crate) fn etcd() -> Option<PathBuf> {
     match bin_dir(Path::new(env!("CARGO_MANIFEST_DIR"))) {
         Ok(d) => Some(d),
         Err(_) if std::env::var("PROXTALOS_SKIP_ETCD").is_ok_and(|v| v == "1") => {

@@ -36,5 +36,6 @@ mod talos_day2;
 mod talos_deprecated;
 mod talos_golden;
 mod talos_patches;
+mod talos_real_etcd;
 mod talos_secrets;
 mod talos_sim_runtime;

@@ -90,6 +90,7 @@ fn embedded_quickstart_then_destroy() {
     assert!(kubeconfig.contains("server: https://127."), "{kubeconfig}");
     let talosconfig = std::fs::read_to_string(tmp.path().join("work/talosconfig")).unwrap();
     assert!(talosconfig.contains("context: quickstart"), "{talosconfig}");
+    real_etcd_under_the_control_planes(&talosconfig);
 
     let (ok, out) = run(tmp.path(), &["destroy"]);
     assert!(ok, "destroy failed:\n{out}");
@@ -97,6 +98,27 @@ fn embedded_quickstart_then_destroy() {
     assert!(out.contains("VMs left on the lab's PVE: none"), "every VM gone from fakepve:\n{out}");
     assert!(out.contains("lab: stopped"), "{out}");
     assert!(!tmp.path().join("work/kubeconfig").exists(), "credentials removed on destroy");
+}
+
+/// Issue 13 §2: the lab runs real etcd under the quickstart's three control
+/// planes; etcd's own etcdctl lists three members named after the nodes'
+/// host names (the quickstart's HostnameConfig: `quickstart-<key>`).
+fn real_etcd_under_the_control_planes(talosconfig: &str) {
+    let Some(bin) = crate::etcd_real::etcd() else { return };
+    let cp = talosconfig
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("- ").filter(|ip| ip.parse::<std::net::IpAddr>().is_ok()))
+        .unwrap_or_else(|| panic!("no endpoint in the talosconfig:\n{talosconfig}"));
+    let out = std::process::Command::new(bin.join("etcdctl"))
+        .args(["--endpoints", &format!("http://{cp}:2379"), "member", "list", "-w", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "etcdctl: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v["members"].as_array().unwrap().iter().filter_map(|m| m["name"].as_str()).collect();
+    assert_eq!(names.len(), 3, "{v}");
+    assert!(names.iter().all(|n| n.starts_with("quickstart-")), "{names:?}");
 }
 
 // ---- the real-lab path ----

@@ -22,7 +22,7 @@ use crate::support::wait::until;
 
 // ---- helpers ----
 
-fn addr() -> IpAddr {
+pub(crate) fn addr() -> IpAddr {
     static NEXT: AtomicU32 = AtomicU32::new(1);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let base = 100 + (std::process::id() % 100) as u8;

@@ -27,8 +27,11 @@ fn member_of<'a>(members: &'a [EtcdMember], node: &Node) -> Option<&'a EtcdMembe
 
 /// `ValidateForUpgrade` for a control plane (`preserve` keeps a
 /// single-member cluster upgradable).
-pub(super) fn validate_for_upgrade(shared: &Shared, preserve: bool) -> Result<(), Status> {
-    let members = shared.members();
+pub(super) fn validate_for_upgrade(
+    shared: &Shared,
+    members: Vec<(EtcdMember, bool)>,
+    preserve: bool,
+) -> Result<(), Status> {
     let refuse = |m: String| Err(Status::unknown(format!("error validating etcd for upgrade: {m}")));
     if members.is_empty() {
         // No etcd answers: the lock cannot be taken.
@@ -46,14 +49,14 @@ pub(super) fn validate_for_upgrade(shared: &Shared, preserve: bool) -> Result<()
             members.len()
         ));
     }
-    for m in &members {
+    for (m, answers) in &members {
         if m.hostname.is_empty() {
             return refuse(format!(
                 "etcd member {:016x} is not started, all members must be running to perform an upgrade",
                 m.id
             ));
         }
-        if shared.member_unhealthy(&m.hostname) {
+        if !answers || shared.member_unhealthy(&m.hostname) {
             return refuse(format!(
                 "etcd member {:016x} is not healthy; all members must be healthy to perform an upgrade: context deadline exceeded",
                 m.id

@@ -199,8 +199,22 @@ impl MachineService for Api {
                 return Err(Status::already_exists("etcd data directory is not empty"));
             }
         }
-        node.state().etcd_data = true;
-        shared.add_member(&node);
+        let boot_id = {
+            let mut st = node.state();
+            st.etcd_data = true;
+            st.boot_id
+        };
+        if shared.real.is_some() {
+            // etcd starts after the reply, as on Talos; the service shows it.
+            let (n, s) = (node.clone(), shared.clone());
+            tokio::spawn(async move {
+                if let Some(real) = s.real.as_ref() {
+                    super::real::bootstrap(real, n, boot_id).await;
+                }
+            });
+        } else {
+            shared.add_member(&node);
+        }
         shared.bootstrapped.send_replace(true);
         Ok(Response::new(BootstrapResponse { messages: vec![Bootstrap { metadata: meta() }] }))
     }
@@ -213,7 +227,7 @@ impl MachineService for Api {
         authorize(&node, &caller, "EtcdMemberList", ETCD_READER, false)?;
         etcd_gate(&node, "member list")?;
         let shared = node.shared.upgrade().ok_or_else(|| Status::unavailable("simulator stopped"))?;
-        let members = shared.members();
+        let members = if shared.real.is_some() { super::real::members(&node).await? } else { shared.members() };
         Ok(Response::new(EtcdMemberListResponse {
             messages: vec![EtcdMembers { metadata: meta(), legacy_members: Vec::new(), members }],
         }))
@@ -228,6 +242,12 @@ impl MachineService for Api {
         etcd_gate(&node, "member removal")?;
         let shared = node.shared.upgrade().ok_or_else(|| Status::unavailable("simulator stopped"))?;
         let id = req.get_ref().member_id;
+        if shared.real.is_some() {
+            super::real::remove_by_id(&node, id).await?;
+            return Ok(Response::new(EtcdRemoveMemberByIdResponse {
+                messages: vec![EtcdRemoveMemberById { metadata: meta() }],
+            }));
+        }
         let Some(m) = shared.members().into_iter().find(|m| m.id == id) else {
             return Err(Status::not_found(format!("member {id:x} not found")));
         };
@@ -246,7 +266,10 @@ impl MachineService for Api {
         authorize(&node, &caller, "EtcdLeaveCluster", ADMIN, false)?;
         etcd_gate(&node, "leaving the cluster")?;
         let shared = node.shared.upgrade().ok_or_else(|| Status::unavailable("simulator stopped"))?;
-        shared.remove_member(&node.hostname());
+        match shared.real.as_ref() {
+            Some(real) => super::real::leave(real, &node).await?,
+            None => shared.remove_member(&node.hostname()),
+        }
         node.state().etcd_data = false;
         Ok(Response::new(EtcdLeaveClusterResponse { messages: vec![EtcdLeaveCluster { metadata: meta() }] }))
     }
@@ -259,7 +282,11 @@ impl MachineService for Api {
         authorize(&node, &caller, "EtcdForfeitLeadership", OPERATOR, false)?;
         etcd_gate(&node, "forfeiting leadership")?;
         let shared = node.shared.upgrade().ok_or_else(|| Status::unavailable("simulator stopped"))?;
-        let member = super::etcd::forfeit_leadership(&shared, &node)?;
+        let member = if shared.real.is_some() {
+            super::real::forfeit(&node).await?
+        } else {
+            super::etcd::forfeit_leadership(&shared, &node)?
+        };
         Ok(Response::new(EtcdForfeitLeadershipResponse {
             messages: vec![EtcdForfeitLeadership { metadata: meta(), member }],
         }))
@@ -269,7 +296,8 @@ impl MachineService for Api {
         let (node, caller) = self.route(&req)?;
         authorize(&node, &caller, "EtcdAlarmList", ETCD_READER, false)?;
         etcd_gate(&node, "alarm list")?;
-        let member_alarms = super::etcd::alarms();
+        let real = node.shared.upgrade().is_some_and(|s| s.real.is_some());
+        let member_alarms = if real { super::real::alarms(&node).await? } else { super::etcd::alarms() };
         Ok(Response::new(EtcdAlarmListResponse { messages: vec![EtcdAlarm { metadata: meta(), member_alarms }] }))
     }
 
@@ -278,7 +306,11 @@ impl MachineService for Api {
         authorize(&node, &caller, "EtcdStatus", ETCD_READER, false)?;
         etcd_gate(&node, "status")?;
         let shared = node.shared.upgrade().ok_or_else(|| Status::unavailable("simulator stopped"))?;
-        let member_status = Some(super::etcd::status(&shared, &node)?);
+        let member_status = Some(if shared.real.is_some() {
+            super::real::status(&node).await?
+        } else {
+            super::etcd::status(&shared, &node)?
+        });
         Ok(Response::new(EtcdStatusResponse { messages: vec![EtcdStatus { metadata: meta(), member_status }] }))
     }
 
@@ -338,7 +370,16 @@ impl MachineService for Api {
         let (node, caller) = self.route(&req)?;
         authorize(&node, &caller, "Reset", ADMIN, false)?;
         let r = req.into_inner();
-        let plan = reset_plan(&node, &r)?;
+        let real = node.shared.upgrade().is_some_and(|s| s.real.is_some());
+        if real && r.graceful && control_plane(&node) && node.state().etcd_data {
+            // The same refusal as the model's (reset_plan), on the real list.
+            if super::real::members(&node).await.map(|m| m.len()).unwrap_or(0) <= 1 {
+                return Err(Status::failed_precondition(
+                    "failed to leave etcd: this is the last member of the cluster, use a non-graceful reset",
+                ));
+            }
+        }
+        let plan = reset_plan(&node, &r, !real)?;
         let actor_id = node.next_actor();
         let n = node.clone();
         tokio::spawn(async move {
@@ -392,7 +433,12 @@ impl MachineService for Api {
         };
         if control_plane(&node) && !r.force {
             let shared = node.shared.upgrade().ok_or_else(|| Status::unavailable("simulator stopped"))?;
-            super::etcd::validate_for_upgrade(&shared, r.preserve)?;
+            let members = if shared.real.is_some() {
+                super::real::members_with_health(&node).await?
+            } else {
+                shared.members().into_iter().map(|m| (m, true)).collect()
+            };
+            super::etcd::validate_for_upgrade(&shared, members, r.preserve)?;
         }
         let fault = node.shared.upgrade().map(|sh| sh.image_fault(&r.image)).unwrap_or_default();
         let image = Image { version: tag, reference: r.image.clone(), fault };
@@ -698,10 +744,12 @@ fn mode_name(m: Mode) -> &'static str {
 struct ResetPlan {
     state: bool,
     whole_disk: bool,
+    /// Leaves etcd first (a graceful reset of a control plane).
+    graceful: bool,
 }
 
 /// Validates a Reset request (api.md §3.5, behaviour.md §6).
-fn reset_plan(node: &Node, r: &ResetRequest) -> Result<ResetPlan, Status> {
+fn reset_plan(node: &Node, r: &ResetRequest, model: bool) -> Result<ResetPlan, Status> {
     use reset_request::WipeMode;
     let mode = WipeMode::try_from(r.mode).unwrap_or(WipeMode::All);
     if mode == WipeMode::SystemDisk && !r.user_disks_to_wipe.is_empty() {
@@ -723,7 +771,7 @@ fn reset_plan(node: &Node, r: &ResetRequest) -> Result<ResetPlan, Status> {
             Status::unknown(format!("failed to find device {d}"))
         });
     }
-    if r.graceful && control_plane(node) && node.state().etcd_data {
+    if model && r.graceful && control_plane(node) && node.state().etcd_data {
         let members = node.shared.upgrade().map(|s| s.members().len()).unwrap_or(0);
         if members <= 1 {
             return Err(Status::failed_precondition(
@@ -734,13 +782,25 @@ fn reset_plan(node: &Node, r: &ResetRequest) -> Result<ResetPlan, Status> {
     let wipes_system = mode != WipeMode::UserDisks;
     let whole_disk = wipes_system && r.system_partitions_to_wipe.is_empty();
     let state = whole_disk || r.system_partitions_to_wipe.iter().any(|p| p.label == "STATE");
-    Ok(ResetPlan { state, whole_disk })
+    Ok(ResetPlan { state, whole_disk, graceful: r.graceful && control_plane(node) })
 }
 
 async fn apply_reset(node: &Arc<Node>, plan: ResetPlan, reboot: bool) {
     if plan.state {
         if let Some(shared) = node.shared.upgrade() {
-            shared.remove_member(&node.hostname());
+            match shared.real.as_ref() {
+                // Graceful: the member leaves (reset sequence `LeaveEtcd`);
+                // otherwise it stays in the cluster with its data gone.
+                Some(real) => {
+                    if plan.graceful
+                        && let Err(e) = super::real::leave(real, node).await
+                    {
+                        tracing::warn!(node = %node.ip(), error = %e, "simulated reset: leaving etcd failed");
+                    }
+                    super::real::wipe(real, node);
+                }
+                None => shared.remove_member(&node.hostname()),
+            }
         }
         let mut st = node.state();
         st.config = None;
@@ -773,7 +833,10 @@ fn services(node: &Node) -> Vec<ServiceInfo> {
     out.push(running("auditd"));
     if st.config.as_ref().is_some_and(|c| c.control_plane) {
         out.push(running("trustd"));
-        out.push(if st.etcd_data { running("etcd") } else { svc("etcd", "Preparing", false) });
+        // Real etcd: running once the member answers; the model: with data.
+        let real = node.shared.upgrade().is_some_and(|s| s.real.is_some());
+        let up = if real { node.etcd_client().is_some() } else { st.etcd_data };
+        out.push(if up { running("etcd") } else { svc("etcd", "Preparing", false) });
     }
     out.push(match (st.cri_up, st.running_fault) {
         // ImageFault::KubeletUnhealthy: the service runs, its health check fails.

@@ -27,6 +27,7 @@ mod lifecycle;
 mod listener;
 mod machine;
 mod node;
+mod real;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -59,6 +60,9 @@ pub enum SimError {
     /// No node has that index or address.
     #[error("no simulated node {0}")]
     NoSuchNode(String),
+    /// The directory for real etcd members could not be made.
+    #[error("simulator etcd directory")]
+    EtcdDir(#[source] std::io::Error),
 }
 
 /// How a node boots (behaviour.md §4).
@@ -136,6 +140,10 @@ pub struct SimOptions {
     /// from nodes already configured (a simulator guard: real Talos accepts
     /// it and then never joins).
     pub strict_cluster_identity: bool,
+    /// Where real etcd binaries are (`etcd_member::bin_dir`): with them each
+    /// control plane runs a real etcd member (`real.rs`); without, the
+    /// simulator's own member model answers.
+    pub etcd_bin: Option<std::path::PathBuf>,
 }
 
 impl SimOptions {
@@ -147,6 +155,7 @@ impl SimOptions {
             time_scale: 1.0,
             delays: Delays::default(),
             strict_cluster_identity: true,
+            etcd_bin: None,
         }
     }
 
@@ -199,6 +208,8 @@ pub(crate) struct Shared {
     pub unhealthy_members: Mutex<std::collections::BTreeSet<String>>,
     /// The leading member's id once leadership moved; else the first member.
     pub leader: Mutex<Option<u64>>,
+    /// Real etcd members, when `SimOptions::etcd_bin` is set.
+    pub real: Option<real::RealEtcd>,
 }
 
 impl Shared {
@@ -332,6 +343,13 @@ impl SimCluster {
     /// maintenance mode. Fails if an address cannot be bound.
     pub async fn start(options: SimOptions, nodes: Vec<NodeSpec>) -> Result<SimCluster, SimError> {
         let root = CancellationToken::new();
+        let real = match &options.etcd_bin {
+            Some(bin) => Some(real::RealEtcd {
+                bin: bin.clone(),
+                dir: tempfile::Builder::new().prefix("proxtalos-sim-etcd").tempdir().map_err(SimError::EtcdDir)?,
+            }),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             options: options.clone(),
             nodes: Mutex::new(Vec::new()),
@@ -342,6 +360,7 @@ impl SimCluster {
             missing_images: Mutex::new(Default::default()),
             unhealthy_members: Mutex::new(Default::default()),
             leader: Mutex::new(None),
+            real,
         });
         let cluster = SimCluster { shared, root };
         for spec in nodes {
@@ -394,7 +413,11 @@ impl SimCluster {
             nodes.remove(i)
         };
         node.destroy();
-        self.shared.remove_member(&node.hostname());
+        if self.shared.real.is_none() {
+            // The model drops the member; real etcd keeps it until someone
+            // removes it by id, as a real cluster does.
+            self.shared.remove_member(&node.hostname());
+        }
         Ok(())
     }
 

@@ -99,6 +99,8 @@ pub(crate) struct Node {
     /// Drawn once per node: its boot ids differ from every other node's,
     /// a node destroyed and made again at the same address included.
     boot_nonce: u64,
+    /// The real etcd member while it runs (real etcd only).
+    etcd: Mutex<Option<super::etcd_member::EtcdMember>>,
 }
 
 impl Node {
@@ -143,6 +145,7 @@ impl Node {
             root,
             conns: Mutex::new(conns),
             up: watch::channel(true).0,
+            etcd: Mutex::new(None),
             boot_nonce: getrandom::u64().unwrap_or_else(|_| {
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
             }),
@@ -164,6 +167,18 @@ impl Node {
             0x8000 | ((lo >> 48) & 0x3fff),
             lo & 0xffff_ffff_ffff
         )
+    }
+
+    /// Keeps (or, with None, stops: the process is killed on drop) the
+    /// node's real etcd member.
+    pub fn set_etcd(&self, member: Option<super::etcd_member::EtcdMember>) {
+        let old = std::mem::replace(&mut *self.etcd.lock().unwrap_or_else(|e| e.into_inner()), member);
+        drop(old);
+    }
+
+    /// A client for the node's running real etcd member.
+    pub fn etcd_client(&self) -> Option<super::etcd_member::EtcdClient> {
+        self.etcd.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|m| m.client().ok())
     }
 
     pub fn state(&self) -> MutexGuard<'_, State> {
@@ -262,6 +277,8 @@ impl Node {
             }
             st.phase = phase;
         }
+        // The machine is down: so is its etcd (the data stays).
+        self.set_etcd(None);
         self.up.send_replace(false);
         self.kill_connections();
         true
@@ -435,6 +452,18 @@ impl Node {
         if !cp {
             return;
         }
+        if self.state().etcd_data {
+            // A member that booted again: real etcd restarts from its data.
+            if let Some(shared) = self.shared.upgrade()
+                && let Some(real) = shared.real.as_ref()
+            {
+                tokio::select! {
+                    _ = self.root.cancelled() => {}
+                    _ = super::real::restart(real, self.clone(), boot_id) => {}
+                }
+            }
+            return;
+        }
         tokio::select! {
             _ = self.root.cancelled() => return,
             r = bootstrapped.wait_for(|b| *b) => if r.is_err() { return },
@@ -450,11 +479,24 @@ impl Node {
             }
             !st.etcd_data
         };
-        if join {
-            if let Some(shared) = self.shared.upgrade() {
-                shared.add_member(&self);
+        if !join {
+            return;
+        }
+        let Some(shared) = self.shared.upgrade() else { return };
+        match shared.real.as_ref() {
+            Some(real) => {
+                let joined = tokio::select! {
+                    _ = self.root.cancelled() => false,
+                    j = super::real::join(real, &shared, self.clone(), boot_id) => j,
+                };
+                if joined {
+                    self.state().etcd_data = true;
+                }
             }
-            self.state().etcd_data = true;
+            None => {
+                shared.add_member(&self);
+                self.state().etcd_data = true;
+            }
         }
     }
 

@@ -4,7 +4,10 @@
 
 use super::client::NodeClient;
 use super::error::ApiError;
-use super::proto::machine::EtcdForfeitLeadershipRequest;
+use std::time::Duration;
+
+use super::proto::common;
+use super::proto::machine::{EtcdForfeitLeadershipRequest, EtcdSnapshotRequest};
 
 pub use super::proto::machine::{EtcdMemberAlarm, EtcdMemberStatus};
 
@@ -26,6 +29,28 @@ impl NodeClient {
         let req = self.request(EtcdForfeitLeadershipRequest {});
         let r = self.call("EtcdForfeitLeadership", self.machine().etcd_forfeit_leadership(req)).await?;
         self.item("EtcdForfeitLeadership", r.messages, |i| i.metadata.as_ref()).map(|i| i.member)
+    }
+
+    /// `EtcdSnapshot`: the local member's snapshot as the stream of
+    /// `common.Data` chunks delivers it (a real etcd snapshot: database plus
+    /// hash, readable by `etcdutl snapshot status`), within `limit`. The
+    /// caller writes it (talosctl: to `<path>.part`, then renames).
+    pub async fn etcd_snapshot(&self, limit: Duration) -> Result<Vec<u8>, ApiError> {
+        let mut req = self.request(EtcdSnapshotRequest {});
+        req.set_timeout(limit);
+        let mut client = self.machine();
+        let fut = async move {
+            let mut stream = client.etcd_snapshot(req).await?.into_inner();
+            let mut bytes = Vec::new();
+            while let Some(chunk) = stream.message().await? {
+                if let Some(m) = chunk.metadata.as_ref().filter(|m: &&common::Metadata| !m.error.is_empty()) {
+                    return Err(tonic::Status::unknown(m.error.clone()));
+                }
+                bytes.extend_from_slice(&chunk.bytes);
+            }
+            Ok(tonic::Response::new(bytes))
+        };
+        self.call_within("EtcdSnapshot", limit, fut).await
     }
 
     /// `EtcdAlarmList`: the cluster's alarms (NOSPACE, CORRUPT), by member.

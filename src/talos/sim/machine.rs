@@ -314,6 +314,28 @@ impl MachineService for Api {
         Ok(Response::new(EtcdStatusResponse { messages: vec![EtcdStatus { metadata: meta(), member_status }] }))
     }
 
+    type EtcdSnapshotStream = tokio_stream::Iter<std::vec::IntoIter<Result<common::Data, Status>>>;
+
+    async fn etcd_snapshot(
+        &self,
+        req: Request<EtcdSnapshotRequest>,
+    ) -> Result<Response<Self::EtcdSnapshotStream>, Status> {
+        let (node, caller) = self.route(&req)?;
+        authorize(&node, &caller, "EtcdSnapshot", ETCD_READER, false)?;
+        etcd_gate(&node, "snapshot")?;
+        let real = node.shared.upgrade().is_some_and(|s| s.real.is_some());
+        if !real {
+            // A simulator limit, not Talos's: only a real member has a
+            // snapshot to give.
+            return Err(Status::failed_precondition("simulator: EtcdSnapshot needs real etcd (SimOptions::etcd_bin)"));
+        }
+        let bytes = super::real::snapshot(&node).await?;
+        // Chunks as the stream of common.Data (talosctl concatenates them).
+        let chunks: Vec<_> =
+            bytes.chunks(1 << 20).map(|c| Ok(common::Data { metadata: meta(), bytes: c.to_vec() })).collect();
+        Ok(Response::new(tokio_stream::iter(chunks)))
+    }
+
     type KubeconfigStream = tokio_stream::Iter<std::vec::IntoIter<Result<common::Data, Status>>>;
 
     async fn kubeconfig(&self, req: Request<()>) -> Result<Response<Self::KubeconfigStream>, Status> {

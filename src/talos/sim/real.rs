@@ -166,7 +166,18 @@ async fn own_id(c: &EtcdClient) -> Result<u64, Status> {
 pub(super) async fn leave(real: &RealEtcd, node: &Node) -> Result<(), Status> {
     let c = own(node)?;
     let id = own_id(&c).await?;
-    c.member_remove(id).await.map_err(to_status)?;
+    // Talos retries while etcd refuses (e.g. "etcdserver: unhealthy
+    // cluster" from its strict reconfiguration check), up to a minute.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match c.member_remove(id).await.map_err(to_status) {
+            Ok(()) => break,
+            Err(s) if s.code() == tonic::Code::Unavailable && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(s) => return Err(s),
+        }
+    }
     wipe(real, node);
     Ok(())
 }
@@ -210,6 +221,12 @@ pub(super) async fn forfeit(node: &Node) -> Result<String, Status> {
     };
     c.move_leader(target.id).await.map_err(to_status)?;
     Ok(target.name.clone())
+}
+
+/// `EtcdSnapshot`: the local member's snapshot (etcd's database with its
+/// hash), streamed from etcd's Maintenance.Snapshot.
+pub(super) async fn snapshot(node: &Node) -> Result<Vec<u8>, Status> {
+    own(node)?.snapshot().await.map_err(to_status)
 }
 
 /// `EtcdAlarmList`.

@@ -36,6 +36,31 @@ pub(crate) fn etcd() -> Option<PathBuf> {
     }
 }
 
+/// The member names etcd's own `etcdctl` lists at `ip`, sorted.
+pub(crate) fn etcdctl_member_names(bin: &Path, ip: &str) -> Vec<String> {
+    let out = std::process::Command::new(bin.join("etcdctl"))
+        .args(["--endpoints", &format!("http://{ip}:2379"), "member", "list", "-w", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "etcdctl: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut names: Vec<String> =
+        v["members"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap_or("").to_string()).collect();
+    names.sort();
+    names
+}
+
+/// `etcdutl snapshot status` of `file`, as JSON.
+pub(crate) fn etcdutl_status(bin: &Path, file: &Path) -> serde_json::Value {
+    let out = std::process::Command::new(bin.join("etcdutl"))
+        .args(["snapshot", "status", "-w", "json"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "etcdutl: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn spec(dir: &Path, name: &str, ip: IpAddr, cluster: &[(String, String)], new: bool) -> MemberSpec {
     MemberSpec {
         name: name.to_string(),
@@ -120,13 +145,7 @@ async fn a_snapshot_is_read_by_etcdutl_and_restores_a_working_member() {
     let file = dir.path().join("etcd.snapshot");
     std::fs::write(&file, &snap).unwrap();
 
-    let out = std::process::Command::new(bin.join("etcdutl"))
-        .args(["snapshot", "status", "-w", "json"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "etcdutl: {}", String::from_utf8_lossy(&out.stderr));
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = etcdutl_status(&bin, &file);
     assert!(status["totalKey"].as_i64().unwrap() >= 5, "{status}");
     assert!(status["revision"].as_i64().unwrap() >= 6, "{status}");
     drop(m1);

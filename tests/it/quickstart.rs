@@ -110,14 +110,8 @@ fn real_etcd_under_the_control_planes(talosconfig: &str) {
         .map(str::trim)
         .find_map(|l| l.strip_prefix("- ").filter(|ip| ip.parse::<std::net::IpAddr>().is_ok()))
         .unwrap_or_else(|| panic!("no endpoint in the talosconfig:\n{talosconfig}"));
-    let out = std::process::Command::new(bin.join("etcdctl"))
-        .args(["--endpoints", &format!("http://{cp}:2379"), "member", "list", "-w", "json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "etcdctl: {}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = v["members"].as_array().unwrap().iter().filter_map(|m| m["name"].as_str()).collect();
-    assert_eq!(names.len(), 3, "{v}");
+    let names = crate::etcd_real::etcdctl_member_names(&bin, cp);
+    assert_eq!(names.len(), 3, "{names:?}");
     assert!(names.iter().all(|n| n.starts_with("quickstart-")), "{names:?}");
 }
 

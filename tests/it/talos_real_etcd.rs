@@ -10,7 +10,7 @@ use proxtalos::talos::api::wait::{conditions, poll_until};
 use proxtalos::talos::api::{NodeClient, UpgradeRequest};
 use proxtalos::talos::sim::{NodeSpec, SimCluster, SimOptions};
 
-use crate::etcd_real::etcd;
+use crate::etcd_real::{etcd, etcdctl_member_names, etcdutl_status};
 use crate::support::wait::until;
 use crate::talos_api::{TICK, addr, bootstrap, config, configure, target, until_soon};
 
@@ -38,17 +38,7 @@ async fn voting(c: &SimCluster, i: usize, n: usize) {
 
 fn etcdctl_names(c: &SimCluster, i: usize) -> Vec<String> {
     let ip = c.endpoint(i).rsplit_once(':').map(|(h, _)| h.to_string()).unwrap();
-    let bin = etcd().unwrap();
-    let out = std::process::Command::new(bin.join("etcdctl"))
-        .args(["--endpoints", &format!("http://{ip}:2379"), "member", "list", "-w", "json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "etcdctl: {}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut names: Vec<String> =
-        v["members"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap_or("").to_string()).collect();
-    names.sort();
-    names
+    etcdctl_member_names(&etcd().unwrap(), &ip)
 }
 
 #[tokio::test]
@@ -146,12 +136,6 @@ async fn a_snapshot_through_the_talos_api_is_a_real_etcd_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("db.snapshot");
     std::fs::write(&file, &snap).unwrap();
-    let out = std::process::Command::new(etcd().unwrap().join("etcdutl"))
-        .args(["snapshot", "status", "-w", "json"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "etcdutl: {}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = etcdutl_status(&etcd().unwrap(), &file);
     assert!(v["totalSize"].as_i64().unwrap() > 0, "{v}");
 }

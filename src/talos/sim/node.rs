@@ -302,12 +302,19 @@ impl Node {
         self.root.cancel();
     }
 
-    /// Reboot: down for the reboot delay, staged config and upgraded version
-    /// become active, boot id changes, then boot.
+    /// Reboot: down for the reboot delay, then the default boot slot's
+    /// image and a staged config become active, the boot id changes, and
+    /// the machine boots.
     pub async fn reboot(self: Arc<Self>) {
         if !self.go_down(Phase::Rebooting) {
             return;
         }
+        self.come_back().await;
+    }
+
+    /// The rest of a reboot for a machine that is down: the reboot delay,
+    /// then a boot from disk, or a failed boot.
+    async fn come_back(self: Arc<Self>) {
         tokio::select! {
             _ = self.root.cancelled() => return,
             _ = tokio::time::sleep(self.delay(|d| d.reboot)) => {}
@@ -331,7 +338,8 @@ impl Node {
     /// The image booted fails before the machine runs: the API never comes
     /// up; after the time a boot takes, machined reverts to the previous
     /// slot if the `Upgrade` tag names one and reboots (boot.rs). Without
-    /// the tag the machine stays down.
+    /// the tag the machine stays down. (The tag is gone after one revert,
+    /// so this recurses at most once.)
     async fn failed_boot(self: Arc<Self>) {
         tokio::select! {
             _ = self.root.cancelled() => return,
@@ -345,25 +353,7 @@ impl Node {
             st.slots.boot_failed()
         };
         if reverted {
-            self.reboot_now().await;
-        }
-    }
-
-    /// The reboot of a machine that is already down (a failed boot).
-    async fn reboot_now(self: Arc<Self>) {
-        tokio::select! {
-            _ = self.root.cancelled() => return,
-            _ = tokio::time::sleep(self.delay(|d| d.reboot)) => {}
-        }
-        let booted = {
-            let mut st = self.state();
-            if st.phase != Phase::Rebooting {
-                return;
-            }
-            st.boot_from_disk()
-        };
-        if booted {
-            self.boot();
+            Box::pin(self.come_back()).await;
         }
     }
 

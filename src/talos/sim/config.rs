@@ -36,6 +36,40 @@ pub struct Facts {
     /// The host name the configuration sets (`HostnameConfig.hostname`, or
     /// v1alpha1 `machine.network.hostname`); None: the node's own.
     pub hostname: Option<String>,
+    /// What the node runs of Kubernetes (the lab's Kubernetes API, `kube/`).
+    pub kube: KubeFacts,
+}
+
+/// The Kubernetes side of a configuration: images (their tags are the
+/// versions the components report) and scheduling.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KubeFacts {
+    /// `machine.kubelet.image` / `KubeletConfig.image`.
+    pub kubelet_image: String,
+    /// `cluster.apiServer.image` / `KubeAPIServerConfig.image`.
+    pub apiserver_image: String,
+    /// `cluster.controllerManager.image` / `KubeControllerManagerConfig.image`.
+    pub controller_manager_image: String,
+    /// `cluster.scheduler.image` / `KubeSchedulerConfig.image`.
+    pub scheduler_image: String,
+    /// `cluster.proxy.image` / `KubeProxyConfig.image`.
+    pub proxy_image: String,
+    /// `cluster.allowSchedulingOnControlPlanes` (no control-plane taint).
+    pub schedulable_control_plane: bool,
+}
+
+impl KubeFacts {
+    /// The kubelet's version: its image tag (`v1.33.1`), or empty.
+    pub fn kubelet_version(&self) -> &str {
+        tag_of(&self.kubelet_image)
+    }
+}
+
+/// The tag of an image reference (`registry.k8s.io/kube-apiserver:v1.33.1`
+/// → `v1.33.1`), or empty.
+pub fn tag_of(image: &str) -> &str {
+    let name = image.rsplit('/').next().unwrap_or(image);
+    name.split('@').next().unwrap_or(name).split_once(':').map_or("", |(_, t)| t)
 }
 
 fn get<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
@@ -81,6 +115,7 @@ pub fn read(contract: VersionContract, text: &str) -> Result<Facts, String> {
         install: false,
         kubeconfig_lifetime: None,
         hostname: None,
+        kube: KubeFacts::default(),
     };
     if let Some(l) = legacy {
         let t = string(l, &["machine", "type"]).unwrap_or_default();
@@ -94,6 +129,29 @@ pub fn read(contract: VersionContract, text: &str) -> Result<Facts, String> {
             || get(l, &["machine", "install", "diskSelector"]).is_some();
         facts.kubeconfig_lifetime = string(l, &["cluster", "adminKubeconfig", "certLifetime"]);
         facts.hostname = string(l, &["machine", "network", "hostname"]);
+        let image = |p: &[&str]| string(l, p).unwrap_or_default();
+        facts.kube = KubeFacts {
+            kubelet_image: image(&["machine", "kubelet", "image"]),
+            apiserver_image: image(&["cluster", "apiServer", "image"]),
+            controller_manager_image: image(&["cluster", "controllerManager", "image"]),
+            scheduler_image: image(&["cluster", "scheduler", "image"]),
+            proxy_image: image(&["cluster", "proxy", "image"]),
+            schedulable_control_plane: get(l, &["cluster", "allowSchedulingOnControlPlanes"])
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        };
+    }
+    // v1.15's typed Kubernetes documents carry the images instead.
+    for (k, field) in [
+        ("KubeletConfig", &mut facts.kube.kubelet_image),
+        ("KubeAPIServerConfig", &mut facts.kube.apiserver_image),
+        ("KubeControllerManagerConfig", &mut facts.kube.controller_manager_image),
+        ("KubeSchedulerConfig", &mut facts.kube.scheduler_image),
+        ("KubeProxyConfig", &mut facts.kube.proxy_image),
+    ] {
+        if let Some(img) = by_kind(k).and_then(|d| string(d, &["image"])) {
+            *field = img;
+        }
     }
     // The typed document wins over the legacy field (Talos refuses both at
     // once: V1Alpha1ConflictValidate).

@@ -22,6 +22,7 @@ pub use boot::ImageFault;
 mod config;
 mod etcd;
 pub mod etcd_member;
+pub mod kube;
 mod kubeconfig;
 mod lifecycle;
 mod listener;
@@ -144,6 +145,9 @@ pub struct SimOptions {
     /// control plane runs a real etcd member (`real.rs`); without, the
     /// simulator's own member model answers.
     pub etcd_bin: Option<std::path::PathBuf>,
+    /// Port each control plane serves the lab's Kubernetes API on (6443
+    /// like kube-apiserver; `kube/`).
+    pub kube_port: u16,
 }
 
 impl SimOptions {
@@ -156,6 +160,7 @@ impl SimOptions {
             delays: Delays::default(),
             strict_cluster_identity: true,
             etcd_bin: None,
+            kube_port: 6443,
         }
     }
 
@@ -210,6 +215,8 @@ pub(crate) struct Shared {
     pub leader: Mutex<Option<u64>>,
     /// Real etcd members, when `SimOptions::etcd_bin` is set.
     pub real: Option<real::RealEtcd>,
+    /// The Kubernetes objects (`kube/`).
+    pub kube: Mutex<kube::model::Cluster>,
 }
 
 impl Shared {
@@ -249,7 +256,7 @@ impl Shared {
         }
     }
 
-    fn nodes(&self) -> Vec<Arc<Node>> {
+    pub(crate) fn nodes(&self) -> Vec<Arc<Node>> {
         self.nodes.lock().map(|n| n.clone()).unwrap_or_default()
     }
 
@@ -361,6 +368,11 @@ impl SimCluster {
             unhealthy_members: Mutex::new(Default::default()),
             leader: Mutex::new(None),
             real,
+            // A pod takes a quarter of a boot's service start to get Ready.
+            kube: Mutex::new(kube::model::Cluster::new(
+                options.scaled(options.delays.services) / 4,
+                getrandom::u64().unwrap_or(0x5eed),
+            )),
         });
         let cluster = SimCluster { shared, root };
         for spec in nodes {
@@ -384,6 +396,7 @@ impl SimCluster {
         }
         // Bound now: a bad address is an error, and the node answers at once.
         let first = tokio::net::TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?;
+        let spec_address = spec.address;
         // Each node has its own token under the cluster's, so removing one
         // stops only its listener, server and timers.
         let token = self.root.child_token();
@@ -392,6 +405,8 @@ impl SimCluster {
         node.maintenance_identity().ok_or_else(|| SimError::Tls("maintenance certificate".to_string()))?;
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(listener::run(node.clone(), addr, first, token.clone(), tx));
+        let kube_addr = SocketAddr::new(spec_address, options.kube_port);
+        tokio::spawn(kube::server::run(node.clone(), kube_addr, token.clone()));
         tokio::spawn(machine::serve(node.clone(), rx, token));
         let mut nodes = self.shared.nodes.lock().unwrap_or_else(|e| e.into_inner());
         nodes.push(node);
@@ -529,6 +544,12 @@ impl SimCluster {
         if let Ok(mut m) = self.shared.missing_images.lock() {
             m.insert(reference.to_string());
         }
+    }
+
+    /// Fault: every PodDisruptionBudget allows no disruption from now on
+    /// (`true`), so a drain never finishes; `false` lifts it.
+    pub fn block_evictions(&self, blocked: bool) {
+        self.shared.kube.lock().unwrap_or_else(|e| e.into_inner()).budgets_blocked = blocked;
     }
 
     /// Fault: the etcd member of the node named `hostname` fails its health

@@ -53,6 +53,8 @@ pub(crate) struct State {
     /// Fault: the next Reset is carried out but its reply is lost.
     pub lose_reset_reply: bool,
     pub maintenance_identity: Option<Arc<Identity>>,
+    /// The API server's TLS config this boot (control planes, `kube/`).
+    pub kube_identity: Option<Arc<rustls::ServerConfig>>,
     pub normal_identity: Option<Arc<Identity>>,
     pub next_actor: u64,
 }
@@ -139,6 +141,7 @@ impl Node {
                 lose_apply_reply: false,
                 lose_reset_reply: false,
                 maintenance_identity: None,
+                kube_identity: None,
                 normal_identity: None,
                 next_actor: 1,
             }),
@@ -231,6 +234,34 @@ impl Node {
             Phase::Booting | Phase::Running => self.normal_identity().map(|i| (i, false, token)),
             _ => None,
         }
+    }
+
+    /// The API server's TLS config and the token that kills its
+    /// connections, while this node serves the Kubernetes API (`kube/`):
+    /// a control plane that runs, with etcd, in a bootstrapped cluster.
+    pub fn kube_identity(self: &Arc<Self>) -> Option<(Arc<rustls::ServerConfig>, CancellationToken)> {
+        let shared = self.shared.upgrade()?;
+        if !*shared.bootstrapped.borrow() {
+            return None;
+        }
+        let token = self.conn_token();
+        let mut st = self.state();
+        let cfg = st
+            .config
+            .as_ref()
+            .filter(|c| c.control_plane && st.phase == Phase::Running && st.cri_up && st.etcd_data)?;
+        if st.kube_identity.is_none() {
+            let ca = cfg.k8s_ca.clone().filter(|c| !c.key.trim().is_empty())?;
+            let host = endpoint_host(&cfg.endpoint);
+            match super::kube::server::server_config(&ca, self, &host) {
+                Ok(c) => st.kube_identity = Some(c),
+                Err(e) => {
+                    tracing::warn!(node = %self.ip(), error = %e, "simulated API server has no TLS identity");
+                    return None;
+                }
+            }
+        }
+        st.kube_identity.clone().map(|c| (c, token))
     }
 
     /// The per-boot maintenance identity (made on first use).
@@ -384,6 +415,7 @@ impl Node {
             let mut st = self.state();
             st.maintenance_identity = None;
             st.normal_identity = None;
+            st.kube_identity = None;
             st.cri_up = false;
             st.applying = false;
             let configured = st.installed && st.config.is_some();
@@ -552,6 +584,16 @@ impl Node {
     }
 }
 
+/// The host of an endpoint URL (`https://10.0.0.10:6443` → `10.0.0.10`).
+fn endpoint_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default().to_string(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h).to_string(),
+    }
+}
+
 /// Minor version of a tag (`v1.13.9` → 13); 0 if unparsable.
 pub fn minor_of(tag: &str) -> u32 {
     tag.trim_start_matches('v').split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0)
@@ -559,7 +601,7 @@ pub fn minor_of(tag: &str) -> u32 {
 
 /// One step of SplitMix64: spreads the bits of `x` (boot ids only, not a
 /// secret).
-fn splitmix64(x: u64) -> u64 {
+pub(crate) fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

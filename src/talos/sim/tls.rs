@@ -192,12 +192,22 @@ fn ext_key_usage(der: &[u8]) -> Option<Vec<x509_cert::der::oid::ObjectIdentifier
 /// The Organization values of a certificate's subject: the caller's roles
 /// (unknown strings are kept; the RBAC check ignores them).
 pub fn organizations(der: &[u8]) -> Vec<String> {
+    subject_values(der, x509_cert::der::oid::db::rfc4519::O)
+}
+
+/// The subject's Common Name (a Kubernetes client certificate's user), or
+/// empty.
+pub fn common_name(der: &[u8]) -> String {
+    subject_values(der, x509_cert::der::oid::db::rfc4519::CN).into_iter().next().unwrap_or_default()
+}
+
+fn subject_values(der: &[u8], oid: x509_cert::der::oid::ObjectIdentifier) -> Vec<String> {
     let Ok(cert) = x509_cert::Certificate::from_der(der) else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for atv in cert.tbs_certificate().subject().iter() {
-        if atv.oid != x509_cert::der::oid::db::rfc4519::O {
+        if atv.oid != oid {
             continue;
         }
         if let Ok(s) = std::str::from_utf8(atv.value.value()) {

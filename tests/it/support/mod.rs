@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fakepve;
+pub mod kubectl;
 pub mod real_lab;
 pub mod talos_fixture;
 pub mod terraform;

@@ -5,6 +5,7 @@
 #   scripts/quickstart.sh            install what is missing, build the provider
 #                                    (debug build: `cargo build`), start the lab,
 #                                    terraform init + apply, print the outputs,
+#                                    list the nodes with the real kubectl,
 #                                    prove the re-plan is empty
 #   scripts/quickstart.sh destroy    terraform destroy, then stop the lab
 #
@@ -148,6 +149,16 @@ VARS
   echo "talosconfig: $WORK/talosconfig (0600)"
   echo "kubeconfig:  $WORK/kubeconfig (0600)"
 
+  # The lab's control planes serve the Kubernetes API at the cluster
+  # endpoint; the real kubectl (pip, into .tools/) reads it.
+  KUBECTL=$(bash scripts/install-kubectl.sh 2>/dev/null) || KUBECTL=
+  if [ -n "$KUBECTL" ]; then
+    say "kubectl get nodes (the real kubectl against the lab's Kubernetes API)"
+    "$KUBECTL" --kubeconfig "$WORK/kubeconfig" get nodes -o wide || die "kubectl get nodes failed"
+  else
+    echo "kubectl could not be installed (scripts/install-kubectl.sh); skipping kubectl get nodes" >&2
+  fi
+
   say "second plan (must be empty)"
   local rc=0
   tf plan -detailed-exitcode -no-color >"$WORK/replan.log" 2>&1 || rc=$?
@@ -160,7 +171,9 @@ VARS
 
   say "done in $((SECONDS - t0)) s (apply ${apply_s} s at time scale $SCALE); the cluster is healthy"
   cat <<MSG
-Try:   TALOSCONFIG=$WORK/talosconfig talosctl ... (the simulated nodes answer the Talos API)
+Try:   ${KUBECTL:-kubectl} --kubeconfig $WORK/kubeconfig get nodes
+       (also get pods -A, cordon, drain --ignore-daemonsets, uncordon: the lab serves that part of the Kubernetes API)
+       TALOSCONFIG=$WORK/talosconfig talosctl ... (the simulated nodes answer the Talos API)
        $TF -chdir=$WORK output
 Clean: scripts/quickstart.sh destroy    (terraform destroy, then stop the lab)
 MSG

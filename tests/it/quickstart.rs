@@ -91,6 +91,7 @@ fn embedded_quickstart_then_destroy() {
     let talosconfig = std::fs::read_to_string(tmp.path().join("work/talosconfig")).unwrap();
     assert!(talosconfig.contains("context: quickstart"), "{talosconfig}");
     real_etcd_under_the_control_planes(&talosconfig);
+    kubectl_lists_five_ready_nodes(&out, &tmp.path().join("work/kubeconfig"));
 
     let (ok, out) = run(tmp.path(), &["destroy"]);
     assert!(ok, "destroy failed:\n{out}");
@@ -113,6 +114,28 @@ fn real_etcd_under_the_control_planes(talosconfig: &str) {
     let names = crate::etcd_real::etcdctl_member_names(&bin, cp);
     assert_eq!(names.len(), 3, "{names:?}");
     assert!(names.iter().all(|n| n.starts_with("quickstart-")), "{names:?}");
+}
+
+/// Issue 13 §3/§4: the quickstart lists the nodes with the real kubectl
+/// against the lab's Kubernetes API, and kubectl sees all five Ready, the
+/// control planes with their role.
+fn kubectl_lists_five_ready_nodes(out: &str, kubeconfig: &Path) {
+    let Some(bin) = crate::support::kubectl::kubectl() else { return };
+    assert!(out.contains("kubectl get nodes (the real kubectl"), "{out}");
+    let cache = tempfile::tempdir().unwrap();
+    let text = Command::new(bin)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .args(["get", "nodes", "--no-headers"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.len(), 5, "{text}");
+    assert!(rows.iter().all(|r| r[0].starts_with("quickstart-") && r[1] == "Ready"), "{text}");
+    assert_eq!(rows.iter().filter(|r| r[2] == "control-plane").count(), 3, "{text}");
 }
 
 // ---- the real-lab path ----

@@ -5,14 +5,17 @@
 //! Stages, in order: `apid` (every node answers with mutual TLS), `etcd`
 //! (every control plane lists as many voting members as there are control
 //! planes), `services` (the services each role needs are Running and
-//! healthy, kubelet included). A failure names the stage, the node and the
-//! last observation.
+//! healthy, kubelet included), and with `kubernetes = true` the stage
+//! `kubernetes` (what `talosctl health` checks through the Kubernetes API,
+//! `crate::kubernetes::health`). A failure names the stage, the node (or
+//! the API server) and the last observation.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::data::ProxtalosData;
+use crate::kubernetes::{self, Kubeconfig, health};
 use crate::plugin::timeouts::{self, Operation};
 use crate::plugin::{
     Attribute, AttributePath, Context, DataSource, Diagnostic, Diagnostics, ReadDataRequest, ReadDataResponse, Schema,
@@ -45,9 +48,11 @@ fn schema() -> Schema {
         "Waits until a Talos cluster is healthy, checking in stages from the provider (one call per node, no \
 server-side time cap, so `timeouts.read` is honoured however long it is): **apid** (every node answers with mutual \
 TLS), **etcd** (each control plane sees as many etcd members as there are control planes), **services** (apid, \
-containerd, cri, kubelet, and on control planes etcd and trustd are Running and healthy). On timeout the error names \
-the stage and the node that failed with what it last reported. Kubernetes node readiness is not checked (the \
-provider has no Kubernetes client); use the `kubernetes` provider for that.",
+containerd, cri, kubelet, and on control planes etcd and trustd are Running and healthy), and with `kubernetes = true` \
+**kubernetes**: what `talosctl health` checks through the Kubernetes API (every node registered and matched by \
+address, the control-plane static pods running and Ready on each control plane, every node Ready, at \
+`kubernetes_version` when set, kube-proxy and CoreDNS ready, no node cordoned). On timeout the error names the \
+stage and the node (or check) that failed with what it last reported.",
         vec![
             endpoint_attr(),
             client_attr(),
@@ -57,9 +62,22 @@ provider has no Kubernetes client); use the `kubernetes` provider for that.",
             Attribute::new("worker_nodes", Type::list(Type::String))
                 .optional()
                 .description("Addresses of the worker nodes. Not set: none are checked."),
-            Attribute::new("stages", Type::list(Type::String))
-                .computed()
-                .description("The stages that passed, in order: `[\"apid\", \"etcd\", \"services\"]`."),
+            Attribute::new("kubernetes", Type::Bool).optional().description(
+                "Also run the stage `kubernetes` (needs `kubeconfig`): the Kubernetes-side checks of `talosctl health`. \
+Default `false`.",
+            ),
+            Attribute::new("kubeconfig", Type::String).optional().sensitive().description(
+                "An admin kubeconfig for the stage `kubernetes`, e.g. \
+`proxtalos_cluster_kubeconfig.this.kubeconfig_raw`. Its CA is the only one trusted.",
+            ),
+            Attribute::new("kubernetes_version", Type::String).optional().description(
+                "With `kubernetes = true`: every node's kubelet must report this version (`1.33.1` or `v1.33.1`), \
+so a health check after a version change waits for the new version.",
+            ),
+            Attribute::new("stages", Type::list(Type::String)).computed().description(
+                "The stages that passed, in order: `[\"apid\", \"etcd\", \"services\"]`, then `\"kubernetes\"` \
+when it ran.",
+            ),
         ],
     )
     .blocks(vec![timeouts::block(&[(Operation::Read, READ_TIMEOUT)])])
@@ -128,8 +146,8 @@ async fn check_services(args: &NodeArgs, n: &Node) -> Result<(), (Failure, bool)
 /// How a stage ended without passing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum StageEnd {
-    /// A node refused us for good (credentials, permissions).
-    Fatal(Failure),
+    /// A node refused us for good (credentials, permissions): what it said.
+    Fatal(String),
     /// The deadline passed; the last observation names the node.
     TimedOut(String),
     /// Terraform asked the provider to stop.
@@ -169,15 +187,49 @@ where
     })
     .await;
     r.map_err(|e| match e {
+        Ended::Failed(f) => StageEnd::Fatal(f.observation()),
+        Ended::TimedOut(r) => StageEnd::TimedOut(r.last_or_none()),
+        Ended::Stopped(r) => StageEnd::Stopped(r.last_or_none()),
+    })
+}
+
+/// The stage `kubernetes`: polls a snapshot of the cluster through the
+/// API server until every check passes. A refused credential ends it at
+/// once; an API server that does not answer yet is "not yet".
+async fn stage_kubernetes(client: &kubernetes::Client, want: &health::Expected, until: &Until) -> Result<(), StageEnd> {
+    let at = format!("at {}", client.server());
+    let w = Wait::until("kubernetes", until.deadline, Backoff::fixed(POLL), &until.stop);
+    let r = wait::until(&w, || async {
+        match health::snapshot(client).await {
+            Ok(s) => Ok(match health::check(&s, want) {
+                Ok(()) => Probe::Ready(()),
+                Err(u) => Probe::NotYet(format!("{at}: {u}")),
+            }),
+            Err(e) if e.is_auth() => Err(format!("{at}: {}", chain(&e))),
+            Err(e) => Ok(Probe::NotYet(format!("{at}: {}", chain(&e)))),
+        }
+    })
+    .await;
+    r.map_err(|e| match e {
         Ended::Failed(f) => StageEnd::Fatal(f),
         Ended::TimedOut(r) => StageEnd::TimedOut(r.last_or_none()),
         Ended::Stopped(r) => StageEnd::Stopped(r.last_or_none()),
     })
 }
 
+/// `1.33.1` or `v1.33.1` (a pre-release suffix allowed) as the kubelet
+/// reports it, or None when it is not a version.
+fn kubelet_version(v: &str) -> Option<String> {
+    let bare = v.trim().strip_prefix('v').unwrap_or(v.trim());
+    let (core, _) = bare.split_once('-').unwrap_or((bare, ""));
+    let parts: Vec<&str> = core.split('.').collect();
+    (parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+        .then(|| format!("v{bare}"))
+}
+
 fn failure_diag(stage: &str, end: &StageEnd, limit: Duration) -> Diagnostic {
     let (why, seen) = match end {
-        StageEnd::Fatal(f) => ("failed".to_string(), f.observation()),
+        StageEnd::Fatal(seen) => ("failed".to_string(), seen.clone()),
         StageEnd::TimedOut(seen) => (
             format!("did not pass within {} (`timeouts.read`)", crate::plugin::timeouts::format_duration(limit)),
             seen.clone(),
@@ -190,6 +242,74 @@ fn failure_diag(stage: &str, end: &StageEnd, limit: Duration) -> Diagnostic {
         }
     };
     Diagnostic::error(format!("Cluster health check failed at stage {stage}"), format!("Stage {stage} {why} {seen}."))
+}
+
+/// Plan-time checks of the Kubernetes stage's inputs (each where it is
+/// known): the kubeconfig is required with `kubernetes = true` and must
+/// hold a server, CA and client certificate; the version must be one;
+/// either set without the stage only warns that nothing checks it.
+fn validate_kubernetes(config: &Value, diags: &mut Diagnostics) {
+    let on = config.attr("kubernetes").as_bool();
+    let kubeconfig = config.attr("kubeconfig");
+    if on == Some(true) && kubeconfig.is_null() {
+        diags.error_at(
+            AttributePath::attr("kubeconfig"),
+            "Missing kubeconfig",
+            "The stage kubernetes reads the cluster through the Kubernetes API: set `kubeconfig` (for example \
+`proxtalos_cluster_kubeconfig.this.kubeconfig_raw`).",
+        );
+    }
+    if let Some(text) = kubeconfig.as_str()
+        && let Err(e) = Kubeconfig::parse(text)
+    {
+        diags.error_at(AttributePath::attr("kubeconfig"), "Unusable kubeconfig", e.to_string());
+    }
+    if let Some(v) = config.attr("kubernetes_version").as_str()
+        && kubelet_version(v).is_none()
+    {
+        diags.error_at(
+            AttributePath::attr("kubernetes_version"),
+            "Not a Kubernetes version",
+            format!("{v:?} is not a version like 1.33.1 or v1.33.1."),
+        );
+    }
+    let stage_off = on == Some(false) || config.attr("kubernetes").is_null();
+    if stage_off {
+        for attr in ["kubeconfig", "kubernetes_version"] {
+            if !config.attr(attr).is_null() && !config.attr(attr).is_unknown() {
+                diags.warning_at(
+                    AttributePath::attr(attr),
+                    "Not checked",
+                    format!("`{attr}` is set but `kubernetes` is not true, so the stage kubernetes does not run."),
+                );
+            }
+        }
+    }
+}
+
+/// The client and the expectations of the stage `kubernetes`, when it runs.
+fn kubernetes_stage(
+    config: &Value,
+    control_planes: &[String],
+) -> Result<Option<(kubernetes::Client, health::Expected)>, Diagnostic> {
+    if config.attr("kubernetes").as_bool() != Some(true) {
+        return Ok(None);
+    }
+    let summary = "Cannot check the cluster's Kubernetes health";
+    let text =
+        config.attr("kubeconfig").as_str().map(str::to_string).ok_or_else(|| {
+            Diagnostic::error(summary, "`kubeconfig` is not set.").at(AttributePath::attr("kubeconfig"))
+        })?;
+    let kc = Kubeconfig::parse(&text)
+        .map_err(|e| Diagnostic::error(summary, e.to_string()).at(AttributePath::attr("kubeconfig")))?;
+    let client = kubernetes::Client::new(&kc, kubernetes::Timeouts::default())
+        .map_err(|e| Diagnostic::error(summary, chain(&e)).at(AttributePath::attr("kubeconfig")))?;
+    let want = health::Expected {
+        control_planes: control_planes.to_vec(),
+        workers: strings(config.attr("worker_nodes")),
+        kubelet_version: config.attr("kubernetes_version").as_str().and_then(kubelet_version),
+    };
+    Ok(Some((client, want)))
 }
 
 #[async_trait]
@@ -213,6 +333,7 @@ impl DataSource<ProxtalosData> for ClusterHealth {
                 }
             }
         }
+        validate_kubernetes(&req.config, diags);
         if req.config.attr("control_plane_nodes").as_elements().is_some_and(<[Value]>::is_empty) {
             diags.error_at(
                 AttributePath::attr("control_plane_nodes"),
@@ -238,6 +359,10 @@ impl DataSource<ProxtalosData> for ClusterHealth {
         );
         let cp_nodes: Vec<Node> = cps.iter().map(|a| Node { address: a.clone(), control_plane: true }).collect();
         let want = cp_nodes.len();
+        let kube = match kubernetes_stage(&req.config, &cps) {
+            Ok(k) => k,
+            Err(d) => return resp.diags.push(d),
+        };
         let mut passed: Vec<&'static str> = Vec::new();
         for name in ["apid", "etcd", "services"] {
             let r = match name {
@@ -249,6 +374,12 @@ impl DataSource<ProxtalosData> for ClusterHealth {
                 return resp.diags.push(failure_diag(name, &end, limit));
             }
             passed.push(name);
+        }
+        if let Some((client, want)) = kube {
+            if let Err(end) = stage_kubernetes(&client, &want, &until).await {
+                return resp.diags.push(failure_diag("kubernetes", &end, limit));
+            }
+            passed.push("kubernetes");
         }
         resp.state.set_attr("stages", Value::List(passed.iter().map(|s| Value::string(*s)).collect()));
     }
@@ -264,13 +395,56 @@ mod tests {
         assert!(schema().check().is_empty(), "{:?}", schema().check());
     }
 
+    fn config(kubernetes: Value, kubeconfig: Value, version: Value) -> Value {
+        Value::object([
+            ("kubernetes", kubernetes),
+            ("kubeconfig", kubeconfig),
+            ("kubernetes_version", version),
+            ("control_plane_nodes", Value::List(vec![Value::string("10.0.0.11")])),
+        ])
+    }
+
+    #[test]
+    fn the_kubernetes_inputs_are_checked_at_plan_time_where_known() {
+        let check = |v: Value| {
+            let mut d = Diagnostics::default();
+            validate_kubernetes(&v, &mut d);
+            d.into_iter()
+                .map(|d| (d.severity, d.path.map(|p| p.to_string()).unwrap_or_default(), d.detail))
+                .collect::<Vec<_>>()
+        };
+        let on = Value::Bool(true);
+        let missing = check(config(on.clone(), Value::Null, Value::Null));
+        assert_eq!(missing.len(), 1);
+        assert!(missing[0].1.contains("kubeconfig") && missing[0].2.contains("set `kubeconfig`"), "{missing:?}");
+        let bad = check(config(on.clone(), Value::string("SECRET: ["), Value::string("latest")));
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(bad.iter().all(|d| !d.2.contains("SECRET")), "{bad:?}");
+        assert!(bad[1].1.contains("kubernetes_version") && bad[1].2.contains("\"latest\""), "{bad:?}");
+        // Unknown until apply: nothing to say yet.
+        assert!(check(config(on, Value::Unknown, Value::Unknown)).is_empty());
+        // Set without the stage: a warning on each, nothing checks them.
+        let off = check(config(Value::Null, Value::Null, Value::string("1.33.1")));
+        assert_eq!(off.len(), 1);
+        assert!(off[0].1.contains("kubernetes_version") && off[0].2.contains("does not run"), "{off:?}");
+    }
+
+    #[test]
+    fn kubelet_versions_take_either_form() {
+        assert_eq!(kubelet_version("1.33.1").as_deref(), Some("v1.33.1"));
+        assert_eq!(kubelet_version("v1.37.0-rc.0").as_deref(), Some("v1.37.0-rc.0"));
+        for bad in ["1.33", "latest", "v1.x.0", ""] {
+            assert_eq!(kubelet_version(bad), None, "{bad}");
+        }
+    }
+
     #[test]
     fn failures_name_stage_and_node() {
         let f = Failure { node: "10.0.0.12".into(), last: "1 etcd members".into() };
         let d = failure_diag("etcd", &StageEnd::TimedOut(f.observation()), Duration::from_secs(900));
         assert_eq!(d.summary, "Cluster health check failed at stage etcd");
         assert_eq!(d.detail, "Stage etcd did not pass within 15m (`timeouts.read`) on node 10.0.0.12: 1 etcd members.");
-        let d = failure_diag("etcd", &StageEnd::Fatal(f.clone()), Duration::from_secs(900));
+        let d = failure_diag("etcd", &StageEnd::Fatal(f.observation()), Duration::from_secs(900));
         assert_eq!(d.detail, "Stage etcd failed on node 10.0.0.12: 1 etcd members.");
         let d = failure_diag("etcd", &StageEnd::Stopped(f.observation()), Duration::from_secs(900));
         assert_eq!(d.summary, crate::resources::shared::common::INTERRUPTED);

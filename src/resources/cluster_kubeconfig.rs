@@ -18,7 +18,7 @@ use crate::plugin::{
     EphemeralResource, ModifyPlanRequest, ModifyPlanResponse, OpenRequest, OpenResponse, ReadRequest, ReadResponse,
     Resource, Schema, Type, UpdateRequest, ValidateRequest, Value,
 };
-use crate::resources::shared::common::{Clock, duration_attr, rfc3339, system_clock, unb64};
+use crate::resources::shared::common::{Clock, duration_attr, rfc3339, system_clock};
 use crate::resources::shared::talos_node::{
     NodeArgs, api_diag, attempt_timeouts, check_address, check_client_configuration, client_attr, deadline,
     endpoint_attr, node_attr, wait,
@@ -105,30 +105,14 @@ kubeconfig is sensitive and stored in state; the ephemeral twin keeps it out of 
 
 /// The parts of a kubeconfig and the client certificate's expiry.
 pub fn parse_kubeconfig(text: &str) -> Result<(Value, SystemTime), String> {
-    let y: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(text).map_err(|e| format!("not YAML: {}", crate::talos::yaml::safe_error(&e)))?;
-    let field = |path: &[&str]| -> Result<String, String> {
-        let mut cur = &y;
-        for p in path {
-            cur = match p.parse::<usize>() {
-                Ok(i) => cur.get(i),
-                Err(_) => cur.get(*p),
-            }
-            .ok_or_else(|| format!("the kubeconfig has no {}", path.join(".")))?;
-        }
-        cur.as_str().map(str::to_string).ok_or_else(|| format!("{} is not text", path.join(".")))
-    };
-    let host = field(&["clusters", "0", "cluster", "server"])?;
-    let ca = unb64(&field(&["clusters", "0", "cluster", "certificate-authority-data"])?)?;
-    let crt = unb64(&field(&["users", "0", "user", "client-certificate-data"])?)?;
-    let key = unb64(&field(&["users", "0", "user", "client-key-data"])?)?;
-    let cert = crate::talos::pki::parse_certificate(&crt).map_err(|e| e.to_string())?;
+    let k = crate::kubernetes::Kubeconfig::parse(text).map_err(|e| e.to_string())?;
+    let cert = crate::talos::pki::parse_certificate(&k.client_certificate_pem).map_err(|e| e.to_string())?;
     let expiry = crate::talos::pki::not_after(&cert);
     let parts = Value::object([
-        ("host", host.into()),
-        ("ca_certificate", ca.into()),
-        ("client_certificate", crt.into()),
-        ("client_key", key.into()),
+        ("host", k.server.into()),
+        ("ca_certificate", k.ca_pem.into()),
+        ("client_certificate", k.client_certificate_pem.into()),
+        ("client_key", k.client_key_pem.expose().to_string().into()),
     ]);
     Ok((parts, expiry))
 }

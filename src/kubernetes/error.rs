@@ -1,0 +1,55 @@
+//! The Kubernetes client's one error type.
+
+/// A Kubernetes API call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The kubeconfig's certificates or key are not usable for TLS.
+    #[error("the kubeconfig's TLS material: {0}")]
+    Tls(String),
+    /// The request never got an answer (connect, TLS, timeout).
+    #[error("{request}: no answer from the Kubernetes API")]
+    Transport {
+        /// `GET /api/v1/nodes`.
+        request: String,
+        /// What the transport said.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The API server answered with an error `Status`.
+    #[error("{request}: {code} {reason}: {message}")]
+    Api {
+        /// `GET /api/v1/nodes`.
+        request: String,
+        /// HTTP status code.
+        code: u16,
+        /// The Status reason (`Unauthorized`, `NotFound`, ...).
+        reason: String,
+        /// The Status message.
+        message: String,
+    },
+    /// A 2xx answer that is not the object asked for.
+    #[error("{request}: the answer is not the expected object")]
+    Decode {
+        /// `GET /api/v1/nodes`.
+        request: String,
+        /// What the decoder said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// kube-core refused to build the request (a bad parameter).
+    #[error("building a Kubernetes request")]
+    Build(#[source] kube_core::request::Error),
+}
+
+impl Error {
+    /// The caller's credentials were refused (401) or lack a permission
+    /// (403): waiting will not help.
+    pub fn is_auth(&self) -> bool {
+        matches!(self, Error::Api { code: 401 | 403, .. })
+    }
+
+    /// The object does not exist (404).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Api { code: 404, .. })
+    }
+}

@@ -1,0 +1,21 @@
+//! The provider's Kubernetes client (issue 13 §3): typed requests built by
+//! kube-rs's sans-IO builder (`kube-core`) for the API types of
+//! `k8s-openapi`, sent by one thin executor ([`Client`]) over reqwest with
+//! rustls (ring) and the client certificate of an admin kubeconfig.
+//!
+//! - [`Kubeconfig`]: the parts of a kubeconfig (server, CA, client
+//!   certificate and key); errors never echo its content.
+//! - [`Client`]: TLS from those parts, `get`/`list` with deadlines, API
+//!   errors as Kubernetes `Status` (code, reason, message).
+//! - [`health`]: what `talosctl health` checks on the Kubernetes side, as
+//!   pure functions over a [`health::Snapshot`] (table-tested), and the
+//!   calls that take one.
+
+mod client;
+mod error;
+pub mod health;
+mod kubeconfig;
+
+pub use client::{Client, Timeouts};
+pub use error::Error;
+pub use kubeconfig::{Kubeconfig, KubeconfigError};

@@ -60,10 +60,6 @@ async fn nodes_are(k: &Kubectl, want: &[(&str, &str)]) {
     .await;
 }
 
-fn pods_on(text: &str, prefix: &str) -> usize {
-    text.lines().filter(|l| l.starts_with(prefix)).count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_gets_nodes_and_drains_a_worker_within_its_disruption_budget() {
     let Some((c, k, [cp, w1, w2])) = cluster().await else { return };
@@ -83,6 +79,10 @@ async fn kubectl_gets_nodes_and_drains_a_worker_within_its_disruption_budget() {
     })
     .await;
 
+    // Drain the worker that has a web pod (the scheduler may have put both
+    // on the worker that registered first).
+    let (w1, w2) = if web_nodes(&k).await.contains(&w1) { (w1, w2) } else { (w2, w1) };
+
     // A budget that allows no disruption: the drain cordons, then kubectl
     // retries the refused eviction until its timeout.
     c.block_evictions(true);
@@ -92,8 +92,9 @@ async fn kubectl_gets_nodes_and_drains_a_worker_within_its_disruption_budget() {
     assert!(err.contains("Cannot evict pod as it would violate the pod's disruption budget."), "{err}");
     nodes_are(&k, &[(&w1, "Ready,SchedulingDisabled")]).await;
 
-    // The budget allows one: the drain evicts w1's pods (the DaemonSet's
-    // stays), the ReplicaSet's replacement lands on w2 (w1 is cordoned).
+    // The budget allows one at a time: the drain evicts w1's pods (the
+    // DaemonSet's stays), the ReplicaSet's replacements land on w2 (w1 is
+    // cordoned).
     c.block_evictions(false);
     let drained = k.ok(&["drain", &w1, "--ignore-daemonsets", "--timeout=60s"]).await;
     assert!(drained.contains("evicting pod default/web-"), "{drained}");
@@ -101,9 +102,7 @@ async fn kubectl_gets_nodes_and_drains_a_worker_within_its_disruption_budget() {
     let left = k.ok(&["get", "pods", "-A", "--no-headers", "--field-selector", &format!("spec.nodeName={w1}")]).await;
     let names: Vec<&str> = left.lines().filter_map(|l| l.split_whitespace().nth(1)).collect();
     assert!(names.iter().all(|n| n.starts_with("kube-proxy-")), "{left}");
-    let on_w2 = k.ok(&["get", "pods", "-n", "default", "-o", "wide", "--no-headers"]).await;
-    assert_eq!(pods_on(&on_w2, "web-"), 2, "{on_w2}");
-    assert!(on_w2.lines().filter(|l| l.starts_with("web-")).all(|l| l.contains(&w2)), "{on_w2}");
+    assert_eq!(web_nodes(&k).await, [w2.clone(), w2.clone()]);
 
     k.ok(&["uncordon", &w1]).await;
     nodes_are(&k, &[(&w1, "Ready")]).await;
@@ -111,8 +110,7 @@ async fn kubectl_gets_nodes_and_drains_a_worker_within_its_disruption_budget() {
     // budget allows.
     let drained = k.ok(&["drain", &w2, "--ignore-daemonsets", "--timeout=60s"]).await;
     assert!(drained.contains(&format!("node/{w2} drained")), "{drained}");
-    let pods = k.ok(&["get", "pods", "-n", "default", "-o", "wide", "--no-headers"]).await;
-    assert!(pods.lines().filter(|l| l.starts_with("web-")).all(|l| l.contains(&w1)), "{pods}");
+    assert_eq!(web_nodes(&k).await, [w1.clone(), w1.clone()]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,4 +146,53 @@ async fn a_kubelet_that_fails_its_health_check_shows_not_ready() {
     let out = Kubectl::new(kubectl().unwrap(), &anonymous).run(&["get", "nodes"]).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("You must be logged in to the server"), "{err}");
+}
+
+/// The web pods' nodes, from kubectl.
+async fn web_nodes(k: &Kubectl) -> Vec<String> {
+    let out = k.ok(&["get", "pods", "-n", "default", "-o", "wide", "--no-headers"]).await;
+    out.lines()
+        .filter(|l| l.starts_with("web-"))
+        .filter_map(|l| l.split_whitespace().nth(6).map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_legacy_upgrade_drains_the_node_and_uncordons_it_after_the_reboot() {
+    // siderolabs/talos v1alpha1_sequencer.go Upgrade: the drain phase
+    // (CordonAndDrainNode) runs before the install; node_cordoned_spec.go
+    // uncordons the Node Talos cordoned once the machine runs again.
+    let Some((c, k, [_, w1, w2])) = cluster().await else { return };
+    nodes_are(&k, &[(&w1, "Ready"), (&w2, "Ready")]).await;
+    until("both web pods run", Duration::from_secs(30), || async { web_nodes(&k).await.len() == 2 }).await;
+    // The worker that has a web pod is upgraded first (index 1 or 2).
+    let (host, other, i, j) = if web_nodes(&k).await.contains(&w1) { (&w1, &w2, 1, 2) } else { (&w2, &w1, 2, 1) };
+    let upgrade = proxtalos::talos::api::UpgradeRequest {
+        image: "ghcr.io/siderolabs/installer:v1.14.0".into(),
+        ..Default::default()
+    };
+    let upgraded = |n: usize, boot: u64| {
+        let c = &c;
+        move || async move { c.boot_id(n).unwrap() > boot && c.version(n).unwrap() == "v1.14.0" }
+    };
+    let boot = c.boot_id(i).unwrap();
+    crate::talos_api::target(&c, i).connect().await.unwrap().upgrade(&upgrade).await.unwrap();
+    // Drained: its web pods were evicted and replaced on the other worker
+    // (the upgraded one is cordoned meanwhile).
+    until("the web pods moved off the upgraded worker", Duration::from_secs(30), || async {
+        web_nodes(&k).await == [other.clone(), other.clone()]
+    })
+    .await;
+    until("the worker rebooted into v1.14.0", Duration::from_secs(30), upgraded(i, boot)).await;
+    // Running again: Talos uncordons what it cordoned.
+    nodes_are(&k, &[(host, "Ready")]).await;
+
+    // A budget that never allows the eviction: Talos gives up after its
+    // drain timeout (5 min, scaled) and upgrades anyway, the pods still there.
+    c.block_evictions(true);
+    let boot = c.boot_id(j).unwrap();
+    crate::talos_api::target(&c, j).connect().await.unwrap().upgrade(&upgrade).await.unwrap();
+    until("the other worker rebooted into v1.14.0", Duration::from_secs(30), upgraded(j, boot)).await;
+    assert_eq!(web_nodes(&k).await, [other.clone(), other.clone()], "the budget held: nothing was evicted");
+    nodes_are(&k, &[(other, "Ready")]).await;
 }

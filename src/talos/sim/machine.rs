@@ -768,6 +768,8 @@ struct ResetPlan {
     whole_disk: bool,
     /// Leaves etcd first (a graceful reset of a control plane).
     graceful: bool,
+    /// Cordons and drains the Node first (any graceful reset).
+    drain: bool,
 }
 
 /// Validates a Reset request (api.md §3.5, behaviour.md §6).
@@ -804,10 +806,13 @@ fn reset_plan(node: &Node, r: &ResetRequest, model: bool) -> Result<ResetPlan, S
     let wipes_system = mode != WipeMode::UserDisks;
     let whole_disk = wipes_system && r.system_partitions_to_wipe.is_empty();
     let state = whole_disk || r.system_partitions_to_wipe.iter().any(|p| p.label == "STATE");
-    Ok(ResetPlan { state, whole_disk, graceful: r.graceful && control_plane(node) })
+    Ok(ResetPlan { state, whole_disk, graceful: r.graceful && control_plane(node), drain: r.graceful })
 }
 
 async fn apply_reset(node: &Arc<Node>, plan: ResetPlan, reboot: bool) {
+    if plan.drain {
+        node.cordon_and_drain().await;
+    }
     if plan.state {
         if let Some(shared) = node.shared.upgrade() {
             match shared.real.as_ref() {

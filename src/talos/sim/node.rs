@@ -460,6 +460,10 @@ impl Node {
                 st.phase = Phase::Running;
                 st.slots.boot_succeeded();
             }
+            // Running again: Talos uncordons the Node it cordoned.
+            if let Some(shared) = node.shared.upgrade() {
+                super::kube::drain::uncordon(&shared, &node.hostname());
+            }
             node.clone().etcd_join_loop(boot_id).await;
         });
     }
@@ -549,6 +553,8 @@ impl Node {
     /// not booted, then the machine reboots into it (v1alpha1_sequencer.go
     /// `Upgrade` and `StageUpgrade`, both end in a reboot).
     pub async fn upgrade_and_reboot(self: Arc<Self>, image: Image) {
+        self.after_reply().await;
+        self.cordon_and_drain().await;
         self.stop_gracefully().await;
         if !self.go_down(Phase::Installing) {
             return;
@@ -565,6 +571,14 @@ impl Node {
             st.slots.upgrade(image);
         }
         self.reboot().await;
+    }
+
+    /// Talos's drain phase (upgrade, shutdown, graceful reset): cordon the
+    /// Node and evict its pods within their budgets (`kube/drain.rs`).
+    pub async fn cordon_and_drain(&self) {
+        if let Some(shared) = self.shared.upgrade() {
+            super::kube::drain::cordon_and_drain(&shared, &self.hostname(), &self.root).await;
+        }
     }
 
     /// Short pause between a reply and the action it triggers (so the reply

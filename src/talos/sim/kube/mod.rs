@@ -9,9 +9,12 @@
 //!   ReplicaSet, scheduler, pod-GC and eviction rules (sans-IO).
 //! - [`render`], [`table`], [`discovery`]: the objects as JSON.
 //! - [`api`]: request → response (sans-IO); [`server`]: the socket.
+//! - `drain`: Talos's own cordon, drain and uncordon around an upgrade,
+//!   a shutdown or a graceful reset.
 
 pub mod api;
 pub mod discovery;
+pub(crate) mod drain;
 pub mod model;
 pub mod render;
 pub(crate) mod server;

@@ -155,6 +155,9 @@ pub struct Cluster {
     pub budgets_blocked: bool,
     /// How long a pod takes from bound to Ready.
     pub pod_start: Duration,
+    /// Nodes Talos cordoned itself (annotation `talos.dev/cordoned`), and
+    /// so uncordons when the machine runs again.
+    pub talos_cordoned: std::collections::BTreeSet<String>,
     nonce: u64,
     counter: u64,
 }
@@ -174,6 +177,7 @@ impl Cluster {
             seeded: false,
             budgets_blocked: false,
             pod_start,
+            talos_cordoned: Default::default(),
             nonce,
             counter: 0,
         }
@@ -347,6 +351,33 @@ impl Cluster {
                 true
             }
             None => false,
+        }
+    }
+
+    /// The workload pods bound to `node` (what a drain evicts: mirror and
+    /// DaemonSet pods are never among them).
+    pub fn pods_on(&self, node: &str) -> Vec<(String, String)> {
+        self.pods.iter().filter(|(_, p)| p.node.as_deref() == Some(node)).map(|(k, _)| k.clone()).collect()
+    }
+
+    /// Talos cordons its Node for an upgrade, a shutdown or a reset
+    /// (siderolabs/talos `node_cordoned_spec.go`): `spec.unschedulable`
+    /// and the annotation `talos.dev/cordoned: "true"`. False when the
+    /// Node is not registered.
+    pub fn cordon_by_talos(&mut self, name: &str) -> bool {
+        if !self.set_unschedulable(name, true) {
+            return false;
+        }
+        self.talos_cordoned.insert(name.to_string());
+        true
+    }
+
+    /// When the machine runs again Talos uncordons its Node, but only if
+    /// it cordoned it itself (the annotation is there): a Node a person
+    /// cordoned stays cordoned.
+    pub fn uncordon_by_talos(&mut self, name: &str) {
+        if self.talos_cordoned.remove(name) {
+            self.set_unschedulable(name, false);
         }
     }
 

@@ -235,7 +235,11 @@ impl View<'_> {
                 "resourceVersion": rec.rv.to_string(),
                 "creationTimestamp": created,
                 "labels": labels_json(&labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>()),
-                "annotations": {"talos.dev/owned-labels": "[]", "node.alpha.kubernetes.io/ttl": "0"},
+                "annotations": if self.cluster.talos_cordoned.contains(name) {
+                    json!({"talos.dev/owned-labels": "[]", "node.alpha.kubernetes.io/ttl": "0", "talos.dev/cordoned": "true"})
+                } else {
+                    json!({"talos.dev/owned-labels": "[]", "node.alpha.kubernetes.io/ttl": "0"})
+                },
             },
             "spec": spec,
             "status": {

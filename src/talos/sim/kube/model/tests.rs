@@ -130,3 +130,17 @@ fn an_unhealthy_kubelet_makes_its_node_not_ready_and_no_pods_go_there() {
     assert!(!c.node_ready("w-2", &machines));
     assert!(web_pods(&c).iter().all(|(_, n)| n.as_deref() == Some("w-1")));
 }
+
+#[test]
+fn talos_uncordons_only_what_it_cordoned() {
+    // siderolabs/talos node_cordoned_spec.go: the uncordon at Running needs
+    // the talos.dev/cordoned annotation Talos set; a person's cordon stays.
+    let (mut c, _, _) = lab();
+    assert!(c.cordon_by_talos("w-1"));
+    assert!(c.set_unschedulable("w-2", true));
+    c.uncordon_by_talos("w-1");
+    c.uncordon_by_talos("w-2");
+    assert!(!c.nodes["w-1"].unschedulable);
+    assert!(c.nodes["w-2"].unschedulable);
+    assert!(!c.cordon_by_talos("not-registered"));
+}

@@ -8,11 +8,10 @@
 //! must be one of exactly one Node's addresses, and no Node may be left
 //! over.
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use kube_core::Resource as _;
 use kube_core::params::ListParams;
-use kube_core::{ObjectList, Resource};
 
+use super::objects::{Condition, DaemonSet, Deployment, Kind, List, Node, Pod};
 use super::{Client, Error};
 
 /// The control-plane components whose pods must run on every control plane.
@@ -71,16 +70,13 @@ impl std::fmt::Display for Unhealthy {
     }
 }
 
-async fn list<K>(c: &Client, namespace: Option<&str>, labels: &str) -> Result<Vec<K>, Error>
-where
-    K: Resource<DynamicType = ()> + serde::de::DeserializeOwned + Clone,
-{
+async fn list<K: Kind>(c: &Client, namespace: Option<&str>, labels: &str) -> Result<Vec<K>, Error> {
     let mut params = ListParams::default();
     if !labels.is_empty() {
         params = params.labels(labels);
     }
-    let req = kube_core::Request::new(K::url_path(&(), namespace)).list(&params).map_err(Error::Build)?;
-    Ok(c.send::<ObjectList<K>>(req).await?.items)
+    let req = kube_core::Request::new(K::Api::url_path(&(), namespace)).list(&params).map_err(Error::Build)?;
+    Ok(c.send::<List<K>>(req).await?.items)
 }
 
 /// Lists what the checks read (8 list calls).
@@ -93,7 +89,7 @@ pub async fn snapshot(c: &Client) -> Result<Snapshot, Error> {
     let proxy = list::<DaemonSet>(c, Some("kube-system"), "k8s-app=kube-proxy").await?;
     let kube_proxy = match proxy.first() {
         Some(ds) => {
-            let desired = ds.status.as_ref().map_or(0, |s| s.desired_number_scheduled);
+            let desired = ds.status.desired_number_scheduled;
             Some((desired, list::<Pod>(c, Some("kube-system"), "k8s-app=kube-proxy").await?))
         }
         None => None,
@@ -101,7 +97,7 @@ pub async fn snapshot(c: &Client) -> Result<Snapshot, Error> {
     let dns = list::<Deployment>(c, Some("kube-system"), "k8s-app=kube-dns").await?;
     let coredns = match dns.first() {
         Some(d) => {
-            let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+            let replicas = d.spec.replicas.unwrap_or(1);
             Some((replicas, list::<Pod>(c, Some("kube-system"), "k8s-app=kube-dns").await?))
         }
         None => None,
@@ -110,54 +106,23 @@ pub async fn snapshot(c: &Client) -> Result<Snapshot, Error> {
 }
 
 fn name(n: &Node) -> String {
-    n.metadata.name.clone().unwrap_or_default()
+    n.metadata.name.clone()
 }
 
 fn addresses(n: &Node) -> Vec<String> {
-    n.status
-        .as_ref()
-        .and_then(|s| s.addresses.as_ref())
-        .map(|a| a.iter().map(|a| a.address.clone()).collect())
-        .unwrap_or_default()
-}
-
-fn condition(conditions: Option<&Vec<impl Conditioned>>, kind: &str) -> Option<bool> {
-    conditions?.iter().find(|c| c.kind() == kind).map(|c| c.status() == "True")
-}
-
-trait Conditioned {
-    fn kind(&self) -> &str;
-    fn status(&self) -> &str;
-}
-
-impl Conditioned for k8s_openapi::api::core::v1::NodeCondition {
-    fn kind(&self) -> &str {
-        &self.type_
-    }
-    fn status(&self) -> &str {
-        &self.status
-    }
-}
-
-impl Conditioned for k8s_openapi::api::core::v1::PodCondition {
-    fn kind(&self) -> &str {
-        &self.type_
-    }
-    fn status(&self) -> &str {
-        &self.status
-    }
+    n.status.addresses.iter().map(|a| a.address.clone()).collect()
 }
 
 fn node_ready(n: &Node) -> Option<bool> {
-    condition(n.status.as_ref().and_then(|s| s.conditions.as_ref()), "Ready")
+    Condition::of(&n.status.conditions, "Ready")
 }
 
 fn pod_ready(p: &Pod) -> Option<bool> {
-    condition(p.status.as_ref().and_then(|s| s.conditions.as_ref()), "Ready")
+    Condition::of(&p.status.conditions, "Ready")
 }
 
 fn is_control_plane(n: &Node) -> bool {
-    n.metadata.labels.as_ref().is_some_and(|l| l.contains_key("node-role.kubernetes.io/control-plane"))
+    n.metadata.labels.contains_key("node-role.kubernetes.io/control-plane")
 }
 
 /// upstream `NodesMatch`: each expected address on exactly one Node, no
@@ -181,13 +146,10 @@ fn pods_ready(want: usize, pods: &[Pod]) -> Result<(), String> {
     let live: Vec<&Pod> = pods
         .iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Failed"))
+        .filter(|p| p.status.phase.as_deref() != Some("Failed"))
         .collect();
-    let not_ready: Vec<String> = live
-        .iter()
-        .filter(|p| pod_ready(p) != Some(true))
-        .map(|p| p.metadata.name.clone().unwrap_or_default())
-        .collect();
+    let not_ready: Vec<String> =
+        live.iter().filter(|p| pod_ready(p) != Some(true)).map(|p| p.metadata.name.clone()).collect();
     if !not_ready.is_empty() {
         return Err(format!("some pods are not ready: {not_ready:?}"));
     }
@@ -212,11 +174,8 @@ pub fn check(s: &Snapshot, e: &Expected) -> Result<(), Unhealthy> {
                 format!("expected number of pods for {component} to be {}, got {}", e.control_planes.len(), pods.len());
             return Err(fail(1)(msg));
         }
-        let not_ready: Vec<String> = pods
-            .iter()
-            .filter(|p| pod_ready(p) == Some(false))
-            .map(|p| p.metadata.name.clone().unwrap_or_default())
-            .collect();
+        let not_ready: Vec<String> =
+            pods.iter().filter(|p| pod_ready(p) == Some(false)).map(|p| p.metadata.name.clone()).collect();
         if !not_ready.is_empty() {
             return Err(fail(1)(format!("some pods are not ready for {component}: {not_ready:?}")));
         }
@@ -233,12 +192,7 @@ pub fn check(s: &Snapshot, e: &Expected) -> Result<(), Unhealthy> {
             .nodes
             .iter()
             .filter_map(|n| {
-                let v = n
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.node_info.as_ref())
-                    .map(|i| i.kubelet_version.clone())
-                    .unwrap_or_default();
+                let v = n.status.node_info.kubelet_version.clone();
                 (v != *want).then(|| format!("{} ({})", name(n), if v.is_empty() { "none" } else { &v }))
             })
             .collect();
@@ -254,8 +208,7 @@ pub fn check(s: &Snapshot, e: &Expected) -> Result<(), Unhealthy> {
         pods_ready(usize::try_from(*replicas).unwrap_or(0), pods).map_err(fail(5))?;
     }
 
-    let cordoned: Vec<String> =
-        s.nodes.iter().filter(|n| n.spec.as_ref().and_then(|s| s.unschedulable) == Some(true)).map(name).collect();
+    let cordoned: Vec<String> = s.nodes.iter().filter(|n| n.spec.unschedulable == Some(true)).map(name).collect();
     if !cordoned.is_empty() {
         return Err(fail(6)(format!("some nodes are not schedulable: {cordoned:?}")));
     }

@@ -1,7 +1,8 @@
-//! The provider's Kubernetes client (issue 13 §3): typed requests built by
-//! kube-rs's sans-IO builder (`kube-core`) for the API types of
-//! `k8s-openapi`, sent by one thin executor ([`Client`]) over reqwest with
-//! rustls (ring) and the client certificate of an admin kubeconfig.
+//! The provider's Kubernetes client (issue 13 §3): requests built by
+//! kube-rs's sans-IO builder (`kube-core`) at the paths of the
+//! `k8s-openapi` types, sent by one thin executor ([`Client`]) over reqwest
+//! with rustls (ring) and the client certificate of an admin kubeconfig,
+//! decoded into [`objects`]: the fields the provider reads.
 //!
 //! - [`Kubeconfig`]: the parts of a kubeconfig (server, CA, client
 //!   certificate and key); errors never echo its content.
@@ -15,6 +16,7 @@ mod client;
 mod error;
 pub mod health;
 mod kubeconfig;
+pub mod objects;
 
 pub use client::{Client, Timeouts};
 pub use error::Error;

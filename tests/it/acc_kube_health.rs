@@ -4,7 +4,8 @@
 //! on a healthy 1 + 2 cluster and the re-plan is empty; a cordoned worker
 //! (by the real kubectl) and a kubelet version nobody runs each fail the
 //! stage at the check `talosctl health` fails them at, naming it; after
-//! uncordon it passes again; destroy.
+//! uncordon it passes again; a Kubernetes API that does not answer while
+//! Talos does fails the stage naming the API server; destroy.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -43,6 +44,10 @@ impl Drop for Sim {
 }
 
 fn config(ips: &[String], health: &str) -> String {
+    config_with(ips, health, "proxtalos_cluster_kubeconfig.this.kubeconfig_raw")
+}
+
+fn config_with(ips: &[String], health: &str, kubeconfig: &str) -> String {
     format!(
         r#"terraform {{
   required_providers {{
@@ -96,7 +101,7 @@ data "proxtalos_cluster_health" "this" {{
   control_plane_nodes  = [local.cp]
   worker_nodes         = local.workers
   kubernetes           = true
-  kubeconfig           = proxtalos_cluster_kubeconfig.this.kubeconfig_raw
+  kubeconfig           = {kubeconfig}
   {health}
   depends_on           = [proxtalos_machine_bootstrap.this]
 }}
@@ -154,6 +159,19 @@ fn the_kubernetes_stage_passes_on_a_healthy_cluster_and_names_the_check_that_fai
         "{out}"
     );
     rt.block_on(k.ok(&["uncordon", &worker]));
+    ws.plan_exit(0);
+
+    // The Kubernetes API does not answer while Talos does: the stage
+    // names itself and the API server it waited for.
+    let elsewhere = r#"replace(proxtalos_cluster_kubeconfig.this.kubeconfig_raw, ":6443", ":6444")"#;
+    ws.write_config(&config_with(&sim.ips, "timeouts { read = \"3s\" }", elsewhere));
+    let out = flat(&ws.expect(1, &["plan", "-no-color"]));
+    assert!(out.contains("Cluster health check failed at stage kubernetes"), "{out}");
+    assert!(
+        out.contains(&format!("at https://{}:6444: GET /api/v1/nodes: no answer from the Kubernetes API", sim.ips[0])),
+        "{out}"
+    );
+    ws.write_config(&config(&sim.ips, ""));
     ws.plan_exit(0);
 
     let out = ws.ok(&["destroy", "-no-color", "-auto-approve"]);

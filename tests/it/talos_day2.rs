@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use proxtalos::talos::api::wait::{conditions, poll_until};
-use proxtalos::talos::api::{ApiError, NodeClient, RebootMode, UpgradeRequest};
+use proxtalos::talos::api::{ApiError, NodeClient, OsUpgrade, RebootMode, UpgradeRequest, lifecycle_api};
 use proxtalos::talos::sim::{ImageFault, SimCluster};
 
 use crate::talos_api::{TICK, bootstrap, config, configure, metal, target, until_soon};
@@ -248,4 +248,59 @@ async fn forfeit_leadership_moves_the_leader_and_status_shows_it() {
 
     c.unhealthy_member(&me);
     assert!(!n0.etcd_status().await.unwrap().errors.is_empty(), "an unhealthy member reports errors");
+}
+
+#[tokio::test]
+async fn upgrade_os_picks_the_calls_the_node_version_has() {
+    // Issue 13 "bad input": the client reads the version and uses the API
+    // that version has: v1.13+ ImageService.Pull + LifecycleService.Upgrade
+    // (no reboot), v1.12 the legacy MachineService.Upgrade (reboots).
+    let req = |image: &str| UpgradeRequest { image: image.to_string(), ..Default::default() };
+    let limit = Duration::from_secs(30);
+    // Workers: a control plane issues their API certificates (trustd).
+    let new = metal("v1.13.9", 2).await;
+    configure(&new, 0, config("v1.13", true)).await;
+    let n = configure(&new, 1, config("v1.13", false)).await;
+    let boot = n.boot_id().await.unwrap();
+    let out = n.upgrade_os(&req("ghcr.io/siderolabs/installer:v1.14.0"), limit).await.unwrap();
+    assert!(matches!(out, OsUpgrade::Installed(_)), "{out:?}");
+    assert_eq!(n.version_tag().await.unwrap(), "v1.13.9", "installed, not booted");
+    assert_eq!(n.boot_id().await.unwrap(), boot);
+
+    let old = metal("v1.12.0", 2).await;
+    configure(&old, 0, config("v1.12", true)).await;
+    let n = configure(&old, 1, config("v1.12", false)).await;
+    let boot = n.boot_id().await.unwrap();
+    let out = n.upgrade_os(&req("ghcr.io/siderolabs/installer:v1.12.6"), limit).await.unwrap();
+    assert!(matches!(out, OsUpgrade::Rebooting { .. }), "{out:?}");
+    wait_rebooted(&old, 1, &boot).await;
+    wait_version(&old, 1, "v1.12.6").await;
+}
+
+#[tokio::test]
+async fn an_image_the_registry_lacks_fails_on_both_paths_naming_node_and_image_and_changes_nothing() {
+    // v1alpha1_server.go `Upgrade`: PullAndValidateInstallerImage before
+    // anything else, "error validating installer image %q: %w".
+    let missing = "ghcr.io/siderolabs/installer:v1.99.0";
+    for (version, contract) in [("v1.12.0", "v1.12"), ("v1.13.9", "v1.13")] {
+        let c = metal(version, 2).await;
+        c.missing_image(missing);
+        configure(&c, 0, config(contract, true)).await;
+        let n = configure(&c, 1, config(contract, false)).await;
+        let boot = n.boot_id().await.unwrap();
+        let req = UpgradeRequest { image: missing.to_string(), ..Default::default() };
+        let e = n.upgrade_os(&req, Duration::from_secs(30)).await.unwrap_err().to_string();
+        assert!(e.contains(&c.endpoint(1)) && e.contains(missing) && e.contains("not found"), "{version}: {e}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(n.version_tag().await.unwrap(), version);
+        assert_eq!(n.boot_id().await.unwrap(), boot, "{version}: no reboot");
+        assert_eq!(c.previous_version(1).unwrap(), None, "{version}: nothing installed");
+    }
+}
+
+#[test]
+fn the_lifecycle_api_starts_at_v1_13() {
+    for (tag, has) in [("v1.12.9", false), ("v1.13.0", true), ("v1.14.2", true), ("v2.0.0", true), ("latest", false)] {
+        assert_eq!(lifecycle_api(tag), has, "{tag}");
+    }
 }

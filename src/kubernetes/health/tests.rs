@@ -94,12 +94,12 @@ fn a_healthy_cluster_passes_and_each_fault_fails_its_check() {
         ),
         (
             "a cordoned node",
-            |s, _| s.nodes[1].spec.as_mut().unwrap().unschedulable = Some(true),
+            |s, _| s.nodes[1].spec.unschedulable = Some(true),
             "some nodes are not schedulable: [\"w-1\"]",
         ),
         (
             "a control plane without its label",
-            |s, _| s.nodes[0].metadata.labels.as_mut().unwrap().clear(),
+            |s, _| s.nodes[0].metadata.labels.clear(),
             "can't find expected node with IPs [\"10.0.0.11\"]",
         ),
     ];

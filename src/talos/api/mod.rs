@@ -34,4 +34,4 @@ pub use client::{
 };
 pub use connect::{APID_PORT, Address, MAX_MESSAGE};
 pub use error::{ApiError, At};
-pub use upgrade::InstallReport;
+pub use upgrade::{InstallReport, OsUpgrade, lifecycle_api};

@@ -17,6 +17,17 @@ use super::proto::machine::{
     ImageServicePullRequest, InstallArtifactsSource, LifecycleServiceUpgradeRequest, RollbackRequest,
 };
 
+/// Whether a node running `tag` (`v1.13.9`) has `ImageService` and
+/// `LifecycleService` (added in v1.13; older nodes answer `Unimplemented`).
+/// An unparsable tag is taken as the legacy API.
+pub fn lifecycle_api(tag: &str) -> bool {
+    let mut parts = tag.trim_start_matches('v').split('.').map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (1, 13),
+        _ => false,
+    }
+}
+
 /// The system containerd, where talosctl pulls installer images
 /// (`cmd/talosctl/cmd/talos/upgrade.go`).
 fn system_containerd() -> Option<ContainerdInstance> {
@@ -24,6 +35,20 @@ fn system_containerd() -> Option<ContainerdInstance> {
         driver: ContainerDriver::Containerd as i32,
         namespace: ContainerdNamespace::NsSystem as i32,
     })
+}
+
+/// How [`NodeClient::upgrade_os`] went about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OsUpgrade {
+    /// v1.13+: pulled and installed to the boot slot not booted; the node
+    /// still runs the old image until the caller reboots it.
+    Installed(InstallReport),
+    /// ≤ v1.12: the legacy `Upgrade` was accepted; the node drains,
+    /// installs and reboots by itself (wait for a new boot id).
+    Rebooting {
+        /// The node's ack.
+        ack: String,
+    },
 }
 
 /// What an install left behind: its progress messages (exit code 0).
@@ -95,6 +120,24 @@ impl NodeClient {
                 at: self.at("LifecycleService.Upgrade"),
                 message: "the install stream ended without an exit code".to_string(),
             }),
+        }
+    }
+
+    /// Upgrades the node's OS to `req.image` with the calls its Talos
+    /// version has, read first (never guessed): v1.13+ pulls the image into
+    /// the system containerd and installs it with `LifecycleService.Upgrade`
+    /// (no reboot: [`OsUpgrade::Installed`]); older Talos gets the legacy
+    /// `MachineService.Upgrade` with `req`'s options, which validates
+    /// (pulls) the image before it answers and then reboots by itself
+    /// ([`OsUpgrade::Rebooting`]). An image the registry lacks fails either
+    /// way before anything changes, with an error naming node and image.
+    pub async fn upgrade_os(&self, req: &super::UpgradeRequest, limit: Duration) -> Result<OsUpgrade, ApiError> {
+        let tag = self.version_tag().await?;
+        if lifecycle_api(&tag) {
+            let name = self.pull_image(&req.image).await?;
+            Ok(OsUpgrade::Installed(self.install_upgrade(&name, limit).await?))
+        } else {
+            Ok(OsUpgrade::Rebooting { ack: self.upgrade(req).await? })
         }
     }
 

@@ -453,6 +453,15 @@ impl MachineService for Api {
                 r.image
             )));
         };
+        // The image is pulled before anything else (v1alpha1_server.go
+        // `Upgrade`: install.PullAndValidateInstallerImage), so a tag the
+        // registry lacks fails the call and changes nothing.
+        if node.shared.upgrade().is_some_and(|sh| sh.image_missing(&r.image)) {
+            let reference = &r.image;
+            return Err(Status::unknown(format!(
+                "error validating installer image {reference:?}: failed to resolve reference {reference:?}: {reference}: not found"
+            )));
+        }
         if control_plane(&node) && !r.force {
             let shared = node.shared.upgrade().ok_or_else(|| Status::unavailable("simulator stopped"))?;
             let members = if shared.real.is_some() {

@@ -139,7 +139,10 @@ log "1. exec -> handshake line ($HS_RUNS runs each, interleaved; load $LOAD_HS)"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-521 -nodes -subj /CN=localhost \
   -days 1 -keyout "$WORK/client-key.pem" -out "$WORK/client-cert.pem" 2>/dev/null
 mkdir -p "$WORK/hs"
-HS_OUT=$("$PY" "$ROOT/scripts/bench/handshake.py" --runs "$HS_RUNS" --cert "$WORK/client-cert.pem" \
+# The measuring helper: std-only Rust, compiled here in a second
+# (scripts/bench/handshake.rs says why not Python or a Cargo bench).
+rustc -O --edition 2024 "$ROOT/scripts/bench/handshake.rs" -o "$WORK/handshake" >&2
+HS_OUT=$("$WORK/handshake" --runs "$HS_RUNS" --warmup 3 --cert "$WORK/client-cert.pem" \
   --tmp "$WORK/hs" --json "$WORK/hs.json" \
   floor=/bin/echo \
   "proxtalos=$PROXTALOS_BIN=1|6|unix|" \

@@ -120,7 +120,9 @@ pub async fn run(
     }
 }
 
-async fn bind(addr: SocketAddr) -> Option<TcpListener> {
+/// Binds `addr`, retrying for a second while the previous socket of a
+/// rebooted node is still being released.
+pub(crate) async fn bind(addr: SocketAddr) -> Option<TcpListener> {
     for _ in 0..50 {
         if let Ok(l) = TcpListener::bind(addr).await {
             return Some(l);

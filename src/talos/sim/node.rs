@@ -161,15 +161,7 @@ impl Node {
     pub fn boot_uuid(&self) -> String {
         let boot = self.state().boot_id;
         let hi = splitmix64(self.boot_nonce ^ boot);
-        let lo = splitmix64(hi ^ boot.rotate_left(17));
-        format!(
-            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-            hi >> 32,
-            (hi >> 16) & 0xffff,
-            hi & 0x0fff,
-            0x8000 | ((lo >> 48) & 0x3fff),
-            lo & 0xffff_ffff_ffff
-        )
+        uuid_v4(hi, splitmix64(hi ^ boot.rotate_left(17)))
     }
 
     /// Keeps (or, with None, stops: the process is killed on drop) the
@@ -611,6 +603,19 @@ fn endpoint_host(url: &str) -> String {
 /// Minor version of a tag (`v1.13.9` → 13); 0 if unparsable.
 pub fn minor_of(tag: &str) -> u32 {
     tag.trim_start_matches('v').split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0)
+}
+
+/// A version-4 UUID's text from 128 bits (`hi`, `lo`), the version and
+/// variant bits set (boot ids, Kubernetes uids: not secrets).
+pub(crate) fn uuid_v4(hi: u64, lo: u64) -> String {
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        hi >> 32,
+        (hi >> 16) & 0xffff,
+        hi & 0x0fff,
+        0x8000 | ((lo >> 48) & 0x3fff),
+        lo & 0xffff_ffff_ffff
+    )
 }
 
 /// One step of SplitMix64: spreads the bits of `x` (boot ids only, not a

@@ -35,6 +35,28 @@ pub struct Machine {
 }
 
 impl Machine {
+    /// A healthy running machine at `127.0.9.<octet>` with kubelet,
+    /// API server and kube-proxy v1.33.1 images (unit tests).
+    #[cfg(test)]
+    pub fn for_test(name: &str, octet: u8, control_plane: bool) -> Machine {
+        Machine {
+            name: name.to_string(),
+            ip: IpAddr::from([127, 0, 9, octet]),
+            boot_id: 1,
+            control_plane,
+            kubelet_running: true,
+            kubelet_healthy: true,
+            serving: control_plane,
+            talos_version: "v1.13.9".to_string(),
+            kube: KubeFacts {
+                kubelet_image: "ghcr.io/siderolabs/kubelet:v1.33.1".to_string(),
+                apiserver_image: "registry.k8s.io/kube-apiserver:v1.33.1".to_string(),
+                proxy_image: "registry.k8s.io/kube-proxy:v1.33.1".to_string(),
+                ..KubeFacts::default()
+            },
+        }
+    }
+
     /// The Node's Ready condition would be true.
     pub fn ready(&self) -> bool {
         self.kubelet_running && self.kubelet_healthy
@@ -124,6 +146,35 @@ pub struct Pod {
     pub rv: u64,
 }
 
+/// A control-plane component's static pod on one node. Talos renders the
+/// component's config as a COSI resource whose version goes up whenever
+/// it changes (an image patched by `upgrade-k8s`, say); the static pod
+/// carries that version as `talos.dev/config-version` and restarts
+/// (siderolabs/talos `control_plane_static_pod.go`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticPod {
+    /// The image it runs.
+    pub image: String,
+    /// The config version (`talos.dev/config-version`), from 1.
+    pub version: u64,
+    /// When it (re)started.
+    pub since: Instant,
+}
+
+/// The control-plane components Talos runs as static pods.
+pub const COMPONENTS: [&str; 3] = ["kube-apiserver", "kube-controller-manager", "kube-scheduler"];
+
+impl KubeFacts {
+    /// The image of a [`COMPONENTS`] entry.
+    pub fn component_image(&self, component: &str) -> &str {
+        match component {
+            "kube-apiserver" => &self.apiserver_image,
+            "kube-controller-manager" => &self.controller_manager_image,
+            _ => &self.scheduler_image,
+        }
+    }
+}
+
 /// Why an eviction was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EvictError {
@@ -158,6 +209,8 @@ pub struct Cluster {
     /// Nodes Talos cordoned itself (annotation `talos.dev/cordoned`), and
     /// so uncordons when the machine runs again.
     pub talos_cordoned: std::collections::BTreeSet<String>,
+    /// Static pods by (control-plane node, component).
+    pub static_pods: BTreeMap<(String, &'static str), StaticPod>,
     nonce: u64,
     counter: u64,
 }
@@ -178,6 +231,7 @@ impl Cluster {
             budgets_blocked: false,
             pod_start,
             talos_cordoned: Default::default(),
+            static_pods: BTreeMap::new(),
             nonce,
             counter: 0,
         }
@@ -197,14 +251,7 @@ impl Cluster {
     /// A new uid (a version-4 UUID).
     pub fn uid(&mut self) -> String {
         let (hi, lo) = (self.next(), self.next());
-        format!(
-            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-            hi >> 32,
-            (hi >> 16) & 0xffff,
-            hi & 0x0fff,
-            0x8000 | ((lo >> 48) & 0x3fff),
-            lo & 0xffff_ffff_ffff
-        )
+        super::super::node::uuid_v4(hi, lo)
     }
 
     /// A generated name suffix of `n` characters.
@@ -245,6 +292,7 @@ impl Cluster {
         if !self.nodes.is_empty() && !self.seeded {
             self.seeded = true;
         }
+        self.sync_static_pods(now);
         // Pod garbage collection: pods bound to a Node that no longer exists.
         let gone: Vec<_> = self
             .pods
@@ -268,6 +316,40 @@ impl Cluster {
             }
         }
         self.schedule(now);
+    }
+
+    /// Each registered control plane's static pods follow its active
+    /// configuration: a new image is a new config version and a restart.
+    fn sync_static_pods(&mut self, now: Instant) {
+        for (name, rec) in &self.nodes {
+            if !rec.last.control_plane {
+                continue;
+            }
+            for component in COMPONENTS {
+                let image = rec.last.kube.component_image(component);
+                let entry = self.static_pods.entry((name.clone(), component)).or_insert_with(|| StaticPod {
+                    image: image.to_string(),
+                    version: 1,
+                    since: now,
+                });
+                if entry.image != image {
+                    entry.image = image.to_string();
+                    entry.version += 1;
+                    entry.since = now;
+                }
+            }
+        }
+        let nodes = &self.nodes;
+        self.static_pods.retain(|(n, _), _| nodes.contains_key(n));
+    }
+
+    /// A static pod is Ready: its node is, and it has been up `pod_start`
+    /// since its last (re)start.
+    pub fn static_pod_ready(&self, node: &str, component: &str, machines: &[Machine], now: Instant) -> bool {
+        self.static_pods
+            .iter()
+            .find(|((n, c), _)| n == node && *c == component)
+            .is_some_and(|(_, p)| now >= p.since + self.pod_start && self.node_ready(node, machines))
     }
 
     /// The node a pending pod of `workload` goes to: Ready, not cordoned,

@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime};
 
 use serde_json::{Value, json};
 
-use super::model::{Cluster, Machine, NodeRecord, WORKLOADS};
+use super::model::{COMPONENTS, Cluster, Machine, NodeRecord, WORKLOADS};
 use crate::talos::sim::config::tag_of;
 
 /// Cluster state at one moment, ready to render.
@@ -120,30 +120,38 @@ impl View<'_> {
             let ready = self.node_status(name) == "True";
             let k = &rec.last.kube;
             if rec.last.control_plane {
-                for (component, image) in [
-                    ("kube-apiserver", &k.apiserver_image),
-                    ("kube-controller-manager", &k.controller_manager_image),
-                    ("kube-scheduler", &k.scheduler_image),
-                ] {
+                for component in COMPONENTS {
+                    let Some(sp) = self.cluster.static_pods.get(&(name.clone(), component)) else { continue };
+                    let image = &sp.image;
                     out.push(PodObj {
                         namespace: "kube-system".to_string(),
                         name: format!("{component}-{name}"),
-                        uid: stable_uid(&format!("{component}/{name}/{}", rec.uid)),
+                        uid: stable_uid(&format!("{component}/{name}/{}/{}", rec.uid, sp.version)),
                         node: Some(name.clone()),
-                        ready,
-                        labels: vec![("k8s-app".into(), component.into()), ("tier".into(), "control-plane".into())],
+                        ready: self.cluster.static_pod_ready(name, component, self.machines, self.now),
+                        labels: vec![
+                            ("app.kubernetes.io/component".into(), "control-plane".into()),
+                            ("app.kubernetes.io/managed-by".into(), "Talos".into()),
+                            ("app.kubernetes.io/name".into(), component.into()),
+                            ("app.kubernetes.io/version".into(), tag_of(image).trim_start_matches('v').into()),
+                            ("component".into(), component.into()),
+                            ("k8s-app".into(), component.into()),
+                            ("tier".into(), "control-plane".into()),
+                        ],
+                        // The kubelet fetches Talos's static pods over HTTP
+                        // (kubelet staticPodURL), hence config.source http.
                         annotations: vec![
                             (
                                 "kubernetes.io/config.mirror".into(),
                                 stable_uid(image).replace('-', "")[..32].to_string(),
                             ),
-                            ("kubernetes.io/config.source".into(), "file".into()),
-                            ("talos.dev/config-version".into(), "1".into()),
+                            ("kubernetes.io/config.source".into(), "http".into()),
+                            ("talos.dev/config-version".into(), sp.version.to_string()),
                         ],
                         owner: Owner::Node,
                         container: (component.to_string(), image.clone()),
                         created: rec.created,
-                        rv: rec.rv,
+                        rv: rec.rv + sp.version,
                         host_network: true,
                     });
                 }

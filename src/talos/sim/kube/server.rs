@@ -16,7 +16,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use super::api::{self, Request, User};
@@ -88,7 +88,7 @@ pub async fn run(node: Arc<Node>, addr: SocketAddr, root: CancellationToken) {
             _ = root.cancelled() => return,
             r = up.wait_for(|u| *u) => if r.is_err() { return },
         }
-        let Some(listener) = bind(addr).await else {
+        let Some(listener) = crate::talos::sim::listener::bind(addr).await else {
             tracing::warn!(%addr, "simulated API server cannot bind its listener");
             return;
         };
@@ -104,16 +104,6 @@ pub async fn run(node: Arc<Node>, addr: SocketAddr, root: CancellationToken) {
             }
         }
     }
-}
-
-async fn bind(addr: SocketAddr) -> Option<TcpListener> {
-    for _ in 0..50 {
-        if let Ok(l) = TcpListener::bind(addr).await {
-            return Some(l);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
 }
 
 async fn connection(node: Arc<Node>, tcp: TcpStream) {

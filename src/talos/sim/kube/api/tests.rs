@@ -1,31 +1,14 @@
 //! The handler against kube-apiserver's answers (sources in
 //! `src/talos/sim/README.md`, "Kubernetes API").
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
 use super::*;
-use crate::talos::sim::config::KubeFacts;
 
 fn machine(name: &str, octet: u8, control_plane: bool) -> Machine {
-    Machine {
-        name: name.to_string(),
-        ip: IpAddr::from([127, 0, 9, octet]),
-        boot_id: 1,
-        control_plane,
-        kubelet_running: true,
-        kubelet_healthy: true,
-        serving: control_plane,
-        talos_version: "v1.13.9".to_string(),
-        kube: KubeFacts {
-            kubelet_image: "ghcr.io/siderolabs/kubelet:v1.33.1".to_string(),
-            apiserver_image: "registry.k8s.io/kube-apiserver:v1.33.1".to_string(),
-            proxy_image: "registry.k8s.io/kube-proxy:v1.33.1".to_string(),
-            ..KubeFacts::default()
-        },
-    }
+    Machine::for_test(name, octet, control_plane)
 }
 
 struct Lab {

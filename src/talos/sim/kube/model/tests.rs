@@ -5,18 +5,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::*;
 
-fn machine(name: &str, last_octet: u8, control_plane: bool) -> Machine {
-    Machine {
-        name: name.to_string(),
-        ip: IpAddr::from([127, 0, 9, last_octet]),
-        boot_id: 1,
-        control_plane,
-        kubelet_running: true,
-        kubelet_healthy: true,
-        serving: control_plane,
-        talos_version: "v1.13.9".to_string(),
-        kube: KubeFacts { kubelet_image: "ghcr.io/siderolabs/kubelet:v1.33.1".to_string(), ..KubeFacts::default() },
-    }
+fn machine(name: &str, octet: u8, control_plane: bool) -> Machine {
+    Machine::for_test(name, octet, control_plane)
 }
 
 fn lab() -> (Cluster, Vec<Machine>, Instant) {
@@ -143,4 +133,22 @@ fn talos_uncordons_only_what_it_cordoned() {
     assert!(!c.nodes["w-1"].unschedulable);
     assert!(c.nodes["w-2"].unschedulable);
     assert!(!c.cordon_by_talos("not-registered"));
+}
+
+#[test]
+fn a_new_component_image_is_a_new_config_version_and_a_restart() {
+    // siderolabs/talos control_plane_static_pod.go: talos.dev/config-version
+    // is the COSI version of the component's config, which a patched image
+    // bumps; upgrade-k8s waits for that version and Ready.
+    let (mut c, mut machines, t0) = lab();
+    let later = t0 + Duration::from_secs(10);
+    assert!(c.static_pod_ready("cp-1", "kube-apiserver", &machines, later));
+    assert_eq!(c.static_pods[&("cp-1".to_string(), "kube-apiserver")].version, 1);
+    machines[0].kube.apiserver_image = "registry.k8s.io/kube-apiserver:v1.34.0".to_string();
+    c.sync(&machines, later, SystemTime::now());
+    let sp = &c.static_pods[&("cp-1".to_string(), "kube-apiserver")];
+    assert_eq!((sp.version, sp.image.as_str()), (2, "registry.k8s.io/kube-apiserver:v1.34.0"));
+    assert_eq!(c.static_pods[&("cp-1".to_string(), "kube-scheduler")].version, 1, "only the patched component");
+    assert!(!c.static_pod_ready("cp-1", "kube-apiserver", &machines, later), "restarting");
+    assert!(c.static_pod_ready("cp-1", "kube-apiserver", &machines, later + Duration::from_secs(5)));
 }

@@ -525,9 +525,10 @@ fn ctrl_c_during_long_waits_returns_within_5_s_and_keeps_every_vm() {
             + &vm_block("slowb", r#"["x"]"#, 1, 512, slow)),
     );
     ws.init();
-    // Each wait is seen on PVE; one more second and it is surely the wait.
+    // Each wait is seen on PVE as a request the provider repeats: once it
+    // came twice, the provider is inside its polling wait.
     let interrupt = |args: &[&str], waiting: &dyn Fn() -> bool| -> String {
-        crate::support::terraform::interrupt(&ws, args, Duration::from_secs(1), &|_| waiting())
+        crate::support::terraform::interrupt(&ws, args, Duration::ZERO, &|_| waiting())
     };
     let in_state = || -> Vec<u64> {
         let mut ids: Vec<u64> = ["quick", "slowa", "slowb"]
@@ -544,14 +545,15 @@ fn ctrl_c_during_long_waits_returns_within_5_s_and_keeps_every_vm() {
         ids
     };
 
-    // 1. Apply: both slow VMs are asking their agent when Ctrl-C comes.
-    let agent_asked = |vmid: u64| {
+    // 1. Apply: both slow VMs are asking their agent again and again when
+    //    Ctrl-C comes.
+    let agent_polled = |vmid: u64| {
         let path = format!("/nodes/pve1/qemu/{vmid}/agent/network-get-interfaces");
-        pve.requests().iter().any(|(m, p)| m == "GET" && p.ends_with(&path))
+        pve.requests().iter().filter(|(m, p)| m == "GET" && p.ends_with(&path)).count() >= 2
     };
     let out = interrupt(&["apply", "-no-color", "-auto-approve"], &|| {
         let ids = pve.vmids();
-        ids.len() == 3 && ids.iter().filter(|id| agent_asked(**id)).count() == 2
+        ids.len() == 3 && ids.iter().filter(|id| agent_polled(**id)).count() == 2
     });
     assert!(out.contains("Stopped before the guest agent reported addresses"), "{out}");
     assert_eq!(in_state(), on_pve(), "every VM on PVE is in state:\n{out}");
@@ -563,11 +565,16 @@ fn ctrl_c_during_long_waits_returns_within_5_s_and_keeps_every_vm() {
     let a = vmid_of(&ws, "proxtalos_vm.slowa");
     pve.cmd(json!({"op": "vm_set", "vmid": a, "attrs": {"shutdown_secs": 100000}}));
     pve.clear_requests();
-    let shutdown_asked = || {
+    // Shutdown asked, and the provider polls for its end (a request after
+    // the POST): it is in the wait.
+    let shutdown_waited = || {
         let path = format!("/nodes/pve1/qemu/{a}/status/shutdown");
-        pve.requests().iter().any(|(m, p)| m == "POST" && p.ends_with(&path))
+        let reqs = pve.requests();
+        reqs.iter()
+            .position(|(m, p)| m == "POST" && p.ends_with(&path))
+            .is_some_and(|i| reqs[i + 1..].iter().filter(|(m, p)| m == "GET" && p.contains("status")).count() >= 2)
     };
-    let out = interrupt(&["destroy", "-no-color", "-auto-approve"], &|| shutdown_asked() && pve.vmids().len() == 1);
+    let out = interrupt(&["destroy", "-no-color", "-auto-approve"], &|| shutdown_waited() && pve.vmids().len() == 1);
     assert!(out.contains("Interrupted: Terraform asked the provider to stop"), "{out}");
     assert_eq!(in_state(), on_pve(), "the VM that is still on PVE is still in state:\n{out}");
     assert_eq!(on_pve(), vec![a]);

@@ -196,3 +196,47 @@ async fn the_legacy_upgrade_drains_the_node_and_uncordons_it_after_the_reboot() 
     assert_eq!(web_nodes(&k).await, [other.clone(), other.clone()], "the budget held: nothing was evicted");
     nodes_are(&k, &[(other, "Ready")]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_wait_and_get_watch_follow_changes() {
+    // apimachinery watch: kubectl wait gets the Node, then watches it from
+    // that resourceVersion; kubectl get -w lists, then prints every change.
+    use tokio::io::AsyncBufReadExt as _;
+    let Some((c, k, [_, w1, w2])) = cluster().await else { return };
+    nodes_are(&k, &[(&w1, "Ready"), (&w2, "Ready")]).await;
+    let node = format!("node/{w1}");
+    let waiting =
+        k.command(&["wait", "--for=jsonpath={.spec.unschedulable}=true", &node, "--timeout=60s"]).spawn().unwrap();
+    let mut watch = k.command(&["get", "nodes", "-w", "--no-headers"]).spawn().unwrap();
+    let mut lines = tokio::io::BufReader::new(watch.stdout.take().unwrap()).lines();
+    // The list first: one line per node.
+    for _ in 0..3 {
+        lines.next_line().await.unwrap().unwrap();
+    }
+    k.ok(&["cordon", &w1]).await;
+    let out = waiting.wait_with_output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("condition met"));
+    let next = async {
+        loop {
+            let l = lines.next_line().await.unwrap().unwrap();
+            if l.starts_with(&w1) {
+                return l;
+            }
+        }
+    };
+    let line = tokio::time::timeout(Duration::from_secs(30), next).await.expect("kubectl get -w printed the change");
+    assert!(line.contains("Ready,SchedulingDisabled"), "{line}");
+    // A node whose kubelet goes away turns NotReady in the watch too.
+    c.power_off(2).unwrap();
+    let next = async {
+        loop {
+            let l = lines.next_line().await.unwrap().unwrap();
+            if l.starts_with(&w2) && l.contains("NotReady") {
+                return l;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), next).await.expect("kubectl get -w showed the node NotReady");
+    let _ = watch.kill().await;
+}

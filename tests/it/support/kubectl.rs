@@ -49,18 +49,23 @@ impl Kubectl {
 
     /// Runs `kubectl ARGS` and returns what it did.
     pub async fn run(&self, args: &[&str]) -> Output {
-        tokio::process::Command::new(&self.bin)
-            .arg("--kubeconfig")
+        self.command(args).output().await.unwrap()
+    }
+
+    /// `kubectl ARGS` ready to spawn (killed on drop), output piped.
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(&self.bin);
+        cmd.arg("--kubeconfig")
             .arg(self.kubeconfig())
             .arg("--cache-dir")
             .arg(self.dir.path().join("cache"))
             .args(args)
             .env("HOME", self.dir.path())
             .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output()
-            .await
-            .unwrap()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        cmd
     }
 
     /// Runs `kubectl ARGS`, fails the test unless it succeeds, returns stdout.

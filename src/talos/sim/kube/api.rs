@@ -93,12 +93,10 @@ fn param(query: &str, key: &str) -> Option<String> {
 
 /// Handles one request against the cluster (already synced to `machines`).
 pub fn handle(cluster: &mut Cluster, machines: &[Machine], now: Instant, req: &Request<'_>) -> Response {
-    // x509 authentication, then RBAC: system:masters may do anything; the
-    // lab knows no other bindings.
-    let Some(user) = req.user else {
-        return Response::status(401, "Unauthorized", "Unauthorized");
-    };
     let path = req.path.trim_end_matches('/');
+    if let Some(refused) = authenticate(req) {
+        return refused;
+    }
     match path {
         "/version" => {
             return Response::json(200, &discovery::version(&View { cluster, machines, now }.server_version()));
@@ -111,10 +109,8 @@ pub fn handle(cluster: &mut Cluster, machines: &[Machine], now: Instant, req: &R
     if let Some(doc) = discovery::document(path, req.accept) {
         return doc;
     }
-    if !user.groups.iter().any(|g| g == "system:masters") {
-        let message =
-            format!("forbidden: User \"{}\" cannot {} path \"{}\"", user.name, req.method.to_lowercase(), req.path);
-        return Response::status(403, "Forbidden", &message);
+    if let Some(refused) = authorize(req) {
+        return refused;
     }
     let Some(target) = Target::parse(path) else {
         return no_route();
@@ -123,8 +119,10 @@ pub fn handle(cluster: &mut Cluster, machines: &[Machine], now: Instant, req: &R
     let table = req.accept.contains("as=Table");
     match (req.method, &target.name, target.sub.as_deref()) {
         ("GET", None, None) => {
-            if param(req.query, "watch").is_some_and(|w| w == "true" || w == "1") {
-                return Response::status(405, "MethodNotAllowed", "the lab's API server does not serve watches");
+            if is_watch(req) {
+                // The server streams watches (watch.rs); one that reaches
+                // here has no stream to go to.
+                return Response::status(405, "MethodNotAllowed", "a watch needs a streaming connection");
             }
             match list(&view, &target, req.query) {
                 Some(items) => respond_list(&view, &target, items, table, req.query),
@@ -160,6 +158,29 @@ pub fn handle(cluster: &mut Cluster, machines: &[Machine], now: Instant, req: &R
     }
 }
 
+/// x509 authentication: a request without a client certificate of the
+/// cluster CA is refused (401).
+fn authenticate(req: &Request<'_>) -> Option<Response> {
+    req.user.is_none().then(|| Response::status(401, "Unauthorized", "Unauthorized"))
+}
+
+/// RBAC: `system:masters` may do anything; the lab knows no other
+/// bindings (403).
+fn authorize(req: &Request<'_>) -> Option<Response> {
+    let user = req.user?;
+    if user.groups.iter().any(|g| g == "system:masters") {
+        return None;
+    }
+    let message =
+        format!("forbidden: User \"{}\" cannot {} path \"{}\"", user.name, req.method.to_lowercase(), req.path);
+    Some(Response::status(403, "Forbidden", &message))
+}
+
+/// A list request with `watch=true` (or `1`).
+pub fn is_watch(req: &Request<'_>) -> bool {
+    req.method == "GET" && param(req.query, "watch").is_some_and(|w| w == "true" || w == "1")
+}
+
 /// What a resource path names.
 #[derive(Debug, PartialEq, Eq)]
 struct Target {
@@ -171,6 +192,20 @@ struct Target {
 }
 
 impl Target {
+    /// The kind of the resource's objects and their apiVersion.
+    fn kind(&self) -> (&'static str, String) {
+        let kind = match self.resource.as_str() {
+            "nodes" => "Node",
+            "namespaces" => "Namespace",
+            "pods" => "Pod",
+            "daemonsets" => "DaemonSet",
+            "deployments" => "Deployment",
+            "replicasets" => "ReplicaSet",
+            _ => "PodDisruptionBudget",
+        };
+        (kind, if self.group.is_empty() { "v1".to_string() } else { format!("{}/v1", self.group) })
+    }
+
     fn parse(path: &str) -> Option<Target> {
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let (group, rest) = match parts.as_slice() {
@@ -284,19 +319,10 @@ fn respond_list(view: &View<'_>, t: &Target, items: Vec<Value>, table: bool, que
     if table {
         return Response::json(200, &table::table(&t.resource, &items, view, query));
     }
-    let kind = match t.resource.as_str() {
-        "nodes" => "NodeList",
-        "namespaces" => "NamespaceList",
-        "pods" => "PodList",
-        "daemonsets" => "DaemonSetList",
-        "deployments" => "DeploymentList",
-        "replicasets" => "ReplicaSetList",
-        _ => "PodDisruptionBudgetList",
-    };
-    let api_version = if t.group.is_empty() { "v1".to_string() } else { format!("{}/v1", t.group) };
+    let (kind, api_version) = t.kind();
     Response::json(
         200,
-        &json!({"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": view.cluster.rv.to_string()}, "items": items}),
+        &json!({"kind": format!("{kind}List"), "apiVersion": api_version, "metadata": {"resourceVersion": view.cluster.rv.to_string()}, "items": items}),
     )
 }
 
@@ -401,6 +427,8 @@ fn evict(cluster: &mut Cluster, machines: &[Machine], now: Instant, t: &Target, 
         }
     }
 }
+
+pub mod watch;
 
 #[cfg(test)]
 mod tests;

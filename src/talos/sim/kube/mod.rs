@@ -52,6 +52,27 @@ pub(crate) fn machines(shared: &Shared) -> Vec<Machine> {
         .collect()
 }
 
+/// Opens a watch (`api::watch`) on the objects brought up to date.
+pub(crate) fn watch_start(
+    shared: &Shared,
+    req: &api::Request<'_>,
+) -> Result<(api::watch::Watch, Vec<serde_json::Value>), api::Response> {
+    let machines = machines(shared);
+    let now = Instant::now();
+    let mut cluster = shared.kube.lock().unwrap_or_else(|e| e.into_inner());
+    cluster.sync(&machines, now, SystemTime::now());
+    api::watch::Watch::start(&cluster, &machines, now, req)
+}
+
+/// The events of an open watch since its last look.
+pub(crate) fn watch_poll(shared: &Shared, watch: &mut api::watch::Watch) -> Vec<serde_json::Value> {
+    let machines = machines(shared);
+    let now = Instant::now();
+    let mut cluster = shared.kube.lock().unwrap_or_else(|e| e.into_inner());
+    cluster.sync(&machines, now, SystemTime::now());
+    watch.poll(&cluster, &machines, now)
+}
+
 /// Brings the objects up to date and answers one request.
 pub(crate) fn serve(shared: &Shared, req: &api::Request<'_>) -> api::Response {
     let machines = machines(shared);

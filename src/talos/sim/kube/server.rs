@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt as _, Full, Limited, StreamBody};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -138,7 +139,7 @@ async fn respond(
     shared: std::sync::Weak<Shared>,
     user: Option<User>,
     req: hyper::Request<Incoming>,
-) -> hyper::Response<Full<Bytes>> {
+) -> hyper::Response<Body> {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
@@ -156,14 +157,64 @@ async fn respond(
         body: &body,
         user: user.as_ref(),
     };
-    let Some(shared) = shared.upgrade() else {
+    let Some(strong) = shared.upgrade() else {
         return reply(api::Response::status(503, "ServiceUnavailable", "the lab stopped"));
     };
-    reply(super::serve(&shared, &request))
+    if api::is_watch(&request) {
+        let timeout = form_urlencoded::parse(request.query.as_bytes())
+            .find(|(k, _)| k == "timeoutSeconds")
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+            .unwrap_or(1800);
+        return match super::watch_start(&strong, &request) {
+            Ok((watch, first)) => stream(shared, watch, first, Duration::from_secs(timeout)),
+            Err(r) => reply(r),
+        };
+    }
+    reply(super::serve(&strong, &request))
 }
 
-fn reply(r: api::Response) -> hyper::Response<Full<Bytes>> {
-    let mut out = hyper::Response::new(Full::new(Bytes::from(r.body)));
+/// Every response body: whole, or a watch's stream.
+type Body = BoxBody<Bytes, std::convert::Infallible>;
+
+/// How often an open watch looks for changes.
+const WATCH_POLL: Duration = Duration::from_millis(100);
+
+/// A watch's response: its events as JSON lines, as they happen, until
+/// `timeout` (`timeoutSeconds`), the client goes, or the lab stops.
+fn stream(
+    shared: std::sync::Weak<Shared>,
+    mut watch: api::watch::Watch,
+    first: Vec<serde_json::Value>,
+    timeout: Duration,
+) -> hyper::Response<Body> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<hyper::body::Frame<Bytes>, std::convert::Infallible>>(64);
+    tokio::spawn(async move {
+        let line = |e: &serde_json::Value| Ok(hyper::body::Frame::data(Bytes::from(format!("{e}\n"))));
+        let end = tokio::time::Instant::now() + timeout;
+        let mut events = first;
+        loop {
+            for e in &events {
+                if tx.send(line(e)).await.is_err() {
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = tx.closed() => return,
+                _ = tokio::time::sleep_until(end) => return,
+                _ = tokio::time::sleep(WATCH_POLL) => {}
+            }
+            let Some(shared) = shared.upgrade() else { return };
+            events = super::watch_poll(&shared, &mut watch);
+        }
+    });
+    let body = StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let mut out = hyper::Response::new(BoxBody::new(body));
+    out.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    out
+}
+
+fn reply(r: api::Response) -> hyper::Response<Body> {
+    let mut out = hyper::Response::new(Full::new(Bytes::from(r.body)).boxed());
     *out.status_mut() = hyper::StatusCode::from_u16(r.code).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     if let Ok(v) = hyper::header::HeaderValue::from_str(&r.content_type) {
         out.headers_mut().insert(hyper::header::CONTENT_TYPE, v);

@@ -53,7 +53,7 @@ fn admin() -> ClientConfiguration {
     creds_with(0, &["os:admin"])
 }
 
-fn config_with(version: &str, cp: bool, disk: bool, patches: &[&str], which: usize) -> Vec<u8> {
+pub(crate) fn config_with(version: &str, cp: bool, disk: bool, patches: &[&str], which: usize) -> Vec<u8> {
     let contract: VersionContract = version.parse().unwrap();
     let t = if cp { MachineType::Controlplane } else { MachineType::Worker };
     let mut input = ConfigInput::new("sim", "https://127.0.0.1:6443", t, contract, "1.31.0");

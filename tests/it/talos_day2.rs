@@ -7,9 +7,12 @@
 use std::time::Duration;
 
 use proxtalos::talos::api::wait::{conditions, poll_until};
-use proxtalos::talos::api::{ApiError, NodeClient, OsUpgrade, RebootMode, UpgradeRequest, lifecycle_api};
+use proxtalos::talos::api::{
+    ApiError, ApplyMode, ApplyRequest, MachineStage, NodeClient, OsUpgrade, RebootMode, UpgradeRequest, lifecycle_api,
+};
 use proxtalos::talos::sim::{ImageFault, SimCluster};
 
+use crate::support::wait::until;
 use crate::talos_api::{TICK, bootstrap, config, configure, metal, target, until_soon};
 
 const V1_14: &str = "ghcr.io/siderolabs/installer:v1.14.0";
@@ -303,4 +306,58 @@ fn the_lifecycle_api_starts_at_v1_13() {
     for (tag, has) in [("v1.12.9", false), ("v1.13.0", true), ("v1.14.2", true), ("v2.0.0", true), ("latest", false)] {
         assert_eq!(lifecycle_api(tag), has, "{tag}");
     }
+}
+
+// ---- what health gates read over COSI ----
+
+#[tokio::test]
+async fn machine_status_follows_the_stage_running_upgrading_running() {
+    // pkg/machinery/resources/runtime/machine_status.go and
+    // machine_status.go's controller: the stage follows the sequence that
+    // runs (Upgrade -> upgrading), ready once running with services up.
+    let c = metal("v1.13.9", 2).await;
+    let cp = configure(&c, 0, config("v1.13", true)).await;
+    bootstrap(&c, 0).await;
+    let w = configure(&c, 1, config("v1.13", false)).await;
+    until("both running and ready", Duration::from_secs(30), || async {
+        let s = (cp.machine_status().await, w.machine_status().await);
+        matches!(s, (Ok(a), Ok(b)) if a.stage == MachineStage::Running && a.ready && b.stage == MachineStage::Running && b.ready)
+    })
+    .await;
+    // Evictions never allowed: the drain holds the upgrade for the drain
+    // timeout (5 min scaled), long enough to see the stage.
+    c.block_evictions(true);
+    let boot = w.boot_id().await.unwrap();
+    w.upgrade(&UpgradeRequest { image: V1_14.to_string(), ..Default::default() }).await.unwrap();
+    until("the worker reports upgrading", Duration::from_secs(30), || async {
+        fresh(&c, 1).await.machine_status().await.is_ok_and(|s| s.stage == MachineStage::Upgrading && !s.ready)
+    })
+    .await;
+    wait_rebooted(&c, 1, &boot).await;
+    until("running again", Duration::from_secs(30), || async {
+        fresh(&c, 1).await.machine_status().await.is_ok_and(|s| s.stage == MachineStage::Running && s.ready)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_component_config_version_goes_up_with_its_image() {
+    // talosctl get apiserverconfig: controlplane/kube-apiserver, its version
+    // bumped by a changed image (what upgrade-k8s patches, then waits for in
+    // the static pod's talos.dev/config-version); none on a worker.
+    let c = metal("v1.13.9", 2).await;
+    let cp = configure(&c, 0, config("v1.13", true)).await;
+    bootstrap(&c, 0).await;
+    let w = configure(&c, 1, config("v1.13", false)).await;
+    until("kube-apiserver config 1", Duration::from_secs(30), || async {
+        cp.component_config_version("kube-apiserver").await.is_ok_and(|v| v == Some(1))
+    })
+    .await;
+    assert_eq!(w.component_config_version("kube-apiserver").await.unwrap(), None);
+    let patch = "cluster:\n  apiServer:\n    image: registry.k8s.io/kube-apiserver:v1.32.9\n";
+    let newer = crate::talos_api::config_with("v1.13", true, true, &[patch], 0);
+    let req = ApplyRequest { config: newer, mode: ApplyMode::NoReboot, dry_run: false, try_timeout: None };
+    cp.apply_configuration(&req).await.unwrap();
+    assert_eq!(cp.component_config_version("kube-apiserver").await.unwrap(), Some(2));
+    assert_eq!(cp.component_config_version("kube-scheduler").await.unwrap(), Some(1), "only the patched component");
 }

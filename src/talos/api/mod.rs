@@ -24,6 +24,7 @@ mod connect;
 pub mod error;
 pub mod etcd;
 pub mod proto;
+mod status;
 pub mod tls;
 mod upgrade;
 pub mod wait;
@@ -34,4 +35,5 @@ pub use client::{
 };
 pub use connect::{APID_PORT, Address, MAX_MESSAGE};
 pub use error::{ApiError, At};
+pub use status::{MachineStage, MachineStatus, component_config_type};
 pub use upgrade::{InstallReport, OsUpgrade, lifecycle_api};

@@ -377,6 +377,7 @@ impl MachineService for Api {
         let graceful = req.into_inner().mode != reboot_request::Mode::Force as i32;
         let actor_id = node.next_actor();
         let n = node.clone();
+        n.state().busy = Some(crate::talos::api::MachineStage::Rebooting);
         tokio::spawn(async move {
             if graceful {
                 n.stop_gracefully().await;
@@ -538,6 +539,7 @@ impl StorageService for Api {
 }
 
 const MACHINE_CONFIGS: &str = "MachineConfigs.config.talos.dev";
+const MACHINE_STATUSES: &str = "MachineStatuses.runtime.talos.dev";
 
 #[tonic::async_trait]
 impl State for Api {
@@ -546,6 +548,9 @@ impl State for Api {
     async fn get(&self, req: Request<cosi::GetRequest>) -> Result<Response<cosi::GetResponse>, Status> {
         let (node, caller) = self.route(&req)?;
         let r = req.into_inner();
+        if r.r#type == MACHINE_STATUSES || super::status::component_of(&r.r#type).is_some() {
+            return super::status::get(&node, caller.maintenance, r).map(Response::new);
+        }
         if r.r#type != MACHINE_CONFIGS {
             return Err(Status::permission_denied(format!("resource type {:?} is not supported", r.r#type)));
         }
@@ -819,6 +824,7 @@ fn reset_plan(node: &Node, r: &ResetRequest, model: bool) -> Result<ResetPlan, S
 }
 
 async fn apply_reset(node: &Arc<Node>, plan: ResetPlan, reboot: bool) {
+    node.state().busy = Some(crate::talos::api::MachineStage::Resetting);
     if plan.drain {
         node.cordon_and_drain().await;
     }

@@ -29,6 +29,7 @@ mod listener;
 mod machine;
 mod node;
 mod real;
+mod status;
 mod tls;
 
 use std::collections::BTreeMap;

@@ -29,6 +29,9 @@ pub(crate) struct State {
     pub installing: bool,
     /// Images in the system containerd (ImageService.Pull).
     pub pulled: std::collections::BTreeSet<String>,
+    /// A sequence that changes the machine's stage runs (upgrading,
+    /// resetting, rebooting); cleared at boot.
+    pub busy: Option<crate::talos::api::MachineStage>,
     /// Active configuration.
     pub config: Option<Facts>,
     /// Configuration staged for the next boot (STAGED mode).
@@ -129,6 +132,7 @@ impl Node {
                 installed,
                 installing: false,
                 pulled: Default::default(),
+                busy: None,
                 config: None,
                 staged: None,
                 partial: Vec::new(),
@@ -408,6 +412,7 @@ impl Node {
             st.maintenance_identity = None;
             st.normal_identity = None;
             st.kube_identity = None;
+            st.busy = None;
             st.cri_up = false;
             st.applying = false;
             let configured = st.installed && st.config.is_some();
@@ -545,6 +550,7 @@ impl Node {
     /// not booted, then the machine reboots into it (v1alpha1_sequencer.go
     /// `Upgrade` and `StageUpgrade`, both end in a reboot).
     pub async fn upgrade_and_reboot(self: Arc<Self>, image: Image) {
+        self.state().busy = Some(crate::talos::api::MachineStage::Upgrading);
         self.after_reply().await;
         self.cordon_and_drain().await;
         self.stop_gracefully().await;

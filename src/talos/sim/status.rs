@@ -1,0 +1,97 @@
+//! COSI `Get` of what health gates and Kubernetes upgrades read
+//! (`talos::api` status.rs has the sources): the machine's stage and
+//! readiness, and the version of each control-plane component's rendered
+//! config, the same number its static pod carries as
+//! `talos.dev/config-version` (`kube/model.rs` `StaticPod`).
+//!
+//! Stage: maintenance, booting, running as the phase says; upgrading,
+//! resetting or rebooting while such a sequence runs (`State::busy`);
+//! ready when running with its services up. Unmet conditions are not
+//! modelled (always empty): a simulator simplification.
+
+use std::time::{Instant, SystemTime};
+
+use tonic::Status;
+
+use super::node::Node;
+use super::{Phase, kube};
+use crate::talos::api::MachineStage;
+use crate::talos::api::proto::cosi;
+
+/// The component whose config has this COSI type, if any.
+pub fn component_of(ty: &str) -> Option<&'static str> {
+    kube::model::COMPONENTS.into_iter().find(|c| crate::talos::api::component_config_type(c) == Some(ty))
+}
+
+/// The stage and readiness of `node` now.
+pub fn stage(node: &Node) -> (MachineStage, bool) {
+    let st = node.state();
+    let stage = match (st.phase, st.busy) {
+        (Phase::Maintenance, _) => MachineStage::Maintenance,
+        (Phase::Installing, _) => MachineStage::Installing,
+        (_, Some(busy)) => busy,
+        (Phase::Booting, _) => MachineStage::Booting,
+        (Phase::Running, _) => MachineStage::Running,
+        (Phase::Rebooting | Phase::Off, _) => MachineStage::Rebooting,
+    };
+    (stage, stage == MachineStage::Running && st.cri_up)
+}
+
+fn resource(namespace: String, ty: String, id: String, version: u64, spec: cosi::Spec) -> cosi::GetResponse {
+    cosi::GetResponse {
+        resource: Some(cosi::Resource {
+            metadata: Some(cosi::Metadata {
+                namespace,
+                r#type: ty,
+                id,
+                version: version.to_string(),
+                phase: "running".to_string(),
+                ..Default::default()
+            }),
+            spec: Some(spec),
+        }),
+    }
+}
+
+fn not_found(r: &cosi::GetRequest) -> Status {
+    Status::not_found(format!("resource {}({}/{}@undefined) doesn't exist", r.r#type, r.namespace, r.id))
+}
+
+/// Answers a COSI `Get` of a MachineStatus or a component config.
+pub fn get(node: &Node, maintenance: bool, r: cosi::GetRequest) -> Result<cosi::GetResponse, Status> {
+    if let Some(component) = component_of(&r.r#type) {
+        if maintenance {
+            return Err(Status::permission_denied("not authorized"));
+        }
+        if r.namespace != "controlplane" || r.id != component {
+            return Err(not_found(&r));
+        }
+        let shared = node.shared.upgrade().ok_or_else(|| Status::unavailable("simulator stopped"))?;
+        let machines = kube::machines(&shared);
+        let mut cluster = shared.kube.lock().unwrap_or_else(|e| e.into_inner());
+        cluster.sync(&machines, Instant::now(), SystemTime::now());
+        let Some(sp) = cluster.static_pods.get(&(node.hostname(), component)) else {
+            return Err(not_found(&r));
+        };
+        let yaml = format!("image: {}\n", sp.image);
+        let version = sp.version;
+        return Ok(resource(
+            r.namespace,
+            r.r#type,
+            r.id,
+            version,
+            cosi::Spec { proto_spec: Vec::new(), yaml_spec: yaml },
+        ));
+    }
+    if r.namespace != "runtime" || r.id != "machine" {
+        return Err(not_found(&r));
+    }
+    let (stage, ready) = stage(node);
+    let spec = cosi::MachineStatusSpec {
+        stage: stage.as_i32(),
+        status: Some(cosi::MachineStatusStatus { ready, unmet_conditions: Vec::new() }),
+    };
+    let yaml = format!("stage: {}\nstatus:\n    ready: {ready}\n    unmetConditions: []\n", stage.name());
+    let spec = cosi::Spec { proto_spec: prost::Message::encode_to_vec(&spec), yaml_spec: yaml };
+    Ok(resource(r.namespace, r.r#type, r.id, 1, spec))
+}

@@ -132,15 +132,24 @@ async fn check_services(args: &NodeArgs, n: &Node) -> Result<(), (Failure, bool)
     let fail = |last: String, f: bool| (Failure { node: n.address.clone(), last }, f);
     let services = async { t.connect().await?.services().await }.await.map_err(|e| fail(chain(&e), fatal(&e)))?;
     let need = if n.control_plane { CONTROL_PLANE_SERVICES } else { WORKER_SERVICES };
-    let bad: Vec<String> = need
-        .iter()
+    let bad = unhealthy_services(&services, need);
+    if bad.is_empty() { Ok(()) } else { Err(fail(bad.join(", "), false)) }
+}
+
+/// The services of `need` that are not Running and healthy, each as
+/// `id is STATE` with the service's last health message when it has one
+/// (a failed etcd says why in etcd's own words).
+fn unhealthy_services(services: &[crate::talos::api::ServiceInfo], need: &[&str]) -> Vec<String> {
+    need.iter()
         .filter_map(|id| match services.iter().find(|s| s.id == *id) {
             Some(s) if s.state == "Running" && s.health.as_ref().is_none_or(|h| h.healthy) => None,
-            Some(s) => Some(format!("{id} is {}", s.state)),
+            Some(s) => Some(match s.health.as_ref().map(|h| h.last_message.trim()).filter(|m| !m.is_empty()) {
+                Some(why) => format!("{id} is {} ({why})", s.state),
+                None => format!("{id} is {}", s.state),
+            }),
             None => Some(format!("{id} is not listed")),
         })
-        .collect();
-    if bad.is_empty() { Ok(()) } else { Err(fail(bad.join(", "), false)) }
+        .collect()
 }
 
 /// How a stage ended without passing.
@@ -427,6 +436,30 @@ mod tests {
         let off = check(config(Value::Null, Value::Null, Value::string("1.33.1")));
         assert_eq!(off.len(), 1);
         assert!(off[0].1.contains("kubernetes_version") && off[0].2.contains("does not run"), "{off:?}");
+    }
+
+    #[test]
+    fn unhealthy_services_say_why_when_the_service_does() {
+        use crate::talos::api::proto::machine::ServiceHealth;
+        let svc = |id: &str, state: &str, healthy: bool, why: &str| crate::talos::api::ServiceInfo {
+            id: id.into(),
+            state: state.into(),
+            events: None,
+            health: Some(ServiceHealth { unknown: false, healthy, last_message: why.into(), last_change: None }),
+        };
+        let services = [
+            svc("apid", "Running", true, ""),
+            svc("etcd", "Failed", false, "etcd member cp-1 exited (exit status: 1): bind: address already in use"),
+            svc("kubelet", "Running", false, ""),
+        ];
+        assert_eq!(
+            unhealthy_services(&services, &["apid", "etcd", "kubelet", "trustd"]),
+            [
+                "etcd is Failed (etcd member cp-1 exited (exit status: 1): bind: address already in use)",
+                "kubelet is Running",
+                "trustd is not listed"
+            ]
+        );
     }
 
     #[test]

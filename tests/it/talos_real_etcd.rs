@@ -139,3 +139,23 @@ async fn a_snapshot_through_the_talos_api_is_a_real_etcd_snapshot() {
     let v = etcdutl_status(&etcd().unwrap(), &file);
     assert!(v["totalSize"].as_i64().unwrap() > 0, "{v}");
 }
+
+#[tokio::test]
+async fn an_etcd_member_that_will_not_start_shows_as_failed_with_etcds_own_error() {
+    // Issue 13 "bad input": the node's etcd service fails, and what a
+    // health check reads (ServiceList) names etcd's own error; here its
+    // client port is taken.
+    let Some(c) = cluster(1).await else { return };
+    configure(&c, 0, config("v1.13", true)).await;
+    let ip = c.endpoint(0).rsplit_once(':').map(|(h, _)| h.to_string()).unwrap();
+    let _taken = std::net::TcpListener::bind(format!("{ip}:2379")).unwrap();
+    bootstrap(&c, 0).await;
+    let n = client(&c, 0).await;
+    let failed = || async {
+        let etcd = n.services().await.unwrap_or_default().into_iter().find(|s| s.id == "etcd");
+        etcd.filter(|s| s.state == "Failed").map(|s| s.health.map(|h| h.last_message).unwrap_or_default())
+    };
+    until("etcd fails", Duration::from_secs(60), || async { failed().await.is_some() }).await;
+    let why = failed().await.unwrap_or_default();
+    assert!(why.contains("exited") && why.contains("address already in use"), "{why}");
+}

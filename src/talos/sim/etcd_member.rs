@@ -50,6 +50,16 @@ pub enum EtcdError {
         #[source]
         source: std::io::Error,
     },
+    /// The process exited before it answered (its own log tail attached).
+    #[error("etcd member {name} exited ({status}): {log_tail}")]
+    Exited {
+        /// Member name.
+        name: String,
+        /// How it exited.
+        status: String,
+        /// The end of etcd's log.
+        log_tail: String,
+    },
     /// The member did not answer in time (its own log tail attached).
     #[error("etcd member {name} did not start within {after:?}: {log_tail}")]
     NotStarted {
@@ -162,18 +172,27 @@ impl EtcdMember {
             .kill_on_drop(true)
             .spawn()
             .map_err(process("spawn"))?;
-        let member = EtcdMember { name: spec.name.clone(), client_url, peer_url, log, child: Some(child) };
+        let mut member = EtcdMember { name: spec.name.clone(), client_url, peer_url, log, child: None };
         let client = member.client()?;
         let stop = Stop::never();
         let wait = Wait::new("etcd member to answer", limit, Backoff::fixed(Duration::from_millis(50)), &stop)
             .probe_timeout(Duration::from_secs(2));
+        // A process that exits (a port taken, a bad data directory) ends the
+        // wait at once with etcd's own words.
+        let child = std::sync::Mutex::new(child);
+        let (name, log_tail) = (member.name.clone(), || member.log_tail());
         let answered = until(&wait, || async {
+            let exited = child.lock().map_err(|_| ()).ok().and_then(|mut c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                return Err(EtcdError::Exited { name: name.clone(), status: status.to_string(), log_tail: log_tail() });
+            }
             Ok::<_, EtcdError>(match client.status().await {
                 Ok(s) => Probe::Ready(s),
                 Err(e) => Probe::NotYet(e.to_string()),
             })
         })
         .await;
+        member.child = child.into_inner().ok();
         match answered {
             Ok(_) => Ok(member),
             Err(Ended::Failed(e)) => Err(e),

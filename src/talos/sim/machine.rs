@@ -878,7 +878,19 @@ fn services(node: &Node) -> Vec<ServiceInfo> {
         // Real etcd: running once the member answers; the model: with data.
         let real = node.shared.upgrade().is_some_and(|s| s.real.is_some());
         let up = if real { node.etcd_client().is_some() } else { st.etcd_data };
-        out.push(if up { running("etcd") } else { svc("etcd", "Preparing", false) });
+        out.push(match (&st.etcd_failure, up) {
+            (_, true) => running("etcd"),
+            // The service failed: its health carries etcd's own error (the
+            // simulator's stand-in for the service's last event).
+            (Some(why), false) => {
+                let mut s = svc("etcd", "Failed", false);
+                if let Some(h) = s.health.as_mut() {
+                    h.last_message = why.clone();
+                }
+                s
+            }
+            (None, false) => svc("etcd", "Preparing", false),
+        });
     }
     out.push(match (st.cri_up, st.running_fault) {
         // ImageFault::KubeletUnhealthy: the service runs, its health check fails.

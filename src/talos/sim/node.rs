@@ -40,6 +40,8 @@ pub(crate) struct State {
     pub partial: Vec<String>,
     /// `/var/lib/etcd` is not empty.
     pub etcd_data: bool,
+    /// Why the real etcd member would not start this boot (etcd's words).
+    pub etcd_failure: Option<String>,
     /// CRI is up (Bootstrap possible).
     pub cri_up: bool,
     /// Changes on every boot.
@@ -137,6 +139,7 @@ impl Node {
                 staged: None,
                 partial: Vec::new(),
                 etcd_data: false,
+                etcd_failure: None,
                 cri_up: false,
                 boot_id: 1,
                 applying: false,
@@ -413,6 +416,7 @@ impl Node {
             st.normal_identity = None;
             st.kube_identity = None;
             st.busy = None;
+            st.etcd_failure = None;
             st.cri_up = false;
             st.applying = false;
             let configured = st.installed && st.config.is_some();

@@ -63,6 +63,10 @@ async fn start_and_keep(real: &RealEtcd, node: &Arc<Node>, spec: MemberSpec, boo
         Ok(_) => false,
         Err(e) => {
             tracing::warn!(node = %node.ip(), error = %e, "simulated node: etcd did not start");
+            let mut st = node.state();
+            if st.boot_id == boot_id {
+                st.etcd_failure = Some(e.to_string());
+            }
             false
         }
     }

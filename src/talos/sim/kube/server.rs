@@ -83,28 +83,11 @@ pub fn server_config(ca: &CertAndKey, node: &Node, endpoint_host: &str) -> Resul
 
 /// Runs the node's API server socket until `root` is cancelled.
 pub async fn run(node: Arc<Node>, addr: SocketAddr, root: CancellationToken) {
-    let mut up = node.up_receiver();
-    loop {
-        tokio::select! {
-            _ = root.cancelled() => return,
-            r = up.wait_for(|u| *u) => if r.is_err() { return },
-        }
-        let Some(listener) = crate::talos::sim::listener::bind(addr).await else {
-            tracing::warn!(%addr, "simulated API server cannot bind its listener");
-            return;
-        };
-        loop {
-            tokio::select! {
-                _ = root.cancelled() => return,
-                r = up.wait_for(|u| !*u) => { if r.is_err() { return } break }
-                accepted = listener.accept() => {
-                    if let Ok((tcp, _)) = accepted {
-                        tokio::spawn(connection(node.clone(), tcp));
-                    }
-                }
-            }
-        }
-    }
+    let n = node.clone();
+    crate::talos::sim::listener::accept_while_up(&node, addr, None, &root, move |tcp| {
+        tokio::spawn(connection(n.clone(), tcp));
+    })
+    .await;
 }
 
 async fn connection(node: Arc<Node>, tcp: TcpStream) {

@@ -363,3 +363,22 @@ async fn a_component_config_version_goes_up_with_its_image() {
     assert_eq!(cp.component_config_version("kube-apiserver").await.unwrap(), Some(2));
     assert_eq!(cp.component_config_version("kube-scheduler").await.unwrap(), Some(1), "only the patched component");
 }
+
+#[tokio::test]
+async fn the_kubelet_spec_follows_the_kubelet_image() {
+    // pkg/machinery/resources/k8s/kubelet_spec.go: k8s/kubelet holds the
+    // image the kubelet runs (what a kubelet upgrade patches), its version
+    // going up when it changes.
+    let c = metal("v1.13.9", 2).await;
+    configure(&c, 0, config("v1.13", true)).await;
+    let w = configure(&c, 1, config("v1.13", false)).await;
+    let spec = w.kubelet_spec().await.unwrap().unwrap();
+    assert_eq!((spec.image.as_str(), spec.version), ("ghcr.io/siderolabs/kubelet:v1.31.0", 1));
+    assert!(spec.expected_nodename.starts_with("talos-"), "{spec:?}");
+    let patch = "machine:\n  kubelet:\n    image: ghcr.io/siderolabs/kubelet:v1.32.4\n";
+    let newer = crate::talos_api::config_with("v1.13", false, true, &[patch], 0);
+    let req = ApplyRequest { config: newer, mode: ApplyMode::NoReboot, dry_run: false, try_timeout: None };
+    w.apply_configuration(&req).await.unwrap();
+    let spec = w.kubelet_spec().await.unwrap().unwrap();
+    assert_eq!((spec.image.as_str(), spec.version), ("ghcr.io/siderolabs/kubelet:v1.32.4", 2));
+}

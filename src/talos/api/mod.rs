@@ -35,5 +35,5 @@ pub use client::{
 };
 pub use connect::{APID_PORT, Address, MAX_MESSAGE};
 pub use error::{ApiError, At};
-pub use status::{MachineStage, MachineStatus, component_config_type};
+pub use status::{KubeletSpec, MachineStage, MachineStatus, component_config_type};
 pub use upgrade::{InstallReport, OsUpgrade, lifecycle_api};

@@ -5,7 +5,9 @@
 //! (`APIServerConfigs.kubernetes.talos.dev` and its siblings in namespace
 //! `controlplane`), which the component's static pod carries as
 //! `talos.dev/config-version` once it runs that config (siderolabs/talos
-//! `control_plane_static_pod.go`; talosctl `upgrade-k8s` waits for it).
+//! `control_plane_static_pod.go`; talosctl `upgrade-k8s` waits for it), and
+//! the kubelet's spec (`KubeletSpecs.kubernetes.talos.dev` `k8s/kubelet`:
+//! the image the node runs the kubelet from).
 
 use super::client::NodeClient;
 use super::connect::MAX_MESSAGE;
@@ -78,6 +80,17 @@ pub struct MachineStatus {
     pub unmet: Vec<(String, String)>,
 }
 
+/// A node's `KubeletSpec`: what its kubelet runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeletSpec {
+    /// The kubelet image (`ghcr.io/siderolabs/kubelet:v1.33.1`).
+    pub image: String,
+    /// The Node name the kubelet registers (may be empty).
+    pub expected_nodename: String,
+    /// The resource version (goes up when the spec changes).
+    pub version: u64,
+}
+
 /// The COSI type of a control-plane component's config, by component.
 pub fn component_config_type(component: &str) -> Option<&'static str> {
     match component {
@@ -129,6 +142,30 @@ impl NodeClient {
             ready: status.ready,
             unmet: status.unmet_conditions.into_iter().map(|c| (c.name, c.reason)).collect(),
         })
+    }
+
+    /// The node's kubelet spec; None before Talos rendered one (no
+    /// configuration yet).
+    pub async fn kubelet_spec(&self) -> Result<Option<KubeletSpec>, ApiError> {
+        let what = "KubeletSpec";
+        let Some(r) = self.cosi_get(what, "k8s", "KubeletSpecs.kubernetes.talos.dev", "kubelet").await? else {
+            return Ok(None);
+        };
+        let version = r.metadata.map(|m| m.version).unwrap_or_default();
+        let spec = r.spec.filter(|s| !s.proto_spec.is_empty()).ok_or_else(|| ApiError::Protocol {
+            at: self.at(what),
+            message: "the KubeletSpec has no spec".to_string(),
+        })?;
+        let s = <cosi::KubeletSpecSpec as prost::Message>::decode(spec.proto_spec.as_slice())
+            .map_err(|e| ApiError::Protocol { at: self.at(what), message: format!("KubeletSpecSpec: {e}") })?;
+        Ok(Some(KubeletSpec {
+            image: s.image,
+            expected_nodename: s.expected_nodename,
+            version: version.parse().map_err(|_| ApiError::Protocol {
+                at: self.at(what),
+                message: format!("KubeletSpec has version {version:?}, not a number"),
+            })?,
+        }))
     }
 
     /// The version of `component`'s rendered config on this control plane

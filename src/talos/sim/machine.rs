@@ -548,7 +548,10 @@ impl State for Api {
     async fn get(&self, req: Request<cosi::GetRequest>) -> Result<Response<cosi::GetResponse>, Status> {
         let (node, caller) = self.route(&req)?;
         let r = req.into_inner();
-        if r.r#type == MACHINE_STATUSES || super::status::component_of(&r.r#type).is_some() {
+        if r.r#type == MACHINE_STATUSES
+            || r.r#type == super::status::KUBELET_SPECS
+            || super::status::component_of(&r.r#type).is_some()
+        {
             return super::status::get(&node, caller.maintenance, r).map(Response::new);
         }
         if r.r#type != MACHINE_CONFIGS {

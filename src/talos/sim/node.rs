@@ -42,6 +42,8 @@ pub(crate) struct State {
     pub etcd_data: bool,
     /// Why the real etcd member would not start this boot (etcd's words).
     pub etcd_failure: Option<String>,
+    /// The kubelet spec last rendered: image and resource version.
+    pub kubelet_spec: Option<(String, u64)>,
     /// CRI is up (Bootstrap possible).
     pub cri_up: bool,
     /// Changes on every boot.
@@ -140,6 +142,7 @@ impl Node {
                 partial: Vec::new(),
                 etcd_data: false,
                 etcd_failure: None,
+                kubelet_spec: None,
                 cri_up: false,
                 boot_id: 1,
                 applying: false,

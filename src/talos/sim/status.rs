@@ -57,8 +57,48 @@ fn not_found(r: &cosi::GetRequest) -> Status {
     Status::not_found(format!("resource {}({}/{}@undefined) doesn't exist", r.r#type, r.namespace, r.id))
 }
 
-/// Answers a COSI `Get` of a MachineStatus or a component config.
+/// The COSI type of the kubelet's spec.
+pub const KUBELET_SPECS: &str = "KubeletSpecs.kubernetes.talos.dev";
+
+/// The kubelet spec of a configured node: the image of its active
+/// configuration, the version going up whenever that image changes.
+fn kubelet_spec(node: &Node, r: cosi::GetRequest) -> Result<cosi::GetResponse, Status> {
+    if r.namespace != "k8s" || r.id != "kubelet" {
+        return Err(not_found(&r));
+    }
+    let hostname = node.hostname();
+    let mut st = node.state();
+    let Some(image) = st.config.as_ref().filter(|c| c.complete).map(|c| c.kube.kubelet_image.clone()) else {
+        return Err(not_found(&r));
+    };
+    let version = match &mut st.kubelet_spec {
+        Some((seen, v)) if *seen == image => *v,
+        Some((seen, v)) => {
+            *seen = image.clone();
+            *v += 1;
+            *v
+        }
+        none => {
+            *none = Some((image.clone(), 1));
+            1
+        }
+    };
+    drop(st);
+    let spec = cosi::KubeletSpecSpec { image: image.clone(), expected_nodename: hostname.clone() };
+    let yaml = format!("image: {image}\nexpectedNodename: {hostname}\n");
+    let spec = cosi::Spec { proto_spec: prost::Message::encode_to_vec(&spec), yaml_spec: yaml };
+    Ok(resource(r.namespace, r.r#type, r.id, version, spec))
+}
+
+/// Answers a COSI `Get` of a MachineStatus, a component config or the
+/// kubelet spec.
 pub fn get(node: &Node, maintenance: bool, r: cosi::GetRequest) -> Result<cosi::GetResponse, Status> {
+    if r.r#type == KUBELET_SPECS {
+        if maintenance {
+            return Err(Status::permission_denied("not authorized"));
+        }
+        return kubelet_spec(node, r);
+    }
     if let Some(component) = component_of(&r.r#type) {
         if maintenance {
             return Err(Status::permission_denied("not authorized"));

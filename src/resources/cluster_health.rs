@@ -313,9 +313,11 @@ fn kubernetes_stage(
         .map_err(|e| Diagnostic::error(summary, e.to_string()).at(AttributePath::attr("kubeconfig")))?;
     let client = kubernetes::Client::new(&kc, kubernetes::Timeouts::default())
         .map_err(|e| Diagnostic::error(summary, chain(&e)).at(AttributePath::attr("kubeconfig")))?;
+    // Nodes are matched by address: a `host:port` entry is its host.
+    let host = |a: &String| crate::talos::api::Address::parse(a).map(|x| x.host).unwrap_or_else(|_| a.clone());
     let want = health::Expected {
-        control_planes: control_planes.to_vec(),
-        workers: strings(config.attr("worker_nodes")),
+        control_planes: control_planes.iter().map(host).collect(),
+        workers: strings(config.attr("worker_nodes")).iter().map(host).collect(),
         kubelet_version: config.attr("kubernetes_version").as_str().and_then(kubelet_version),
     };
     Ok(Some((client, want)))

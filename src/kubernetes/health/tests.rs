@@ -120,3 +120,13 @@ fn no_kube_proxy_or_coredns_deployment_skips_those_checks() {
     s.coredns = None;
     assert_eq!(check(&s, &e), Ok(()));
 }
+
+#[test]
+fn coredns_scaled_to_zero_passes_and_finished_pods_do_not_count() {
+    let (mut s, e) = healthy();
+    s.coredns = Some((0, Vec::new()));
+    let mut done = pod("kube-proxy-old", "False");
+    done.status.phase = Some("Succeeded".into());
+    s.kube_proxy.as_mut().unwrap().1.push(done);
+    assert_eq!(check(&s, &e), Ok(()));
+}

@@ -447,10 +447,15 @@ impl Cluster {
     /// and the annotation `talos.dev/cordoned: "true"`. False when the
     /// Node is not registered.
     pub fn cordon_by_talos(&mut self, name: &str) -> bool {
-        if !self.set_unschedulable(name, true) {
+        let Some(was_cordoned) = self.nodes.get(name).map(|r| r.unschedulable) else {
             return false;
+        };
+        // A Node someone else cordoned stays theirs: no annotation, so no
+        // uncordon by Talos later.
+        if !was_cordoned {
+            self.set_unschedulable(name, true);
+            self.talos_cordoned.insert(name.to_string());
         }
-        self.talos_cordoned.insert(name.to_string());
         true
     }
 

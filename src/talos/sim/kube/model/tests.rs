@@ -128,6 +128,8 @@ fn talos_uncordons_only_what_it_cordoned() {
     let (mut c, _, _) = lab();
     assert!(c.cordon_by_talos("w-1"));
     assert!(c.set_unschedulable("w-2", true));
+    // Talos's own cordon of a Node already cordoned by a person adds no mark.
+    assert!(c.cordon_by_talos("w-2"));
     c.uncordon_by_talos("w-1");
     c.uncordon_by_talos("w-2");
     assert!(!c.nodes["w-1"].unschedulable);

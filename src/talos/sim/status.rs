@@ -9,8 +9,6 @@
 //! ready when running with its services up. Unmet conditions are not
 //! modelled (always empty): a simulator simplification.
 
-use std::time::{Instant, SystemTime};
-
 use tonic::Status;
 
 use super::node::Node;
@@ -107,10 +105,8 @@ pub fn get(node: &Node, maintenance: bool, r: cosi::GetRequest) -> Result<cosi::
             return Err(not_found(&r));
         }
         let shared = node.shared.upgrade().ok_or_else(|| Status::unavailable("simulator stopped"))?;
-        let machines = kube::machines(&shared);
-        let mut cluster = shared.kube.lock().unwrap_or_else(|e| e.into_inner());
-        cluster.sync(&machines, Instant::now(), SystemTime::now());
-        let Some(sp) = cluster.static_pods.get(&(node.hostname(), component)) else {
+        let key = (node.hostname(), component);
+        let Some(sp) = kube::synced(&shared, |cluster, _, _| cluster.static_pods.get(&key).cloned()) else {
             return Err(not_found(&r));
         };
         let yaml = format!("image: {}\n", sp.image);

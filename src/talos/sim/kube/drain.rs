@@ -13,7 +13,7 @@
 //!
 //! Durations are scaled with the cluster's time scale.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -29,26 +29,17 @@ const RETRY: Duration = Duration::from_secs(5);
 pub(crate) async fn cordon_and_drain(shared: &Shared, name: &str, stop: &CancellationToken) {
     let deadline = Instant::now() + shared.options.scaled(DRAIN_TIMEOUT);
     let retry = shared.options.scaled(RETRY).max(Duration::from_millis(1));
-    {
-        let machines = super::machines(shared);
-        let mut c = shared.kube.lock().unwrap_or_else(|e| e.into_inner());
-        c.sync(&machines, Instant::now(), SystemTime::now());
-        if !c.cordon_by_talos(name) {
-            return;
-        }
+    if !super::synced(shared, |c, _, _| c.cordon_by_talos(name)) {
+        return;
     }
     loop {
-        let left = {
-            let machines = super::machines(shared);
-            let now = Instant::now();
-            let mut c = shared.kube.lock().unwrap_or_else(|e| e.into_inner());
-            c.sync(&machines, now, SystemTime::now());
+        let left = super::synced(shared, |c, machines, now| {
             for (ns, pod) in c.pods_on(name) {
                 // A refusal (the budget) is retried; upstream only logs it.
-                let _ = c.evict(&ns, &pod, &machines, now);
+                let _ = c.evict(&ns, &pod, machines, now);
             }
             c.pods_on(name).len()
-        };
+        });
         if left == 0 {
             return;
         }

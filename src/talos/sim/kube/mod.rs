@@ -23,7 +23,7 @@ pub mod table;
 use std::time::{Instant, SystemTime};
 
 use super::{ImageFault, Phase, Shared};
-use model::Machine;
+use model::{Cluster, Machine};
 
 /// What the Kubernetes API sees of the cluster's machines now: every node
 /// with a complete configuration.
@@ -52,32 +52,31 @@ pub(crate) fn machines(shared: &Shared) -> Vec<Machine> {
         .collect()
 }
 
+/// Runs `f` on the objects brought up to date with the machines now (the
+/// one place that takes the lock and syncs: requests, watches, Talos's
+/// drain and its COSI reads all go through it).
+pub(crate) fn synced<T>(shared: &Shared, f: impl FnOnce(&mut Cluster, &[Machine], Instant) -> T) -> T {
+    let machines = machines(shared);
+    let now = Instant::now();
+    let mut cluster = shared.kube.lock().unwrap_or_else(|e| e.into_inner());
+    cluster.sync(&machines, now, SystemTime::now());
+    f(&mut cluster, &machines, now)
+}
+
 /// Opens a watch (`api::watch`) on the objects brought up to date.
 pub(crate) fn watch_start(
     shared: &Shared,
     req: &api::Request<'_>,
 ) -> Result<(api::watch::Watch, Vec<serde_json::Value>), api::Response> {
-    let machines = machines(shared);
-    let now = Instant::now();
-    let mut cluster = shared.kube.lock().unwrap_or_else(|e| e.into_inner());
-    cluster.sync(&machines, now, SystemTime::now());
-    api::watch::Watch::start(&cluster, &machines, now, req)
+    synced(shared, |cluster, machines, now| api::watch::Watch::start(cluster, machines, now, req))
 }
 
 /// The events of an open watch since its last look.
 pub(crate) fn watch_poll(shared: &Shared, watch: &mut api::watch::Watch) -> Vec<serde_json::Value> {
-    let machines = machines(shared);
-    let now = Instant::now();
-    let mut cluster = shared.kube.lock().unwrap_or_else(|e| e.into_inner());
-    cluster.sync(&machines, now, SystemTime::now());
-    watch.poll(&cluster, &machines, now)
+    synced(shared, |cluster, machines, now| watch.poll(cluster, machines, now))
 }
 
 /// Brings the objects up to date and answers one request.
 pub(crate) fn serve(shared: &Shared, req: &api::Request<'_>) -> api::Response {
-    let machines = machines(shared);
-    let now = Instant::now();
-    let mut cluster = shared.kube.lock().unwrap_or_else(|e| e.into_inner());
-    cluster.sync(&machines, now, SystemTime::now());
-    api::handle(&mut cluster, &machines, now, req)
+    synced(shared, |cluster, machines, now| api::handle(cluster, machines, now, req))
 }

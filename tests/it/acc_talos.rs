@@ -9,6 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::support::silent::SilentPort;
 use crate::support::terraform::{Terraform, Workspace, build_provider, terraform, terraforms};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/talos/golden");
@@ -319,17 +320,19 @@ fn talos_objects_other_terraforms() {
 }
 
 /// Ctrl-C while every Talos wait is under way (issue 12 §2): an apply, a
-/// bootstrap, a kubeconfig and a health check against nodes that refuse
-/// connections (a refused connection is "not yet": a booting node refuses
-/// too). Terraform exits within 5 s of the signal; what exists (the
-/// secrets) is in state, and the interrupted objects made nothing to keep.
+/// bootstrap, a kubeconfig and a health check against nodes whose port
+/// accepts and never answers (a machine that is up while its API is not:
+/// every probe waits for its own timeout, so Ctrl-C lands inside a probe).
+/// The signal goes once each node has seen a connection, i.e. once every
+/// wait has started; no sleep. Terraform exits within 5 s of the signal;
+/// what exists (the secrets) is in state, and the interrupted objects made
+/// nothing to keep.
 #[test]
 fn ctrl_c_during_talos_waits_returns_within_5_s() {
     let tf = terraform("1.15.5").expect("Terraform 1.15.5 (set PROXTALOS_TF)");
     let ws = workspace(&tf);
-    // Ports nobody listens on: bound, then released.
-    let dead = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
-    let (a, b, c, d) = (dead(), dead(), dead(), dead());
+    let nodes: Vec<SilentPort> = (0..4).map(|_| SilentPort::start()).collect();
+    let (a, b, c, d) = (nodes[0].addr(), nodes[1].addr(), nodes[2].addr(), nodes[3].addr());
     ws.write_config(&format!(
         r#"{HEADER}
 resource "proxtalos_machine_secrets" "this" {{}}
@@ -376,12 +379,9 @@ data "proxtalos_cluster_health" "cp" {{
         "cluster_kubeconfig.cp: Creating",
         "cluster_health.cp: Reading",
     ];
-    let text = crate::support::terraform::interrupt(
-        &ws,
-        &["apply", "-no-color", "-auto-approve"],
-        std::time::Duration::from_secs(2),
-        &|out| waiting.iter().all(|w| out.contains(w)),
-    );
+    let text = crate::support::terraform::interrupt(&ws, &["apply", "-no-color", "-auto-approve"], &|out| {
+        waiting.iter().all(|w| out.contains(w)) && nodes.iter().all(|n| n.accepted() > 0)
+    });
     assert_eq!(text.matches("Interrupted: Terraform asked the provider to stop").count(), 4, "{text}");
     assert!(ws.resource("proxtalos_machine_secrets.this").is_some(), "the secrets are in state");
     let interrupted = [

@@ -528,7 +528,7 @@ fn ctrl_c_during_long_waits_returns_within_5_s_and_keeps_every_vm() {
     // Each wait is seen on PVE as a request the provider repeats: once it
     // came twice, the provider is inside its polling wait.
     let interrupt = |args: &[&str], waiting: &dyn Fn() -> bool| -> String {
-        crate::support::terraform::interrupt(&ws, args, Duration::ZERO, &|_| waiting())
+        crate::support::terraform::interrupt(&ws, args, &|_| waiting())
     };
     let in_state = || -> Vec<u64> {
         let mut ids: Vec<u64> = ["quick", "slowa", "slowb"]

@@ -5,6 +5,7 @@
 pub mod fakepve;
 pub mod kubectl;
 pub mod real_lab;
+pub mod silent;
 pub mod talos_fixture;
 pub mod terraform;
 pub mod wait;

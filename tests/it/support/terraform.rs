@@ -304,13 +304,13 @@ pub fn terraform_1_0_3() -> Option<Terraform> {
 
 /// Starts `terraform <args>` in `ws` in a process group of its own (its
 /// output to a file, so a long run never blocks on a full pipe), waits until
-/// `ready(output so far)` holds (at most 120 s), lets it settle for
-/// `settle`, presses Ctrl-C ([`ctrl_c`]) and waits for it to exit. Asserts
+/// `ready(output so far)` holds (at most 120 s; a condition, never a
+/// sleep: what shows the provider is inside its wait), presses Ctrl-C ([`ctrl_c`]) and waits for it to exit. Asserts
 /// the exit came within 5 s of the signal and that the provider neither
 /// crashed nor stopped answering; returns the output. A Terraform that runs
 /// on is killed before the test fails, so it never outlives the test.
 #[cfg(unix)]
-pub fn interrupt(ws: &Workspace, args: &[&str], settle: std::time::Duration, ready: &dyn Fn(&str) -> bool) -> String {
+pub fn interrupt(ws: &Workspace, args: &[&str], ready: &dyn Fn(&str) -> bool) -> String {
     use std::time::{Duration, Instant};
     let log = ws.work().join(format!("{}-interrupted.log", args[0]));
     let file = std::fs::File::create(&log).expect("log file");
@@ -327,7 +327,6 @@ pub fn interrupt(ws: &Workspace, args: &[&str], settle: std::time::Duration, rea
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(settle);
     let pressed = Instant::now();
     ctrl_c(&child);
     let status = loop {

@@ -94,14 +94,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 PY=$(python3 -c 'import sys; print(sys.executable)')
 
-log "release builds (profile.release: LTO, strip)"
-cargo build --release --locked --bin terraform-provider-proxtalos >&2
-cargo build --release --locked --example terraform-provider-tftest >&2
-TARGET=$(cargo metadata --format-version 1 --no-deps --locked |
-  "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-PROXTALOS_BIN=$TARGET/release/terraform-provider-proxtalos
-TFTEST_BIN=$TARGET/release/examples/terraform-provider-tftest
-[ -x "$PROXTALOS_BIN" ] && [ -x "$TFTEST_BIN" ] || die "release binaries not found under $TARGET"
+log "release builds, as shipped (profile.release: LTO, strip; scripts/lib/release-flags.sh)"
+# shellcheck source=lib/release-flags.sh
+. scripts/lib/release-flags.sh
+RELEASE_DIR=$(release_build --bin terraform-provider-proxtalos --example terraform-provider-tftest) ||
+  die "release build failed"
+PROXTALOS_BIN=$RELEASE_DIR/terraform-provider-proxtalos
+TFTEST_BIN=$RELEASE_DIR/examples/terraform-provider-tftest
+[ -x "$PROXTALOS_BIN" ] && [ -x "$TFTEST_BIN" ] || die "release binaries not found under $RELEASE_DIR"
+echo "built for $(host_triple) with RUSTFLAGS='$(release_rustflags "$(host_triple)")': $(file -b "$PROXTALOS_BIN" | cut -d, -f1)" >&2
 
 log "Terraform"
 if [ -n "${PROXTALOS_TF:-}" ]; then TF=$PROXTALOS_TF

@@ -31,10 +31,12 @@ if [ -z "${PROXTALOS_FAKEPVE:-}" ]; then
 fi
 export PROXTALOS_FAKEPVE
 
-echo "==> cargo build --release --locked --bin terraform-provider-proxtalos" >&2
-cargo build --release --locked --bin terraform-provider-proxtalos >&2 || die "building the provider failed"
+echo "==> release build of the provider, as shipped (scripts/lib/release-flags.sh)" >&2
+# shellcheck source=lib/release-flags.sh
+. scripts/lib/release-flags.sh
+RELEASE_DIR=$(release_build --bin terraform-provider-proxtalos) || die "building the provider failed"
 echo "==> cargo build --example bench-quickstart --features sim" >&2
 cargo build --locked --example bench-quickstart --features sim >&2 || die "building the benchmark failed"
 
 exec "${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/bench-quickstart" \
-  --provider-dir "${CARGO_TARGET_DIR:-$ROOT/target}/release" "$@"
+  --provider-dir "$RELEASE_DIR" "$@"

@@ -16,8 +16,8 @@
 # Environment:
 #   DIST=dir            output directory (default: dist/, gitignored); emptied
 #                       of this version's artifacts first
-#   TARGETS="t1 t2"     Rust triples to build (default: builds[0].targets of
-#                       .goreleaser.yml, glibc suffixes included)
+#   TARGETS="t1 t2"     Rust triples to build (default: the targets of every
+#                       build of .goreleaser.yml, glibc suffixes included)
 #   PROXTALOS_TF=path   Terraform for the mirror check (else terraform/tofu on
 #                       PATH, else scripts/install-terraform.sh)
 #   NO_SIGN=1           skip the signature (packaging only)
@@ -78,6 +78,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+# shellcheck source=lib/release-flags.sh
+. "$ROOT/scripts/lib/release-flags.sh"
 PROJECT=terraform-provider-proxtalos
 SOURCE_ADDR=registry.terraform.io/proxtalos/proxtalos
 DIST=${DIST:-$ROOT/dist}
@@ -231,7 +233,8 @@ mkdir -p "$DIST/logs"
 rm -f "$DIST/${PROJECT}_${VERSION}_"*
 
 if [ -z "${TARGETS:-}" ]; then
-  # builds[0].targets of .goreleaser.yml: the `- triple` lines after `targets:`.
+  # The targets of every build of .goreleaser.yml: the `- triple` lines after
+  # each `targets:`.
   TARGETS=$(awk '/^ *targets:/{t=1; next} t && /^ *- /{print $2; next} t && !/^ *#/{t=0}' .goreleaser.yml)
 fi
 [ -n "$TARGETS" ] || die "no targets found in .goreleaser.yml"
@@ -281,7 +284,7 @@ for triple in $TARGETS; do
   fi
   log "building $triple ($oa)"
   t=$(date +%s)
-  if PROVIDER_VERSION=$VERSION MACOSX_DEPLOYMENT_TARGET=$MACOS_MIN \
+  if PROVIDER_VERSION=$VERSION MACOSX_DEPLOYMENT_TARGET=$MACOS_MIN RUSTFLAGS=$(release_rustflags "$triple") \
     cargo zigbuild --release --locked --target "$triple" >"$DIST/logs/build-$base.log" 2>&1; then
     TIME[$triple]=$(($(date +%s) - t))
     out=target/$base/release/$(exe_of "$oa")
@@ -335,6 +338,10 @@ for triple in "${ORDER[@]}"; do
   case $oa in
     linux_*)
       glibc=$(readelf -W -V "$b" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1)
+      # Non-PIE as scripts/lib/release-flags.sh asks: ELF type EXEC, not DYN.
+      if ! readelf -h "$b" | grep -q 'Type: *EXEC'; then
+        kind+="; PIE where non-PIE was asked FAIL"; FAILED_CHECKS=1
+      fi
       if [ "$(printf '%s\n%s\n' "$glibc" "$GLIBC_FLOOR" | sort -V | tail -n1)" = "$GLIBC_FLOOR" ]; then
         CHECK[$triple]="$kind; max GLIBC_$glibc <= $GLIBC_FLOOR ok"
       else

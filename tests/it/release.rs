@@ -37,16 +37,54 @@ fn goreleaser_config_validates_against_the_schema() {
 fn goreleaser_agrees_with_cargo_toml() {
     let cfg = goreleaser();
     let cargo: String = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
-    let build = &cfg["builds"][0];
-    assert_eq!(build["builder"], "rust");
-    assert_eq!(build["binary"], "terraform-provider-proxtalos");
     assert!(cargo.contains("[[bin]]\nname = \"terraform-provider-proxtalos\""), "binary must equal the [[bin]] name");
     assert_eq!(cfg["project_name"], "terraform-provider-proxtalos");
-    let env: Vec<&str> = build["env"].as_array().unwrap().iter().filter_map(|e| e.as_str()).collect();
-    assert!(env.contains(&"MACOSX_DEPLOYMENT_TARGET=11.0"));
-    assert!(env.iter().any(|e| e.starts_with("PROVIDER_VERSION=")), "version embedded in the binary");
+    let builds = cfg["builds"].as_array().unwrap();
+    let mut triples = Vec::new();
+    for build in builds {
+        assert_eq!(build["builder"], "rust");
+        assert_eq!(build["binary"], "terraform-provider-proxtalos");
+        let env: Vec<&str> = build["env"].as_array().unwrap().iter().filter_map(|e| e.as_str()).collect();
+        assert!(env.iter().any(|e| e.starts_with("PROVIDER_VERSION=")), "version embedded in the binary");
+        let targets: Vec<&str> = build["targets"].as_array().unwrap().iter().filter_map(|t| t.as_str()).collect();
+        for t in &targets {
+            // Every build's RUSTFLAGS are what scripts/lib/release-flags.sh
+            // gives its triples (the dry run and the benchmarks use that).
+            let want = release_rustflags(t);
+            let have = env.iter().find_map(|e| e.strip_prefix("RUSTFLAGS=")).unwrap_or("");
+            assert_eq!(have, want, "RUSTFLAGS of the build holding {t}");
+            if t.contains("apple-darwin") {
+                assert!(env.contains(&"MACOSX_DEPLOYMENT_TARGET=11.0"));
+            }
+        }
+        triples.extend(targets);
+    }
+    for t in [
+        "x86_64-unknown-linux-gnu.2.17",
+        "aarch64-unknown-linux-gnu.2.17",
+        "x86_64-apple-darwin",
+        "aarch64-apple-darwin",
+        "x86_64-pc-windows-gnu",
+    ] {
+        assert!(triples.contains(&t), "{t} is released");
+    }
+    assert_eq!(triples.len(), 5, "each triple once: {triples:?}");
     assert_eq!(cfg["archives"][0]["name_template"], "{{ .ProjectName }}_{{ .Version }}_{{ .Os }}_{{ .Arch }}");
     assert_eq!(cfg["checksum"]["name_template"], "{{ .ProjectName }}_{{ .Version }}_SHA256SUMS");
+}
+
+/// `release_rustflags TRIPLE` of scripts/lib/release-flags.sh.
+fn release_rustflags(triple: &str) -> String {
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(". scripts/lib/release-flags.sh && release_rustflags \"$1\"")
+        .arg("bash")
+        .arg(triple)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 #[test]

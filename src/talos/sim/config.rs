@@ -54,6 +54,9 @@ pub struct KubeFacts {
     pub scheduler_image: String,
     /// `cluster.proxy.image` / `KubeProxyConfig.image`.
     pub proxy_image: String,
+    /// `cluster.coreDNS.image`, empty when the config leaves Talos's
+    /// default.
+    pub coredns_image: String,
     /// `cluster.allowSchedulingOnControlPlanes` (no control-plane taint).
     pub schedulable_control_plane: bool,
 }
@@ -136,6 +139,7 @@ pub fn read(contract: VersionContract, text: &str) -> Result<Facts, String> {
             controller_manager_image: image(&["cluster", "controllerManager", "image"]),
             scheduler_image: image(&["cluster", "scheduler", "image"]),
             proxy_image: image(&["cluster", "proxy", "image"]),
+            coredns_image: image(&["cluster", "coreDNS", "image"]),
             schedulable_control_plane: get(l, &["cluster", "allowSchedulingOnControlPlanes"])
                 .and_then(Value::as_bool)
                 .unwrap_or(false),

@@ -134,6 +134,9 @@ pub fn handle(cluster: &mut Cluster, machines: &[Machine], now: Instant, req: &R
             Some(obj) => Response::json(200, &obj),
             None => not_found(&target.resource, target.group, name),
         },
+        ("PATCH", Some(name), None) if req.content_type.starts_with(ssa::APPLY_PATCH) => {
+            ssa::apply(cluster, machines, now, &target, name, req)
+        }
         ("PATCH", Some(name), None) if target.resource == "nodes" => patch_node(cluster, machines, now, name, req),
         ("DELETE", Some(name), None) if target.resource == "nodes" => {
             let obj = list(&view, &target, "").and_then(|items| find(items, name));
@@ -146,6 +149,9 @@ pub fn handle(cluster: &mut Cluster, machines: &[Machine], now: Instant, req: &R
             }
         }
         ("DELETE", Some(name), None) if target.resource == "pods" => delete_pod(cluster, machines, now, &target, name),
+        ("DELETE", Some(name), None) if !modelled(cluster, &target, name) => {
+            ssa::delete(cluster, &target, name).unwrap_or_else(|| not_found(&target.resource, target.group, name))
+        }
         ("POST", Some(name), Some("eviction")) if target.resource == "pods" => {
             evict(cluster, machines, now, &target, name)
         }
@@ -155,6 +161,23 @@ pub fn handle(cluster: &mut Cluster, machines: &[Machine], now: Instant, req: &R
             "MethodNotAllowed",
             &format!("the lab's API server does not allow {} here", req.method),
         ),
+    }
+}
+
+/// The lab models `name` of `t` itself (a Node, a pod, the kube-proxy
+/// DaemonSet, a workload's Deployment, …), as opposed to an applied-only
+/// object.
+fn modelled(cluster: &Cluster, t: &Target, name: &str) -> bool {
+    let ns = t.namespace.as_deref().unwrap_or_default();
+    let workload = |f: fn(&super::model::Workload) -> String| {
+        cluster.seeded && WORKLOADS.iter().any(|w| w.namespace == ns && f(w) == name)
+    };
+    match t.resource.as_str() {
+        "nodes" | "pods" | "namespaces" => true,
+        "daemonsets" => ns == "kube-system" && name == "kube-proxy" && !cluster.nodes.is_empty(),
+        "deployments" | "poddisruptionbudgets" => workload(|w| w.name.to_string()),
+        "replicasets" => workload(|w| format!("{}-{}", w.name, w.template_hash)),
+        _ => false,
     }
 }
 
@@ -182,7 +205,7 @@ pub fn is_watch(req: &Request<'_>) -> bool {
 }
 
 /// What a resource path names.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Target {
     group: &'static str,
     resource: String,
@@ -194,15 +217,8 @@ struct Target {
 impl Target {
     /// The kind of the resource's objects and their apiVersion.
     fn kind(&self) -> (&'static str, String) {
-        let kind = match self.resource.as_str() {
-            "nodes" => "Node",
-            "namespaces" => "Namespace",
-            "pods" => "Pod",
-            "daemonsets" => "DaemonSet",
-            "deployments" => "Deployment",
-            "replicasets" => "ReplicaSet",
-            _ => "PodDisruptionBudget",
-        };
+        let kind =
+            discovery::RESOURCES.iter().find(|r| r.0 == self.group && r.1 == self.resource).map_or("Unknown", |r| r.2);
         (kind, if self.group.is_empty() { "v1".to_string() } else { format!("{}/v1", self.group) })
     }
 
@@ -210,8 +226,9 @@ impl Target {
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let (group, rest) = match parts.as_slice() {
             ["api", "v1", rest @ ..] => ("", rest),
-            ["apis", "apps", "v1", rest @ ..] => ("apps", rest),
-            ["apis", "policy", "v1", rest @ ..] => ("policy", rest),
+            ["apis", g, "v1", rest @ ..] => {
+                (discovery::RESOURCES.iter().map(|r| r.0).find(|known| !known.is_empty() && known == g)?, rest)
+            }
             _ => return None,
         };
         let (namespace, rest) = match rest {
@@ -224,18 +241,11 @@ impl Target {
             [r, n, s] => (r, Some(n.to_string()), Some(s.to_string())),
             _ => return None,
         };
-        let known = match group {
-            "" => ["nodes", "pods", "namespaces"].contains(resource),
-            "apps" => ["daemonsets", "deployments", "replicasets"].contains(resource),
-            _ => *resource == "poddisruptionbudgets",
-        };
-        let cluster_scoped = ["nodes", "namespaces"].contains(resource);
+        let known = discovery::RESOURCES.iter().find(|r| r.0 == group && r.1 == *resource)?;
+        let cluster_scoped = known.3;
         // A cluster-scoped resource under a namespace, or a namespaced get
         // without one, is no route.
-        if !known
-            || (cluster_scoped && namespace.is_some())
-            || (!cluster_scoped && name.is_some() && namespace.is_none())
-        {
+        if (cluster_scoped && namespace.is_some()) || (!cluster_scoped && name.is_some() && namespace.is_none()) {
             return None;
         }
         Some(Target { group, resource: resource.to_string(), namespace, name, sub })
@@ -268,8 +278,10 @@ fn list(view: &View<'_>, t: &Target, query: &str) -> Option<Vec<Value>> {
                 _ => view.pdb(i),
             })
             .collect(),
-        _ => return None,
+        // Kinds only server-side apply makes (ssa.rs).
+        _ => Vec::new(),
     };
+    let items = ssa::with_stored(view.cluster, t, items);
     let labels = param(query, "labelSelector").unwrap_or_default();
     let fields = param(query, "fieldSelector").unwrap_or_default();
     Some(items.into_iter().filter(|o| selects(&labels, o, labels_of) && selects(&fields, o, field_of)).collect())
@@ -428,6 +440,7 @@ fn evict(cluster: &mut Cluster, machines: &[Machine], now: Instant, t: &Target, 
     }
 }
 
+mod ssa;
 pub mod watch;
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Discovery documents, as kube-apiserver serves them without aggregated
 //! discovery (kubectl asks for `apidiscovery.k8s.io/v2` first and falls
 //! back to these when the reply is plain JSON): `/api`, `/apis`, and the
-//! resource lists of `v1`, `apps/v1` and `policy/v1`, with `pods/eviction`
+//! resource lists of `v1`, `apps/v1`, `policy/v1` and
+//! `rbac.authorization.k8s.io/v1`, with `pods/eviction`
 //! listed (kubectl drain checks for it before it evicts), and `/version`.
 
 use serde_json::{Value, json};
@@ -23,6 +24,36 @@ fn resource_list(group_version: &str, resources: Vec<Value>) -> Value {
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})
 }
 
+/// The resources the lab serves: (group, resource, kind, cluster-scoped,
+/// short names), each at version `v1`.
+pub const RESOURCES: [(&str, &str, &str, bool, &[&str]); 15] = [
+    ("", "namespaces", "Namespace", true, &["ns"]),
+    ("", "nodes", "Node", true, &["no"]),
+    ("", "pods", "Pod", false, &["po"]),
+    ("", "serviceaccounts", "ServiceAccount", false, &["sa"]),
+    ("", "configmaps", "ConfigMap", false, &["cm"]),
+    ("", "secrets", "Secret", false, &[]),
+    ("", "services", "Service", false, &["svc"]),
+    ("apps", "daemonsets", "DaemonSet", false, &["ds"]),
+    ("apps", "deployments", "Deployment", false, &["deploy"]),
+    ("apps", "replicasets", "ReplicaSet", false, &["rs"]),
+    ("policy", "poddisruptionbudgets", "PodDisruptionBudget", false, &["pdb"]),
+    ("rbac.authorization.k8s.io", "clusterroles", "ClusterRole", true, &[]),
+    ("rbac.authorization.k8s.io", "clusterrolebindings", "ClusterRoleBinding", true, &[]),
+    ("rbac.authorization.k8s.io", "roles", "Role", false, &[]),
+    ("rbac.authorization.k8s.io", "rolebindings", "RoleBinding", false, &[]),
+];
+
+const GROUPS: [&str; 3] = ["apps", "policy", "rbac.authorization.k8s.io"];
+
+fn resources_of(group: &str) -> Vec<Value> {
+    RESOURCES
+        .iter()
+        .filter(|r| r.0 == group)
+        .map(|(_, name, kind, cluster, short)| resource(name, kind, !cluster, short))
+        .collect()
+}
+
 /// The discovery document at `path`, if it is one.
 pub fn document(path: &str, _accept: &str) -> Option<Response> {
     let doc = match path {
@@ -32,32 +63,20 @@ pub fn document(path: &str, _accept: &str) -> Option<Response> {
                 json!({"name": g, "versions": [{"groupVersion": format!("{g}/v1"), "version": "v1"}],
                     "preferredVersion": {"groupVersion": format!("{g}/v1"), "version": "v1"}})
             };
-            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [group("apps"), group("policy")]})
+            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": GROUPS.map(group)})
         }
-        "/api/v1" => resource_list(
-            "v1",
-            vec![
-                resource("namespaces", "Namespace", false, &["ns"]),
-                resource("nodes", "Node", false, &["no"]),
-                sub("nodes/status", "Node", false, &["get", "patch", "update"]),
-                resource("pods", "Pod", true, &["po"]),
-                json!({"name": "pods/eviction", "singularName": "", "namespaced": true, "group": "policy",
-                    "version": "v1", "kind": "Eviction", "verbs": ["create"]}),
-                sub("pods/status", "Pod", true, &["get", "patch", "update"]),
-            ],
-        ),
-        "/apis/apps/v1" => resource_list(
-            "apps/v1",
-            vec![
-                resource("daemonsets", "DaemonSet", true, &["ds"]),
-                resource("deployments", "Deployment", true, &["deploy"]),
-                resource("replicasets", "ReplicaSet", true, &["rs"]),
-            ],
-        ),
-        "/apis/policy/v1" => {
-            resource_list("policy/v1", vec![resource("poddisruptionbudgets", "PodDisruptionBudget", true, &["pdb"])])
+        "/api/v1" => {
+            let mut r = resources_of("");
+            r.push(sub("nodes/status", "Node", false, &["get", "patch", "update"]));
+            r.push(json!({"name": "pods/eviction", "singularName": "", "namespaced": true, "group": "policy",
+                "version": "v1", "kind": "Eviction", "verbs": ["create"]}));
+            r.push(sub("pods/status", "Pod", true, &["get", "patch", "update"]));
+            resource_list("v1", r)
         }
-        _ => return None,
+        p => {
+            let g = GROUPS.into_iter().find(|g| p == format!("/apis/{g}/v1"))?;
+            resource_list(&format!("{g}/v1"), resources_of(g))
+        }
     };
     Some(Response::json(200, &doc))
 }

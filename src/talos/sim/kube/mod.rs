@@ -13,11 +13,13 @@
 //!   a shutdown or a graceful reset.
 
 pub mod api;
+pub mod apply;
 pub mod discovery;
 pub(crate) mod drain;
 pub mod model;
 pub mod render;
 pub(crate) mod server;
+pub mod store;
 pub mod table;
 
 use std::time::{Instant, SystemTime};

@@ -144,6 +144,8 @@ pub struct Pod {
     pub bound_at: Option<Instant>,
     /// `metadata.resourceVersion`.
     pub rv: u64,
+    /// The image its container runs (the template's when it was made).
+    pub image: String,
 }
 
 /// A control-plane component's static pod on one node. Talos renders the
@@ -211,6 +213,13 @@ pub struct Cluster {
     pub talos_cordoned: std::collections::BTreeSet<String>,
     /// Static pods by (control-plane node, component).
     pub static_pods: BTreeMap<(String, &'static str), StaticPod>,
+    /// Objects made or changed by server-side apply (`store.rs`).
+    pub objects: BTreeMap<super::store::ObjKey, super::store::Stored>,
+    /// kube-proxy's image at bootstrap (the bootstrapping control plane's
+    /// configuration).
+    pub boot_proxy_image: Option<String>,
+    /// CoreDNS's image at bootstrap, when the configuration sets one.
+    pub boot_coredns_image: Option<String>,
     nonce: u64,
     counter: u64,
 }
@@ -232,6 +241,9 @@ impl Cluster {
             pod_start,
             talos_cordoned: Default::default(),
             static_pods: BTreeMap::new(),
+            objects: BTreeMap::new(),
+            boot_proxy_image: None,
+            boot_coredns_image: None,
             nonce,
             counter: 0,
         }
@@ -291,6 +303,11 @@ impl Cluster {
         }
         if !self.nodes.is_empty() && !self.seeded {
             self.seeded = true;
+            let boot = machines.iter().find(|m| m.serving).map(|m| m.kube.clone());
+            if let Some(k) = boot {
+                self.boot_proxy_image = Some(k.proxy_image).filter(|i| !i.is_empty());
+                self.boot_coredns_image = Some(k.coredns_image).filter(|i| !i.is_empty());
+            }
         }
         self.sync_static_pods(now);
         // Pod garbage collection: pods bound to a Node that no longer exists.
@@ -304,13 +321,26 @@ impl Cluster {
             self.pods.remove(&k);
         }
         if self.seeded {
+            // A changed template image rolls the pods (all at once: a lab
+            // simplification of the Deployment's rolling update).
+            let images: Vec<String> = (0..WORKLOADS.len()).map(|i| self.workload_image(i)).collect();
+            self.pods.retain(|_, p| p.image == images[p.workload]);
             for (i, w) in WORKLOADS.iter().enumerate() {
                 let have = self.pods.values().filter(|p| p.workload == i).count();
                 for _ in have..w.replicas {
                     let name = format!("{}-{}-{}", w.name, w.template_hash, self.suffix(5));
                     let (uid, rv) = (self.uid(), self.bump());
-                    let pod =
-                        Pod { workload: i, name: name.clone(), uid, created: wall, node: None, bound_at: None, rv };
+                    let image = images[i].clone();
+                    let pod = Pod {
+                        workload: i,
+                        name: name.clone(),
+                        uid,
+                        created: wall,
+                        node: None,
+                        bound_at: None,
+                        rv,
+                        image,
+                    };
                     self.pods.insert((w.namespace.to_string(), name), pod);
                 }
             }

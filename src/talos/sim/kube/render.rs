@@ -156,16 +156,18 @@ impl View<'_> {
                     });
                 }
             }
+            // The DaemonSet's pod: a new image is a new pod (its rollout).
+            let proxy_image = self.cluster.proxy_image(&k.proxy_image);
             out.push(PodObj {
                 namespace: "kube-system".to_string(),
-                name: format!("kube-proxy-{}", &stable_uid(name).replace('-', "")[..5]),
-                uid: stable_uid(&format!("kube-proxy/{name}/{}", rec.uid)),
+                name: format!("kube-proxy-{}", &stable_uid(&format!("{name}/{proxy_image}")).replace('-', "")[..5]),
+                uid: stable_uid(&format!("kube-proxy/{name}/{}/{proxy_image}", rec.uid)),
                 node: Some(name.clone()),
                 ready,
                 labels: vec![("k8s-app".into(), "kube-proxy".into()), ("tier".into(), "node".into())],
                 annotations: Vec::new(),
                 owner: Owner::DaemonSet("kube-proxy"),
-                container: ("kube-proxy".to_string(), k.proxy_image.clone()),
+                container: ("kube-proxy".to_string(), proxy_image),
                 created: rec.created,
                 rv: rec.rv,
                 host_network: true,
@@ -185,7 +187,7 @@ impl View<'_> {
                 ],
                 annotations: Vec::new(),
                 owner: Owner::ReplicaSet(format!("{}-{}", w.name, w.template_hash)),
-                container: (w.name.to_string(), w.image.to_string()),
+                container: (w.name.to_string(), p.image.clone()),
                 created: p.created,
                 rv: p.rv,
                 host_network: false,
@@ -336,7 +338,8 @@ impl View<'_> {
     pub fn daemonset(&self) -> Value {
         let nodes = self.cluster.nodes.len();
         let ready = self.cluster.nodes.keys().filter(|n| self.node_status(n) == "True").count();
-        let image = self.cluster.nodes.values().next().map(|r| r.last.kube.proxy_image.clone()).unwrap_or_default();
+        let fallback = self.cluster.nodes.values().next().map(|r| r.last.kube.proxy_image.clone()).unwrap_or_default();
+        let image = self.cluster.proxy_image(&fallback);
         json!({
             "kind": "DaemonSet", "apiVersion": "apps/v1",
             "metadata": {"name": "kube-proxy", "namespace": "kube-system", "uid": stable_uid("ds/kube-proxy"),
@@ -366,7 +369,7 @@ impl View<'_> {
                 "resourceVersion": self.cluster.rv.to_string(), "generation": 1, "labels": {w.label.0: w.label.1}},
             "spec": {"replicas": w.replicas, "selector": {"matchLabels": {w.label.0: w.label.1}},
                 "template": {"metadata": {"labels": {w.label.0: w.label.1}},
-                    "spec": {"containers": [{"name": w.name, "image": w.image}]}}},
+                    "spec": {"containers": [{"name": w.name, "image": self.cluster.workload_image(i)}]}}},
             "status": {"observedGeneration": 1, "replicas": have, "updatedReplicas": have, "readyReplicas": ready,
                 "availableReplicas": ready, "unavailableReplicas": w.replicas.saturating_sub(ready)},
         })

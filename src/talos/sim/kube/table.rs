@@ -272,6 +272,32 @@ fn columns(resource: &str) -> (Columns, Cells) {
                 ]
             },
         ),
+        // kube-apiserver's printers for the kinds the bootstrap manifests
+        // hold (printers.go: printConfigMap, printSecret,
+        // printServiceAccount, printService; the RBAC kinds print their
+        // name and age here, a lab simplification).
+        "configmaps" => (vec![("Name", 0), ("Data", 0), ("Age", 0)], |o| {
+            let data =
+                o["data"].as_object().map_or(0, |m| m.len()) + o["binaryData"].as_object().map_or(0, |m| m.len());
+            vec![json!(s(&o["metadata"]["name"])), json!(data), json!(age(o))]
+        }),
+        "secrets" => (vec![("Name", 0), ("Type", 0), ("Data", 0), ("Age", 0)], |o| {
+            let data =
+                o["data"].as_object().map_or(0, |m| m.len()) + o["stringData"].as_object().map_or(0, |m| m.len());
+            let ty = o["type"].as_str().unwrap_or("Opaque");
+            vec![json!(s(&o["metadata"]["name"])), json!(ty), json!(data), json!(age(o))]
+        }),
+        "serviceaccounts" => (vec![("Name", 0), ("Secrets", 0), ("Age", 0)], |o| {
+            let n = o["secrets"].as_array().map_or(0, Vec::len);
+            vec![json!(s(&o["metadata"]["name"])), json!(n), json!(age(o))]
+        }),
+        "services" => (vec![("Name", 0), ("Type", 0), ("Cluster-IP", 0), ("Age", 0)], |o| {
+            let ty = o["spec"]["type"].as_str().unwrap_or("ClusterIP");
+            vec![json!(s(&o["metadata"]["name"])), json!(ty), json!(s(&o["spec"]["clusterIP"])), json!(age(o))]
+        }),
+        "clusterroles" | "clusterrolebindings" | "roles" | "rolebindings" => {
+            (vec![("Name", 0), ("Age", 0)], |o| vec![json!(s(&o["metadata"]["name"])), json!(age(o))])
+        }
         _ => (vec![("Name", 0), ("Status", 0), ("Age", 0)], |o| {
             vec![json!(s(&o["metadata"]["name"])), json!(s(&o["status"]["phase"])), json!(age(o))]
         }),

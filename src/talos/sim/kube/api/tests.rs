@@ -190,7 +190,7 @@ fn discovery_lists_the_eviction_subresource_and_unknown_paths_are_404() {
     assert_eq!(groups["groups"][1]["preferredVersion"]["groupVersion"], "policy/v1");
     let (_, version) = lab.get("/version");
     assert_eq!((version["major"].as_str(), version["minor"].as_str()), (Some("1"), Some("33")));
-    for p in ["/apis/batch/v1/jobs", "/api/v1/secrets", "/api/v1/namespaces/default/nodes/x"] {
+    for p in ["/apis/batch/v1/jobs", "/api/v1/persistentvolumes", "/api/v1/namespaces/default/nodes/x"] {
         assert_eq!(lab.get(p).0, 404, "{p}");
     }
 }
@@ -202,4 +202,108 @@ fn a_deleted_node_is_gone_until_its_kubelet_restarts() {
     assert_eq!(lab.get("/api/v1/nodes/w-2").0, 404);
     lab.machines[2].boot_id += 1;
     assert_eq!(lab.get("/api/v1/nodes/w-2").0, 200);
+}
+
+fn apply(lab: &mut Lab, path: &str, query: &str, body: &str) -> (u16, Value) {
+    lab.call("PATCH", &format!("{path}?{query}"), "application/json", "application/apply-patch+yaml", body)
+}
+
+const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: coredns\n  namespace: kube-system\ndata:\n  Corefile: \".:53 {}\"\n";
+
+/// Server-side apply of a kind the lab does not model: 201 on create with
+/// the manager's managedFields, 200 after; listed, got, deleted
+/// (kube-apiserver `endpoints/handlers/patch.go`; structured-merge-diff).
+#[test]
+fn apply_creates_then_updates_an_object_and_delete_removes_it() {
+    let mut lab = Lab::new();
+    let path = "/api/v1/namespaces/kube-system/configmaps/coredns";
+    let (code, obj) = apply(&mut lab, path, "fieldManager=talos&force=true", CM);
+    assert_eq!(code, 201, "{obj}");
+    assert_eq!(obj["metadata"]["managedFields"][0]["manager"], "talos");
+    assert_eq!(obj["metadata"]["managedFields"][0]["fieldsV1"]["f:data"]["f:Corefile"], serde_json::json!({}));
+    assert!(obj["metadata"]["uid"].as_str().is_some_and(|u| u.len() == 36));
+    let (code, again) = apply(&mut lab, path, "fieldManager=talos&force=true", &CM.replace("{}", "{ cache 30 }"));
+    assert_eq!(code, 200);
+    assert_eq!(again["metadata"]["uid"], obj["metadata"]["uid"]);
+    assert_eq!(again["data"]["Corefile"], ".:53 { cache 30 }");
+    let (_, list) = lab.get("/api/v1/namespaces/kube-system/configmaps");
+    assert_eq!(names(&list), ["coredns"]);
+    assert_eq!(lab.get(path).0, 200);
+    assert_eq!(lab.call("DELETE", path, "application/json", "", "").0, 200);
+    assert_eq!(lab.get(path).0, 404);
+}
+
+/// The refusals: no fieldManager (422 Invalid), a conflict (409 with the
+/// FieldManagerConflict causes), a name that is not the URL's (400), a
+/// namespace that does not exist (404), a kind the kubelets own (405, lab).
+#[test]
+fn apply_refusals_follow_the_api_server() {
+    let mut lab = Lab::new();
+    let path = "/api/v1/namespaces/kube-system/configmaps/coredns";
+    let (code, s) = apply(&mut lab, path, "", CM);
+    assert_eq!((code, s["reason"].as_str()), (422, Some("Invalid")));
+    assert_eq!(
+        s["message"],
+        "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"
+    );
+    assert_eq!(apply(&mut lab, path, "fieldManager=person", CM).0, 201);
+    let other = CM.replace("{}", "{ log }");
+    let (code, s) = apply(&mut lab, path, "fieldManager=talos", &other);
+    assert_eq!((code, s["reason"].as_str()), (409, Some("Conflict")), "{s}");
+    assert_eq!(s["message"], "Apply failed with 1 conflict: conflict with \"person\": .data.Corefile");
+    assert_eq!(s["details"]["causes"][0]["type"], "FieldManagerConflict");
+    assert_eq!(apply(&mut lab, path, "fieldManager=talos&force=true", &other).0, 200);
+    let (code, s) = apply(&mut lab, "/api/v1/namespaces/kube-system/configmaps/other", "fieldManager=talos", CM);
+    assert_eq!(code, 400, "{s}");
+    let (code, _) = apply(
+        &mut lab,
+        "/api/v1/namespaces/nowhere/configmaps/coredns",
+        "fieldManager=talos",
+        &CM.replace("kube-system", "nowhere"),
+    );
+    assert_eq!(code, 404);
+    let node = "apiVersion: v1\nkind: Node\nmetadata:\n  name: w-1\n";
+    assert_eq!(apply(&mut lab, "/api/v1/nodes/w-1", "fieldManager=talos", node).0, 405);
+}
+
+/// Applying the kube-proxy DaemonSet with a new image rolls its pods to
+/// it (new pod names), and the DaemonSet's generation goes up.
+#[test]
+fn applying_the_kube_proxy_daemonset_rolls_its_pods() {
+    let mut lab = Lab::new();
+    let proxy_pods = |lab: &mut Lab| {
+        let (_, pods) = lab.get("/api/v1/namespaces/kube-system/pods?labelSelector=k8s-app%3Dkube-proxy");
+        pods["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["metadata"]["name"].as_str().unwrap().to_string(),
+                    p["spec"]["containers"][0]["image"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let before = proxy_pods(&mut lab);
+    assert!(before.iter().all(|(_, i)| i == "registry.k8s.io/kube-proxy:v1.33.1"), "{before:?}");
+    let ds = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: kube-proxy\n  namespace: kube-system\nspec:\n  template:\n    spec:\n      containers:\n      - name: kube-proxy\n        image: registry.k8s.io/kube-proxy:v1.34.0\n";
+    let (code, obj) = apply(
+        &mut lab,
+        "/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy",
+        "fieldManager=talos&force=true",
+        ds,
+    );
+    assert_eq!(code, 200, "{obj}");
+    assert_eq!(obj["metadata"]["generation"], 2);
+    assert_eq!(obj["status"]["observedGeneration"], 2);
+    let after = proxy_pods(&mut lab);
+    assert_eq!(after.len(), before.len());
+    assert!(after.iter().all(|(_, i)| i == "registry.k8s.io/kube-proxy:v1.34.0"), "{after:?}");
+    assert!(after.iter().all(|(n, _)| !before.iter().any(|(b, _)| b == n)), "new pods: {before:?} {after:?}");
+    // The modelled DaemonSet cannot be deleted in the lab.
+    assert_eq!(
+        lab.call("DELETE", "/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy", "application/json", "", "").0,
+        405
+    );
 }

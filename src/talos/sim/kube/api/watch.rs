@@ -191,7 +191,7 @@ mod tests {
             403
         );
         assert_eq!(
-            Watch::start(&c, &machines, now, &req("/api/v1/secrets", "watch=true", &admin)).unwrap_err().code,
+            Watch::start(&c, &machines, now, &req("/api/v1/persistentvolumes", "watch=true", &admin)).unwrap_err().code,
             404
         );
     }

@@ -36,6 +36,9 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// An object to apply lacks what names it (apiVersion, kind, name).
+    #[error("the object to apply is not valid: {0}")]
+    InvalidObject(String),
     /// kube-core refused to build the request (a bad parameter).
     #[error("building a Kubernetes request")]
     Build(#[source] kube_core::request::Error),
@@ -46,6 +49,12 @@ impl Error {
     /// (403): waiting will not help.
     pub fn is_auth(&self) -> bool {
         matches!(self, Error::Api { code: 401 | 403, .. })
+    }
+
+    /// Server-side apply refused: another field manager owns a field
+    /// (409 Conflict; the message lists them).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Api { code: 409, .. })
     }
 
     /// The object does not exist (404).

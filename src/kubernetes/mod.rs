@@ -7,17 +7,20 @@
 //! - [`Kubeconfig`]: the parts of a kubeconfig (server, CA, client
 //!   certificate and key); errors never echo its content.
 //! - [`Client`]: TLS from those parts, `get`/`list` with deadlines, API
-//!   errors as Kubernetes `Status` (code, reason, message).
+//!   errors as Kubernetes `Status` (code, reason, message), and
+//!   server-side apply of any object ([`apply_request`]).
 //! - [`health`]: what `talosctl health` checks on the Kubernetes side, as
 //!   pure functions over a [`health::Snapshot`] (table-tested), and the
 //!   calls that take one.
 
+mod apply;
 mod client;
 mod error;
 pub mod health;
 mod kubeconfig;
 pub mod objects;
 
+pub use apply::apply_request;
 pub use client::{Client, Timeouts};
 pub use error::Error;
 pub use kubeconfig::{Kubeconfig, KubeconfigError};

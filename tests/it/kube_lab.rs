@@ -240,3 +240,131 @@ async fn kubectl_wait_and_get_watch_follow_changes() {
     tokio::time::timeout(Duration::from_secs(30), next).await.expect("kubectl get -w showed the node NotReady");
     let _ = watch.kill().await;
 }
+
+/// What `talosctl upgrade-k8s` does last on Talos ≥ 1.13: list the
+/// bootstrap manifests from a control plane (COSI `State/List`) and apply
+/// every object server-side as field manager `talos` with `force`
+/// (siderolabs/talos `pkg/cluster/kubernetes/talos_managed.go`,
+/// go-kubernetes `kubernetes/ssa`). kube-proxy stays at its bootstrap image
+/// after a configuration change until the sync; a person's apply of a
+/// field `talos` owns is refused with the API server's conflict, as real
+/// kubectl shows it, until forced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bootstrap_manifests_sync_by_server_side_apply() {
+    use proxtalos::kubernetes::{Client, Kubeconfig, Timeouts};
+    use proxtalos::talos::api::{ApplyMode, ApplyRequest};
+
+    let Some((c, k, [cp, _, _])) = cluster().await else { return };
+    nodes_are(&k, &[(&cp, "Ready")]).await;
+    let node = crate::talos_api::target(&c, 0).connect().await.unwrap();
+    let kc = node.kubeconfig().await.unwrap();
+    let kube = Client::new(&Kubeconfig::parse(&kc).unwrap(), Timeouts::default()).unwrap();
+    let proxy_images = || async {
+        let out = k
+            .ok(&[
+                "get",
+                "pods",
+                "-n",
+                "kube-system",
+                "-l",
+                "k8s-app=kube-proxy",
+                "-o",
+                "jsonpath={.items[*].spec.containers[0].image}",
+            ])
+            .await;
+        let mut images: Vec<String> = out.split_whitespace().map(str::to_string).collect();
+        images.dedup();
+        images
+    };
+    assert_eq!(proxy_images().await, ["registry.k8s.io/kube-proxy:v1.33.1"]);
+
+    // A configuration change alone does not roll kube-proxy.
+    let ip: IpAddr = c.endpoint(0).rsplit_once(':').unwrap().0.trim_matches(['[', ']']).parse().unwrap();
+    let newer = String::from_utf8(config(ip, true)).unwrap().replace("kube-proxy:v1.33.1", "kube-proxy:v1.34.0");
+    assert!(newer.contains("kube-proxy:v1.34.0"), "the config names kube-proxy's image");
+    let req = ApplyRequest { config: newer.into_bytes(), mode: ApplyMode::NoReboot, dry_run: false, try_timeout: None };
+    node.apply_configuration(&req).await.unwrap();
+    let manifests = node.manifests().await.unwrap();
+    let ids: Vec<&str> = manifests.iter().map(|m| m.id.as_str()).collect();
+    assert!(ids.contains(&"10-kube-proxy") && ids.contains(&"11-core-dns"), "{ids:?}");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "sorted as Talos applies them: {ids:?}");
+    assert_eq!(proxy_images().await, ["registry.k8s.io/kube-proxy:v1.33.1"]);
+    assert!(
+        crate::talos_api::target(&c, 1).connect().await.unwrap().manifests().await.unwrap().is_empty(),
+        "a worker renders none"
+    );
+
+    // The sync: every object, in order, as `talos`, forced.
+    for m in &manifests {
+        for obj in &m.objects {
+            kube.apply(obj, "talos", true).await.unwrap_or_else(|e| panic!("{}: {e}", m.id));
+        }
+    }
+    until("kube-proxy rolled to v1.34.0", Duration::from_secs(30), || async {
+        proxy_images().await == ["registry.k8s.io/kube-proxy:v1.34.0"]
+    })
+    .await;
+    let listed = k.ok(&["get", "serviceaccounts,configmaps,services", "-n", "kube-system", "--no-headers"]).await;
+    for name in [
+        "serviceaccount/kube-proxy",
+        "serviceaccount/coredns",
+        "configmap/coredns",
+        "configmap/kubeconfig-in-cluster",
+        "service/kube-dns",
+    ] {
+        assert!(listed.contains(name.split('/').nth(1).unwrap()), "{name} missing:\n{listed}");
+    }
+    let managers = k
+        .ok(&[
+            "get",
+            "ds",
+            "kube-proxy",
+            "-n",
+            "kube-system",
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.managedFields[*].manager}",
+        ])
+        .await;
+    assert_eq!(managers.trim(), "talos");
+
+    // A person's server-side apply of the image `talos` owns: kubectl's
+    // conflict error, then the forced apply wins.
+    let person = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: kube-proxy\n  namespace: kube-system\nspec:\n  template:\n    spec:\n      containers:\n      - name: kube-proxy\n        image: registry.k8s.io/kube-proxy:v1.34.1\n";
+    let file = std::env::temp_dir().join(format!("kube-proxy-{}.yaml", std::process::id()));
+    std::fs::write(&file, person).unwrap();
+    let path = file.to_str().unwrap();
+    let out = k.run(&["apply", "--server-side", "--field-manager=person", "--validate=false", "-f", path]).await;
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "the conflict was not refused");
+    assert!(
+        err.contains("conflict with \"talos\"")
+            && err.contains(".spec.template.spec.containers[name=\"kube-proxy\"].image"),
+        "{err}"
+    );
+    k.ok(&["apply", "--server-side", "--field-manager=person", "--force-conflicts", "--validate=false", "-f", path])
+        .await;
+    std::fs::remove_file(&file).unwrap();
+    until("kube-proxy runs the person's image", Duration::from_secs(30), || async {
+        proxy_images().await == ["registry.k8s.io/kube-proxy:v1.34.1"]
+    })
+    .await;
+    // Talos's next sync without force is refused (the field is the
+    // person's now), and with force takes it back.
+    let ds = manifests
+        .iter()
+        .find(|m| m.id == "10-kube-proxy")
+        .unwrap()
+        .objects
+        .iter()
+        .find(|o| o["kind"] == "DaemonSet")
+        .unwrap();
+    let refused = kube.apply(ds, "talos", false).await.unwrap_err();
+    assert!(refused.is_conflict(), "{refused}");
+    assert!(refused.to_string().contains("Apply failed with 1 conflict: conflict with \"person\""), "{refused}");
+    kube.apply(ds, "talos", true).await.unwrap();
+    until("kube-proxy back at v1.34.0", Duration::from_secs(30), || async {
+        proxy_images().await == ["registry.k8s.io/kube-proxy:v1.34.0"]
+    })
+    .await;
+}

@@ -23,6 +23,7 @@ mod client;
 mod connect;
 pub mod error;
 pub mod etcd;
+pub mod manifests;
 pub mod proto;
 mod status;
 pub mod tls;

@@ -582,6 +582,56 @@ impl State for Api {
             }),
         }))
     }
+
+    type ListStream = tokio_stream::Iter<std::vec::IntoIter<Result<cosi::ListResponse, Status>>>;
+
+    /// COSI List: the bootstrap manifests of a configured control plane
+    /// (`manifests.rs`; none on a worker). Sensitive in Talos, as the
+    /// machine configuration is: os:admin only.
+    async fn list(&self, req: Request<cosi::ListRequest>) -> Result<Response<Self::ListStream>, Status> {
+        let (node, caller) = self.route(&req)?;
+        let r = req.into_inner();
+        if r.r#type != crate::talos::api::manifests::MANIFESTS {
+            return Err(Status::permission_denied(format!("resource type {:?} is not supported", r.r#type)));
+        }
+        if caller.maintenance || !caller.roles.iter().any(|x| x == "os:admin") {
+            return Err(Status::permission_denied("not authorized"));
+        }
+        let kube = node.state().config.as_ref().filter(|c| c.complete && c.control_plane).map(|c| c.kube.clone());
+        let items = match kube.filter(|_| r.namespace == "controlplane") {
+            Some(kube) => super::manifests::render(&kube),
+            None => Vec::new(),
+        };
+        let out: Vec<Result<cosi::ListResponse, Status>> = items
+            .into_iter()
+            .map(|(id, objects)| {
+                let spec = cosi::ManifestSpec {
+                    items: objects
+                        .iter()
+                        .filter_map(|o| o.as_object())
+                        .map(|o| cosi::SingleManifest { object: Some(crate::talos::api::manifests::to_struct(o)) })
+                        .collect(),
+                };
+                Ok(cosi::ListResponse {
+                    resource: Some(cosi::Resource {
+                        metadata: Some(cosi::Metadata {
+                            namespace: r.namespace.clone(),
+                            r#type: r.r#type.clone(),
+                            id,
+                            version: "1".to_string(),
+                            phase: "running".to_string(),
+                            ..Default::default()
+                        }),
+                        spec: Some(cosi::Spec {
+                            proto_spec: prost::Message::encode_to_vec(&spec),
+                            yaml_spec: String::new(),
+                        }),
+                    }),
+                })
+            })
+            .collect();
+        Ok(Response::new(tokio_stream::iter(out)))
+    }
 }
 
 /// etcd calls need a control plane whose etcd runs.

@@ -27,6 +27,7 @@ mod kubeconfig;
 mod lifecycle;
 mod listener;
 mod machine;
+mod manifests;
 mod node;
 mod real;
 mod status;

@@ -81,17 +81,23 @@ fn stripped(path: &[Step]) -> bool {
         Some(Step::Field(f)) => Some(f.as_str()),
         _ => None,
     };
-    match (f(0), f(1)) {
-        (Some("apiVersion" | "kind" | "status"), _) => true,
-        (
-            Some("metadata"),
-            Some(
-                "name" | "namespace" | "uid" | "resourceVersion" | "generation" | "creationTimestamp" | "managedFields"
-                | "selfLink",
-            ),
-        ) => true,
-        _ => false,
-    }
+    matches!(
+        (f(0), f(1)),
+        (Some("apiVersion" | "kind" | "status"), _)
+            | (
+                Some("metadata"),
+                Some(
+                    "name"
+                        | "namespace"
+                        | "uid"
+                        | "resourceVersion"
+                        | "generation"
+                        | "creationTimestamp"
+                        | "managedFields"
+                        | "selfLink"
+                )
+            )
+    )
 }
 
 /// The leaf fields `cfg` sets (maps recurse; an associative list's items

@@ -12,7 +12,12 @@
 //! PLUGIN_CLIENT_CERT); the time from just before the spawn to the arrival
 //! of the first complete stdout line is taken, and the process is killed.
 //! Binaries are interleaved run by run so that a burst of load on the
-//! shared machine hits all of them alike. Every spawn gets its own empty
+//! shared machine hits all of them alike, and the order rotates from run to
+//! run (run i starts with binary i mod n), so each binary follows each other
+//! one equally often: a spawn right after the Go provider's 20 MB process
+//! was killed is slower (its teardown and the caches it left), and with a
+//! fixed order that cost fell on the same binaries every run (until
+//! 2026-12-06: floor, then proxtalos, right after null). Every spawn gets its own empty
 //! TMPDIR, removed afterwards, so the sockets a killed provider leaves
 //! behind are cleaned up.
 //!
@@ -132,7 +137,9 @@ fn main() {
     let mut lines: Vec<String> = vec![String::new(); bins.len()];
     let mut seq = 0;
     for i in 0..warmup + runs {
-        for (b, (name, path, prefix)) in bins.iter().enumerate() {
+        for k in 0..bins.len() {
+            let b = (i + k) % bins.len();
+            let (name, path, prefix) = &bins[b];
             seq += 1;
             let (dt, line) = one(path, &env, &tmp.join(format!("hs{seq}")));
             if let Some(p) = prefix

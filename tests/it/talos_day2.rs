@@ -382,3 +382,25 @@ async fn the_kubelet_spec_follows_the_kubelet_image() {
     let spec = w.kubelet_spec().await.unwrap().unwrap();
     assert_eq!((spec.image.as_str(), spec.version), ("ghcr.io/siderolabs/kubelet:v1.32.4", 2));
 }
+
+#[tokio::test]
+async fn static_pod_statuses_list_the_control_plane_pods_ready() {
+    // talosctl health K8sControlPlaneStaticPods (siderolabs/talos
+    // pkg/cluster/check/kubernetes.go): per control plane, COSI List of
+    // StaticPodStatuses (namespace k8s, ids kube-system/<pod>) must hold
+    // kube-apiserver, kube-controller-manager and kube-scheduler; the
+    // statuses are the kubelet's (kubelet_static_pod.go). A worker has none.
+    let c = metal("v1.13.9", 2).await;
+    let cp = configure(&c, 0, config("v1.13", true)).await;
+    bootstrap(&c, 0).await;
+    let w = configure(&c, 1, config("v1.13", false)).await;
+    until("three static pods Running and Ready", Duration::from_secs(30), || async {
+        cp.static_pod_statuses().await.is_ok_and(|s| s.len() == 3 && s.iter().all(|p| p.ready && p.phase == "Running"))
+    })
+    .await;
+    let ids: Vec<String> = cp.static_pod_statuses().await.unwrap().into_iter().map(|s| s.id).collect();
+    for (id, component) in ids.iter().zip(["kube-apiserver", "kube-controller-manager", "kube-scheduler"]) {
+        assert!(id.starts_with(&format!("kube-system/{component}-")), "{ids:?}");
+    }
+    assert!(w.static_pod_statuses().await.unwrap().is_empty());
+}

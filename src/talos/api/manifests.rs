@@ -1,4 +1,5 @@
-//! The bootstrap manifests a control plane renders (COSI `State/List` of
+//! COSI `State/List` reads: the kubelet's static pod statuses, and the
+//! bootstrap manifests a control plane renders (`State/List` of
 //! `Manifests.kubernetes.talos.dev` in namespace `controlplane`): what
 //! `talosctl upgrade-k8s` syncs last (siderolabs/go-kubernetes
 //! `kubernetes/manifests/get.go` lists them from one control plane and
@@ -15,6 +16,20 @@ use super::{ApiError, MAX_MESSAGE};
 
 /// The COSI type of a bootstrap manifest.
 pub const MANIFESTS: &str = "Manifests.kubernetes.talos.dev";
+
+/// The COSI type of the kubelet's status of a static pod.
+pub const STATIC_POD_STATUSES: &str = "StaticPodStatuses.kubernetes.talos.dev";
+
+/// The kubelet's status of one static pod, as Talos reflects it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticPodStatus {
+    /// `kube-system/kube-apiserver-<node>`.
+    pub id: String,
+    /// The pod's phase (`Running`).
+    pub phase: String,
+    /// Its Ready condition is True.
+    pub ready: bool,
+}
 
 /// One bootstrap manifest (`10-kube-proxy`, `11-core-dns`, …).
 #[derive(Debug, Clone, PartialEq)]
@@ -64,26 +79,57 @@ pub fn from_struct(s: &prost_types::Struct) -> Value {
 }
 
 impl NodeClient {
-    /// The bootstrap manifests this control plane renders, sorted by id
-    /// (none on a worker). Sensitive in Talos (they hold the bootstrap
-    /// token): `os:admin` only.
-    pub async fn manifests(&self) -> Result<Vec<Manifest>, ApiError> {
-        let what = "Manifests";
-        let msg =
-            cosi::ListRequest { namespace: "controlplane".to_string(), r#type: MANIFESTS.to_string(), options: None };
+    /// COSI `State/List` of `ty` in `namespace`: every resource, as sent.
+    async fn cosi_list(&self, what: &'static str, namespace: &str, ty: &str) -> Result<Vec<cosi::Resource>, ApiError> {
+        let msg = cosi::ListRequest { namespace: namespace.to_string(), r#type: ty.to_string(), options: None };
         let mut client = StateClient::new(self.channel()).max_decoding_message_size(MAX_MESSAGE);
         let req = self.request(msg);
         let fut = async move {
             let mut stream = client.list(req).await?.into_inner();
             let mut out = Vec::new();
             while let Some(item) = stream.message().await? {
-                out.push(item);
+                out.extend(item.resource);
             }
             Ok(tonic::Response::new(out))
         };
-        let items = self.call(what, fut).await?;
+        self.call(what, fut).await
+    }
+
+    /// The kubelet's status of each static pod on this node, sorted by id
+    /// (talosctl health's "all control plane static pods are running": per
+    /// control plane an id with the prefix `kube-system/kube-apiserver` and
+    /// so on; siderolabs/talos `pkg/cluster/check/kubernetes.go`
+    /// `K8sControlPlaneStaticPods`).
+    pub async fn static_pod_statuses(&self) -> Result<Vec<StaticPodStatus>, ApiError> {
+        let what = "StaticPodStatus";
         let mut out = Vec::new();
-        for r in items.into_iter().filter_map(|i| i.resource) {
+        for r in self.cosi_list(what, "k8s", STATIC_POD_STATUSES).await? {
+            let id = r.metadata.map(|m| m.id).unwrap_or_default();
+            let spec = r.spec.filter(|s| !s.proto_spec.is_empty()).ok_or_else(|| ApiError::Protocol {
+                at: self.at(what),
+                message: format!("static pod status {id} has no spec"),
+            })?;
+            let s = <cosi::StaticPodStatusSpec as prost::Message>::decode(spec.proto_spec.as_slice()).map_err(|e| {
+                ApiError::Protocol { at: self.at(what), message: format!("StaticPodStatusSpec {id}: {e}") }
+            })?;
+            let status = s.pod_status.as_ref().map(from_struct).unwrap_or_default();
+            let ready = status["conditions"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
+            let phase = status["phase"].as_str().unwrap_or_default().to_string();
+            out.push(StaticPodStatus { id, phase, ready });
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// The bootstrap manifests this control plane renders, sorted by id
+    /// (none on a worker). Sensitive in Talos (they hold the bootstrap
+    /// token): `os:admin` only.
+    pub async fn manifests(&self) -> Result<Vec<Manifest>, ApiError> {
+        let what = "Manifests";
+        let mut out = Vec::new();
+        for r in self.cosi_list(what, "controlplane", MANIFESTS).await? {
             let id = r.metadata.map(|m| m.id).unwrap_or_default();
             let spec = r.spec.filter(|s| !s.proto_spec.is_empty()).ok_or_else(|| ApiError::Protocol {
                 at: self.at(what),

@@ -592,7 +592,10 @@ impl State for Api {
         let (node, caller) = self.route(&req)?;
         let r = req.into_inner();
         if r.r#type != crate::talos::api::manifests::MANIFESTS {
-            return Err(Status::permission_denied(format!("resource type {:?} is not supported", r.r#type)));
+            let found = super::status::list(&node, caller.maintenance, &r)?;
+            let out: Vec<Result<cosi::ListResponse, Status>> =
+                found.into_iter().map(|resource| Ok(cosi::ListResponse { resource: Some(resource) })).collect();
+            return Ok(Response::new(tokio_stream::iter(out)));
         }
         if caller.maintenance || !caller.roles.iter().any(|x| x == "os:admin") {
             return Err(Status::permission_denied("not authorized"));

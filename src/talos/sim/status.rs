@@ -131,3 +131,55 @@ pub fn get(node: &Node, maintenance: bool, r: cosi::GetRequest) -> Result<cosi::
     let spec = cosi::Spec { proto_spec: prost::Message::encode_to_vec(&spec), yaml_spec: yaml };
     Ok(resource(r.namespace, r.r#type, r.id, 1, spec))
 }
+
+/// Answers a COSI `List`: the kubelet's static pod statuses (namespace
+/// `k8s`, id `kube-system/<pod>`, the pod's status as a Struct; siderolabs/
+/// talos `internal/app/machined/pkg/controllers/k8s/kubelet_static_pod.go`)
+/// and the control-plane component configs (namespace `controlplane`, as
+/// `get` answers them one by one; talosctl health lists them). Statuses
+/// exist once the lab's Kubernetes API has registered the node (the real
+/// kubelet runs them before): a simulator simplification.
+pub fn list(node: &Node, maintenance: bool, r: &cosi::ListRequest) -> Result<Vec<cosi::Resource>, Status> {
+    if maintenance {
+        return Err(Status::permission_denied("not authorized"));
+    }
+    if let Some(component) = component_of(&r.r#type) {
+        let one = cosi::GetRequest {
+            namespace: r.namespace.clone(),
+            r#type: r.r#type.clone(),
+            id: component.to_string(),
+            options: None,
+        };
+        return match get(node, false, one) {
+            Ok(found) => Ok(found.resource.into_iter().collect()),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(Vec::new()),
+            Err(s) => Err(s),
+        };
+    }
+    if r.r#type != crate::talos::api::manifests::STATIC_POD_STATUSES {
+        return Err(Status::permission_denied(format!("resource type {:?} is not supported", r.r#type)));
+    }
+    if r.namespace != "k8s" {
+        return Ok(Vec::new());
+    }
+    let shared = node.shared.upgrade().ok_or_else(|| Status::unavailable("simulator stopped"))?;
+    let hostname = node.hostname();
+    let pods = kube::synced(&shared, |cluster, machines, now| {
+        let view = kube::render::View { cluster, machines, now };
+        view.pods()
+            .iter()
+            .filter(|p| p.node.as_deref() == Some(hostname.as_str()) && p.owner == kube::render::Owner::Node)
+            .map(|p| (format!("{}/{}", p.namespace, p.name), view.pod(p)["status"].clone()))
+            .collect::<Vec<_>>()
+    });
+    Ok(pods
+        .into_iter()
+        .map(|(id, status)| {
+            let pod_status = status.as_object().map(crate::talos::api::manifests::to_struct);
+            let spec = cosi::StaticPodStatusSpec { pod_status };
+            let spec = cosi::Spec { proto_spec: prost::Message::encode_to_vec(&spec), yaml_spec: String::new() };
+            let mut res = resource(r.namespace.clone(), r.r#type.clone(), id, 1, spec);
+            res.resource.take().unwrap_or_default()
+        })
+        .collect())
+}

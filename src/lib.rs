@@ -23,6 +23,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod data;
+pub mod day2;
 pub mod kubernetes;
 #[cfg(feature = "sim")]
 pub mod lab;

@@ -36,6 +36,24 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A drain ran out of time with pods left.
+    #[error("node {node} was not drained within {after:?}: {left}")]
+    Drain {
+        /// The Node.
+        node: String,
+        /// How long it tried.
+        after: std::time::Duration,
+        /// The pods left and why (a budget's refusal, terminating).
+        left: String,
+    },
+    /// Terraform asked the provider to stop during a wait.
+    #[error("stopped during {what} after {after:?} (Terraform asked the provider to stop)")]
+    Stopped {
+        /// What was under way.
+        what: String,
+        /// How long it had run.
+        after: std::time::Duration,
+    },
     /// An object to apply lacks what names it (apiVersion, kind, name).
     #[error("the object to apply is not valid: {0}")]
     InvalidObject(String),

@@ -9,12 +9,15 @@
 //! - [`Client`]: TLS from those parts, `get`/`list` with deadlines, API
 //!   errors as Kubernetes `Status` (code, reason, message), and
 //!   server-side apply of any object ([`apply_request`]).
+//! - [`drain`]: cordon, drain (eviction API, budgets respected) and
+//!   uncordon of a Node, as talosctl does around a v1.13+ upgrade.
 //! - [`health`]: what `talosctl health` checks on the Kubernetes side, as
 //!   pure functions over a [`health::Snapshot`] (table-tested), and the
 //!   calls that take one.
 
 mod apply;
 mod client;
+pub mod drain;
 mod error;
 pub mod health;
 mod kubeconfig;

@@ -13,6 +13,7 @@ mod tftest;
 mod acc_kube_health;
 mod acc_talos;
 mod acc_talos_cluster;
+mod acc_upgrade_in_place;
 mod change_stories;
 mod codec_props;
 mod diag_paths;

@@ -28,6 +28,7 @@ use crate::talos::api::{ApiError, ApplyMode, ApplyOutcome, ApplyRequest, RebootM
 use crate::wait::Stop;
 
 mod schema;
+mod upgrade;
 pub use schema::APPLY_MODES;
 use schema::{CREATE_TIMEOUT, DELETE_TIMEOUT, UPDATE_TIMEOUT};
 
@@ -188,6 +189,9 @@ impl MachineConfigurationApply {
             state.set_attr("id", Value::string(args.node.clone()));
             fill_outputs(&mut state, &text);
             state.set_attr("resolved_apply_mode", Value::string(mode.to_string()));
+            if state.attr("talos_version").is_unknown() {
+                state.set_attr("talos_version", Value::Null);
+            }
             resp.state = state;
         };
         let (mode, boot_before, unanswered) = match send(&reached, &text, config, false).await {
@@ -230,6 +234,7 @@ impl MachineConfigurationApply {
                 Err(e) => Err(e),
             }
         };
+        let applied = result.is_ok();
         match (result, unanswered) {
             (Ok(()), None) => {}
             (Ok(()), Some(_)) => {
@@ -256,6 +261,9 @@ impl MachineConfigurationApply {
                 ));
                 resp.diags.push(d);
             }
+        }
+        if applied && !resp.state.is_null() {
+            upgrade::run(&args, config, &text, until, resp).await;
         }
     }
 }
@@ -289,6 +297,11 @@ impl Resource<ProxtalosData> for MachineConfigurationApply {
                 resp.plan.set_attr("machine_configuration_redacted", Value::Unknown);
             }
         }
+        let known_text = match &text {
+            Ok(Some(t)) => Some(t.as_str()),
+            _ => None,
+        };
+        upgrade::plan(&req.prior, &req.config, &mut resp.plan, known_text, &mut resp.diags);
         let changed = !resp.plan.semantically_equal(&req.prior);
         if !changed {
             return;
@@ -410,9 +423,16 @@ was sent, so the resource is removed from state.",
 /// only updates state.
 fn needs_apply(prior: &Value, plan: &Value) -> bool {
     prior.is_null()
-        || ["machine_configuration_hash", "machine_configuration_wo_version", "apply_mode", "try_timeout", "endpoint"]
-            .iter()
-            .any(|k| plan.attr(k).is_unknown() || !plan.attr(k).semantically_equal(prior.attr(k)))
+        || [
+            "machine_configuration_hash",
+            "machine_configuration_wo_version",
+            "apply_mode",
+            "try_timeout",
+            "endpoint",
+            "talos_version",
+        ]
+        .iter()
+        .any(|k| plan.attr(k).is_unknown() || !plan.attr(k).semantically_equal(prior.attr(k)))
 }
 
 /// A configured node whose `node` became unknown (say, its VM's address is
@@ -490,6 +510,7 @@ pub fn validate(config: &Value, diags: &mut Diagnostics) {
         );
     }
     crate::resources::shared::common::duration_attr(config, "try_timeout", diags);
+    upgrade::validate(config, diags);
     // The client must trust the node's certificate, which machine.ca issues.
     if let (Ok(Some(text)), Some(ca)) =
         (config_text(config), config.attr("client_configuration").attr("ca_certificate").as_str())
@@ -511,14 +532,18 @@ the node's certificate would never be trusted. Use the client configuration of t
 async fn refresh(state: &Value, resp: &mut ReadResponse) {
     let Ok(args) = NodeArgs::from_value(state) else { return };
     let staged = state.attr("resolved_apply_mode").as_str() == Some("staged");
-    let read = async { args.target(quick_timeouts()).connect().await?.machine_config().await };
-    let running = match tokio::time::timeout(Duration::from_secs(30), read).await {
+    let read = async {
+        let c = args.target(quick_timeouts()).connect().await?;
+        let config = c.machine_config().await?;
+        Ok::<_, ApiError>((config, c.version_tag().await.ok()))
+    };
+    let (running, version) = match tokio::time::timeout(Duration::from_secs(30), read).await {
         Ok(Ok(r)) => r,
         Ok(Err(e @ ApiError::ServerCertUntrusted { .. })) => {
             // A node that went back to maintenance mode (reset behind our
             // back) has no configuration: the next apply configures it.
             if matches!(reach_once(&args, quick_timeouts()).await, Ok(Reached::Maintenance(_))) {
-                None
+                (None, None)
             } else {
                 return warn_unreachable(&args.node, &e, resp);
             }
@@ -533,10 +558,16 @@ async fn refresh(state: &Value, resp: &mut ReadResponse) {
     };
     let stored_hash = state.attr("machine_configuration_hash").as_str().map(str::to_string);
     let running_hash = running.as_deref().map(config_hash);
+    let version = version.map_or(Value::Null, Value::string);
+    if !version.semantically_equal(state.attr("talos_version")) {
+        let mut s = if resp.state.is_null() { state.clone() } else { resp.state.clone() };
+        s.set_attr("talos_version", version);
+        resp.state = s;
+    }
     if running_hash == stored_hash || (staged && running.is_some()) {
         return;
     }
-    let mut s = state.clone();
+    let mut s = if resp.state.is_null() { state.clone() } else { resp.state.clone() };
     match &running {
         Some(text) => {
             fill_outputs(&mut s, text);

@@ -76,6 +76,38 @@ and runs the configuration.",
             "With `apply_mode = \"try\"`: how long the node keeps the configuration before rolling back, as a \
 duration such as `\"1m\"` (the Talos default) or `\"10m\"`.",
         ),
+        Attribute::string("talos_version").computed().description(
+            "The Talos version the node runs (`v1.14.2`), read on every refresh. When the configuration's installer \
+image (`machine.install.image`, e.g. from `install_image` of `proxtalos_machine_configuration`) carries another \
+version, the plan shows that version here and an update **upgrades the node in place** after applying the \
+configuration: Talos ≥ v1.13 pulls and installs the image, the node is cordoned and drained (`upgrade`), \
+rebooted and uncordoned once it runs the new version; older Talos upgrades itself with the legacy call. A node \
+that boots its old version again (the new image did not boot) fails the apply, and this attribute keeps what \
+the node runs, so the next plan shows the upgrade again. The nodes of one cluster upgrade one at a time within an \
+apply (never two control planes down, never two nodes drained at once), in the order Terraform reaches them; \
+`proxtalos_cluster` orders them (control planes first, health gates between nodes).",
+        ),
+        Attribute::nested(
+            "upgrade",
+            Nesting::Single,
+            vec![
+                Attribute::bool("drain").optional().description(
+                    "Cordon and drain the Node before rebooting it into the new version (Talos ≥ v1.13, where \
+the client drains; older Talos drains itself). The Kubernetes credentials come from the node when it is a control \
+plane, else from `endpoint`. Not set: `true`.",
+                ),
+                Attribute::string("drain_timeout").optional().description(
+                    "How long the evictions may take (PodDisruptionBudgets are respected); the upgrade fails, \
+with the Node uncordoned, when they do not finish. Not set: `\"5m\"`, as talosctl.",
+                ),
+                Attribute::string("reboot_mode").optional().description(
+                    "`\"default\"` (kexec where the platform allows it) or `\"powercycle\"`. Not set: \
+`\"default\"`.",
+                ),
+            ],
+        )
+        .optional()
+        .description("How an in-place upgrade (see `talos_version`) treats the node."),
         Attribute::string("resolved_apply_mode")
             .computed()
             .description("The mode the node reported for the last apply (`auto` resolved to `reboot` or `no_reboot`)."),

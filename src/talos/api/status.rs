@@ -184,4 +184,21 @@ impl NodeClient {
             message: format!("{ty} has version {version:?}, not a number"),
         })
     }
+
+    /// The node's Kubernetes Node name (COSI `k8s/nodename`), what talosctl
+    /// cordons and drains by (`cmd/talosctl/pkg/talos/nodedrain`
+    /// `GetKubernetesNodeName`); None before the node is configured.
+    pub async fn nodename(&self) -> Result<Option<String>, ApiError> {
+        let what = "Nodename";
+        let Some(r) = self.cosi_get(what, "k8s", "Nodenames.kubernetes.talos.dev", "nodename").await? else {
+            return Ok(None);
+        };
+        let spec = r
+            .spec
+            .filter(|s| !s.proto_spec.is_empty())
+            .ok_or_else(|| ApiError::Protocol { at: self.at(what), message: "the Nodename has no spec".to_string() })?;
+        let s = <cosi::NodenameSpec as prost::Message>::decode(spec.proto_spec.as_slice())
+            .map_err(|e| ApiError::Protocol { at: self.at(what), message: format!("NodenameSpec: {e}") })?;
+        Ok(Some(s.nodename).filter(|n| !n.is_empty()))
+    }
 }

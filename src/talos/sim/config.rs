@@ -31,6 +31,10 @@ pub struct Facts {
     pub endpoint: String,
     /// Install instructions present (disk, diskSelector, or UnattendedInstallConfig).
     pub install: bool,
+    /// The installer image the install uses (`machine.install.image`, or
+    /// `UnattendedInstallConfig.installer.image`); None: Talos's default,
+    /// the installer of the running version.
+    pub install_image: Option<String>,
     /// `cluster.adminKubeconfig.certLifetime`, if set.
     pub kubeconfig_lifetime: Option<String>,
     /// The host name the configuration sets (`HostnameConfig.hostname`, or
@@ -116,6 +120,7 @@ pub fn read(contract: VersionContract, text: &str) -> Result<Facts, String> {
         cluster_name: String::new(),
         endpoint: String::new(),
         install: false,
+        install_image: None,
         kubeconfig_lifetime: None,
         hostname: None,
         kube: KubeFacts::default(),
@@ -128,6 +133,7 @@ pub fn read(contract: VersionContract, text: &str) -> Result<Facts, String> {
         facts.etcd_ca = get(l, &["cluster", "etcd", "ca", "crt"]).is_some();
         facts.cluster_name = string(l, &["cluster", "clusterName"]).unwrap_or_default();
         facts.endpoint = string(l, &["cluster", "controlPlane", "endpoint"]).unwrap_or_default();
+        facts.install_image = string(l, &["machine", "install", "image"]);
         facts.install = string(l, &["machine", "install", "disk"]).is_some()
             || get(l, &["machine", "install", "diskSelector"]).is_some();
         facts.kubeconfig_lifetime = string(l, &["cluster", "adminKubeconfig", "certLifetime"]);
@@ -173,8 +179,11 @@ pub fn read(contract: VersionContract, text: &str) -> Result<Facts, String> {
             facts.k8s_ca = Some(CertAndKey { crt: crt.to_string(), key: String::new() });
         }
     }
-    if by_kind("UnattendedInstallConfig").is_some() || by_kind("UnattendedInstall").is_some() {
+    if let Some(u) = by_kind("UnattendedInstallConfig").or_else(|| by_kind("UnattendedInstall")) {
         facts.install = true;
+        if let Some(img) = string(u, &["installer", "image"]) {
+            facts.install_image = Some(img);
+        }
     }
     if facts.complete {
         if facts.os_ca.is_none() {

@@ -550,6 +550,7 @@ impl State for Api {
         let r = req.into_inner();
         if r.r#type == MACHINE_STATUSES
             || r.r#type == super::status::KUBELET_SPECS
+            || r.r#type == super::status::NODENAMES
             || super::status::component_of(&r.r#type).is_some()
         {
             return super::status::get(&node, caller.maintenance, r).map(Response::new);

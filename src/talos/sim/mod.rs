@@ -472,6 +472,13 @@ impl SimCluster {
         Ok(self.node(index)?.state().version.clone())
     }
 
+    /// Whether node `index`'s Kubernetes Node is cordoned
+    /// (`spec.unschedulable`); false when it is not registered.
+    pub fn unschedulable(&self, index: usize) -> Result<bool, SimError> {
+        let name = self.node(index)?.hostname();
+        Ok(kube::synced(&self.shared, |cluster, _, _| cluster.nodes.get(&name).is_some_and(|r| r.unschedulable)))
+    }
+
     /// Boot id of node `index` (changes on every boot).
     pub fn boot_id(&self, index: usize) -> Result<u64, SimError> {
         Ok(self.node(index)?.state().boot_id)

@@ -85,14 +85,21 @@ impl State {
         true
     }
 
-    /// What the first install writes to slot A: the running version.
+    /// What the first install writes to slot A: the installer image of the
+    /// configuration (`machine.install.image`), whose version the node then
+    /// boots, as Talos installs from it in maintenance mode
+    /// (`internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_sequencer_tasks.go`
+    /// `Install`); without one, Talos's default: the running version.
     pub fn install_running(&mut self) {
-        let version = self.version.clone();
-        self.slots.install(Image {
-            reference: format!("ghcr.io/siderolabs/installer:{version}"),
-            version,
-            fault: ImageFault::None,
-        });
+        let configured = self.config.as_ref().and_then(|c| c.install_image.clone());
+        let image = match configured.as_deref().and_then(|r| super::machine::installer_tag(r).map(|t| (r, t))) {
+            Some((reference, version)) => Image { reference: reference.to_string(), version, fault: ImageFault::None },
+            None => {
+                let version = self.version.clone();
+                Image { reference: format!("ghcr.io/siderolabs/installer:{version}"), version, fault: ImageFault::None }
+            }
+        };
+        self.slots.install(image);
         self.installed = true;
     }
 }

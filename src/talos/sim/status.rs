@@ -55,6 +55,9 @@ fn not_found(r: &cosi::GetRequest) -> Status {
     Status::not_found(format!("resource {}({}/{}@undefined) doesn't exist", r.r#type, r.namespace, r.id))
 }
 
+/// The COSI type of the node's Kubernetes name.
+pub const NODENAMES: &str = "Nodenames.kubernetes.talos.dev";
+
 /// The COSI type of the kubelet's spec.
 pub const KUBELET_SPECS: &str = "KubeletSpecs.kubernetes.talos.dev";
 
@@ -88,9 +91,26 @@ fn kubelet_spec(node: &Node, r: cosi::GetRequest) -> Result<cosi::GetResponse, S
     Ok(resource(r.namespace, r.r#type, r.id, version, spec))
 }
 
-/// Answers a COSI `Get` of a MachineStatus, a component config or the
-/// kubelet spec.
+/// Answers a COSI `Get` of a MachineStatus, a component config, the
+/// kubelet spec or the node name.
 pub fn get(node: &Node, maintenance: bool, r: cosi::GetRequest) -> Result<cosi::GetResponse, Status> {
+    if r.r#type == NODENAMES {
+        if maintenance {
+            return Err(Status::permission_denied("not authorized"));
+        }
+        let configured = node.state().config.as_ref().is_some_and(|c| c.complete);
+        if r.namespace != "k8s" || r.id != "nodename" || !configured {
+            return Err(not_found(&r));
+        }
+        let spec = cosi::NodenameSpec {
+            nodename: node.hostname(),
+            hostname_version: "1".to_string(),
+            skip_node_registration: false,
+        };
+        let yaml = format!("nodename: {}\nhostnameVersion: \"1\"\nskipNodeRegistration: false\n", spec.nodename);
+        let spec = cosi::Spec { proto_spec: prost::Message::encode_to_vec(&spec), yaml_spec: yaml };
+        return Ok(resource(r.namespace, r.r#type, r.id, 1, spec));
+    }
     if r.r#type == KUBELET_SPECS {
         if maintenance {
             return Err(Status::permission_denied("not authorized"));

@@ -1,0 +1,11 @@
+//! Day-2 procedures over the clients (`talos::api`, `kubernetes`): what the
+//! seeds' runbooks do by hand with talosctl, as functions the resources
+//! call. Facts and upstream sources: `src/talos/sim/README.md` and
+//! `docs/guides/day-2.md`.
+//!
+//! - [`node_upgrade`]: one node's in-place OS upgrade, as `talosctl
+//!   upgrade` does it for the node's Talos version, ending only when the
+//!   node runs the new version (or failing, naming the step and what the
+//!   node showed).
+
+pub mod node_upgrade;

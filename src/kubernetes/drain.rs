@@ -1,0 +1,207 @@
+//! Cordon, drain and uncordon of one Node: what talosctl does around a
+//! Talos ≥ v1.13 upgrade, where the node no longer drains itself
+//! (siderolabs/talos `cmd/talosctl/pkg/talos/nodedrain`, siderolabs/
+//! go-kubernetes `kubernetes/nodedrain`: kubectl's drain helper with
+//! `Force`, `IgnoreAllDaemonSets`, `DeleteEmptyDirData`, a 5 minute
+//! timeout). Requests are built sans-IO with kube-core; the drain is one
+//! wait on the provider's polling helper, so it ends on its deadline and on
+//! Ctrl-C.
+//!
+//! A drain evicts every pod on the Node but mirror pods (static pods, which
+//! the kubelet owns) and DaemonSet pods, through the eviction API so that
+//! PodDisruptionBudgets hold: a 429 is retried every 5 s (kubectl's
+//! `EvictErrorRetryDelay`), and an evicted pod counts as gone once it is
+//! deleted or replaced (a new uid). It fails when the time is up, naming
+//! the pods left and why.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kube_core::params::{ListParams, Patch, PatchParams};
+use kube_core::subresource::EvictParams;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::{Client, Error};
+use crate::wait::{self, Backoff, Ended, Probe, Stop, Wait};
+
+/// kubectl's pause before a refused eviction is tried again.
+pub const EVICT_RETRY: Duration = Duration::from_secs(5);
+
+/// The cordon (`true`) or uncordon patch of `node` (kubectl's cordon
+/// helper: a strategic merge of `spec.unschedulable`).
+pub fn cordon_request(node: &str, unschedulable: bool) -> Result<http::Request<Vec<u8>>, Error> {
+    let value = if unschedulable { json!(true) } else { Value::Null };
+    let patch = Patch::Strategic(json!({"spec": {"unschedulable": value}}));
+    kube_core::Request::new("/api/v1/nodes").patch(node, &PatchParams::default(), &patch).map_err(Error::Build)
+}
+
+/// The list of every pod bound to `node`.
+pub fn pods_on_request(node: &str) -> Result<http::Request<Vec<u8>>, Error> {
+    let params = ListParams::default().fields(&format!("spec.nodeName={node}"));
+    kube_core::Request::new("/api/v1/pods").list(&params).map_err(Error::Build)
+}
+
+/// The eviction of pod `namespace/name`.
+pub fn evict_request(namespace: &str, name: &str) -> Result<http::Request<Vec<u8>>, Error> {
+    kube_core::Request::new(format!("/api/v1/namespaces/{namespace}/pods"))
+        .evict(name, &EvictParams::default())
+        .map_err(Error::Build)
+}
+
+/// A pod a drain must move: `(namespace, name, uid)`.
+pub type Evictee = (String, String, String);
+
+/// The pods of a pod list a drain evicts: not mirror pods
+/// (`kubernetes.io/config.mirror`), not DaemonSet pods, not pods already
+/// being deleted.
+pub fn evictees(pods: &Value) -> Vec<Evictee> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    pods["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|p| p["metadata"]["annotations"].get("kubernetes.io/config.mirror").is_none())
+                .filter(|p| {
+                    !p["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|o| o.iter().any(|r| r["kind"] == "DaemonSet" && r["controller"] == true))
+                })
+                .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+                .map(|p| (text(&p["metadata"]["namespace"]), text(&p["metadata"]["name"]), text(&p["metadata"]["uid"])))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What the drain knows of each pod it is moving.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Pods refused (429) and when to try again, with the server's reason.
+    refused: BTreeMap<(String, String), (Instant, String)>,
+    /// Pods whose eviction was accepted, by uid.
+    evicted: BTreeMap<String, (String, String)>,
+}
+
+impl Client {
+    /// Cordons (`true`) or uncordons `node`.
+    pub async fn cordon(&self, node: &str, unschedulable: bool) -> Result<(), Error> {
+        self.send::<Value>(cordon_request(node, unschedulable)?).await.map(|_| ())
+    }
+
+    /// Whether Node `name` has its Ready condition True.
+    pub async fn node_ready(&self, name: &str) -> Result<bool, Error> {
+        let req = kube_core::Request::new("/api/v1/nodes")
+            .get(name, &kube_core::params::GetParams::default())
+            .map_err(Error::Build)?;
+        let node: super::objects::Node = self.send(req).await?;
+        Ok(super::objects::Condition::of(&node.status.conditions, "Ready") == Some(true))
+    }
+
+    /// Evicts the pods of `node` (see the module) until none is left,
+    /// within `limit`; ends early on `stop`.
+    pub async fn drain(&self, node: &str, limit: Duration, stop: &Stop) -> Result<usize, Error> {
+        let progress = Mutex::new(Progress::default());
+        let what = format!("node {node} to be drained");
+        let w = Wait::new(&what, limit, Backoff::fixed(Duration::from_secs(1)), stop);
+        let result = wait::until(&w, || self.drain_round(node, &progress)).await;
+        let moved = progress.lock().map(|p| p.evicted.len()).unwrap_or_default();
+        match result {
+            Ok(()) => Ok(moved),
+            Err(Ended::Failed(e)) => Err(e),
+            Err(Ended::TimedOut(r)) => {
+                Err(Error::Drain { node: node.to_string(), after: r.after, left: r.last_or_none() })
+            }
+            Err(Ended::Stopped(r)) => Err(Error::Stopped { what: format!("the drain of node {node}"), after: r.after }),
+        }
+    }
+
+    /// One look: evict what is due, then say what is left.
+    async fn drain_round(&self, node: &str, progress: &Mutex<Progress>) -> Result<Probe<()>, Error> {
+        let pods: Value = match self.send(pods_on_request(node)?).await {
+            Ok(p) => p,
+            // An API server that is restarting or unreachable for a moment
+            // is "not yet", as kubectl's drain retries.
+            Err(e @ Error::Transport { .. }) => return Ok(Probe::NotYet(e.to_string())),
+            Err(e) => return Err(e),
+        };
+        let left = evictees(&pods);
+        if left.is_empty() {
+            return Ok(Probe::Ready(()));
+        }
+        let mut waiting = Vec::new();
+        for (ns, name, uid) in &left {
+            let key = (ns.clone(), name.clone());
+            let (evicted, due) = {
+                let p = progress.lock().unwrap_or_else(|e| e.into_inner());
+                let due = p.refused.get(&key).is_none_or(|(at, _)| Instant::now() >= *at);
+                (p.evicted.contains_key(uid), due)
+            };
+            if evicted {
+                waiting.push(format!("{ns}/{name} (evicted, terminating)"));
+                continue;
+            }
+            if !due {
+                let p = progress.lock().unwrap_or_else(|e| e.into_inner());
+                let why = p.refused.get(&key).map(|(_, w)| w.clone()).unwrap_or_default();
+                waiting.push(format!("{ns}/{name} ({why})"));
+                continue;
+            }
+            match self.send::<Value>(evict_request(ns, name)?).await {
+                Ok(_) => {
+                    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+                    p.refused.remove(&key);
+                    p.evicted.insert(uid.clone(), key);
+                    waiting.push(format!("{ns}/{name} (evicted, terminating)"));
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e @ Error::Transport { .. }) => waiting.push(format!("{ns}/{name} ({e})")),
+                Err(Error::Api { code: 429, message, .. }) => {
+                    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+                    p.refused.insert(key, (Instant::now() + EVICT_RETRY, message.clone()));
+                    waiting.push(format!("{ns}/{name} ({message})"));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Probe::NotYet(format!("{} pod(s) left: {}", waiting.len(), waiting.join(", "))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Mirror and DaemonSet pods stay; others are evicted (kubectl drain's
+    /// filters with IgnoreAllDaemonSets).
+    #[test]
+    fn evictees_skip_mirror_and_daemonset_pods() {
+        let pods = json!({"items": [
+            {"metadata": {"namespace": "kube-system", "name": "kube-apiserver-cp", "uid": "1",
+                "annotations": {"kubernetes.io/config.mirror": "x"}}},
+            {"metadata": {"namespace": "kube-system", "name": "kube-proxy-a", "uid": "2",
+                "ownerReferences": [{"kind": "DaemonSet", "name": "kube-proxy", "controller": true}]}},
+            {"metadata": {"namespace": "default", "name": "web-1", "uid": "3",
+                "ownerReferences": [{"kind": "ReplicaSet", "name": "web-5", "controller": true}]}},
+            {"metadata": {"namespace": "default", "name": "going", "uid": "4", "deletionTimestamp": "2026-01-01T00:00:00Z"}},
+        ]});
+        assert_eq!(evictees(&pods), [("default".to_string(), "web-1".to_string(), "3".to_string())]);
+    }
+
+    #[test]
+    fn requests() {
+        let r = cordon_request("w-1", true).unwrap();
+        assert_eq!(r.uri().path(), "/api/v1/nodes/w-1");
+        assert_eq!(r.headers()[http::header::CONTENT_TYPE], "application/strategic-merge-patch+json");
+        assert_eq!(serde_json::from_slice::<Value>(r.body()).unwrap(), json!({"spec": {"unschedulable": true}}));
+        let r = cordon_request("w-1", false).unwrap();
+        assert_eq!(serde_json::from_slice::<Value>(r.body()).unwrap(), json!({"spec": {"unschedulable": null}}));
+        let r = pods_on_request("w-1").unwrap();
+        assert_eq!(r.uri().to_string(), "/api/v1/pods?&fieldSelector=spec.nodeName%3Dw-1");
+        let r = evict_request("default", "web-1").unwrap();
+        assert_eq!(r.method(), http::Method::POST);
+        assert_eq!(r.uri().path(), "/api/v1/namespaces/default/pods/web-1/eviction");
+    }
+}

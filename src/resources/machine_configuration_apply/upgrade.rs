@@ -1,0 +1,294 @@
+//! In-place OS upgrades of `proxtalos_machine_configuration_apply` (issue
+//! 14, "the granular path gets in-place upgrades too"): when the
+//! configuration's installer image (`machine.install.image`, or
+//! `UnattendedInstallConfig.installer.image`) carries a Talos version other
+//! than the one the node runs, the update upgrades the node after applying
+//! the configuration (`day2::node_upgrade`), instead of leaving it on the old
+//! OS while the plan says done. `talos_version` shows the change in the
+//! plan and reads drift back. Only `proxtalos_cluster` orders nodes (control
+//! planes first, health gates between them); here each node upgrades when
+//! its resource updates, and the nodes of one cluster take turns within the
+//! provider.
+
+use std::time::Duration;
+
+use crate::day2::node_upgrade::{self, Done, Drain, NodeUpgrade, UpgradeError};
+use crate::plugin::timeouts::parse_duration;
+use crate::plugin::{ApplyResponse, AttributePath, Diagnostic, Diagnostics, Value};
+use crate::resources::shared::talos_node::{NodeArgs, attempt_timeouts};
+use crate::talos::api::RebootMode;
+use crate::talos::api::wait::Until;
+
+/// The installer image a configuration names and the Talos version in its
+/// tag (`ghcr.io/siderolabs/installer:v1.14.2` → `v1.14.2`; a digest after
+/// the tag is kept in the image and left out of the version). None when the
+/// configuration names none (Talos installs its own version) or the tag is
+/// not a release version.
+pub fn installer_of(text: &str) -> Option<(String, String)> {
+    let docs = crate::talos::yaml::parse_documents(text).ok()?;
+    let image = docs.iter().find_map(|d| {
+        let legacy = d.get("machine").and_then(|m| m.get("install")).and_then(|i| i.get("image"));
+        let typed = (d.get("kind").and_then(|k| k.as_str()) == Some("UnattendedInstallConfig"))
+            .then(|| d.get("installer").and_then(|i| i.get("image")))
+            .flatten();
+        legacy.or(typed).and_then(|v| v.as_str()).map(str::to_string)
+    })?;
+    let without_digest = image.split('@').next().unwrap_or_default();
+    let (_, tag) = without_digest.rsplit_once(':')?;
+    let mut parts = tag.strip_prefix('v')?.split('.');
+    let release = parts.by_ref().take(3).filter(|p| p.parse::<u32>().is_ok()).count() == 3 && parts.next().is_none();
+    release.then(|| (image.clone(), tag.to_string()))
+}
+
+/// Whether the configuration is a control plane's (`machine.type`).
+pub fn control_plane(text: &str) -> bool {
+    crate::talos::yaml::parse_documents(text).ok().is_some_and(|docs| {
+        docs.iter().any(|d| {
+            matches!(
+                d.get("machine").and_then(|m| m.get("type")).and_then(|t| t.as_str()),
+                Some("controlplane" | "init")
+            )
+        })
+    })
+}
+
+/// The minor of a `vX.Y.Z` tag.
+fn minor(tag: &str) -> u32 {
+    tag.trim_start_matches('v').split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0)
+}
+
+/// The `upgrade` block's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Cordon and drain before the reboot (v1.13+; older Talos drains itself).
+    pub drain: bool,
+    /// How long the drain may take.
+    pub drain_timeout: Duration,
+    /// `default` (kexec) or `powercycle`.
+    pub reboot_mode: RebootMode,
+}
+
+impl Policy {
+    /// From the configuration (defaults where unset).
+    pub fn of(v: &Value) -> Policy {
+        let u = v.attr("upgrade");
+        Policy {
+            drain: u.attr("drain").as_bool().unwrap_or(true),
+            drain_timeout: u
+                .attr("drain_timeout")
+                .as_str()
+                .and_then(|s| parse_duration(s).ok())
+                .unwrap_or(Duration::from_secs(300)),
+            reboot_mode: match u.attr("reboot_mode").as_str() {
+                Some("powercycle") => RebootMode::Powercycle,
+                _ => RebootMode::Default,
+            },
+        }
+    }
+}
+
+/// The reboot modes users may choose.
+pub const REBOOT_MODES: &[&str] = &["default", "powercycle"];
+
+/// Validate-time checks of the `upgrade` block.
+pub fn validate(config: &Value, diags: &mut Diagnostics) {
+    let u = config.attr("upgrade");
+    if let Some(s) = u.attr("drain_timeout").as_str()
+        && let Err(e) = parse_duration(s)
+    {
+        diags.error_at(
+            AttributePath::attr("upgrade").and_attr("drain_timeout"),
+            "Invalid duration",
+            format!("{s:?} is not a duration such as \"5m\" or \"1h\": {e}"),
+        );
+    }
+    if let Some(m) = u.attr("reboot_mode").as_str()
+        && !REBOOT_MODES.contains(&m)
+    {
+        diags.error_at(
+            AttributePath::attr("upgrade").and_attr("reboot_mode"),
+            "Unknown reboot mode",
+            format!("{m:?} is not one of \"default\", \"powercycle\"."),
+        );
+    }
+}
+
+/// Plan: `talos_version` is what the node will run. For a configured node
+/// whose configuration names an installer of another version than the one
+/// it runs (as last read), the plan says so (the version, and a warning
+/// with the steps); otherwise the version stays. A worker that Talos
+/// ≥ v1.13 leaves to the client to drain needs a control plane to ask for
+/// the Kubernetes credentials: without `endpoint` that is a plan error.
+pub fn plan(prior: &Value, config: &Value, plan: &mut Value, text: Option<&str>, diags: &mut Diagnostics) {
+    if prior.is_null() {
+        plan.set_attr("talos_version", Value::Unknown);
+        return;
+    }
+    let running = prior.attr("talos_version").clone();
+    let Some(text) = text else {
+        plan.set_attr("talos_version", running);
+        return;
+    };
+    let (Some((image, wanted)), Some(from)) = (installer_of(text), running.as_str()) else {
+        plan.set_attr("talos_version", running);
+        return;
+    };
+    if wanted == from {
+        plan.set_attr("talos_version", running);
+        return;
+    }
+    plan.set_attr("talos_version", Value::string(wanted.clone()));
+    let node = config.attr("node").as_str().unwrap_or("?").to_string();
+    let policy = Policy::of(config);
+    let client_drains = minor(from) >= 13;
+    let cp = control_plane(text);
+    if client_drains && policy.drain && !cp && config.attr("endpoint").is_null() {
+        diags.error_at(
+            AttributePath::attr("endpoint"),
+            format!("Talos node {node} cannot be drained for its upgrade"),
+            format!(
+                "The configuration upgrades the node from {from} to {wanted}. From Talos v1.13 the client drains a node \
+before its reboot, with Kubernetes credentials from a control plane, and this worker has none to ask: set `endpoint` \
+to a control plane's address, or set `upgrade = {{ drain = false }}` to reboot it with its pods."
+            ),
+        );
+        return;
+    }
+    let steps = match (client_drains, policy.drain) {
+        (true, true) => {
+            "pull and install the image, cordon and drain the Node, reboot, wait until it runs the new version, uncordon"
+        }
+        (true, false) => "pull and install the image, reboot (no drain), wait until it runs the new version",
+        (false, _) => {
+            "Talos's legacy upgrade: the node drains, installs and reboots itself; wait until it runs the new version"
+        }
+    };
+    let extra = if cp {
+        " Nodes of one cluster upgrade one at a time within this apply; a control plane forfeits etcd leadership \
+before its reboot and is done once etcd runs again on it."
+    } else {
+        " Nodes of one cluster upgrade one at a time within this apply."
+    };
+    diags.warning(
+        format!("Talos node {node} will be upgraded in place: {from} → {wanted}"),
+        format!("The configuration's installer is {image}. After the configuration is applied: {steps}.{extra}"),
+    );
+}
+
+/// Apply: upgrades the node when the configuration's installer carries
+/// another version than it runs; records the version the node runs at the
+/// end, whatever happened, in `state`.
+pub async fn run(args: &NodeArgs, config: &Value, text: &str, until: &Until, resp: &mut ApplyResponse) {
+    let target = args.target(attempt_timeouts());
+    let running = match target.connect().await {
+        Ok(c) => c.version_tag().await.ok(),
+        Err(_) => None,
+    };
+    let Some((image, wanted)) = installer_of(text) else {
+        resp.state.set_attr("talos_version", running.map_or(Value::Null, Value::string));
+        return;
+    };
+    if running.as_deref() == Some(wanted.as_str()) {
+        resp.state.set_attr("talos_version", Value::string(wanted));
+        return;
+    }
+    let policy = Policy::of(config);
+    let cp = control_plane(text);
+    let drain = match (policy.drain, running.as_deref().is_some_and(|r| minor(r) >= 13)) {
+        (true, true) => match kube_client(args, cp).await {
+            Ok(kube) => Some(Drain { kube, timeout: policy.drain_timeout }),
+            Err(d) => {
+                resp.state.set_attr("talos_version", running.map_or(Value::Null, Value::string));
+                return resp.diags.push(d);
+            }
+        },
+        _ => None,
+    };
+    let u = NodeUpgrade {
+        target,
+        image,
+        version: wanted.clone(),
+        cluster: args.creds.ca.clone(),
+        control_plane: cp,
+        drain,
+        reboot_mode: policy.reboot_mode,
+    };
+    match node_upgrade::upgrade(&u, until).await {
+        Ok(Done::AlreadyThere) | Ok(Done::Upgraded { .. }) => {
+            resp.state.set_attr("talos_version", Value::string(wanted));
+        }
+        Err(e) => {
+            // State says what the node runs now, so the next plan shows
+            // the upgrade again if it did not happen.
+            let now = match args.target(attempt_timeouts()).connect().await {
+                Ok(c) => c.version_tag().await.ok(),
+                Err(_) => None,
+            };
+            resp.state.set_attr("talos_version", now.or(running).map_or(Value::Null, Value::string));
+            resp.diags.push(upgrade_diag(&args.node, &wanted, &e));
+        }
+    }
+}
+
+fn upgrade_diag(node: &str, wanted: &str, e: &UpgradeError) -> Diagnostic {
+    tracing::warn!(node = %node, error = %crate::plugin::diag::error_chain(e), "in-place upgrade failed");
+    let summary = if e.is_stopped() {
+        format!("Upgrade of Talos node {node} to {wanted} interrupted")
+    } else {
+        format!("Cannot upgrade Talos node {node} to {wanted}")
+    };
+    let next = if e.is_stopped() {
+        " Terraform asked the provider to stop. The configuration is applied; run apply again to finish the upgrade."
+    } else {
+        " The configuration is applied and `talos_version` records what the node runs, so the next plan shows the \
+upgrade again; after fixing the cause, run apply again (or roll the node back with `talosctl rollback`)."
+    };
+    Diagnostic::error(summary, format!("{e}.{next}"))
+}
+
+/// An admin client of the cluster's Kubernetes API, with the kubeconfig a
+/// control plane mints: the node itself when it is one, else `endpoint`.
+async fn kube_client(args: &NodeArgs, control_plane: bool) -> Result<crate::kubernetes::Client, Diagnostic> {
+    let source = if control_plane { args.node.clone() } else { args.endpoint.clone().unwrap_or_default() };
+    let from = NodeArgs { node: source.clone(), endpoint: None, creds: args.creds.clone() };
+    let fail = |why: String| {
+        Diagnostic::error(
+            format!("Cannot drain Talos node {} for its upgrade", args.node),
+            format!(
+                "The Kubernetes credentials come from control plane {source}: {why}. Set `endpoint` to a reachable \
+control plane, or `upgrade = {{ drain = false }}`."
+            ),
+        )
+        .at(AttributePath::attr("endpoint"))
+    };
+    let text = async { from.target(attempt_timeouts()).connect().await?.kubeconfig().await }
+        .await
+        .map_err(|e| fail(crate::talos::api::error::chain(&e)))?;
+    let kc = crate::kubernetes::Kubeconfig::parse(&text).map_err(|e| fail(e.to_string()))?;
+    crate::kubernetes::Client::new(&kc, crate::kubernetes::Timeouts::default()).map_err(|e| fail(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installer_versions() {
+        let legacy = "version: v1alpha1\nmachine:\n  type: worker\n  install:\n    image: ghcr.io/siderolabs/installer:v1.14.2\n";
+        assert_eq!(installer_of(legacy), Some(("ghcr.io/siderolabs/installer:v1.14.2".into(), "v1.14.2".into())));
+        assert!(!control_plane(legacy));
+        let typed = "version: v1alpha1\nmachine:\n  type: controlplane\n---\napiVersion: v1alpha1\nkind: UnattendedInstallConfig\ninstaller:\n  image: factory.talos.dev/installer/abc:v1.15.0@sha256:0123\n";
+        assert_eq!(
+            installer_of(typed),
+            Some(("factory.talos.dev/installer/abc:v1.15.0@sha256:0123".into(), "v1.15.0".into()))
+        );
+        assert!(control_plane(typed));
+        for none in [
+            "version: v1alpha1\nmachine:\n  install:\n    disk: /dev/sda\n",
+            "version: v1alpha1\nmachine:\n  install:\n    image: my/installer:latest\n",
+            "version: v1alpha1\nmachine:\n  install:\n    image: my/installer:v1.14.2-rc1\n",
+        ] {
+            assert_eq!(installer_of(none), None, "{none}");
+        }
+    }
+}

@@ -261,6 +261,23 @@ mod platform {
         early_term: bool,
     }
 
+    /// Completes once the process that started us is gone (its children
+    /// are re-parented): Terraform that crashed or was killed never sends
+    /// Shutdown, and a provider left behind would hold its stdout and
+    /// stderr pipes open (and whatever it was doing) forever.
+    pub fn orphaned() -> impl std::future::Future<Output = ()> + Send + 'static {
+        let parent = std::os::unix::process::parent_id();
+        async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                if std::os::unix::process::parent_id() != parent {
+                    return;
+                }
+            }
+        }
+    }
+
     /// The runtime's handlers, then what arrived before them.
     pub fn signals(early: &EarlySignals) -> std::io::Result<Signals> {
         let mut sigint = signal(SignalKind::interrupt())?;
@@ -290,6 +307,12 @@ mod platform {
 /// every accepted connection (43 ms stalls otherwise, tfplugin6.md §3.2).
 #[cfg(windows)]
 mod platform {
+    /// Never: Windows does not re-parent processes, so there is nothing to
+    /// watch here.
+    pub fn orphaned() -> impl std::future::Future<Output = ()> + Send + 'static {
+        std::future::pending()
+    }
+
     use tonic::transport::server::TcpIncoming;
 
     pub struct Listener {
@@ -376,10 +399,12 @@ pub async fn serve<P: Provider>(provider: P, ready: Ready) -> Result<(), ServeEr
     tracing::debug!(network, %addr, tls = tls_on, "serving");
 
     let mut stop = shutdown.clone();
+    let orphaned = platform::orphaned();
     let signal_stop = async move {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => {}
             _ = signals.terminated() => {}
+            _ = orphaned => tracing::warn!("Terraform went away (it crashed or was killed): shutting down"),
         }
     };
     let server = router.serve_with_incoming_shutdown(incoming, signal_stop);

@@ -167,7 +167,11 @@ resource "proxtalos_machine_configuration_apply" "cp" {{
   client_configuration  = proxtalos_machine_secrets.this.client_configuration
   machine_configuration = data.proxtalos_machine_configuration.cp.machine_configuration
   apply_mode            = "{cp_mode}"
-  on_destroy            = {{ reset = true, graceful = false, reboot = true }}
+  on_destroy {{
+    reset    = true
+    graceful = false
+    reboot   = true
+  }}
   timeouts {{
     create = "2m"
   }}
@@ -178,7 +182,11 @@ resource "proxtalos_machine_configuration_apply" "worker" {{
   node                             = each.key
   client_configuration             = proxtalos_machine_secrets.this.client_configuration
   {worker_config}
-  on_destroy                       = {{ reset = true, graceful = false, reboot = true }}
+  on_destroy {{
+    reset    = true
+    graceful = false
+    reboot   = true
+  }}
   depends_on                       = [proxtalos_machine_configuration_apply.cp]
 }}
 
@@ -745,7 +753,7 @@ fn reply_lost_in_maintenance_v1_13() {
     config.truncate(config.find("resource \"proxtalos_machine_configuration_apply\" \"cut\"").unwrap());
     let config = config.replace(
         "  timeouts {",
-        "  on_destroy            = { reset = true, graceful = false, reboot = true }\n  timeouts {",
+        "  on_destroy {\n    reset    = true\n    graceful = false\n    reboot   = true\n  }\n  timeouts {",
     );
     ws.write_config(&config);
     ws.init();

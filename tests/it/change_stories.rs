@@ -7,7 +7,7 @@
 //! ones (no `proxtalos_machine_configuration_apply` replaced: each node's
 //! address is known at plan), the apply sends no Talos node a Reset or a
 //! configuration, and the re-plan is empty. The same runs with the
-//! `on_destroy = { reset = true, ... }` that the docs show for control
+//! `on_destroy { reset = true ... }` that the docs show for control
 //! planes, where a replacement would have reset every node; and where an
 //! address really is unknown at plan (the guest agent turned on), that
 //! plan is refused on `node` instead of resetting the nodes.
@@ -54,7 +54,9 @@ impl Story {
             assert!(main_tf.contains(anchor), "the quickstart's apply resource changed; update this test");
             main_tf = main_tf.replace(
                 anchor,
-                &format!("{anchor}  on_destroy            = {{ reset = true, graceful = false, reboot = true }}\n"),
+                &format!(
+                    "{anchor}  on_destroy {{\n    reset    = true\n    graceful = false\n    reboot   = true\n  }}\n"
+                ),
             );
         }
         let tfvars = target.tfvars();

@@ -149,3 +149,28 @@ fn logs_nothing_without_tf_log() {
     child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert_eq!(err, "", "Terraform discards provider logs unless TF_LOG is set; write none");
 }
+
+/// A Terraform that crashes or is killed never sends Shutdown: the
+/// provider notices that its parent is gone (it was re-parented) and ends
+/// within a few seconds, so it neither runs on nor holds the pipes of
+/// whoever reads its output (seen 2026-12-06: a crashed Terraform 1.0.3
+/// left a provider that hung a test reading Terraform's output).
+#[test]
+fn an_orphaned_provider_exits() {
+    // The parent: a shell that starts the provider in the background,
+    // prints its pid, and exits at once.
+    let script = format!(
+        "TF_PLUGIN_MAGIC_COOKIE={COOKIE} PLUGIN_PROTOCOL_VERSIONS=5,6 {BIN} >/dev/null 2>&1 </dev/null & echo $!; sleep 0.3"
+    );
+    let out = Command::new("sh").arg("-c").arg(&script).env_clear().output().expect("run sh");
+    let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("the provider's pid");
+    let alive = || {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
+    };
+    let started = Instant::now();
+    while alive() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!alive(), "the orphaned provider (pid {pid}) still runs {:?} after its parent exited", started.elapsed());
+}

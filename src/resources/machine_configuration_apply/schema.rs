@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::plugin::timeouts::{self, Operation};
-use crate::plugin::{Attribute, Nesting, Schema};
+use crate::plugin::{Attribute, NestedBlock, Nesting, Schema};
 use crate::resources::shared::talos_node::{client_attr, endpoint_attr, node_attr};
 
 /// Default create timeout: install and reboot included.
@@ -26,11 +26,66 @@ Destroy can reset the node back to maintenance mode (`on_destroy`).";
 
 /// The schema.
 pub fn schema() -> Schema {
-    Schema::new(DESCRIPTION, attributes()).blocks(vec![timeouts::block(&[
-        (Operation::Create, CREATE_TIMEOUT),
-        (Operation::Update, UPDATE_TIMEOUT),
-        (Operation::Delete, DELETE_TIMEOUT),
-    ])])
+    Schema::new(DESCRIPTION, attributes()).blocks(vec![
+        timeouts::block(&[
+            (Operation::Create, CREATE_TIMEOUT),
+            (Operation::Update, UPDATE_TIMEOUT),
+            (Operation::Delete, DELETE_TIMEOUT),
+        ]),
+        upgrade_block(),
+        on_destroy_block(),
+    ])
+}
+
+/// `on_destroy { … }`: a block for the same reason as `upgrade` (Terraform
+/// 1.0.0–1.0.4 crash on a null single nested attribute, fixed in 1.0.5 by
+/// hashicorp/terraform#29411).
+fn on_destroy_block() -> NestedBlock {
+    NestedBlock::new(
+        "on_destroy",
+        Nesting::Single,
+        "What destroy does to the node. Changes take effect after an apply (they live in state).",
+        vec![
+            Attribute::bool("reset").optional().description(
+                "Reset the node on destroy: wipe the `STATE` and `EPHEMERAL` volumes (configuration and data, never \
+the whole disk). Not set: `false`, destroy only forgets the node.",
+            ),
+            Attribute::bool("graceful").optional().description(
+                "Cordon, drain and leave etcd before the reset. Not set: `true`. The last etcd member cannot leave: \
+set `false` when destroying a whole cluster.",
+            ),
+            Attribute::bool("reboot").optional().description(
+                "Reboot after the reset, so the node comes back in maintenance mode (the destroy waits for it); \
+otherwise it powers off. Not set: `false`.",
+            ),
+        ],
+    )
+}
+
+/// `upgrade { … }`: a block, not a nested attribute: Terraform 1.0.0–1.0.4
+/// crash planning an update of a resource whose single nested attribute is
+/// null in the configuration (`objchange.proposedNewNestedType`; fixed in
+/// 1.0.5, hashicorp/terraform#29411), and 1.0.3 is a version we support.
+fn upgrade_block() -> NestedBlock {
+    NestedBlock::new(
+        "upgrade",
+        Nesting::Single,
+        "How an in-place upgrade (see `talos_version`) treats the node.",
+        vec![
+            Attribute::bool("drain").optional().description(
+                "Cordon and drain the Node before rebooting it into the new version (Talos ≥ v1.13, where the \
+client drains; older Talos drains itself). The Kubernetes credentials come from the node when it is a control \
+plane, else from `endpoint`. Not set: `true`.",
+            ),
+            Attribute::string("drain_timeout").optional().description(
+                "How long the evictions may take (PodDisruptionBudgets are respected); the upgrade fails, with the \
+Node uncordoned, when they do not finish. Not set: `\"5m\"`, as talosctl.",
+            ),
+            Attribute::string("reboot_mode").optional().description(
+                "`\"default\"` (kexec where the platform allows it) or `\"powercycle\"`. Not set: `\"default\"`.",
+            ),
+        ],
+    )
 }
 
 fn attributes() -> Vec<Attribute> {
@@ -87,49 +142,8 @@ the node runs, so the next plan shows the upgrade again. The nodes of one cluste
 apply (never two control planes down, never two nodes drained at once), in the order Terraform reaches them; \
 `proxtalos_cluster` orders them (control planes first, health gates between nodes).",
         ),
-        Attribute::nested(
-            "upgrade",
-            Nesting::Single,
-            vec![
-                Attribute::bool("drain").optional().description(
-                    "Cordon and drain the Node before rebooting it into the new version (Talos ≥ v1.13, where \
-the client drains; older Talos drains itself). The Kubernetes credentials come from the node when it is a control \
-plane, else from `endpoint`. Not set: `true`.",
-                ),
-                Attribute::string("drain_timeout").optional().description(
-                    "How long the evictions may take (PodDisruptionBudgets are respected); the upgrade fails, \
-with the Node uncordoned, when they do not finish. Not set: `\"5m\"`, as talosctl.",
-                ),
-                Attribute::string("reboot_mode").optional().description(
-                    "`\"default\"` (kexec where the platform allows it) or `\"powercycle\"`. Not set: \
-`\"default\"`.",
-                ),
-            ],
-        )
-        .optional()
-        .description("How an in-place upgrade (see `talos_version`) treats the node."),
         Attribute::string("resolved_apply_mode")
             .computed()
             .description("The mode the node reported for the last apply (`auto` resolved to `reboot` or `no_reboot`)."),
-        Attribute::nested(
-            "on_destroy",
-            Nesting::Single,
-            vec![
-                Attribute::bool("reset").optional().description(
-                    "Reset the node on destroy: wipe the `STATE` and `EPHEMERAL` volumes (configuration and data, \
-never the whole disk). Not set: `false`, destroy only forgets the node.",
-                ),
-                Attribute::bool("graceful").optional().description(
-                    "Cordon, drain and leave etcd before the reset. Not set: `true`. The last etcd member cannot \
-leave: set `false` when destroying a whole cluster.",
-                ),
-                Attribute::bool("reboot").optional().description(
-                    "Reboot after the reset, so the node comes back in maintenance mode (the destroy waits for it); \
-otherwise it powers off. Not set: `false`.",
-                ),
-            ],
-        )
-        .optional()
-        .description("What destroy does to the node. Changes take effect after an apply (they live in state)."),
     ]
 }

@@ -149,7 +149,7 @@ pub fn plan(prior: &Value, config: &Value, plan: &mut Value, text: Option<&str>,
             format!(
                 "The configuration upgrades the node from {from} to {wanted}. From Talos v1.13 the client drains a node \
 before its reboot, with Kubernetes credentials from a control plane, and this worker has none to ask: set `endpoint` \
-to a control plane's address, or set `upgrade = {{ drain = false }}` to reboot it with its pods."
+to a control plane's address, or set `drain = false` in an `upgrade` block to reboot it with its pods."
             ),
         );
         return;
@@ -256,7 +256,7 @@ async fn kube_client(args: &NodeArgs, control_plane: bool) -> Result<crate::kube
             format!("Cannot drain Talos node {} for its upgrade", args.node),
             format!(
                 "The Kubernetes credentials come from control plane {source}: {why}. Set `endpoint` to a reachable \
-control plane, or `upgrade = {{ drain = false }}`."
+control plane, or set `drain = false` in an `upgrade` block."
             ),
         )
         .at(AttributePath::attr("endpoint"))

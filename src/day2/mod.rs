@@ -7,5 +7,9 @@
 //!   upgrade` does it for the node's Talos version, ending only when the
 //!   node runs the new version (or failing, naming the step and what the
 //!   node showed).
+//! - [`kubernetes_upgrade`]: a Kubernetes version upgrade in `talosctl
+//!   upgrade-k8s` order, component by component and node by node, each
+//!   step waited for, then the bootstrap manifests.
 
+pub mod kubernetes_upgrade;
 pub mod node_upgrade;

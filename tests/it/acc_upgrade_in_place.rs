@@ -194,6 +194,17 @@ fn an_installer_change_upgrades_each_node_in_place() {
     let again = ws.plan_exit(2);
     assert!(again.contains(r#""v1.14.0" -> "v1.14.1""#), "{again}");
 
+    // A Kubernetes version change: the plan says what this resource does
+    // (the node's configuration) and what it does not (the manifests, the
+    // order across nodes).
+    let k8s = config(&sim.ips, [Some(to), Some(to), Some(to)], true).replace("\"1.33.1\"", "\"1.34.0\"");
+    ws.write_config(&k8s);
+    let plan = ws.plan_exit(2);
+    for ip in &sim.ips {
+        assert!(plan.contains(&format!("Kubernetes v1.33.1 → v1.34.0 on Talos node {ip}")), "{plan}");
+    }
+    assert!(plan.contains("bootstrap manifests"), "{plan}");
+
     // Without `endpoint` a worker cannot be drained: a plan error there.
     let next = "ghcr.io/siderolabs/installer:v1.14.2";
     ws.write_config(&config(&sim.ips, [Some(to), Some(next), Some(to)], false));

@@ -368,3 +368,58 @@ async fn the_bootstrap_manifests_sync_by_server_side_apply() {
     })
     .await;
 }
+
+/// `talosctl upgrade-k8s`'s order, run by `day2::kubernetes_upgrade`
+/// against the lab (siderolabs/talos `pkg/cluster/kubernetes/
+/// talos_managed.go`): the API server, controller manager and scheduler on
+/// the control plane (each waited for at its new config version, Ready),
+/// kube-proxy's image, the kubelets (control plane first), then the
+/// bootstrap manifests server-side; real kubectl then shows every Node at
+/// the new version and kube-proxy rolled. Two minors at once are refused
+/// before anything changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubernetes_upgrade_follows_upgrade_k8s_order() {
+    use proxtalos::day2::kubernetes_upgrade::{KubernetesUpgrade, KubernetesUpgradeError, upgrade};
+    use proxtalos::kubernetes::{Client, Kubeconfig, Timeouts};
+    use proxtalos::talos::api::wait::Until;
+    use proxtalos::wait::Stop;
+
+    let Some((c, k, [cp, w1, w2])) = cluster().await else { return };
+    nodes_are(&k, &[(&cp, "Ready"), (&w1, "Ready"), (&w2, "Ready")]).await;
+    let kc = crate::talos_api::target(&c, 0).connect().await.unwrap().kubeconfig().await.unwrap();
+    let kube = Client::new(&Kubeconfig::parse(&kc).unwrap(), Timeouts::default()).unwrap();
+    let targets = |i: usize| crate::talos_api::target(&c, i);
+    let plan = |to: &str| KubernetesUpgrade {
+        control_planes: vec![targets(0)],
+        workers: vec![targets(1), targets(2)],
+        to: to.to_string(),
+        kube: kube.clone(),
+    };
+    let until = Until::after(Duration::from_secs(120), &Stop::never());
+
+    let refused = upgrade(&plan("1.35.0"), &until).await.unwrap_err();
+    assert!(matches!(refused, KubernetesUpgradeError::Path { .. }), "{refused}");
+    assert!(refused.to_string().contains("1.33.1 → 1.35.0 is not a supported upgrade path"), "{refused}");
+
+    let log = upgrade(&plan("1.34.0"), &until).await.unwrap();
+    let order: Vec<&str> = log.iter().map(String::as_str).collect();
+    assert!(order[0].contains("kube-apiserver → v1.34.0"), "{order:?}");
+    assert!(order[1].contains("kube-controller-manager → v1.34.0"), "{order:?}");
+    assert!(order[2].contains("kube-scheduler → v1.34.0"), "{order:?}");
+    assert!(order[3].contains("kube-proxy image → v1.34.0"), "{order:?}");
+    assert!(order[4..7].iter().all(|l| l.contains("kubelet → v1.34.0")), "{order:?}");
+    assert!(order[7].starts_with("bootstrap manifests:"), "{order:?}");
+    let wide = k.ok(&["get", "nodes", "--no-headers"]).await;
+    assert_eq!(wide.lines().filter(|l| l.contains("v1.34.0")).count(), 3, "{wide}");
+    let images =
+        k.ok(&["get", "pods", "-n", "kube-system", "-o", "jsonpath={.items[*].spec.containers[0].image}"]).await;
+    for image in
+        ["kube-apiserver:v1.34.0", "kube-controller-manager:v1.34.0", "kube-scheduler:v1.34.0", "kube-proxy:v1.34.0"]
+    {
+        assert!(images.contains(image), "{image} missing: {images}");
+    }
+    assert!(!images.contains("v1.33.1"), "{images}");
+    // Again: every step is skipped but the manifests.
+    let again = upgrade(&plan("1.34.0"), &until).await.unwrap();
+    assert_eq!(again.len(), 1, "{again:?}");
+}

@@ -302,6 +302,7 @@ impl Resource<ProxtalosData> for MachineConfigurationApply {
             _ => None,
         };
         upgrade::plan(&req.prior, &req.config, &mut resp.plan, known_text, &mut resp.diags);
+        upgrade::kubernetes_note(&req.prior, &req.config, known_text, &mut resp.diags);
         let changed = !resp.plan.semantically_equal(&req.prior);
         if !changed {
             return;

@@ -292,3 +292,61 @@ mod tests {
         }
     }
 }
+
+/// The kubelet image's tag of a configuration (`machine.kubelet.image`, or
+/// v1.15's `KubeletConfig.image`): the Kubernetes version the node runs.
+pub fn kubelet_version(text: &str) -> Option<String> {
+    let docs = crate::talos::yaml::parse_documents(text).ok()?;
+    let image = docs.iter().find_map(|d| {
+        let legacy = d.get("machine").and_then(|m| m.get("kubelet")).and_then(|k| k.get("image"));
+        let typed = (d.get("kind").and_then(|k| k.as_str()) == Some("KubeletConfig")).then(|| d.get("image")).flatten();
+        legacy.or(typed).and_then(|v| v.as_str()).map(str::to_string)
+    })?;
+    image.split('@').next()?.rsplit_once(':').map(|(_, t)| t.to_string())
+}
+
+/// Plan note for a Kubernetes version change: what this resource does (the
+/// configuration: kubelet, and on a control plane its static pods) and
+/// what it does not (the bootstrap manifests, the order across nodes), so
+/// the plan does not promise a cluster upgrade it will not finish.
+pub fn kubernetes_note(prior: &Value, config: &Value, text: Option<&str>, diags: &mut Diagnostics) {
+    let (Some(text), Some(before)) = (text, prior.attr("machine_configuration_redacted").as_str()) else { return };
+    let (Some(from), Some(to)) = (kubelet_version(before), kubelet_version(text)) else { return };
+    if from == to {
+        return;
+    }
+    let node = config.attr("node").as_str().unwrap_or("?");
+    let what = if control_plane(text) {
+        "the kubelet and the control-plane static pods (API server, controller manager, scheduler)"
+    } else {
+        "the kubelet"
+    };
+    diags.warning(
+        format!("Kubernetes {from} → {to} on Talos node {node}"),
+        format!(
+            "Applying the configuration moves {what} of this node to {to}. It does not sync the bootstrap manifests \
+(kube-proxy, CoreDNS), and each node changes when Terraform reaches it, not in the order `talosctl upgrade-k8s` \
+keeps (every API server first, kubelets last). Run `talosctl upgrade-k8s --to {to}` instead, or afterwards for the \
+manifests."
+        ),
+    );
+}
+
+#[cfg(test)]
+mod kubelet_tests {
+    use super::*;
+
+    #[test]
+    fn kubelet_versions() {
+        assert_eq!(
+            kubelet_version("machine:\n  kubelet:\n    image: ghcr.io/siderolabs/kubelet:v1.33.1\n").as_deref(),
+            Some("v1.33.1")
+        );
+        assert_eq!(
+            kubelet_version("version: v1alpha1\n---\nkind: KubeletConfig\nimage: ghcr.io/siderolabs/kubelet:v1.35.0\n")
+                .as_deref(),
+            Some("v1.35.0")
+        );
+        assert_eq!(kubelet_version("machine:\n  type: worker\n"), None);
+    }
+}

@@ -6,7 +6,7 @@
 #
 #   scripts/bench-quickstart.sh [--time-scale S] [other bench-quickstart flags]
 #
-# Builds the provider in release mode (cargo build --release --locked) and the
+# Builds the provider in release mode, as shipped (scripts/lib/release-flags.sh), and the
 # `bench-quickstart` example (feature sim), then runs it. Default time scale
 # 0.25 (the 145 simulated seconds of the critical path take 36 s).
 # Terraform: PROXTALOS_TF, else tofu/terraform on PATH, else Terraform 1.15.5

@@ -26,15 +26,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::support::sim_nodes::Sim;
 use crate::support::terraform::{Terraform, Workspace, build_provider, terraforms};
 use proxtalos::talos::VersionContract;
 use proxtalos::talos::api::{ApplyMode, ApplyRequest, NodeClient, Timeouts};
 use proxtalos::talos::client_config::ClientConfiguration;
 use proxtalos::talos::sim::Delays;
-use proxtalos::talos::sim::{NodeSpec, Phase, SimCluster, SimOptions};
+use proxtalos::talos::sim::{Phase, SimOptions};
 
 /// Terraform ≥ 1.11 (write-only attributes), preferring 1.15.5.
 fn tf() -> Terraform {
@@ -49,43 +49,6 @@ fn tf() -> Terraform {
 fn workspace(tf: &Terraform) -> Workspace {
     let bin = build_provider("bin", "terraform-provider-proxtalos");
     Workspace::new(tf, "registry.terraform.io/proxtalos/proxtalos", &bin)
-}
-
-/// Simulated nodes on their own runtime (Terraform runs block this thread).
-struct Sim {
-    rt: tokio::runtime::Runtime,
-    cluster: Option<SimCluster>,
-    ips: Vec<String>,
-}
-
-impl Sim {
-    fn start(version: &str, slot: u8, n: usize) -> Sim {
-        Sim::start_with(SimOptions::fast(version), slot, n)
-    }
-
-    fn start_with(options: SimOptions, slot: u8, n: usize) -> Sim {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let base = 200 + (std::process::id() % 50) as u8;
-        let addrs: Vec<IpAddr> = (0..n).map(|i| IpAddr::from([127, base, slot, i as u8 + 1])).collect();
-        let cluster =
-            rt.block_on(SimCluster::start(options, addrs.iter().map(|a| NodeSpec::metal(*a)).collect())).unwrap();
-        Sim { rt, cluster: Some(cluster), ips: addrs.iter().map(ToString::to_string).collect() }
-    }
-
-    fn c(&self) -> &SimCluster {
-        self.cluster.as_ref().unwrap()
-    }
-
-    fn phases(&self) -> Vec<Phase> {
-        (0..self.ips.len()).map(|i| self.c().phase(i).unwrap()).collect()
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _guard = self.rt.enter();
-        self.cluster.take();
-    }
 }
 
 fn contract(version: &str) -> String {

@@ -17,42 +17,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::IpAddr;
-
+use crate::support::sim_nodes::Sim;
 use crate::support::terraform::{Terraform, Workspace, build_provider, terraforms};
-use proxtalos::talos::sim::{ImageFault, NodeSpec, SimCluster, SimOptions};
+use proxtalos::talos::sim::ImageFault;
 
 fn tf() -> Terraform {
     let all = terraforms();
     all.iter().find(|t| t.version_string() == "1.15.5").or_else(|| all.first()).cloned().expect("a Terraform")
-}
-
-struct Sim {
-    rt: tokio::runtime::Runtime,
-    cluster: Option<SimCluster>,
-    ips: Vec<String>,
-}
-
-impl Sim {
-    fn start(version: &str, slot: u8, n: usize) -> Sim {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let base = 150 + (std::process::id() % 50) as u8;
-        let addrs: Vec<IpAddr> = (0..n).map(|i| IpAddr::from([127, base, slot, i as u8 + 1])).collect();
-        let nodes = addrs.iter().map(|a| NodeSpec::metal(*a)).collect();
-        let cluster = rt.block_on(SimCluster::start(SimOptions::fast(version), nodes)).unwrap();
-        Sim { rt, cluster: Some(cluster), ips: addrs.iter().map(ToString::to_string).collect() }
-    }
-
-    fn c(&self) -> &SimCluster {
-        self.cluster.as_ref().unwrap()
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _guard = self.rt.enter();
-        self.cluster.take();
-    }
 }
 
 /// A control plane and two workers, each with its own configuration so

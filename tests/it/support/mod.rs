@@ -6,6 +6,7 @@ pub mod fakepve;
 pub mod kubectl;
 pub mod real_lab;
 pub mod silent;
+pub mod sim_nodes;
 pub mod talos_fixture;
 pub mod terraform;
 pub mod wait;

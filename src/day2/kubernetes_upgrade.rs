@@ -114,7 +114,6 @@ pub fn supported_path(from: &str, to: &str) -> bool {
 /// image already is that (upgrade-k8s skips the node then).
 pub fn set_image(text: &str, component: Component, to: &str) -> Result<Option<String>, String> {
     let mut docs = yaml::parse_documents(text).map_err(|e| e.to_string())?;
-    let image = format!("{}:v{}", component.repository(), to.trim_start_matches('v'));
     let typed = docs.iter().position(|d| d.get("kind").and_then(Value::as_str) == Some(component.typed_kind()));
     let current = match typed {
         Some(i) => docs[i].get("image").and_then(Value::as_str).map(str::to_string),
@@ -123,6 +122,10 @@ pub fn set_image(text: &str, component: Component, to: &str) -> Result<Option<St
             docs.iter().find_map(|d| d.get(a)?.get(b)?.get(c)?.as_str().map(str::to_string))
         }
     };
+    // The configured repository stays (a mirror, an air-gapped registry);
+    // upstream's where the configuration names none.
+    let repository = current.as_deref().map(repository_of).unwrap_or(component.repository()).to_string();
+    let image = format!("{repository}:v{}", to.trim_start_matches('v'));
     if current.as_deref() == Some(image.as_str()) {
         return Ok(None);
     }
@@ -137,6 +140,18 @@ pub fn set_image(text: &str, component: Component, to: &str) -> Result<Option<St
         }
     }
     Ok(Some(yaml::emit_documents(&docs)))
+}
+
+/// The repository of an image reference (`reg:5000/kube-apiserver:v1.33.1@sha256:…`
+/// → `reg:5000/kube-apiserver`).
+fn repository_of(image: &str) -> &str {
+    let name = image.split('@').next().unwrap_or(image);
+    match name.rsplit_once(':') {
+        // A colon after the last slash separates the tag; one before it is
+        // a registry port.
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => name,
+    }
 }
 
 fn set(doc: &mut Value, path: &[&str], image: &str) {
@@ -309,7 +324,9 @@ async fn patch_and_apply(
     Ok(true)
 }
 
-/// One control-plane component on one node.
+/// One control-plane component on one node. Already at the image (a re-run
+/// after a stopped upgrade), its pod is still waited for at the config
+/// version it runs, as `upgradeStaticPodOnNode` does.
 async fn static_pod_step(
     u: &KubernetesUpgrade,
     cp: &Target,
@@ -320,41 +337,48 @@ async fn static_pod_step(
     let name = component.name();
     let c = connect(cp).await?;
     let before = c.component_config_version(name).await.map_err(talos_err(&cp.node, "read the component config"))?;
-    if !patch_and_apply(&c, &cp.node, component, to).await? {
-        return Ok(None);
-    }
-    let step = format!("wait for the {name} config to change");
-    let version = poll_until(&cp.node, "the component config version to go up", until, POLL, || async {
-        let now = cp.connect().await?.component_config_version(name).await?;
-        Ok(match (now, before) {
-            (Some(n), Some(b)) if n > b => Probe::Ready(n),
-            (Some(n), None) => Probe::Ready(n),
-            (n, _) => Probe::NotYet(format!("config version {n:?}")),
+    let node_name =
+        c.nodename().await.map_err(talos_err(&cp.node, "read the Kubernetes node name"))?.unwrap_or_default();
+    let patched = patch_and_apply(&c, &cp.node, component, to).await?;
+    let version = if patched {
+        let step = format!("wait for the {name} config to change");
+        poll_until(&cp.node, "the component config version to go up", until, POLL, || async {
+            let now = cp.connect().await?.component_config_version(name).await?;
+            Ok(match (now, before) {
+                (Some(n), Some(b)) if n > b => Probe::Ready(n),
+                (Some(n), None) => Probe::Ready(n),
+                (n, _) => Probe::NotYet(format!("config version {n:?}")),
+            })
         })
-    })
-    .await
-    .map_err(talos_err(&cp.node, &step))?;
-    let ip = cp.node.rsplit_once(':').map_or(cp.node.as_str(), |(h, _)| h).to_string();
+        .await
+        .map_err(talos_err(&cp.node, &step))?
+    } else {
+        match before {
+            Some(v) => v,
+            None => return Ok(None),
+        }
+    };
     let want = version.to_string();
     let step = format!("wait for the {name} pod at config version {want} to be Ready");
     poll_until(&cp.node, "the static pod to run the new config", until, POLL, || async {
-        Ok(match static_pod_ready(&u.kube, name, &ip, &want).await {
+        Ok(match static_pod_ready(&u.kube, name, &node_name, &want).await {
             Ok(true) => Probe::Ready(()),
-            Ok(false) => Probe::NotYet(format!("{name} on {ip}: not Ready at config version {want}")),
+            Ok(false) => Probe::NotYet(format!("{name} on {node_name}: not Ready at config version {want}")),
             Err(e) => Probe::NotYet(e.to_string()),
         })
     })
     .await
     .map_err(talos_err(&cp.node, &step))?;
-    Ok(Some(format!("{}: {name} → v{to} (config version {want})", cp.node)))
+    Ok(patched.then(|| format!("{}: {name} → v{to} (config version {want})", cp.node)))
 }
 
-/// Whether the `k8s-app=<component>` pod on host `ip` carries
-/// `talos.dev/config-version: version` and is Ready (`checkPodStatus`).
+/// Whether the `k8s-app=<component>` pod on Node `node_name` carries
+/// `talos.dev/config-version: version` and is Ready (`checkPodStatus`,
+/// which matches the host IP; the Node name holds for any address form).
 async fn static_pod_ready(
     kube: &kubernetes::Client,
     component: &str,
-    ip: &str,
+    node_name: &str,
     version: &str,
 ) -> Result<bool, kubernetes::Error> {
     let params = kube_core::params::ListParams::default().labels(&format!("k8s-app={component}"));
@@ -364,7 +388,7 @@ async fn static_pod_ready(
     let pods: Json = kube.send(req).await?;
     Ok(pods["items"].as_array().is_some_and(|items| {
         items.iter().any(|p| {
-            p["status"]["hostIP"] == ip
+            p["spec"]["nodeName"] == node_name
                 && p["metadata"]["annotations"]["talos.dev/config-version"] == version
                 && p["status"]["conditions"]
                     .as_array()
@@ -443,6 +467,11 @@ mod tests {
         // A field the configuration leaves to Talos's default is added.
         let p = set_image(legacy, Component::Proxy, "1.34.0").unwrap().unwrap();
         assert!(p.contains("proxy:\n        image: registry.k8s.io/kube-proxy:v1.34.0"), "{p}");
+        // A mirror stays the repository.
+        let mirror = legacy.replace("registry.k8s.io/kube-apiserver", "mirror.lan:5000/k8s/kube-apiserver");
+        let m = set_image(&mirror, Component::ApiServer, "1.34.0").unwrap().unwrap();
+        assert!(m.contains("image: mirror.lan:5000/k8s/kube-apiserver:v1.34.0"), "{m}");
+        assert_eq!(repository_of("reg:5000/x/kubelet@sha256:00"), "reg:5000/x/kubelet");
         // v1.15: the typed document holds it.
         let typed = "version: v1alpha1\nmachine:\n  type: controlplane\n---\napiVersion: v1alpha1\nkind: KubeAPIServerConfig\nimage: registry.k8s.io/kube-apiserver:v1.35.0\n";
         let t = set_image(typed, Component::ApiServer, "1.36.0").unwrap().unwrap();

@@ -165,24 +165,62 @@ pub async fn upgrade(u: &NodeUpgrade, until: &Until) -> Result<Done, UpgradeErro
     let boot_before = client.boot_id().await.map_err(talos("read the boot id"))?;
     let left = until.deadline.saturating_duration_since(tokio::time::Instant::now());
     let req = UpgradeRequest { image: u.image.clone(), preserve: true, ..Default::default() };
-    let installed = client.upgrade_os(&req, left).await.map_err(talos("install the new image"))?;
-    let mut drained = None;
+    // The pull and the install may take minutes: Ctrl-C ends them.
+    let installed = tokio::select! {
+        r = client.upgrade_os(&req, left) => r.map_err(talos("install the new image"))?,
+        _ = until.stop.stopped() => return Err(UpgradeError::Queued(STOPPED)),
+    };
+    let mut cordoned: Option<(kubernetes::Client, String)> = None;
+    let reboot = matches!(installed, OsUpgrade::Installed(_));
     if let OsUpgrade::Installed(report) = installed {
         tracing::info!(node = %node, messages = report.messages.len(), "installed; rebooting into it");
         if let Some(d) = &u.drain {
             let name = client.nodename().await.map_err(talos("read the Kubernetes node name"))?;
             let name = name.ok_or(UpgradeError::NoNodeName)?;
+            // A Node someone cordoned on purpose stays cordoned afterwards.
+            let by_someone = d.kube.node_unschedulable(&name).await.map_err(kube("read the Node"))?;
             d.kube.cordon(&name, true).await.map_err(kube("cordon"))?;
-            if let Err(e) = d.kube.drain(&name, d.timeout, &until.stop).await {
-                // Leave the Node as it was: the new image waits in the other
-                // slot, and the next attempt drains again.
-                if let Err(undo) = d.kube.cordon(&name, false).await {
-                    tracing::warn!(node = %node, error = %undo, "uncordon after a failed drain failed");
-                }
-                return Err(UpgradeError::Kube { step: "drain", source: e });
+            if !by_someone {
+                cordoned = Some((d.kube.clone(), name.clone()));
             }
-            drained = Some((d.kube.clone(), name));
+            if let Err(e) = d.kube.drain(&name, d.timeout, &until.stop).await {
+                // The new image waits in the other slot; the next attempt
+                // drains again.
+                return Err(uncordon_after(cordoned, &node, UpgradeError::Kube { step: "drain", source: e }).await);
+            }
         }
+    }
+    match reboot_and_wait(u, &client, reboot, &boot_before, until).await {
+        Ok(now) => {
+            // Running again, on either image: the Node goes back into
+            // service (a node that fell back runs its previous version).
+            if let Some((kube_client, name)) = &cordoned {
+                node_ready(kube_client, &node, name, until).await?;
+                kube_client.cordon(name, false).await.map_err(kube("uncordon"))?;
+            }
+            if now != u.version {
+                return Err(UpgradeError::FellBack { booted: now, wanted: u.version.clone() });
+            }
+            tracing::info!(node = %node, from = %from, to = %now, "upgraded");
+            Ok(Done::Upgraded { from, to: now })
+        }
+        Err(e) => Err(uncordon_after(cordoned, &node, e).await),
+    }
+}
+
+/// After the install: when `reboot` (v1.13+; the legacy call reboots by
+/// itself) forfeit etcd leadership (a control plane) and reboot; then wait
+/// for the new boot, the node running and ready, and etcd on a control
+/// plane. Answers the version that booted.
+async fn reboot_and_wait(
+    u: &NodeUpgrade,
+    client: &crate::talos::api::NodeClient,
+    reboot: bool,
+    boot_before: &str,
+    until: &Until,
+) -> Result<String, UpgradeError> {
+    let node = u.target.node.clone();
+    if reboot {
         if u.control_plane {
             // Omni moves etcd leadership away before a control plane reboots.
             if let Err(e) = client.etcd_forfeit_leadership().await {
@@ -197,7 +235,7 @@ pub async fn upgrade(u: &NodeUpgrade, until: &Until) -> Result<Done, UpgradeErro
             Err(e) => return Err(UpgradeError::Talos { step: "reboot", source: e }),
         }
     }
-    poll_until(&node, conditions::REBOOTED, until, POLL, || conditions::rebooted(&u.target, &boot_before))
+    poll_until(&node, conditions::REBOOTED, until, POLL, || conditions::rebooted(&u.target, boot_before))
         .await
         .map_err(talos("wait for the reboot"))?;
     poll_until(&node, RUNNING, until, POLL, || running(&u.target)).await.map_err(talos("wait for the node"))?;
@@ -208,17 +246,19 @@ pub async fn upgrade(u: &NodeUpgrade, until: &Until) -> Result<Done, UpgradeErro
             .await
             .map_err(talos("wait for etcd"))?;
     }
-    // Running again, on either image: the Node goes back into service (a
-    // node that fell back runs its previous version as before).
-    if let Some((kube_client, name)) = drained {
-        node_ready(&kube_client, &node, &name, until).await?;
-        kube_client.cordon(&name, false).await.map_err(kube("uncordon"))?;
+    Ok(now)
+}
+
+/// Best effort: a Node this upgrade cordoned goes back into service when
+/// the upgrade stops early (a failed drain, a reboot that never ends, a
+/// timeout, Ctrl-C); answers `e`.
+async fn uncordon_after(cordoned: Option<(kubernetes::Client, String)>, node: &str, e: UpgradeError) -> UpgradeError {
+    if let Some((kube, name)) = cordoned
+        && let Err(undo) = kube.cordon(&name, false).await
+    {
+        tracing::warn!(node = %node, error = %undo, "uncordoning after a stopped upgrade failed");
     }
-    if now != u.version {
-        return Err(UpgradeError::FellBack { booted: now, wanted: u.version.clone() });
-    }
-    tracing::info!(node = %node, from = %from, to = %now, "upgraded");
-    Ok(Done::Upgraded { from, to: now })
+    e
 }
 
 /// The node's stage is running and it is ready.

@@ -53,10 +53,21 @@ pub fn evict_request(namespace: &str, name: &str) -> Result<http::Request<Vec<u8
 /// A pod a drain must move: `(namespace, name, uid)`.
 pub type Evictee = (String, String, String);
 
-/// The pods of a pod list a drain evicts: not mirror pods
-/// (`kubernetes.io/config.mirror`), not DaemonSet pods, not pods already
-/// being deleted.
-pub fn evictees(pods: &Value) -> Vec<Evictee> {
+/// The pods of a pod list a drain waits for: not mirror pods
+/// (`kubernetes.io/config.mirror`), not DaemonSet pods; those already being
+/// deleted are in the second list (waited for, not evicted again: kubectl
+/// waits until they are gone).
+pub fn evictees(pods: &Value) -> (Vec<Evictee>, Vec<Evictee>) {
+    let all = movable(pods);
+    let terminating = |p: &Evictee| {
+        pods["items"].as_array().is_some_and(|items| {
+            items.iter().any(|i| i["metadata"]["uid"] == p.2.as_str() && !i["metadata"]["deletionTimestamp"].is_null())
+        })
+    };
+    all.into_iter().partition(|p| !terminating(p))
+}
+
+fn movable(pods: &Value) -> Vec<Evictee> {
     let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
     pods["items"]
         .as_array()
@@ -69,7 +80,6 @@ pub fn evictees(pods: &Value) -> Vec<Evictee> {
                         .as_array()
                         .is_some_and(|o| o.iter().any(|r| r["kind"] == "DaemonSet" && r["controller"] == true))
                 })
-                .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
                 .map(|p| (text(&p["metadata"]["namespace"]), text(&p["metadata"]["name"]), text(&p["metadata"]["uid"])))
                 .collect()
         })
@@ -89,6 +99,15 @@ impl Client {
     /// Cordons (`true`) or uncordons `node`.
     pub async fn cordon(&self, node: &str, unschedulable: bool) -> Result<(), Error> {
         self.send::<Value>(cordon_request(node, unschedulable)?).await.map(|_| ())
+    }
+
+    /// Whether Node `name` is cordoned (`spec.unschedulable`).
+    pub async fn node_unschedulable(&self, name: &str) -> Result<bool, Error> {
+        let req = kube_core::Request::new("/api/v1/nodes")
+            .get(name, &kube_core::params::GetParams::default())
+            .map_err(Error::Build)?;
+        let node: super::objects::Node = self.send(req).await?;
+        Ok(node.spec.unschedulable == Some(true))
     }
 
     /// Whether Node `name` has its Ready condition True.
@@ -124,14 +143,17 @@ impl Client {
             Ok(p) => p,
             // An API server that is restarting or unreachable for a moment
             // is "not yet", as kubectl's drain retries.
-            Err(e @ Error::Transport { .. }) => return Ok(Probe::NotYet(e.to_string())),
+            Err(e @ (Error::Transport { .. } | Error::Api { code: 500..=599, .. })) => {
+                return Ok(Probe::NotYet(e.to_string()));
+            }
             Err(e) => return Err(e),
         };
-        let left = evictees(&pods);
-        if left.is_empty() {
+        let (left, terminating) = evictees(&pods);
+        if left.is_empty() && terminating.is_empty() {
             return Ok(Probe::Ready(()));
         }
-        let mut waiting = Vec::new();
+        let mut waiting: Vec<String> =
+            terminating.iter().map(|(ns, name, _)| format!("{ns}/{name} (terminating)")).collect();
         for (ns, name, uid) in &left {
             let key = (ns.clone(), name.clone());
             let (evicted, due) = {
@@ -157,7 +179,10 @@ impl Client {
                     waiting.push(format!("{ns}/{name} (evicted, terminating)"));
                 }
                 Err(e) if e.is_not_found() => {}
-                Err(e @ Error::Transport { .. }) => waiting.push(format!("{ns}/{name} ({e})")),
+                // The API server restarting, or failing for a moment.
+                Err(e @ (Error::Transport { .. } | Error::Api { code: 500..=599, .. })) => {
+                    waiting.push(format!("{ns}/{name} ({e})"))
+                }
                 Err(Error::Api { code: 429, message, .. }) => {
                     let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
                     p.refused.insert(key, (Instant::now() + EVICT_RETRY, message.clone()));
@@ -187,7 +212,9 @@ mod tests {
                 "ownerReferences": [{"kind": "ReplicaSet", "name": "web-5", "controller": true}]}},
             {"metadata": {"namespace": "default", "name": "going", "uid": "4", "deletionTimestamp": "2026-01-01T00:00:00Z"}},
         ]});
-        assert_eq!(evictees(&pods), [("default".to_string(), "web-1".to_string(), "3".to_string())]);
+        let (left, terminating) = evictees(&pods);
+        assert_eq!(left, [("default".to_string(), "web-1".to_string(), "3".to_string())]);
+        assert_eq!(terminating, [("default".to_string(), "going".to_string(), "4".to_string())]);
     }
 
     #[test]

@@ -184,14 +184,19 @@ impl MachineConfigurationApply {
                 ),
             );
         }
+        // What the node ran before: recorded until the upgrade step (if
+        // any) says otherwise, so a stopped apply never claims a version.
+        let versions = upgrade::Versions {
+            planned: planned.attr("talos_version").clone(),
+            prior: if resp.state.is_null() { Value::Null } else { resp.state.attr("talos_version").clone() },
+            create: matches!(op, Operation::Create),
+        };
         let record = |mode: &str, resp: &mut ApplyResponse| {
             let mut state = planned.clone();
             state.set_attr("id", Value::string(args.node.clone()));
             fill_outputs(&mut state, &text);
             state.set_attr("resolved_apply_mode", Value::string(mode.to_string()));
-            if state.attr("talos_version").is_unknown() {
-                state.set_attr("talos_version", Value::Null);
-            }
+            state.set_attr("talos_version", versions.prior.clone());
             resp.state = state;
         };
         let (mode, boot_before, unanswered) = match send(&reached, &text, config, false).await {
@@ -263,7 +268,7 @@ impl MachineConfigurationApply {
             }
         }
         if applied && !resp.state.is_null() {
-            upgrade::run(&args, config, &text, until, resp).await;
+            upgrade::run(&args, config, &text, &versions, until, resp).await;
         }
     }
 }

@@ -57,6 +57,13 @@ fn minor(tag: &str) -> u32 {
     tag.trim_start_matches('v').split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0)
 }
 
+/// Whether `a` is a later release than `b` (`v1.14.2` > `v1.14.0`).
+fn newer(a: &str, b: &str) -> bool {
+    let parse =
+        |t: &str| -> Vec<u32> { t.trim_start_matches('v').split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    parse(a) > parse(b)
+}
+
 /// The `upgrade` block's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -125,20 +132,54 @@ pub fn plan(prior: &Value, config: &Value, plan: &mut Value, text: Option<&str>,
         return;
     }
     let running = prior.attr("talos_version").clone();
+    let node = config.attr("node").as_str().unwrap_or("?").to_string();
+    // The configuration is known only at apply: so is whether it upgrades.
     let Some(text) = text else {
+        plan.set_attr("talos_version", Value::Unknown);
+        return;
+    };
+    let Some((image, wanted)) = installer_of(text) else {
         plan.set_attr("talos_version", running);
         return;
     };
-    let (Some((image, wanted)), Some(from)) = (installer_of(text), running.as_str()) else {
-        plan.set_attr("talos_version", running);
+    let Some(from) = running.as_str() else {
+        // Not read yet (a refresh that could not reach the node, or state
+        // from before this attribute): the apply reads it and upgrades if
+        // it differs.
+        plan.set_attr("talos_version", Value::Unknown);
+        diags.warning(
+            format!("Talos node {node} may be upgraded in place to {wanted}"),
+            format!(
+                "The version the node runs is not known yet (it was not read back). If it is not {wanted}, the apply \
+upgrades it from {image}."
+            ),
+        );
         return;
     };
     if wanted == from {
         plan.set_attr("talos_version", running);
         return;
     }
+    match config.attr("apply_mode").as_str() {
+        Some("try") => {
+            diags.error_at(
+                AttributePath::attr("apply_mode"),
+                format!("Talos node {node} cannot be upgraded with apply_mode \"try\""),
+                format!(
+                    "The configuration also moves the node from {from} to {wanted}, and the upgrade's reboot would end \
+the trial (the node rolls the configuration back). Apply the configuration with another mode first."
+                ),
+            );
+            return;
+        }
+        Some("staged") => diags.warning(
+            format!("Talos node {node}: the upgrade's reboot activates the staged configuration"),
+            "The configuration is staged for the next boot, and the in-place upgrade reboots the node, so it is \
+active once the upgrade is done.",
+        ),
+        _ => {}
+    }
     plan.set_attr("talos_version", Value::string(wanted.clone()));
-    let node = config.attr("node").as_str().unwrap_or("?").to_string();
     let policy = Policy::of(config);
     let client_drains = minor(from) >= 13;
     let cp = control_plane(text);
@@ -169,36 +210,72 @@ before its reboot and is done once etcd runs again on it."
     } else {
         " Nodes of one cluster upgrade one at a time within this apply."
     };
+    let verb = if newer(&wanted, from) { "upgraded" } else { "downgraded" };
     diags.warning(
-        format!("Talos node {node} will be upgraded in place: {from} → {wanted}"),
+        format!("Talos node {node} will be {verb} in place: {from} → {wanted}"),
         format!("The configuration's installer is {image}. After the configuration is applied: {steps}.{extra}"),
     );
 }
 
-/// Apply: upgrades the node when the configuration's installer carries
-/// another version than it runs; records the version the node runs at the
-/// end, whatever happened, in `state`.
-pub async fn run(args: &NodeArgs, config: &Value, text: &str, until: &Until, resp: &mut ApplyResponse) {
+/// What the apply knows of `talos_version`: planned, and as it was before.
+#[derive(Debug, Clone)]
+pub struct Versions {
+    /// The planned value (Unknown when the plan could not tell).
+    pub planned: Value,
+    /// The value before this apply (Null on create).
+    pub prior: Value,
+    /// This apply creates the resource (a create never upgrades).
+    pub create: bool,
+}
+
+/// Apply: upgrades the node when the plan said so (or, when the plan could
+/// not tell, when the configuration's installer carries another version
+/// than it runs), and records the version the node runs at the end in
+/// `state`; a known planned value is what a successful apply records.
+pub async fn run(args: &NodeArgs, config: &Value, text: &str, v: &Versions, until: &Until, resp: &mut ApplyResponse) {
     let target = args.target(attempt_timeouts());
     let running = match target.connect().await {
         Ok(c) => c.version_tag().await.ok(),
         Err(_) => None,
     };
-    let Some((image, wanted)) = installer_of(text) else {
-        resp.state.set_attr("talos_version", running.map_or(Value::Null, Value::string));
-        return;
+    let record = |resp: &mut ApplyResponse, value: Value| resp.state.set_attr("talos_version", value);
+    let known = |value: Option<String>| value.map_or(Value::Null, Value::string);
+    let installer = installer_of(text);
+    let wanted = match (&v.planned, &installer) {
+        // A create never upgrades: a node installed now runs its
+        // installer's version; one that was configured already is
+        // recorded as it is (the next plan shows any upgrade).
+        _ if v.create => None,
+        (Value::String(p), _) if Some(p.as_str()) == v.prior.as_str() => None,
+        (Value::String(p), Some((image, w))) if p == w => Some((image.clone(), w.clone())),
+        (Value::Unknown, Some((image, w))) => Some((image.clone(), w.clone())),
+        _ => None,
     };
-    if running.as_deref() == Some(wanted.as_str()) {
-        resp.state.set_attr("talos_version", Value::string(wanted));
-        return;
+    let Some((image, wanted)) = wanted else {
+        let value = match &v.planned {
+            Value::String(_) => v.planned.clone(),
+            _ => known(running),
+        };
+        return record(resp, value);
+    };
+    let Some(from) = running.clone() else {
+        record(resp, v.prior.clone());
+        return resp.diags.error(
+            format!("Cannot upgrade Talos node {} to {wanted}", args.node),
+            "The configuration is applied, but the version the node runs could not be read, so the upgrade did not \
+start (it decides whether and how the node is drained). Run apply again once the node answers.",
+        );
+    };
+    if from == wanted {
+        return record(resp, Value::string(wanted));
     }
     let policy = Policy::of(config);
     let cp = control_plane(text);
-    let drain = match (policy.drain, running.as_deref().is_some_and(|r| minor(r) >= 13)) {
+    let drain = match (policy.drain, minor(&from) >= 13) {
         (true, true) => match kube_client(args, cp).await {
             Ok(kube) => Some(Drain { kube, timeout: policy.drain_timeout }),
             Err(d) => {
-                resp.state.set_attr("talos_version", running.map_or(Value::Null, Value::string));
+                record(resp, Value::string(from));
                 return resp.diags.push(d);
             }
         },
@@ -214,9 +291,7 @@ pub async fn run(args: &NodeArgs, config: &Value, text: &str, until: &Until, res
         reboot_mode: policy.reboot_mode,
     };
     match node_upgrade::upgrade(&u, until).await {
-        Ok(Done::AlreadyThere) | Ok(Done::Upgraded { .. }) => {
-            resp.state.set_attr("talos_version", Value::string(wanted));
-        }
+        Ok(Done::AlreadyThere) | Ok(Done::Upgraded { .. }) => record(resp, Value::string(wanted)),
         Err(e) => {
             // State says what the node runs now, so the next plan shows
             // the upgrade again if it did not happen.
@@ -224,7 +299,7 @@ pub async fn run(args: &NodeArgs, config: &Value, text: &str, until: &Until, res
                 Ok(c) => c.version_tag().await.ok(),
                 Err(_) => None,
             };
-            resp.state.set_attr("talos_version", now.or(running).map_or(Value::Null, Value::string));
+            record(resp, known(now.or(Some(from))));
             resp.diags.push(upgrade_diag(&args.node, &wanted, &e));
         }
     }

@@ -368,6 +368,12 @@ impl NodeClient {
 
     /// Legacy Upgrade (api.md §3.6). Returns the ack text.
     pub async fn upgrade(&self, req: &UpgradeRequest) -> Result<String, ApiError> {
+        self.upgrade_within(req, self.call_timeout).await
+    }
+
+    /// [`NodeClient::upgrade`] within `limit` (it pulls the image before
+    /// it answers).
+    pub async fn upgrade_within(&self, req: &UpgradeRequest, limit: Duration) -> Result<String, ApiError> {
         let msg = machine::UpgradeRequest {
             image: req.image.clone(),
             preserve: req.preserve,
@@ -375,8 +381,15 @@ impl NodeClient {
             force: req.force,
             reboot_mode: req.reboot_mode as i32,
         };
-        let r = self.call("Upgrade", self.machine().upgrade(self.request(msg))).await?;
+        let mut request = self.request(msg);
+        request.set_timeout(limit);
+        let r = self.call_within("Upgrade", limit, self.machine().upgrade(request)).await?;
         self.item("Upgrade", r.messages, |i| i.metadata.as_ref()).map(|i| i.ack)
+    }
+
+    /// The per-call deadline of this client.
+    pub(super) fn call_timeout(&self) -> Duration {
+        self.call_timeout
     }
 
     /// Reboot (api.md §3.7). Returns the actor id.

@@ -63,9 +63,16 @@ impl NodeClient {
     /// containerd, within the call deadline. Returns the pulled image name
     /// that [`NodeClient::install_upgrade`] takes.
     pub async fn pull_image(&self, reference: &str) -> Result<String, ApiError> {
+        self.pull_image_within(reference, self.call_timeout()).await
+    }
+
+    /// [`NodeClient::pull_image`] within `limit` (an installer image is
+    /// hundreds of MB: an upgrade gives the pull the time it has left).
+    pub async fn pull_image_within(&self, reference: &str, limit: Duration) -> Result<String, ApiError> {
         let msg = ImageServicePullRequest { containerd: system_containerd(), image_ref: reference.to_string() };
         let mut client = ImageServiceClient::new(self.channel());
-        let req = self.request(msg);
+        let mut req = self.request(msg);
+        req.set_timeout(limit);
         let fut = async move {
             let mut stream = client.pull(req).await?.into_inner();
             let mut name = None;
@@ -76,7 +83,7 @@ impl NodeClient {
             }
             Ok(tonic::Response::new(name))
         };
-        self.call("ImageService.Pull", fut).await?.ok_or_else(|| ApiError::Protocol {
+        self.call_within("ImageService.Pull", limit, fut).await?.ok_or_else(|| ApiError::Protocol {
             at: self.at("ImageService.Pull"),
             message: "the pull ended without an image name".to_string(),
         })
@@ -133,11 +140,15 @@ impl NodeClient {
     /// way before anything changes, with an error naming node and image.
     pub async fn upgrade_os(&self, req: &super::UpgradeRequest, limit: Duration) -> Result<OsUpgrade, ApiError> {
         let tag = self.version_tag().await?;
+        let started = tokio::time::Instant::now();
         if lifecycle_api(&tag) {
-            let name = self.pull_image(&req.image).await?;
-            Ok(OsUpgrade::Installed(self.install_upgrade(&name, limit).await?))
+            let name = self.pull_image_within(&req.image, limit).await?;
+            let left = limit.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
+            Ok(OsUpgrade::Installed(self.install_upgrade(&name, left).await?))
         } else {
-            Ok(OsUpgrade::Rebooting { ack: self.upgrade(req).await? })
+            // The legacy call pulls and validates the image before it
+            // answers.
+            Ok(OsUpgrade::Rebooting { ack: self.upgrade_within(req, limit).await? })
         }
     }
 

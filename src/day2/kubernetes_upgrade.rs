@@ -17,7 +17,8 @@
 //!    the Node to report the new kubelet version and be Ready.
 //! 5. The bootstrap manifests from the first control plane, applied
 //!    server-side as field manager `talos` with `force` (Talos ≥ 1.13's
-//!    `syncManifestsSSA`; the inventory and its prune are not done here).
+//!    `syncManifestsSSA`), each kind placed by the API server's discovery;
+//!    the inventory and its prune are not done here.
 //!
 //! The image edits are sans-IO ([`set_image`], table-tested); the steps run
 //! on the provider's clients and waits, so each ends on its deadline and on
@@ -265,10 +266,11 @@ pub async fn upgrade(u: &KubernetesUpgrade, until: &Until) -> Result<Vec<String>
     let manifests =
         connect(first).await?.manifests().await.map_err(talos_err(&first.node, "read the bootstrap manifests"))?;
     let mut applied = 0;
+    let mut seen = kubernetes::Discovered::default();
     for m in &manifests {
         for obj in &m.objects {
             u.kube
-                .apply(obj, "talos", true)
+                .apply_discovered(&mut seen, obj, "talos", true)
                 .await
                 .map_err(|source| KubernetesUpgradeError::Kube { step: format!("apply manifest {}", m.id), source })?;
             applied += 1;

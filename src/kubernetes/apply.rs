@@ -35,25 +35,74 @@ const CLUSTER_SCOPED: [&str; 16] = [
     "ValidatingWebhookConfiguration",
 ];
 
-/// The apply request for `obj` by field manager `manager`; `force` takes
-/// over fields other managers own (as `upgrade-k8s` does).
+/// Where a kind's objects live: its plural and whether it is namespaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The resource (plural) name, e.g. `daemonsets`.
+    pub plural: String,
+    /// Namespaced (else cluster-scoped).
+    pub namespaced: bool,
+}
+
+/// The placement of `kind` from a group version's discovery document (an
+/// `APIResourceList`): the top-level resource of that kind.
+pub fn placement_in(list: &Value, kind: &str) -> Option<Placement> {
+    list["resources"].as_array()?.iter().find_map(|r| {
+        let name = r["name"].as_str()?;
+        (r["kind"] == kind && !name.contains('/'))
+            .then(|| Placement { plural: name.to_string(), namespaced: r["namespaced"].as_bool().unwrap_or(true) })
+    })
+}
+
+/// kube-core's guess of a kind's plural, and the built-in cluster-scoped
+/// kinds above: right for Talos's own manifests, used when discovery does
+/// not answer.
+pub fn guessed_placement(api_version: &str, kind: &str) -> Placement {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+    Placement { plural: ar.plural, namespaced: !CLUSTER_SCOPED.contains(&kind) }
+}
+
+/// The discovery document's path for `api_version` (`/api/v1`,
+/// `/apis/apps/v1`).
+pub fn discovery_path(api_version: &str) -> String {
+    match api_version.split_once('/') {
+        Some((group, version)) => format!("/apis/{group}/{version}"),
+        None => format!("/api/{api_version}"),
+    }
+}
+
+/// The apply request for `obj` by field manager `manager`, its kind placed
+/// by kube-core's guess; `force` takes over fields other managers own (as
+/// `upgrade-k8s` does).
 pub fn apply_request(obj: &Value, manager: &str, force: bool) -> Result<http::Request<Vec<u8>>, Error> {
+    let (api_version, kind, _) = identity(obj)?;
+    apply_request_at(obj, &guessed_placement(&api_version, &kind), manager, force)
+}
+
+fn identity(obj: &Value) -> Result<(String, String, String), Error> {
     let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
     let invalid = |what: &str| Error::InvalidObject(format!("the object has no {what}"));
     let api_version = text(&obj["apiVersion"]).ok_or_else(|| invalid("apiVersion"))?;
     let kind = text(&obj["kind"]).ok_or_else(|| invalid("kind"))?;
     let name = text(&obj["metadata"]["name"]).ok_or_else(|| invalid("metadata.name"))?;
-    let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
-    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, &kind));
-    let namespace = if CLUSTER_SCOPED.contains(&kind.as_str()) {
-        None
+    Ok((api_version, kind, name))
+}
+
+/// The apply request for `obj` at `placement`.
+pub fn apply_request_at(
+    obj: &Value,
+    placement: &Placement,
+    manager: &str,
+    force: bool,
+) -> Result<http::Request<Vec<u8>>, Error> {
+    let (api_version, _, name) = identity(obj)?;
+    let base = discovery_path(&api_version);
+    let path = if placement.namespaced {
+        let ns = obj["metadata"]["namespace"].as_str().filter(|s| !s.is_empty()).unwrap_or("default");
+        format!("{base}/namespaces/{ns}/{}", placement.plural)
     } else {
-        Some(text(&obj["metadata"]["namespace"]).unwrap_or_else(|| "default".to_string()))
-    };
-    let base = if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{group}/{version}") };
-    let path = match &namespace {
-        Some(ns) => format!("{base}/namespaces/{ns}/{}", ar.plural),
-        None => format!("{base}/{}", ar.plural),
+        format!("{base}/{}", placement.plural)
     };
     let mut params = PatchParams::apply(manager);
     if force {
@@ -62,11 +111,47 @@ pub fn apply_request(obj: &Value, manager: &str, force: bool) -> Result<http::Re
     kube_core::Request::new(path).patch(&name, &params, &Patch::Apply(obj)).map_err(Error::Build)
 }
 
+/// Placements found by discovery, one document per group version, kept for
+/// the objects of one sync.
+#[derive(Debug, Default)]
+pub struct Discovered(std::collections::HashMap<String, Value>);
+
 impl Client {
-    /// Applies `obj` server-side as `manager` (`force`: take fields over);
-    /// answers the object as the server now has it.
+    /// Applies `obj` server-side as `manager` (`force`: take fields over),
+    /// its kind placed by kube-core's guess; answers the object as the
+    /// server now has it.
     pub async fn apply(&self, obj: &Value, manager: &str, force: bool) -> Result<Value, Error> {
         self.send(apply_request(obj, manager, force)?).await
+    }
+
+    /// [`Client::apply`] with the kind placed by the API server's discovery
+    /// (custom resources, kinds the guess does not know), cached in `seen`;
+    /// the guess where discovery has no answer.
+    pub async fn apply_discovered(
+        &self,
+        seen: &mut Discovered,
+        obj: &Value,
+        manager: &str,
+        force: bool,
+    ) -> Result<Value, Error> {
+        let (api_version, kind, _) = identity(obj)?;
+        if !seen.0.contains_key(&api_version) {
+            let req = http::Request::get(discovery_path(&api_version))
+                .body(Vec::new())
+                .map_err(|e| Error::Build(kube_core::request::Error::BuildRequest(e)))?;
+            let doc = match self.send::<Value>(req).await {
+                Ok(d) => d,
+                Err(e) if e.is_not_found() => Value::Null,
+                Err(e) => return Err(e),
+            };
+            seen.0.insert(api_version.clone(), doc);
+        }
+        let placement = seen
+            .0
+            .get(&api_version)
+            .and_then(|d| placement_in(d, &kind))
+            .unwrap_or_else(|| guessed_placement(&api_version, &kind));
+        self.send(apply_request_at(obj, &placement, manager, force)?).await
     }
 }
 
@@ -77,6 +162,22 @@ mod tests {
     use super::*;
 
     /// Paths, query and media type as kube-apiserver expects an apply.
+    /// Discovery places a kind the guess gets wrong (a cluster-scoped
+    /// custom resource with an irregular plural).
+    #[test]
+    fn discovery_places_kinds() {
+        let list = json!({"kind": "APIResourceList", "groupVersion": "example.com/v1", "resources": [
+            {"name": "octopodes", "kind": "Octopus", "namespaced": false},
+            {"name": "octopodes/status", "kind": "Octopus", "namespaced": false}]});
+        let p = placement_in(&list, "Octopus").unwrap();
+        assert_eq!(p, Placement { plural: "octopodes".into(), namespaced: false });
+        let obj = json!({"apiVersion": "example.com/v1", "kind": "Octopus", "metadata": {"name": "paul"}});
+        let r = apply_request_at(&obj, &p, "talos", true).unwrap();
+        assert!(r.uri().to_string().starts_with("/apis/example.com/v1/octopodes/paul?"), "{}", r.uri());
+        assert_eq!(guessed_placement("example.com/v1", "Octopus").plural, "octopuses");
+        assert_eq!(discovery_path("v1"), "/api/v1");
+    }
+
     #[test]
     fn requests_go_to_the_object_path_with_the_apply_media_type() {
         let ds = json!({"apiVersion": "apps/v1", "kind": "DaemonSet",

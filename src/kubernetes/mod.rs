@@ -23,7 +23,7 @@ pub mod health;
 mod kubeconfig;
 pub mod objects;
 
-pub use apply::apply_request;
+pub use apply::{Discovered, Placement, apply_request, apply_request_at, placement_in};
 pub use client::{Client, Timeouts};
 pub use error::Error;
 pub use kubeconfig::{Kubeconfig, KubeconfigError};

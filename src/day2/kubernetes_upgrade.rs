@@ -433,15 +433,9 @@ async fn kubelet_step(
 }
 
 async fn node_kubelet(kube: &kubernetes::Client, name: &str) -> Result<(String, bool), kubernetes::Error> {
-    let req = kube_core::Request::new("/api/v1/nodes")
-        .get(name, &kube_core::params::GetParams::default())
-        .map_err(kubernetes::Error::Build)?;
-    let node: Json = kube.send(req).await?;
-    let version = node["status"]["nodeInfo"]["kubeletVersion"].as_str().unwrap_or_default().to_string();
-    let ready = node["status"]["conditions"]
-        .as_array()
-        .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
-    Ok((version, ready))
+    let node = kube.node(name).await?;
+    let ready = kubernetes::objects::Condition::of(&node.status.conditions, "Ready") == Some(true);
+    Ok((node.status.node_info.kubelet_version, ready))
 }
 
 #[cfg(test)]

@@ -108,10 +108,15 @@ pub enum UpgradeError {
     /// The node has no Kubernetes Node name to drain by.
     #[error("the node reports no Kubernetes node name, so it cannot be drained")]
     NoNodeName,
-    /// The deadline passed or Terraform asked to stop while another node of
-    /// the cluster was upgrading.
-    #[error("waited for another node's upgrade in this cluster to finish: {0}")]
-    Queued(&'static str),
+    /// The deadline passed while another node of the cluster was upgrading.
+    #[error("waited for another node's upgrade in this cluster to finish: the timeout passed first")]
+    Queued,
+    /// Terraform asked the provider to stop during `step`.
+    #[error("{step}: Terraform asked the provider to stop")]
+    Stopped {
+        /// What was under way.
+        step: &'static str,
+    },
 }
 
 impl UpgradeError {
@@ -119,11 +124,9 @@ impl UpgradeError {
     pub fn is_stopped(&self) -> bool {
         matches!(self, UpgradeError::Talos { source: ApiError::Stopped { .. }, .. })
             || matches!(self, UpgradeError::Kube { source: kubernetes::Error::Stopped { .. }, .. })
-            || matches!(self, UpgradeError::Queued(why) if *why == STOPPED)
+            || matches!(self, UpgradeError::Stopped { .. })
     }
 }
-
-const STOPPED: &str = "Terraform asked the provider to stop";
 
 /// One lock per cluster: its nodes upgrade one at a time.
 static CLUSTERS: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = LazyLock::new(Default::default);
@@ -156,8 +159,8 @@ pub async fn upgrade(u: &NodeUpgrade, until: &Until) -> Result<Done, UpgradeErro
     let lock = cluster_lock(&u.cluster);
     let _turn = tokio::select! {
         g = lock.lock_owned() => g,
-        _ = until.stop.stopped() => return Err(UpgradeError::Queued(STOPPED)),
-        _ = tokio::time::sleep_until(until.deadline) => return Err(UpgradeError::Queued("the timeout passed first")),
+        _ = until.stop.stopped() => return Err(UpgradeError::Stopped { step: "wait for another node's upgrade" }),
+        _ = tokio::time::sleep_until(until.deadline) => return Err(UpgradeError::Queued),
     };
     // Another node's upgrade may have ended while this one waited; the
     // version is read again below only if needed.
@@ -168,7 +171,7 @@ pub async fn upgrade(u: &NodeUpgrade, until: &Until) -> Result<Done, UpgradeErro
     // The pull and the install may take minutes: Ctrl-C ends them.
     let installed = tokio::select! {
         r = client.upgrade_os(&req, left) => r.map_err(talos("install the new image"))?,
-        _ = until.stop.stopped() => return Err(UpgradeError::Queued(STOPPED)),
+        _ = until.stop.stopped() => return Err(UpgradeError::Stopped { step: "install the new image" }),
     };
     let mut cordoned: Option<(kubernetes::Client, String)> = None;
     let reboot = matches!(installed, OsUpgrade::Installed(_));

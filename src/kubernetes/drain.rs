@@ -101,22 +101,22 @@ impl Client {
         self.send::<Value>(cordon_request(node, unschedulable)?).await.map(|_| ())
     }
 
-    /// Whether Node `name` is cordoned (`spec.unschedulable`).
-    pub async fn node_unschedulable(&self, name: &str) -> Result<bool, Error> {
+    /// Node `name`.
+    pub async fn node(&self, name: &str) -> Result<super::objects::Node, Error> {
         let req = kube_core::Request::new("/api/v1/nodes")
             .get(name, &kube_core::params::GetParams::default())
             .map_err(Error::Build)?;
-        let node: super::objects::Node = self.send(req).await?;
-        Ok(node.spec.unschedulable == Some(true))
+        self.send(req).await
+    }
+
+    /// Whether Node `name` is cordoned (`spec.unschedulable`).
+    pub async fn node_unschedulable(&self, name: &str) -> Result<bool, Error> {
+        Ok(self.node(name).await?.spec.unschedulable == Some(true))
     }
 
     /// Whether Node `name` has its Ready condition True.
     pub async fn node_ready(&self, name: &str) -> Result<bool, Error> {
-        let req = kube_core::Request::new("/api/v1/nodes")
-            .get(name, &kube_core::params::GetParams::default())
-            .map_err(Error::Build)?;
-        let node: super::objects::Node = self.send(req).await?;
-        Ok(super::objects::Condition::of(&node.status.conditions, "Ready") == Some(true))
+        Ok(super::objects::Condition::of(&self.node(name).await?.status.conditions, "Ready") == Some(true))
     }
 
     /// Evicts the pods of `node` (see the module) until none is left,

@@ -234,10 +234,7 @@ pub struct Versions {
 /// `state`; a known planned value is what a successful apply records.
 pub async fn run(args: &NodeArgs, config: &Value, text: &str, v: &Versions, until: &Until, resp: &mut ApplyResponse) {
     let target = args.target(attempt_timeouts());
-    let running = match target.connect().await {
-        Ok(c) => c.version_tag().await.ok(),
-        Err(_) => None,
-    };
+    let running = running_version(args).await;
     let record = |resp: &mut ApplyResponse, value: Value| resp.state.set_attr("talos_version", value);
     let known = |value: Option<String>| value.map_or(Value::Null, Value::string);
     let installer = installer_of(text);
@@ -295,14 +292,16 @@ start (it decides whether and how the node is drained). Run apply again once the
         Err(e) => {
             // State says what the node runs now, so the next plan shows
             // the upgrade again if it did not happen.
-            let now = match args.target(attempt_timeouts()).connect().await {
-                Ok(c) => c.version_tag().await.ok(),
-                Err(_) => None,
-            };
+            let now = running_version(args).await;
             record(resp, known(now.or(Some(from))));
             resp.diags.push(upgrade_diag(&args.node, &wanted, &e));
         }
     }
+}
+
+/// The Talos version the node runs, if it answers.
+async fn running_version(args: &NodeArgs) -> Option<String> {
+    args.target(attempt_timeouts()).connect().await.ok()?.version_tag().await.ok()
 }
 
 fn upgrade_diag(node: &str, wanted: &str, e: &UpgradeError) -> Diagnostic {

@@ -58,6 +58,10 @@ pub struct NodeUpgrade {
     pub drain: Option<Drain>,
     /// How the node reboots into the new image.
     pub reboot_mode: RebootMode,
+    /// When set, how long the node may take from its reboot to running,
+    /// ready and (drained) its Node Ready: a health gate's bound, shorter
+    /// than the whole operation's. None: the operation's deadline.
+    pub settle: Option<Duration>,
 }
 
 /// How it went.
@@ -198,7 +202,10 @@ pub async fn upgrade(u: &NodeUpgrade, until: &Until) -> Result<Done, UpgradeErro
             // Running again, on either image: the Node goes back into
             // service (a node that fell back runs its previous version).
             if let Some((kube_client, name)) = &cordoned {
-                node_ready(kube_client, &node, name, until).await?;
+                let settle = settled(u, until);
+                if let Err(e) = node_ready(kube_client, &node, name, &settle).await {
+                    return Err(uncordon_after(cordoned, &node, e).await);
+                }
                 kube_client.cordon(name, false).await.map_err(kube("uncordon"))?;
             }
             if now != u.version {
@@ -238,10 +245,11 @@ async fn reboot_and_wait(
             Err(e) => return Err(UpgradeError::Talos { step: "reboot", source: e }),
         }
     }
-    poll_until(&node, conditions::REBOOTED, until, POLL, || conditions::rebooted(&u.target, boot_before))
+    let settle = settled(u, until);
+    poll_until(&node, conditions::REBOOTED, &settle, POLL, || conditions::rebooted(&u.target, boot_before))
         .await
         .map_err(talos("wait for the reboot"))?;
-    poll_until(&node, RUNNING, until, POLL, || running(&u.target)).await.map_err(talos("wait for the node"))?;
+    poll_until(&node, RUNNING, &settle, POLL, || running(&u.target)).await.map_err(talos("wait for the node"))?;
     let booted = u.target.connect().await.map_err(talos("connect"))?;
     let now = booted.version_tag().await.map_err(talos("read the version after the reboot"))?;
     if u.control_plane {
@@ -250,6 +258,19 @@ async fn reboot_and_wait(
             .map_err(talos("wait for etcd"))?;
     }
     Ok(now)
+}
+
+/// The deadline of the waits after the reboot: `settle` from now, within
+/// the operation's.
+fn settled(u: &NodeUpgrade, until: &Until) -> Until {
+    match u.settle {
+        Some(d) => {
+            let mut s = until.clone();
+            s.deadline = s.deadline.min(tokio::time::Instant::now() + d);
+            s
+        }
+        None => until.clone(),
+    }
 }
 
 /// Best effort: a Node this upgrade cordoned goes back into service when

@@ -109,6 +109,18 @@ impl Client {
         self.send(req).await
     }
 
+    /// Deletes Node `name` (a node taken out of the cluster); one that is
+    /// gone already counts as deleted.
+    pub async fn delete_node(&self, name: &str) -> Result<(), Error> {
+        let req = kube_core::Request::new("/api/v1/nodes")
+            .delete(name, &kube_core::params::DeleteParams::default())
+            .map_err(Error::Build)?;
+        match self.send::<Value>(req).await {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
     /// Whether Node `name` is cordoned (`spec.unschedulable`).
     pub async fn node_unschedulable(&self, name: &str) -> Result<bool, Error> {
         Ok(self.node(name).await?.spec.unschedulable == Some(true))

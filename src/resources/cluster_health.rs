@@ -152,6 +152,35 @@ fn unhealthy_services(services: &[crate::talos::api::ServiceInfo], need: &[&str]
         .collect()
 }
 
+/// One pass of the Talos stages (`apid`, `etcd`, `services`) over the
+/// nodes, for callers with their own wait (the rollout's health gate):
+/// the first failure as `stage X on node N: what it said`.
+pub(crate) async fn talos_once(args: &NodeArgs, control_planes: &[String], workers: &[String]) -> Result<(), String> {
+    let cps: Vec<Node> = control_planes.iter().map(|a| Node { address: a.clone(), control_plane: true }).collect();
+    let mut all: Vec<Node> = control_planes.iter().map(|a| Node { address: a.clone(), control_plane: true }).collect();
+    all.extend(workers.iter().map(|a| Node { address: a.clone(), control_plane: false }));
+    let seen = |stage: &str, (f, _): (Failure, bool)| format!("stage {stage} {}", f.observation());
+    for n in &all {
+        check_apid(args, n).await.map_err(|f| seen("apid", f))?;
+    }
+    for n in &cps {
+        check_etcd(args, n, cps.len()).await.map_err(|f| seen("etcd", f))?;
+    }
+    for n in &all {
+        check_services(args, n).await.map_err(|f| seen("services", f))?;
+    }
+    Ok(())
+}
+
+/// One pass of the stage `kubernetes` (see [`talos_once`]).
+pub(crate) async fn kubernetes_once(client: &kubernetes::Client, want: &health::Expected) -> Result<(), String> {
+    let at = format!("stage kubernetes at {}", client.server());
+    match health::snapshot(client).await {
+        Ok(s) => health::check(&s, want).map_err(|u| format!("{at}: {u}")),
+        Err(e) => Err(format!("{at}: {}", chain(&e))),
+    }
+}
+
 /// How a stage ended without passing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum StageEnd {

@@ -11,6 +11,7 @@ use crate::data::ProxtalosData;
 use crate::plugin::{DataSource, EphemeralResource, Resource};
 
 pub mod client_configuration;
+pub mod cluster;
 pub mod cluster_health;
 pub mod cluster_kubeconfig;
 pub mod image;
@@ -32,6 +33,7 @@ pub fn resources() -> Vec<Arc<dyn Resource<ProxtalosData>>> {
         Arc::new(cluster_kubeconfig::ClusterKubeconfig::default()),
         Arc::new(vm::VmResource),
         Arc::new(image::ImageResource),
+        Arc::new(cluster::Cluster),
     ]
 }
 

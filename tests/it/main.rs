@@ -10,6 +10,7 @@ mod support;
 #[path = "../tftest/mod.rs"]
 mod tftest;
 
+mod acc_cluster;
 mod acc_kube_health;
 mod acc_talos;
 mod acc_talos_cluster;

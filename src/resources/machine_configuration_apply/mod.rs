@@ -30,6 +30,7 @@ use crate::wait::Stop;
 mod schema;
 mod upgrade;
 pub use schema::APPLY_MODES;
+pub(crate) use upgrade::kubelet_version;
 use schema::{CREATE_TIMEOUT, DELETE_TIMEOUT, UPDATE_TIMEOUT};
 
 /// The resource.
@@ -101,6 +102,18 @@ async fn send(
     v: &Value,
     dry_run: bool,
 ) -> Result<(ApplyOutcome, String, Option<String>), (ApiError, &'static str)> {
+    let mode = v.attr("apply_mode").as_str().unwrap_or("auto");
+    send_mode(reached, text, mode, try_timeout(v), dry_run).await
+}
+
+/// [`send`] with the apply mode given (`auto`, `reboot`, …).
+pub(crate) async fn send_mode(
+    reached: &Reached,
+    text: &str,
+    mode: &str,
+    try_for: Duration,
+    dry_run: bool,
+) -> Result<(ApplyOutcome, String, Option<String>), (ApiError, &'static str)> {
     let config = text.as_bytes().to_vec();
     match reached {
         Reached::Maintenance(c) => {
@@ -113,9 +126,8 @@ async fn send(
         }
         Reached::Normal(c) => {
             let tag = c.version_tag().await.map_err(|e| (e, "version check"))?;
-            let mode = v.attr("apply_mode").as_str().unwrap_or("auto");
             let minor = minor_of(&tag);
-            let (m, try_for, reboot_after) = plan_request(mode, minor, try_timeout(v));
+            let (m, try_for, reboot_after) = plan_request(mode, minor, try_for);
             // A reboot is known done when the boot id changes (how talosctl
             // tells, behaviour.md §6); v1.14's AUTO never reboots.
             let may_reboot = reboot_after || m == ApplyMode::Reboot || (m == ApplyMode::Auto && minor <= 13);

@@ -286,6 +286,7 @@ start (it decides whether and how the node is drained). Run apply again once the
         control_plane: cp,
         drain,
         reboot_mode: policy.reboot_mode,
+        settle: None,
     };
     match node_upgrade::upgrade(&u, until).await {
         Ok(Done::AlreadyThere) | Ok(Done::Upgraded { .. }) => record(resp, Value::string(wanted)),

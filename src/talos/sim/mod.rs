@@ -219,9 +219,16 @@ pub(crate) struct Shared {
     pub real: Option<real::RealEtcd>,
     /// The Kubernetes objects (`kube/`).
     pub kube: Mutex<kube::model::Cluster>,
+    /// Each node's going down and coming up, in order ([`SimCluster::events`]).
+    pub events: Mutex<Vec<(IpAddr, Phase)>>,
 }
 
 impl Shared {
+    /// Records that the node at `ip` entered `phase` (down or running).
+    pub fn event(&self, ip: IpAddr, phase: Phase) {
+        self.events.lock().unwrap_or_else(|e| e.into_inner()).push((ip, phase));
+    }
+
     /// Counts one call to `path` (`/machine.MachineService/Version`).
     pub fn count_call(&self, path: &str) {
         let method = path.strip_prefix('/').unwrap_or(path);
@@ -365,6 +372,7 @@ impl SimCluster {
             members: Mutex::new(Vec::new()),
             bootstrapped: watch::channel(false).0,
             calls: Mutex::new(BTreeMap::new()),
+            events: Mutex::new(Vec::new()),
             image_faults: Mutex::new(BTreeMap::new()),
             missing_images: Mutex::new(Default::default()),
             unhealthy_members: Mutex::new(Default::default()),
@@ -597,6 +605,14 @@ impl SimCluster {
     /// a node that is down receives none.
     pub fn calls(&self) -> BTreeMap<String, u64> {
         self.shared.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Every node's transitions into a down phase (`Rebooting`,
+    /// `Installing`, `Off`) and into `Running`, in the order they happened:
+    /// a test reads a rollout's order from it (never two control planes
+    /// down at once).
+    pub fn events(&self) -> Vec<(IpAddr, Phase)> {
+        self.shared.events.lock().map(|e| e.clone()).unwrap_or_default()
     }
 
     /// Sets every call counter back to zero.

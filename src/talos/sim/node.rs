@@ -317,6 +317,9 @@ impl Node {
             }
             st.phase = phase;
         }
+        if let Some(shared) = self.shared.upgrade() {
+            shared.event(self.ip(), phase);
+        }
         // The machine is down: so is its etcd (the data stays).
         self.set_etcd(None);
         self.up.send_replace(false);
@@ -470,6 +473,9 @@ impl Node {
                 st.cri_up = true;
                 st.phase = Phase::Running;
                 st.slots.boot_succeeded();
+            }
+            if let Some(shared) = node.shared.upgrade() {
+                shared.event(node.ip(), Phase::Running);
             }
             // Running again: Talos uncordons the Node it cordoned.
             if let Some(shared) = node.shared.upgrade() {

@@ -1,0 +1,52 @@
+//! Unit tests of `proxtalos_cluster`'s plan-time logic.
+
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+
+#[test]
+fn schema_is_consistent() {
+    let s = schema::schema();
+    assert!(s.check().is_empty(), "{:?}", s.check());
+}
+
+fn member(name: &str, address: &str) -> Value {
+    Value::object([
+        ("name", Value::string(name)),
+        ("address", Value::string(address)),
+        ("install_disk", Value::Null),
+        ("config_patches", Value::Null),
+    ])
+}
+
+fn config() -> Value {
+    Value::object([
+        ("cluster_name", Value::string("c")),
+        ("cluster_endpoint", Value::string("https://10.0.0.10:6443")),
+        ("talos_version", Value::string("v1.14.2")),
+        ("kubernetes_version", Value::string("1.33.1")),
+        ("control_plane", Value::List(vec![member("cp-1", "10.0.0.11"), member("cp-2", "10.0.0.11")])),
+        ("worker", Value::List(vec![member("w-1", "10.0.0.21")])),
+        ("rollout", Value::object([("worker_parallelism", Value::int(2))])),
+        ("schematic_id", Value::string("ABC")),
+    ])
+}
+
+#[test]
+fn bad_input_names_the_attribute() {
+    let mut d = Diagnostics::default();
+    validate(&config(), &mut d);
+    let paths: Vec<String> = d.0.iter().map(|d| d.path.as_ref().map(|p| p.to_string()).unwrap_or_default()).collect();
+    assert!(paths.iter().any(|p| p.contains("control_plane") && p.contains("address")), "{paths:?}");
+    assert!(paths.iter().any(|p| p.contains("worker_parallelism")), "{paths:?}");
+    assert!(paths.iter().any(|p| p.contains("schematic_id")), "{paths:?}");
+    let texts: Vec<&str> = d.0.iter().map(|d| d.summary.as_str()).collect();
+    assert!(texts.contains(&"Two nodes with one address"), "{texts:?}");
+}
+
+#[test]
+fn the_api_port_is_the_endpoints() {
+    assert_eq!(api_port(&config()), 6443);
+    let c = Value::object([("cluster_endpoint", Value::string("https://vip.lan:7443"))]);
+    assert_eq!(api_port(&c), 7443);
+}

@@ -1,0 +1,212 @@
+//! `proxtalos_cluster` with real Terraform and the real provider binary
+//! against five simulated nodes (issue 14's stories):
+//!
+//! * create 3 control planes + 2 workers on Talos v1.13.9 (install,
+//!   bootstrap, health, kubeconfig); the re-plan is empty;
+//! * `talos_version` v1.13.9 → v1.14.0: the plan lists the rollout in order
+//!   (an etcd snapshot, cp-1, cp-2, cp-3, w-1, w-2); the apply upgrades every
+//!   node, and the simulator's event log shows control planes one at a
+//!   time, never two down, then the workers; the snapshot file is 0600;
+//!   the re-plan is empty;
+//! * an image whose kubelet never becomes healthy (`ImageFault::
+//!   KubeletUnhealthy`, from the second control plane on): cp-1 upgrades,
+//!   cp-2 fails its health gate and is rolled back to its previous image,
+//!   the apply fails naming cp-2, state records cp-1 on the new version and
+//!   the others on the old; after the version is changed to a good image,
+//!   the next apply finishes the rollout;
+//! * scaling the workers 2 → 1 removes w-2 (reset, Node deleted);
+//! * a downgrade is refused at plan time on `talos_version`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::IpAddr;
+
+use crate::support::sim_nodes::Sim;
+use crate::support::terraform::{Terraform, Workspace, build_provider, terraforms};
+use proxtalos::talos::sim::{ImageFault, Phase};
+
+fn tf() -> Terraform {
+    let all = terraforms();
+    all.iter().find(|t| t.version_string() == "1.15.5").or_else(|| all.first()).cloned().expect("a Terraform")
+}
+
+const NAMES: [&str; 5] = ["cp-1", "cp-2", "cp-3", "w-1", "w-2"];
+
+fn config(ips: &[String], version: &str, workers: usize, snapshots: &str) -> String {
+    let block = |kind: &str, i: usize| format!("  {kind} {{\n    name    = \"{}\"\n    address = \"{}\"\n  }}\n", NAMES[i], ips[i]);
+    let cps: String = (0..3).map(|i| block("control_plane", i)).collect();
+    let ws: String = (3..3 + workers).map(|i| block("worker", i)).collect();
+    format!(
+        r#"terraform {{
+  required_providers {{
+    proxtalos = {{ source = "proxtalos/proxtalos" }}
+  }}
+}}
+
+provider "proxtalos" {{}}
+
+resource "proxtalos_machine_secrets" "this" {{
+  talos_version = "v1.13"
+}}
+
+resource "proxtalos_cluster" "this" {{
+  cluster_name         = "rolling"
+  cluster_endpoint     = "https://{cp}:6443"
+  machine_secrets      = proxtalos_machine_secrets.this.machine_secrets
+  client_configuration = proxtalos_machine_secrets.this.client_configuration
+  talos_version        = "{version}"
+  kubernetes_version   = "1.33.1"
+{cps}{ws}
+  rollout {{
+    health_timeout    = "20s"
+    drain_timeout     = "1m"
+    etcd_snapshot_dir = "{snapshots}"
+  }}
+  timeouts {{
+    create = "3m"
+    update = "6m"
+  }}
+}}
+"#,
+        cp = ips[0]
+    )
+}
+
+fn node_versions(ws: &Workspace) -> Vec<(String, String)> {
+    let r = ws.resource("proxtalos_cluster.this").unwrap();
+    let nodes = r["nodes"].as_object().unwrap();
+    nodes.iter().map(|(k, v)| (k.clone(), v["talos_version"].as_str().unwrap().to_string())).collect()
+}
+
+/// Control planes down at once, at most, over the event log; and the
+/// order in which nodes first went down.
+fn down_order(events: &[(IpAddr, Phase)], cps: &[IpAddr]) -> (usize, Vec<IpAddr>) {
+    let mut down = std::collections::BTreeSet::new();
+    let mut most = 0;
+    let mut order = Vec::new();
+    for (ip, phase) in events {
+        if matches!(phase, Phase::Running) {
+            down.remove(ip);
+        } else {
+            if cps.contains(ip) {
+                down.insert(*ip);
+            }
+            if !order.contains(ip) {
+                order.push(*ip);
+            }
+        }
+        most = most.max(down.len());
+    }
+    (most, order)
+}
+
+#[test]
+fn a_cluster_rolls_upgrades_one_node_at_a_time_and_rolls_back_a_failed_one() {
+    let tf = tf();
+    // Real etcd under the control planes: the snapshot is etcd's own.
+    let Some(etcd) = crate::etcd_real::etcd() else {
+        eprintln!("skipped: no etcd binary (scripts/setup.sh installs it)");
+        return;
+    };
+    let mut options = proxtalos::talos::sim::SimOptions::fast("v1.13.9");
+    options.etcd_bin = Some(etcd.clone());
+    let sim = Sim::start_with(options, 81, 5);
+    let bin = build_provider("bin", "terraform-provider-proxtalos");
+    let ws = Workspace::new(&tf, "registry.terraform.io/proxtalos/proxtalos", &bin);
+    let snaps = ws.work().join("snapshots");
+    let snaps = snaps.to_str().unwrap();
+    let ips: Vec<IpAddr> = sim.ips.iter().map(|i| i.parse().unwrap()).collect();
+
+    ws.write_config(&config(&sim.ips, "v1.13.9", 2, snaps));
+    ws.init();
+    ws.apply();
+    assert!(node_versions(&ws).iter().all(|(_, v)| v == "v1.13.9"), "{:?}", node_versions(&ws));
+    let r = ws.resource("proxtalos_cluster.this").unwrap();
+    assert!(r["kubeconfig"].as_str().unwrap().contains("client-certificate-data"));
+    assert!(r["talosconfig"].as_str().unwrap().contains("rolling"));
+    ws.plan_exit(0);
+
+    // The plan lists the rollout in order.
+    ws.write_config(&config(&sim.ips, "v1.14.0", 2, snaps));
+    let plan = ws.plan_exit(2);
+    assert!(plan.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "{plan}");
+    let order = ["1. etcd snapshot to", "2. cp-1: Talos v1.13.9 → v1.14.0", "3. cp-2:", "4. cp-3:", "5. w-1:", "6. w-2:"];
+    let at: Vec<usize> = order.iter().map(|s| plan.find(s).unwrap_or_else(|| panic!("{s} in {plan}"))).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{plan}");
+
+    let before = sim.c().events().len();
+    ws.apply();
+    for i in 0..5 {
+        assert_eq!(sim.c().version(i).unwrap(), "v1.14.0", "{}", NAMES[i]);
+        assert!(!sim.c().unschedulable(i).unwrap(), "{} uncordoned", NAMES[i]);
+    }
+    let events = sim.c().events()[before..].to_vec();
+    let (most, went_down) = down_order(&events, &ips[..3]);
+    assert_eq!(most, 1, "never two control planes down: {events:?}");
+    assert_eq!(went_down, ips, "control planes first, in order, then the workers: {events:?}");
+    assert!(node_versions(&ws).iter().all(|(_, v)| v == "v1.14.0"));
+    let files: Vec<_> = std::fs::read_dir(snaps).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777, 0o600);
+    let status = crate::etcd_real::etcdutl_status(&etcd, &files[0]);
+    assert!(status["totalKey"].as_i64().unwrap_or(0) > 0, "etcdutl reads the snapshot: {status}");
+    ws.plan_exit(0);
+
+    // A bad image from the second control plane on: cp-2 fails its gate
+    // and is rolled back; state says cp-1 is on v1.14.1, the rest not.
+    let bad = "ghcr.io/siderolabs/installer:v1.14.1";
+    ws.write_config(&config(&sim.ips, "v1.14.1", 2, snaps));
+    let c = sim.c();
+    let (faulted, out) = std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            for _ in 0..4800 {
+                if c.version(0).unwrap_or_default() == "v1.14.1" {
+                    c.fail_image(bad, ImageFault::KubeletUnhealthy);
+                    return true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            false
+        });
+        let out = ws.expect(1, &["apply", "-no-color", "-auto-approve"]);
+        (watcher.join().unwrap(), out)
+    });
+    assert!(faulted, "cp-1 reached v1.14.1");
+    assert!(out.contains("Rollout of cluster rolling stopped at node cp-2: rolled back"), "{out}");
+    assert!(out.contains("rolled back to v1.14.0"), "{out}");
+    assert_eq!(sim.c().version(1).unwrap(), "v1.14.0", "cp-2 runs its previous image again");
+    let versions = node_versions(&ws);
+    let want: Vec<(String, String)> = NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.to_string(), if i == 0 { "v1.14.1" } else { "v1.14.0" }.to_string()))
+        .collect();
+    assert_eq!(versions, want);
+    let again = ws.plan_exit(2);
+    let steps = &again[again.find("The apply takes these steps").expect("the rollout note")..];
+    assert!(steps.contains("1. etcd snapshot") && steps.contains("2. cp-2: Talos v1.14.0 → v1.14.1 (upgrade"), "{again}");
+    assert!(!steps.contains("cp-1: Talos"), "cp-1 is done: {again}");
+
+    // A good image: the next apply finishes (cp-1 goes on to v1.14.2 too).
+    ws.write_config(&config(&sim.ips, "v1.14.2", 2, snaps));
+    ws.apply();
+    assert!(node_versions(&ws).iter().all(|(_, v)| v == "v1.14.2"), "{:?}", node_versions(&ws));
+    ws.plan_exit(0);
+
+    // A downgrade is refused on talos_version.
+    ws.write_config(&config(&sim.ips, "v1.14.0", 2, snaps));
+    let refused = ws.expect(1, &["plan", "-no-color"]);
+    assert!(refused.contains("Talos downgrade") && refused.contains("talos_version"), "{refused}");
+
+    // Scale the workers 2 → 1: w-2 leaves.
+    ws.write_config(&config(&sim.ips, "v1.14.2", 1, snaps));
+    let plan = ws.plan_exit(2);
+    assert!(plan.contains("w-2: remove"), "{plan}");
+    ws.apply();
+    assert_eq!(sim.c().phase(4).unwrap(), Phase::Off, "w-2 was reset and powered off");
+    let names: Vec<String> = node_versions(&ws).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["cp-1", "cp-2", "cp-3", "w-1"]);
+    ws.plan_exit(0);
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+}

@@ -47,6 +47,7 @@ const APPLIED: &[(&str, Needs)] = &[
     ("resources/proxtalos_vm", Needs::Pve),
     ("resources/proxtalos_machine_configuration_apply", Needs::TalosNodes),
     ("resources/proxtalos_machine_bootstrap", Needs::TalosNodes),
+    ("resources/proxtalos_cluster", Needs::TalosNodes),
 ];
 
 fn name_of(dir: &Path) -> String {
@@ -192,6 +193,12 @@ fn machine_configuration_apply_example_applies_to_simulated_nodes() {
     // The example's three control planes (.11-.13) and two workers (.21, .22).
     let _nodes = start_nodes(&[11, 12, 13, 21, 22]);
     apply_example("resources/proxtalos_machine_configuration_apply", Needs::TalosNodes, None);
+}
+
+#[test]
+fn cluster_example_creates_a_cluster_of_simulated_nodes() {
+    let _nodes = start_nodes(&[11, 12, 13, 21, 22]);
+    apply_example("resources/proxtalos_cluster", Needs::TalosNodes, None);
 }
 
 #[test]

@@ -20,6 +20,23 @@ use tokio::time::Instant;
 #[derive(Clone, Debug, Default)]
 pub struct Stop(Option<watch::Receiver<bool>>);
 
+/// A duration as users write them: `20m`, `1h30m`, `45s` (whole seconds).
+pub fn format(d: Duration) -> String {
+    let s = d.as_secs();
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if sec > 0 || out.is_empty() {
+        out.push_str(&format!("{sec}s"));
+    }
+    out
+}
+
 /// Fires a [`Stop`] (held by the plugin server).
 #[derive(Debug)]
 pub struct StopSender(watch::Sender<bool>);

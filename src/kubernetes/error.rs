@@ -37,7 +37,7 @@ pub enum Error {
         source: serde_json::Error,
     },
     /// A drain ran out of time with pods left.
-    #[error("node {node} was not drained within {after:?}: {left}")]
+    #[error("node {node} was not drained within {}: {left}", crate::wait::format(*after))]
     Drain {
         /// The Node.
         node: String,
@@ -47,7 +47,7 @@ pub enum Error {
         left: String,
     },
     /// Terraform asked the provider to stop during a wait.
-    #[error("stopped during {what} after {after:?} (Terraform asked the provider to stop)")]
+    #[error("stopped during {what} after {} (Terraform asked the provider to stop)", crate::wait::format(*after))]
     Stopped {
         /// What was under way.
         what: String,

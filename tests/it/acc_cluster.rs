@@ -210,3 +210,163 @@ fn a_cluster_rolls_upgrades_one_node_at_a_time_and_rolls_back_a_failed_one() {
     ws.plan_exit(0);
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
 }
+
+/// A node client with the credentials Terraform holds in state.
+fn client_of(ws: &Workspace, address: &str) -> proxtalos::talos::api::wait::Target {
+    use base64::Engine;
+    let r = ws.resource("proxtalos_cluster.this").unwrap();
+    let cc = &r["client_configuration"];
+    let pem = |k: &str| {
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(cc[k].as_str().unwrap()).unwrap()).unwrap()
+    };
+    let creds = proxtalos::talos::client_config::ClientConfiguration {
+        ca: pem("ca_certificate"),
+        crt: pem("client_certificate"),
+        key: pem("client_key"),
+    };
+    proxtalos::talos::api::wait::Target {
+        node: address.to_string(),
+        endpoint: None,
+        mode: proxtalos::talos::api::Mode::Normal(creds),
+        timeouts: proxtalos::talos::api::Timeouts {
+            connect: std::time::Duration::from_secs(5),
+            call: std::time::Duration::from_secs(30),
+        },
+    }
+}
+
+fn kubelets(ws: &Workspace) -> Vec<String> {
+    let r = ws.resource("proxtalos_cluster.this").unwrap();
+    r["nodes"].as_object().unwrap().values().map(|v| v["kubernetes_version"].as_str().unwrap().to_string()).collect()
+}
+
+fn scaled(ips: &[String], cps: usize, workers: &[usize], kubernetes: &str) -> String {
+    let block = |kind: &str, i: usize| format!("  {kind} {{\n    name    = \"n-{i}\"\n    address = \"{}\"\n  }}\n", ips[i]);
+    let c: String = (0..cps).map(|i| block("control_plane", i)).collect();
+    let w: String = workers.iter().map(|i| block("worker", *i)).collect();
+    format!(
+        r#"terraform {{
+  required_providers {{
+    proxtalos = {{ source = "proxtalos/proxtalos" }}
+  }}
+}}
+
+provider "proxtalos" {{}}
+
+resource "proxtalos_machine_secrets" "this" {{
+  talos_version = "v1.13"
+}}
+
+resource "proxtalos_cluster" "this" {{
+  cluster_name         = "scaling"
+  cluster_endpoint     = "https://{cp}:6443"
+  machine_secrets      = proxtalos_machine_secrets.this.machine_secrets
+  client_configuration = proxtalos_machine_secrets.this.client_configuration
+  talos_version        = "v1.13.9"
+  kubernetes_version   = "{kubernetes}"
+{c}{w}
+  rollout {{
+    health_timeout     = "30s"
+    worker_parallelism = {batch}
+  }}
+  timeouts {{
+    create = "3m"
+    update = "6m"
+  }}
+}}
+"#,
+        cp = ips[0],
+        batch = workers.len().clamp(1, 2),
+    )
+}
+
+/// Kubernetes 1.33 → 1.34 in `upgrade-k8s` order; drift of a node's
+/// configuration made behind Terraform's back shows in the plan and the
+/// apply puts it back; workers 2 → 4 join two at a time; control planes
+/// 3 → 1 and workers 4 → 1 in one apply leave etcd with one member per
+/// control plane. Every apply re-plans empty.
+#[test]
+fn a_cluster_upgrades_kubernetes_and_scales_with_etcd_in_step() {
+    let tf = tf();
+    let sim = Sim::start("v1.13.9", 82, 7);
+    let bin = build_provider("bin", "terraform-provider-proxtalos");
+    let ws = Workspace::new(&tf, "registry.terraform.io/proxtalos/proxtalos", &bin);
+    ws.write_config(&scaled(&sim.ips, 3, &[3, 4], "1.33.1"));
+    ws.init();
+    ws.apply();
+    ws.plan_exit(0);
+
+    ws.write_config(&scaled(&sim.ips, 3, &[3, 4], "1.34.0"));
+    let plan = ws.plan_exit(2);
+    assert!(plan.contains("1. Kubernetes v1.33.1 → v1.34.0 (upgrade-k8s"), "{plan}");
+    ws.apply();
+    assert!(kubelets(&ws).iter().all(|v| v == "v1.34.0"), "{:?}", kubelets(&ws));
+    ws.plan_exit(0);
+
+    // Drift: a sysctl added on n-3 behind Terraform's back.
+    let t = client_of(&ws, &sim.ips[3]);
+    sim.rt.block_on(async {
+        let c = t.connect().await.unwrap();
+        let text = c.machine_config().await.unwrap().unwrap();
+        let changed = text.replacen("\n    kubelet:\n", "\n    sysctls:\n        vm.max_map_count: \"262144\"\n    kubelet:\n", 1);
+        assert_ne!(changed, text);
+        let req = proxtalos::talos::api::ApplyRequest {
+            config: changed.into_bytes(),
+            mode: proxtalos::talos::api::ApplyMode::NoReboot,
+            dry_run: false,
+            try_timeout: None,
+        };
+        c.apply_configuration(&req).await.unwrap();
+    });
+    let drift = ws.plan_exit(2);
+    assert!(drift.contains("1. n-3: configuration change"), "{drift}");
+    ws.apply();
+    ws.plan_exit(0);
+
+    ws.write_config(&scaled(&sim.ips, 3, &[3, 4, 5, 6], "1.34.0"));
+    let plan = ws.plan_exit(2);
+    assert!(plan.contains("n-5: join as a worker") && plan.contains("n-6: join as a worker"), "{plan}");
+    ws.apply();
+    assert_eq!(ws.resource("proxtalos_cluster.this").unwrap()["nodes"].as_object().unwrap().len(), 7);
+    ws.plan_exit(0);
+
+    ws.write_config(&scaled(&sim.ips, 1, &[3], "1.34.0"));
+    let plan = ws.plan_exit(2);
+    for n in ["n-4", "n-5", "n-6"] {
+        assert!(plan.contains(&format!("{n}: remove (drain, reset")), "{plan}");
+    }
+    for n in ["n-1", "n-2"] {
+        assert!(plan.contains(&format!("{n}: remove (leave etcd")), "{plan}");
+    }
+    ws.apply();
+    let members = sim.c().etcd_members();
+    assert_eq!(members, ["n-0"], "one etcd member per control plane");
+    ws.plan_exit(0);
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+}
+
+/// The oldest Terraform we support plans and applies the cluster too:
+/// create one control plane and two workers (the lab's workload has a
+/// budget of one pod that a single worker's drain could never honour),
+/// upgrade all three, re-plan empty.
+#[test]
+fn a_cluster_upgrades_on_terraform_1_0_3() {
+    let Some(tf) = crate::support::terraform::terraform_1_0_3() else { return };
+    let sim = Sim::start("v1.13.9", 83, 3);
+    let bin = build_provider("bin", "terraform-provider-proxtalos");
+    let ws = Workspace::new(&tf, "registry.terraform.io/proxtalos/proxtalos", &bin);
+    let hcl = |v: &str| scaled(&sim.ips, 1, &[1, 2], "1.33.1").replace("\"v1.13.9\"", &format!("\"{v}\""));
+    ws.write_config(&hcl("v1.13.9"));
+    ws.init();
+    ws.apply();
+    ws.plan_exit(0);
+    ws.write_config(&hcl("v1.14.0"));
+    let plan = ws.plan_exit(2);
+    assert!(plan.contains("1. n-0: Talos v1.13.9 → v1.14.0") && plan.contains("3. n-2: Talos v1.13.9 → v1.14.0"), "{plan}");
+    ws.apply();
+    for i in 0..3 {
+        assert_eq!(sim.c().version(i).unwrap(), "v1.14.0");
+    }
+    ws.plan_exit(0);
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+}

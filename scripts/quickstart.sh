@@ -8,6 +8,12 @@
 #                                    list the nodes with the real kubectl,
 #                                    prove the re-plan is empty
 #   scripts/quickstart.sh destroy    terraform destroy, then stop the lab
+#   scripts/quickstart.sh --example cluster [-- APPLY ARGS]
+#                                    the same with examples/NAME; arguments after
+#                                    `--` go to terraform apply (and the re-plan),
+#                                    e.g. `-- -var talos_version=v1.14.2`. With
+#                                    the lab already running that example, it
+#                                    applies again (how to try an upgrade).
 #
 # Terraform: `tofu` or `terraform` from PATH when present, else Terraform
 # 1.15.5 from scripts/install-terraform.sh into .tools/. Override with
@@ -18,6 +24,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+COMMAND=up
+EXAMPLE=quickstart
+APPLY_ARGS=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --example) EXAMPLE=${2:?--example needs a name}; shift 2 ;;
+    --example=*) EXAMPLE=${1#--example=}; shift ;;
+    --) shift; APPLY_ARGS=("$@"); break ;;
+    *) COMMAND=$1; shift ;;
+  esac
+done
 WORK=${QUICKSTART_DIR:-$ROOT/.tools/quickstart}
 SCALE=${QUICKSTART_TIME_SCALE:-0.01}
 PORT=${QUICKSTART_PORT:-8006}
@@ -95,7 +112,11 @@ destroy() {
     lab_env
     if [ -f "$WORK/terraform.tfstate" ]; then
       say "terraform destroy"
-      tf destroy -auto-approve -no-color || { bash scripts/lab.sh stop || true; die "destroy failed (the lab is stopped; its VMs went with it)"; }
+      # With the arguments of the last apply: the destroy plans with the
+      # configuration, and a version it would refuse (a downgrade) stops it.
+      local args=()
+      if [ -s "$WORK/apply-args" ]; then mapfile -t args <"$WORK/apply-args"; fi
+      tf destroy -auto-approve -no-color "${args[@]}" || { bash scripts/lab.sh stop || true; die "destroy failed (the lab is stopped; its VMs went with it)"; }
     fi
     # What a hypervisor would show: every VM of the node, straight from the PVE API.
     local left
@@ -104,7 +125,7 @@ destroy() {
   else
     echo "the lab is not running: nothing to destroy"
   fi
-  rm -f "$WORK/terraform.tfstate" "$WORK/terraform.tfstate.backup" "$WORK/talosconfig" "$WORK/kubeconfig"
+  rm -f "$WORK/terraform.tfstate" "$WORK/terraform.tfstate.backup" "$WORK/talosconfig" "$WORK/kubeconfig" "$WORK/example" "$WORK/apply-args"
   say "stopping the lab"
   bash scripts/lab.sh stop
 }
@@ -117,19 +138,30 @@ up() {
   say "building the provider (cargo build, debug)"
   cargo build --bin terraform-provider-proxtalos || die "building the provider failed"
 
-  say "starting the lab (time scale $SCALE, port $PORT)"
+  [ -d "examples/$EXAMPLE" ] && [ -f "examples/$EXAMPLE/main.tf" ] || die "no example examples/$EXAMPLE"
+  local again=0
   if bash scripts/lab.sh status >/dev/null 2>&1; then
-    die "a lab is already running: run \`scripts/quickstart.sh destroy\` (or scripts/lab.sh stop) first"
+    # The lab runs this example already: apply again (an upgrade, a count).
+    if [ -f "$WORK/terraform.tfstate" ] && [ "$(cat "$WORK/example" 2>/dev/null)" = "$EXAMPLE" ]; then
+      again=1
+    else
+      die "a lab is already running: run \`scripts/quickstart.sh destroy\` (or scripts/lab.sh stop) first"
+    fi
   fi
-  bash scripts/lab.sh start --detach --time-scale "$SCALE" --port "$PORT" >"$WORK/lab-banner.txt" ||
-    die "the lab did not start (see above)"
-  sed -n '1,/^Stop:/p' "$WORK/lab-banner.txt" | sed -n '1,3p'
-  trap 'rc=$?; if [ $rc != 0 ]; then echo "quickstart: failed; stopping the lab (logs: $LAB_DIR/lab.log, $WORK/*.log)" >&2; bash scripts/lab.sh stop >&2 || true; fi' EXIT
+  if [ $again = 0 ]; then
+    say "starting the lab (time scale $SCALE, port $PORT)"
+    bash scripts/lab.sh start --detach --time-scale "$SCALE" --port "$PORT" >"$WORK/lab-banner.txt" ||
+      die "the lab did not start (see above)"
+    sed -n '1,/^Stop:/p' "$WORK/lab-banner.txt" | sed -n '1,3p'
+    trap 'rc=$?; if [ $rc != 0 ]; then echo "quickstart: failed; stopping the lab (logs: $LAB_DIR/lab.log, $WORK/*.log)" >&2; bash scripts/lab.sh stop >&2 || true; fi' EXIT
+  fi
   lab_env
 
-  say "terraform apply in $WORK (a copy of examples/quickstart)"
-  rm -f "$WORK"/*.tf "$WORK/terraform.tfstate" "$WORK/terraform.tfstate.backup"
-  cp examples/quickstart/*.tf "$WORK/"
+  say "terraform apply in $WORK (a copy of examples/$EXAMPLE)${APPLY_ARGS[*]:+ with ${APPLY_ARGS[*]}}"
+  rm -f "$WORK"/*.tf
+  if [ $again = 0 ]; then rm -f "$WORK/terraform.tfstate" "$WORK/terraform.tfstate.backup"; fi
+  cp "examples/$EXAMPLE"/*.tf "$WORK/"
+  echo "$EXAMPLE" >"$WORK/example"
   cat >"$WORK/terraform.tfvars" <<VARS
 # The lab: node pve1, storages local (iso) and local-lvm, bridge vmbr0;
 # nodes on loopback $NETWORK (endpoint and token come from PROXMOX_VE_*).
@@ -138,8 +170,9 @@ first_host   = 11
 VARS
   if [ "$NEEDS_INIT" = 1 ]; then tf init -no-color >/dev/null || false; fi
   local ta=$SECONDS
-  tf apply -auto-approve -no-color >"$WORK/apply.log" 2>&1 || { tail -40 "$WORK/apply.log" >&2; false; }
+  tf apply -auto-approve -no-color "${APPLY_ARGS[@]}" >"$WORK/apply.log" 2>&1 || { tail -40 "$WORK/apply.log" >&2; false; }
   local apply_s=$((SECONDS - ta))
+  printf '%s\n' "${APPLY_ARGS[@]}" >"$WORK/apply-args"
   grep -E '^Apply complete' "$WORK/apply.log"
 
   say "outputs"
@@ -161,7 +194,7 @@ VARS
 
   say "second plan (must be empty)"
   local rc=0
-  tf plan -detailed-exitcode -no-color >"$WORK/replan.log" 2>&1 || rc=$?
+  tf plan -detailed-exitcode -no-color "${APPLY_ARGS[@]}" >"$WORK/replan.log" 2>&1 || rc=$?
   if [ $rc != 0 ]; then
     cat "$WORK/replan.log" >&2
     die "the second plan is not empty (exit $rc)"
@@ -179,9 +212,9 @@ Clean: scripts/quickstart.sh destroy    (terraform destroy, then stop the lab)
 MSG
 }
 
-case ${1:-up} in
+case $COMMAND in
   up|apply) up ;;
   destroy|down) destroy ;;
-  -h|--help|help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' ;;
-  *) die "unknown command $1 (up, destroy)" ;;
+  -h|--help|help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' ;;
+  *) die "unknown command $COMMAND (up, destroy)" ;;
 esac

@@ -136,9 +136,9 @@ fn a_cluster_rolls_upgrades_one_node_at_a_time_and_rolls_back_a_failed_one() {
 
     let before = sim.c().events().len();
     ws.apply();
-    for i in 0..5 {
-        assert_eq!(sim.c().version(i).unwrap(), "v1.14.0", "{}", NAMES[i]);
-        assert!(!sim.c().unschedulable(i).unwrap(), "{} uncordoned", NAMES[i]);
+    for (i, name) in NAMES.iter().enumerate() {
+        assert_eq!(sim.c().version(i).unwrap(), "v1.14.0", "{name}");
+        assert!(!sim.c().unschedulable(i).unwrap(), "{name} uncordoned");
     }
     let events = sim.c().events()[before..].to_vec();
     let (most, went_down) = down_order(&events, &ips[..3]);
@@ -341,6 +341,19 @@ fn a_cluster_upgrades_kubernetes_and_scales_with_etcd_in_step() {
     ws.apply();
     let members = sim.c().etcd_members();
     assert_eq!(members, ["n-0"], "one etcd member per control plane");
+    ws.plan_exit(0);
+
+    // Back to three control planes (their machines powered on again, in
+    // maintenance mode after the reset): each joins etcd before the next.
+    sim.c().power_on(1).unwrap();
+    sim.c().power_on(2).unwrap();
+    ws.write_config(&scaled(&sim.ips, 3, &[3], "1.34.0"));
+    let plan = ws.plan_exit(2);
+    assert!(plan.contains("1. n-1: join as a control plane") && plan.contains("2. n-2: join as a control plane"), "{plan}");
+    ws.apply();
+    let mut members = sim.c().etcd_members();
+    members.sort();
+    assert_eq!(members, ["n-0", "n-1", "n-2"]);
     ws.plan_exit(0);
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
 }

@@ -199,7 +199,8 @@ fn check_against_prior(d: &Desired, prior: &BTreeMap<String, Status>, diags: &mu
                 "Talos downgrade",
                 format!(
                     "Node {name} runs Talos {}, later than {}. Downgrades are not rolled out; to go back on one node \
-after a failed upgrade use `talosctl rollback`.",
+after a failed upgrade use `talosctl rollback`. (`terraform destroy` plans with the configuration too: run it \
+with the version the nodes run, or with `-refresh=false`.)",
                     s.talos_version, d.talos_version
                 ),
             );
@@ -307,6 +308,28 @@ async fn observe_all(r: &Rollout, members: &[Member]) -> BTreeMap<String, Option
     join_all(members.iter().map(|m| async move { (m.name.clone(), r.observe(m).await) })).await.into_iter().collect()
 }
 
+/// Removals of nodes that no longer answer (their VM was destroyed
+/// first: Terraform destroys a removed VM before it updates what depends
+/// on it unless the VM has `create_before_destroy`) go first, so that no
+/// health gate waits for a node that is gone; the others keep their place.
+async fn gone_first(creds: &ClientConfiguration, steps: Vec<Step>, recorded: &BTreeMap<String, Status>) -> Vec<Step> {
+    let probes = join_all(steps.iter().map(|s| async move {
+        match (s, s.node().and_then(|n| recorded.get(n))) {
+            (Step::Remove { .. }, Some(st)) => {
+                let t = ops::args(creds, &st.address).target(crate::resources::shared::talos_node::quick_timeouts());
+                ops::running_version(&t).await.is_err()
+            }
+            _ => false,
+        }
+    }))
+    .await;
+    let (gone, rest): (Vec<_>, Vec<_>) = steps.into_iter().zip(probes).partition(|(_, g)| *g);
+    if !gone.is_empty() {
+        tracing::warn!(nodes = ?gone.iter().filter_map(|(s, _)| s.node()).collect::<Vec<_>>(), "removed nodes do not answer; removing what they left first");
+    }
+    gone.into_iter().chain(rest).map(|(s, _)| s).collect()
+}
+
 fn failed_diag(cluster: &str, f: &Failed, nodes: &BTreeMap<String, Status>) -> Diagnostic {
     tracing::warn!(cluster = %cluster, error = %crate::plugin::diag::error_chain(&f.error), "rollout stopped");
     let at: Vec<String> = nodes.iter().map(|(n, s)| format!("{n}: Talos {} ({})", s.talos_version, s.kubernetes_version)).collect();
@@ -361,6 +384,7 @@ impl Cluster {
             api_port: api_port(config),
             kubeconfig: prior.attr("kubeconfig").as_str().map(str::to_string),
         };
+        let steps = gone_first(&r.creds, steps, &recorded).await;
         let mut log = Vec::new();
         let result = if create { r.create(&mut recorded, &until).await } else { r.run(&steps, &mut recorded, &until, &mut log).await };
         let mut state = planned.clone();

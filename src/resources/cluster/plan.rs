@@ -1,7 +1,7 @@
 //! The rollout a change needs, as steps in the order they run (pure: the
 //! plan shows them, the apply runs them). Control planes first, one at a
-//! time, in their blocks' order; then workers; then Kubernetes; removals
-//! last (workers, then control planes, one at a time).
+//! time, in their blocks' order; then workers; then removals (workers,
+//! then control planes, one at a time); then Kubernetes.
 
 use std::collections::BTreeMap;
 
@@ -138,17 +138,18 @@ pub fn steps(prior: &BTreeMap<String, Status>, w: &Wanted<'_>) -> Vec<Step> {
         }
         out.append(&mut later);
     }
-    if let Some((from, to)) = &w.kubernetes
-        && from != to
-    {
-        out.push(Step::Kubernetes { from: from.clone(), to: to.clone() });
-    }
+    // Removals before Kubernetes: a node on its way out is not upgraded.
     for role in [Role::Worker, Role::ControlPlane] {
         for (name, s) in prior {
             if s.role == role.as_str() && !w.members.iter().any(|m| &m.name == name) {
                 out.push(Step::Remove { name: name.clone(), role });
             }
         }
+    }
+    if let Some((from, to)) = &w.kubernetes
+        && from != to
+    {
+        out.push(Step::Kubernetes { from: from.clone(), to: to.clone() });
     }
     let restarts_cp = |s: &Step| {
         matches!(
@@ -199,8 +200,8 @@ mod tests {
             "3. cp-2: Talos v1.13.9 → v1.14.2 (upgrade, drain, forfeit etcd leadership, reboot, uncordon)",
             "4. w-3: join as a worker (install Talos v1.14.2)",
             "5. w-1: Talos v1.13.9 → v1.14.2 and a configuration change (upgrade, drain, reboot, uncordon)",
-            "6. Kubernetes v1.33.1 → v1.34.0 (upgrade-k8s: API servers, controller managers, schedulers, kubelets, bootstrap manifests)",
-            "7. w-2: remove (drain, reset, delete the Node)",
+            "6. w-2: remove (drain, reset, delete the Node)",
+            "7. Kubernetes v1.33.1 → v1.34.0 (upgrade-k8s: API servers, controller managers, schedulers, kubelets, bootstrap manifests)",
         ]);
     }
 

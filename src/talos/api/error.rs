@@ -157,7 +157,7 @@ pub enum ApiError {
         after: Duration,
     },
     /// A named wait condition did not hold before the caller's deadline.
-    #[error("{at}: timed out after {after:?} waiting for {condition} (last: {last})")]
+    #[error("{at}: timed out after {} waiting for {condition} (last: {last})", crate::wait::format(*after))]
     WaitTimedOut {
         /// Node and the condition's name.
         at: At,
@@ -169,7 +169,7 @@ pub enum ApiError {
         last: String,
     },
     /// Terraform asked the provider to stop while a condition was awaited.
-    #[error("{at}: stopped after {after:?} waiting for {condition}, as Terraform asked (last: {last})")]
+    #[error("{at}: stopped after {} waiting for {condition}, as Terraform asked (last: {last})", crate::wait::format(*after))]
     Stopped {
         /// Node and the condition's name.
         at: At,

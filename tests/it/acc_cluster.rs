@@ -383,3 +383,34 @@ fn a_cluster_upgrades_on_terraform_1_0_3() {
     ws.plan_exit(0);
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
 }
+
+/// Import of a running cluster from its name and nodes: the plan reads
+/// each node with the configuration's credentials and plans no step for a
+/// node that already runs what the configuration renders; the apply only
+/// records the kubeconfig (no node reboots); the next plan is empty. A bad
+/// id says what an id is.
+#[test]
+fn a_running_cluster_is_imported_from_its_nodes() {
+    let tf = tf();
+    let sim = Sim::start("v1.13.9", 84, 2);
+    let bin = build_provider("bin", "terraform-provider-proxtalos");
+    let ws = Workspace::new(&tf, "registry.terraform.io/proxtalos/proxtalos", &bin);
+    ws.write_config(&scaled(&sim.ips, 1, &[1], "1.33.1"));
+    ws.init();
+    ws.apply();
+    ws.ok(&["state", "rm", "proxtalos_cluster.this"]);
+    let bad = ws.expect(1, &["import", "-no-color", "proxtalos_cluster.this", "scaling"]);
+    assert!(bad.contains("Invalid import id") && bad.contains("`homelab/cp-1=10.0.0.11,cp-2=10.0.0.12,cp-3=10.0.0.13/worker-1=10.0.0.21`"), "{bad}");
+    let id = format!("scaling/n-0={}/n-1={}", sim.ips[0], sim.ips[1]);
+    ws.ok(&["import", "-no-color", "proxtalos_cluster.this", &id]);
+    let plan = ws.plan_exit(2);
+    assert!(!plan.contains("The apply takes these steps"), "no node changes: {plan}");
+    let boots: Vec<u64> = (0..2).map(|i| sim.c().boot_id(i).unwrap()).collect();
+    ws.apply();
+    let r = ws.resource("proxtalos_cluster.this").unwrap();
+    assert!(r["kubeconfig"].as_str().unwrap().contains("client-certificate-data"));
+    assert!(node_versions(&ws).iter().all(|(_, v)| v == "v1.13.9"));
+    let after: Vec<u64> = (0..2).map(|i| sim.c().boot_id(i).unwrap()).collect();
+    assert_eq!(boots, after, "the import rebooted nothing");
+    ws.plan_exit(0);
+}

@@ -20,8 +20,9 @@ use futures_util::future::join_all;
 use crate::data::ProxtalosData;
 use crate::plugin::timeouts::{self, Operation, parse_duration};
 use crate::plugin::{
-    ApplyResponse, AttributePath, Context, CreateRequest, DeleteRequest, Diagnostic, Diagnostics, ModifyPlanRequest,
-    ModifyPlanResponse, ReadRequest, ReadResponse, Resource, Schema, UpdateRequest, ValidateRequest, Value,
+    ApplyResponse, AttributePath, Context, CreateRequest, DeleteRequest, Diagnostic, Diagnostics, ImportRequest,
+    ImportResponse, ModifyPlanRequest, ModifyPlanResponse, ReadRequest, ReadResponse, Resource, Schema, UpdateRequest,
+    ValidateRequest, Value,
 };
 use crate::resources::shared::common::interrupted;
 use crate::resources::shared::talos_model::value_to_client;
@@ -29,6 +30,7 @@ use crate::resources::shared::talos_node::{attempt_timeouts, check_client_config
 use crate::talos::api::ResetRequest;
 use crate::talos::client_config::ClientConfiguration;
 
+pub mod import;
 pub mod model;
 pub mod ops;
 pub mod plan;
@@ -362,13 +364,20 @@ impl Cluster {
             Err(d) => return resp.diags.push(d),
         };
         let mut diags = Diagnostics::default();
+        let mut filled = model::statuses(prior);
+        import::fill_unread(&creds, &mut filled).await;
+        let mut prior = prior.clone();
+        if !prior.is_null() {
+            prior.set_attr("nodes", model::statuses_value(&filled));
+        }
+        let prior = &prior;
         let Some(d) = desired(config, prior, &mut diags) else {
             if !diags.has_errors() {
                 diags.error("Cannot render the cluster", "Some inputs are still unknown at apply.");
             }
             return diags.into_iter().for_each(|x| resp.diags.push(x));
         };
-        let mut recorded = model::statuses(prior);
+        let mut recorded = filled;
         let p = policy(config);
         let steps = d.steps(&recorded, p.snapshot_dir.is_some());
         let mut r = Rollout {
@@ -385,6 +394,15 @@ impl Cluster {
             kubeconfig: prior.attr("kubeconfig").as_str().map(str::to_string),
         };
         let steps = gone_first(&r.creds, steps, &recorded).await;
+        if !create && r.kubeconfig.is_none() {
+            // An imported cluster: its kubeconfig, from a control plane.
+            if let Some(cp) = recorded.values().find(|s| s.role == Role::ControlPlane.as_str()) {
+                match ops::kubeconfig(&ops::args(&r.creds, &cp.address), &until).await {
+                    Ok(k) => r.kubeconfig = Some(k),
+                    Err(e) => return resp.diags.error(format!("Cannot fetch the kubeconfig of cluster {name}"), e.to_string()),
+                }
+            }
+        }
         let mut log = Vec::new();
         let result = if create { r.create(&mut recorded, &until).await } else { r.run(&steps, &mut recorded, &until, &mut log).await };
         let mut state = planned.clone();
@@ -459,13 +477,22 @@ impl Resource<ProxtalosData> for Cluster {
             plan.set_attr("id", Value::string(n));
         }
         let create = req.prior.is_null();
-        plan.set_attr("kubeconfig", if create { Value::Unknown } else { req.prior.attr("kubeconfig").clone() });
-        let Some(d) = desired(&req.config, &req.prior, &mut resp.diags) else {
+        let kubeconfig = req.prior.attr("kubeconfig");
+        plan.set_attr("kubeconfig", if kubeconfig.is_null() { Value::Unknown } else { kubeconfig.clone() });
+        // An imported cluster's nodes are read here, with the
+        // configuration's credentials (the import had none).
+        let mut prior_value = req.prior.clone();
+        let mut prior = model::statuses(&req.prior);
+        if !create && let Ok(creds) = creds_of(&req.config) {
+            import::fill_unread(&creds, &mut prior).await;
+            prior_value.set_attr("nodes", model::statuses_value(&prior));
+        }
+        let Some(d) = desired(&req.config, &prior_value, &mut resp.diags) else {
             for k in ["nodes", "rollout_steps", "talosconfig"] {
                 plan.set_attr(k, Value::Unknown);
             }
             if req.config.attr("config_contract").is_null() {
-                plan.set_attr("config_contract", model::contract(&req.config, &req.prior).map_or(Value::Unknown, Value::string));
+                plan.set_attr("config_contract", model::contract(&req.config, &prior_value).map_or(Value::Unknown, Value::string));
             }
             return;
         };
@@ -474,7 +501,6 @@ impl Resource<ProxtalosData> for Cluster {
             "talosconfig",
             creds_of(&req.config).ok().and_then(|c| talosconfig(&req.config, &d.members, &c)).map_or(Value::Unknown, Value::string),
         );
-        let prior = model::statuses(&req.prior);
         let snapshots = !req.config.attr("rollout").attr("etcd_snapshot_dir").is_null();
         let dir = req.config.attr("rollout").attr("etcd_snapshot_dir").as_str().map(str::to_string);
         let lines = if create {
@@ -552,6 +578,20 @@ impl Resource<ProxtalosData> for Cluster {
             let mut s = req.state.clone();
             s.set_attr("nodes", model::statuses_value(&nodes));
             resp.state = s;
+        }
+    }
+
+    async fn import(&self, _ctx: &Context<ProxtalosData>, req: ImportRequest, resp: &mut ImportResponse) {
+        match import::parse(&req.id) {
+            Ok((cluster, nodes)) => resp.state = import::state(&schema::schema().value_type(), &cluster, &nodes),
+            Err(why) => resp.diags.error(
+                "Invalid import id",
+                format!(
+                    "The import id names the cluster and its nodes, \
+`<cluster>/<cp name>=<address>,…[/<worker name>=<address>,…]`, e.g. \
+`homelab/cp-1=10.0.0.11,cp-2=10.0.0.12,cp-3=10.0.0.13/worker-1=10.0.0.21`: {why}."
+                ),
+            ),
         }
     }
 

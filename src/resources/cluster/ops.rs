@@ -141,6 +141,21 @@ pub async fn observe(a: &NodeArgs) -> Result<(String, Option<(String, String)>),
     Ok((version, text.map(|t| (config_hash(&t), crate::resources::cluster::model::kubelet_of(&t)))))
 }
 
+/// An admin kubeconfig from a control plane (`talosctl kubeconfig`),
+/// waiting while the API server is not up yet.
+pub async fn kubeconfig(a: &NodeArgs, until: &Until) -> Result<String, OpError> {
+    let target = a.target(attempt_timeouts());
+    wait(&a.node, "the kubeconfig", until, || async {
+        match target.connect().await?.kubeconfig().await {
+            Ok(k) => Ok(Probe::Ready(k)),
+            Err(e) if !e.is_control_plane_only() => Ok(Probe::NotYet(crate::talos::api::error::chain(&e))),
+            Err(e) => Err(e),
+        }
+    })
+    .await
+    .map_err(talos("fetch the kubeconfig"))
+}
+
 /// What the gate expects of the cluster after a node's step.
 #[derive(Debug, Clone)]
 pub struct Expect {
@@ -196,7 +211,8 @@ pub async fn gate(
     };
     match poll_until(&label, "the health gate", &bounded, Duration::from_millis(500), probe).await {
         Ok(()) => Ok(()),
-        Err(ApiError::Stopped { .. }) => Err(OpError::Stopped { step: "health gate" }),
+        // Stopped: the error keeps what the gate saw last.
+        Err(err @ ApiError::Stopped { .. }) => Err(OpError::Talos { step: "health gate", source: err }),
         Err(err) => Err(OpError::Gate {
             limit: crate::plugin::timeouts::format_duration(limit),
             seen: last_seen(&err),

@@ -448,15 +448,9 @@ impl Rollout {
         .await
         .map_err(|e| fail(&step, Some(&first.name), OpError::Talos { step: "bootstrap", source: e }.into()))?;
         let step = format!("{}: fetch the kubeconfig", first.name);
-        let kubeconfig = crate::resources::shared::talos_node::wait(&first.address, "the kubeconfig", until, || async {
-            match target.connect().await?.kubeconfig().await {
-                Ok(k) => Ok(crate::wait::Probe::Ready(k)),
-                Err(e) if !e.is_control_plane_only() => Ok(crate::wait::Probe::NotYet(crate::talos::api::error::chain(&e))),
-                Err(e) => Err(e),
-            }
-        })
-        .await
-        .map_err(|e| fail(&step, Some(&first.name), OpError::Talos { step: "kubeconfig", source: e }.into()))?;
+        let kubeconfig = ops::kubeconfig(&ops::args(&self.creds, &first.address), until)
+            .await
+            .map_err(|e| fail(&step, Some(&first.name), e.into()))?;
         self.kubeconfig = Some(kubeconfig);
         let kube = self.kube(nodes, None).map_err(|e| fail("health", None, StepError::NoKube(e)))?;
         let want = self.expect(nodes, &[], None, &self.kubernetes.1);

@@ -66,6 +66,15 @@ pub(crate) struct State {
     pub next_actor: u64,
 }
 
+/// Each machine's boot ids start in a range of their own: a machine
+/// that replaces another at the same address (a VM destroyed and made
+/// again) never repeats its boot ids, as Linux's random
+/// `/proc/sys/kernel/random/boot_id` never does. Boots add one.
+fn first_boot_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1 << 20, std::sync::atomic::Ordering::Relaxed)
+}
+
 impl State {
     /// A boot: what is on disk becomes active (the default boot slot's
     /// image, a staged configuration) and the boot id changes. False when
@@ -151,7 +160,7 @@ impl Node {
                 etcd_failure: None,
                 kubelet_spec: None,
                 cri_up: false,
-                boot_id: 1,
+                boot_id: first_boot_id(),
                 applying: false,
                 reboot_pending: false,
                 apply_generation: 0,

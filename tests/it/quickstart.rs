@@ -101,6 +101,39 @@ fn embedded_quickstart_then_destroy() {
     assert!(!tmp.path().join("work/kubeconfig").exists(), "credentials removed on destroy");
 }
 
+/// `scripts/quickstart.sh --example cluster` (issue 14): the quickstart's
+/// VMs with `proxtalos_cluster`, applied in the lab like the quickstart;
+/// then, with the lab still running, `-- -var talos_version=v1.14.2
+/// -var worker_count=3` upgrades every node in place and adds a worker
+/// (the re-plan with the same arguments is empty); destroy remembers the
+/// arguments (a plan with the defaults would be a downgrade) and leaves no
+/// VM.
+#[test]
+fn the_cluster_example_upgrades_in_the_lab() {
+    let tmp = tempfile::tempdir().unwrap();
+    let _guard = LabGuard(tmp.path().to_path_buf());
+    let (ok, out) = run(tmp.path(), &["--example", "cluster"]);
+    assert!(ok, "quickstart --example cluster failed:\n{out}");
+    assert!(out.contains("a copy of examples/cluster"), "{out}");
+    assert!(out.contains("No changes. Your infrastructure matches the configuration."), "{out}");
+    kubectl_lists_five_ready_nodes(&out, &tmp.path().join("work/kubeconfig"));
+
+    let (ok, out) =
+        run(tmp.path(), &["--example", "cluster", "--", "-var", "talos_version=v1.14.2", "-var", "worker_count=3"]);
+    assert!(ok, "the upgrade failed:\n{out}");
+    assert!(!out.contains("starting the lab"), "the running lab is used:\n{out}");
+    assert!(out.contains("1. quickstart-cp-1: Talos v1.13.9 → v1.14.2"), "{out}");
+    assert!(out.contains("quickstart-worker-3: join as a worker"), "{out}");
+    if crate::support::kubectl::kubectl().is_some() {
+        assert_eq!(out.matches("Talos (v1.14.2)").count(), 6, "kubectl lists six nodes on v1.14.2:\n{out}");
+    }
+    assert!(out.contains("No changes. Your infrastructure matches the configuration."), "{out}");
+
+    let (ok, out) = run(tmp.path(), &["destroy"]);
+    assert!(ok, "destroy failed:\n{out}");
+    assert!(out.contains("VMs left on the lab's PVE: none"), "{out}");
+}
+
 /// Issue 13 §2: the lab runs real etcd under the quickstart's three control
 /// planes; etcd's own etcdctl lists three members named after the nodes'
 /// host names (the quickstart's HostnameConfig: `quickstart-<key>`).

@@ -12,7 +12,7 @@
 //! The others say in their own header why no test applies them (a line
 //! `# Not applied by the tests: ...`), and the test fails for an example
 //! that does neither. `examples/quickstart` is applied by tests/it/quickstart.rs
-//! and tests/it/change_stories.rs.
+//! and tests/it/change_stories.rs, `examples/cluster` by tests/it/quickstart.rs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

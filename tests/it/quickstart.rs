@@ -25,6 +25,12 @@ fn root() -> PathBuf {
 }
 
 fn run(dir: &Path, args: &[&str]) -> (bool, String) {
+    run_on(dir, args, 10)
+}
+
+/// [`run`] with the nodes on `127.<id>.<octet>.0/24` (tests that run at the
+/// same time need networks of their own).
+fn run_on(dir: &Path, args: &[&str], octet: u8) -> (bool, String) {
     let id = std::process::id();
     let mut cmd = Command::new("bash");
     // quickstart.sh runs `cargo build`
@@ -34,7 +40,7 @@ fn run(dir: &Path, args: &[&str]) -> (bool, String) {
         .env("QUICKSTART_DIR", dir.join("work"))
         .env("PROXTALOS_LAB_DIR", dir.join("lab"))
         .env("QUICKSTART_PORT", "0") // any free port; the endpoint comes from lab.env
-        .env("QUICKSTART_NETWORK", format!("127.{}.10.0/24", 150 + id % 50))
+        .env("QUICKSTART_NETWORK", format!("127.{}.{octet}.0/24", 150 + id % 50))
         .env("PROXTALOS_FAKEPVE", crate::support::fakepve::launcher());
     if let Some(tf) = std::env::var_os("PROXTALOS_TF") {
         cmd.env("PROXTALOS_TF", tf);
@@ -112,14 +118,17 @@ fn embedded_quickstart_then_destroy() {
 fn the_cluster_example_upgrades_in_the_lab() {
     let tmp = tempfile::tempdir().unwrap();
     let _guard = LabGuard(tmp.path().to_path_buf());
-    let (ok, out) = run(tmp.path(), &["--example", "cluster"]);
+    let (ok, out) = run_on(tmp.path(), &["--example", "cluster"], 11);
     assert!(ok, "quickstart --example cluster failed:\n{out}");
     assert!(out.contains("a copy of examples/cluster"), "{out}");
     assert!(out.contains("No changes. Your infrastructure matches the configuration."), "{out}");
     kubectl_lists_five_ready_nodes(&out, &tmp.path().join("work/kubeconfig"));
 
-    let (ok, out) =
-        run(tmp.path(), &["--example", "cluster", "--", "-var", "talos_version=v1.14.2", "-var", "worker_count=3"]);
+    let (ok, out) = run_on(
+        tmp.path(),
+        &["--example", "cluster", "--", "-var", "talos_version=v1.14.2", "-var", "worker_count=3"],
+        11,
+    );
     assert!(ok, "the upgrade failed:\n{out}");
     assert!(!out.contains("starting the lab"), "the running lab is used:\n{out}");
     assert!(out.contains("1. quickstart-cp-1: Talos v1.13.9 → v1.14.2"), "{out}");
@@ -129,7 +138,7 @@ fn the_cluster_example_upgrades_in_the_lab() {
     }
     assert!(out.contains("No changes. Your infrastructure matches the configuration."), "{out}");
 
-    let (ok, out) = run(tmp.path(), &["destroy"]);
+    let (ok, out) = run_on(tmp.path(), &["destroy"], 11);
     assert!(ok, "destroy failed:\n{out}");
     assert!(out.contains("VMs left on the lab's PVE: none"), "{out}");
 }

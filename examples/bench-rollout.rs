@@ -3,7 +3,7 @@
 //! this). A benchmark that prints its figures, never a timed test.
 //!
 //! ```text
-//! cargo run --example bench-rollout --features sim -- [--time-scale 0.1]
+//! cargo run --example bench-rollout --features sim -- [--time-scale 0.25]
 //!     [--provider-dir target/release] [--network 127.0.43] [--big 50]
 //! ```
 //! 1. A 3 + 2 `proxtalos_cluster` on simulated nodes (Talos v1.13.9) is
@@ -37,7 +37,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut a = Args { time_scale: 0.1, provider_dir: root.join("target/release"), network: "127.0.43".into(), big: 50 };
+    let mut a = Args { time_scale: 0.25, provider_dir: root.join("target/release"), network: "127.0.43".into(), big: 50 };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let mut v = || it.next().ok_or_else(|| format!("{k} needs a value\n{USAGE}"));

@@ -148,7 +148,9 @@ fn kube(step: &'static str) -> impl FnOnce(kubernetes::Error) -> UpgradeError {
     move |source| UpgradeError::Kube { step, source }
 }
 
-const POLL: Duration = Duration::from_millis(500);
+/// How often the waits of an upgrade look again: a node's reboot is a
+/// rollout's critical path, so a short interval (a cheap call each).
+const POLL: Duration = Duration::from_millis(250);
 const RUNNING: &str = "the node to be running and ready";
 const NODE_READY: &str = "the Kubernetes Node to be Ready";
 

@@ -9,8 +9,11 @@
 //!
 //! A drain evicts every pod on the Node but mirror pods (static pods, which
 //! the kubelet owns) and DaemonSet pods, through the eviction API so that
-//! PodDisruptionBudgets hold: a 429 is retried every 5 s (kubectl's
-//! `EvictErrorRetryDelay`), and an evicted pod counts as gone once it is
+//! PodDisruptionBudgets hold: a 429 is retried after 1 s (kubectl waits
+//! 5 s, its `EvictErrorRetryDelay`; a budget allows the next eviction as
+//! soon as a replacement is Ready, so asking sooner ends a rollout's
+//! drains up to 4 s earlier per refusal, for one eviction request a second
+//! per refused pod), and an evicted pod counts as gone once it is
 //! deleted or replaced (a new uid). It fails when the time is up, naming
 //! the pods left and why.
 
@@ -26,8 +29,8 @@ use tokio::time::Instant;
 use super::{Client, Error};
 use crate::wait::{self, Backoff, Ended, Probe, Stop, Wait};
 
-/// kubectl's pause before a refused eviction is tried again.
-pub const EVICT_RETRY: Duration = Duration::from_secs(5);
+/// The pause before a refused eviction is tried again (kubectl: 5 s).
+pub const EVICT_RETRY: Duration = Duration::from_secs(1);
 
 /// The cordon (`true`) or uncordon patch of `node` (kubectl's cordon
 /// helper: a strategic merge of `spec.unschedulable`).

@@ -209,7 +209,7 @@ pub async fn gate(
         }
         Ok(Probe::Ready(()))
     };
-    match poll_until(&label, "the health gate", &bounded, Duration::from_millis(500), probe).await {
+    match poll_until(&label, "the health gate", &bounded, Duration::from_millis(250), probe).await {
         Ok(()) => Ok(()),
         // Stopped: the error keeps what the gate saw last.
         Err(err @ ApiError::Stopped { .. }) => Err(OpError::Talos { step: "health gate", source: err }),

@@ -88,19 +88,9 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-/// Terraform: `$PROXTALOS_TF`, else `tofu` or `terraform` on PATH.
-fn terraform() -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os("PROXTALOS_TF") {
-        return Ok(PathBuf::from(p));
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for name in ["tofu", "terraform"] {
-        if let Some(p) = std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()) {
-            return Ok(p);
-        }
-    }
-    Err("no Terraform: set PROXTALOS_TF or put tofu/terraform on PATH".to_string())
-}
+#[path = "support/terraform.rs"]
+mod support;
+use support::terraform;
 
 /// One step of the critical path: what, simulated seconds.
 struct Step(&'static str, f64);

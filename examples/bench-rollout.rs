@@ -37,7 +37,8 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut a = Args { time_scale: 0.25, provider_dir: root.join("target/release"), network: "127.0.43".into(), big: 50 };
+    let mut a =
+        Args { time_scale: 0.25, provider_dir: root.join("target/release"), network: "127.0.43".into(), big: 50 };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let mut v = || it.next().ok_or_else(|| format!("{k} needs a value\n{USAGE}"));
@@ -53,22 +54,13 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-/// Terraform: `$PROXTALOS_TF`, else `tofu` or `terraform` on PATH.
-fn terraform() -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os("PROXTALOS_TF") {
-        return Ok(PathBuf::from(p));
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for name in ["tofu", "terraform"] {
-        if let Some(p) = std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()) {
-            return Ok(p);
-        }
-    }
-    Err("no Terraform: set PROXTALOS_TF or put tofu/terraform on PATH".to_string())
-}
+#[path = "support/terraform.rs"]
+mod support;
+use support::terraform;
 
 fn config(ips: &[String], cps: usize, version: &str) -> String {
-    let block = |kind: &str, i: usize| format!("  {kind} {{\n    name    = \"n-{i}\"\n    address = \"{}\"\n  }}\n", ips[i]);
+    let block =
+        |kind: &str, i: usize| format!("  {kind} {{\n    name    = \"n-{i}\"\n    address = \"{}\"\n  }}\n", ips[i]);
     let c: String = (0..cps).map(|i| block("control_plane", i)).collect();
     let w: String = (cps..ips.len()).map(|i| block("worker", i)).collect();
     format!(
@@ -126,7 +118,13 @@ impl Ws {
     }
 }
 
-fn start(rt: &tokio::runtime::Runtime, options: SimOptions, net: &str, n: usize, first: u8) -> Result<(SimCluster, Vec<String>), String> {
+fn start(
+    rt: &tokio::runtime::Runtime,
+    options: SimOptions,
+    net: &str,
+    n: usize,
+    first: u8,
+) -> Result<(SimCluster, Vec<String>), String> {
     let ips: Vec<String> = (0..n).map(|i| format!("{net}.{}", first as usize + i)).collect();
     let specs = ips
         .iter()
@@ -154,9 +152,17 @@ fn main() -> ExitCode {
 fn run() -> Result<bool, String> {
     let a = parse_args()?;
     let tf = terraform()?;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     let mut pass = true;
-    let date = Command::new("date").args(["-u", "+%Y-%m-%dT%H:%MZ"]).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%MZ"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
     println!("bench-rollout {date}, time scale {}, {}", a.time_scale, tf.display());
 
     // 1. The rolling upgrade of 3 + 2.
@@ -216,12 +222,18 @@ fn run() -> Result<bool, String> {
         std::fs::create_dir_all(&wrap).map_err(|e| e.to_string())?;
         let bin = wrap.join("terraform-provider-proxtalos");
         let real = a.provider_dir.join("terraform-provider-proxtalos");
-        let script = format!("#!/bin/sh\nexec /usr/bin/time -v -o \"{}/rss.$$\" \"{}\" \"$@\"\n", rss_dir.display(), real.display());
+        let script = format!(
+            "#!/bin/sh\nexec /usr/bin/time -v -o \"{}/rss.$$\" \"{}\" \"$@\"\n",
+            rss_dir.display(),
+            real.display()
+        );
         std::fs::write(&bin, script).map_err(|e| e.to_string())?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
         let rc = big.dir.path().join("cli.tfrc");
-        let text = std::fs::read_to_string(&rc).map_err(|e| e.to_string())?.replace(&a.provider_dir.display().to_string(), &wrap.display().to_string());
+        let text = std::fs::read_to_string(&rc)
+            .map_err(|e| e.to_string())?
+            .replace(&a.provider_dir.display().to_string(), &wrap.display().to_string());
         std::fs::write(rc, text).map_err(|e| e.to_string())?;
     }
     let before = calls(&sim);

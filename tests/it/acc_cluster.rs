@@ -32,10 +32,14 @@ fn tf() -> Terraform {
 
 const NAMES: [&str; 5] = ["cp-1", "cp-2", "cp-3", "w-1", "w-2"];
 
-fn config(ips: &[String], version: &str, workers: usize, snapshots: &str) -> String {
-    let block = |kind: &str, i: usize| format!("  {kind} {{\n    name    = \"{}\"\n    address = \"{}\"\n  }}\n", NAMES[i], ips[i]);
-    let cps: String = (0..3).map(|i| block("control_plane", i)).collect();
-    let ws: String = (3..3 + workers).map(|i| block("worker", i)).collect();
+/// One `control_plane` or `worker` block.
+fn member(kind: &str, name: &str, address: &str) -> String {
+    format!("  {kind} {{\n    name    = \"{name}\"\n    address = \"{address}\"\n  }}\n")
+}
+
+/// Secrets and a `proxtalos_cluster` named `cluster` with `members`
+/// (blocks), the endpoint on `ips[0]`, and `rollout` (the block's body).
+fn cluster_hcl(cluster: &str, ips: &[String], members: &str, talos: &str, kubernetes: &str, rollout: &str) -> String {
     format!(
         r#"terraform {{
   required_providers {{
@@ -50,18 +54,15 @@ resource "proxtalos_machine_secrets" "this" {{
 }}
 
 resource "proxtalos_cluster" "this" {{
-  cluster_name         = "rolling"
+  cluster_name         = "{cluster}"
   cluster_endpoint     = "https://{cp}:6443"
   machine_secrets      = proxtalos_machine_secrets.this.machine_secrets
   client_configuration = proxtalos_machine_secrets.this.client_configuration
-  talos_version        = "{version}"
-  kubernetes_version   = "1.33.1"
-{cps}{ws}
+  talos_version        = "{talos}"
+  kubernetes_version   = "{kubernetes}"
+{members}
   rollout {{
-    health_timeout    = "20s"
-    drain_timeout     = "1m"
-    etcd_snapshot_dir = "{snapshots}"
-  }}
+{rollout}  }}
   timeouts {{
     create = "3m"
     update = "6m"
@@ -70,6 +71,15 @@ resource "proxtalos_cluster" "this" {{
 "#,
         cp = ips[0]
     )
+}
+
+fn config(ips: &[String], version: &str, workers: usize, snapshots: &str) -> String {
+    let cps: String = (0..3).map(|i| member("control_plane", NAMES[i], &ips[i])).collect();
+    let ws: String = (3..3 + workers).map(|i| member("worker", NAMES[i], &ips[i])).collect();
+    let rollout = format!(
+        "    health_timeout    = \"20s\"\n    drain_timeout     = \"1m\"\n    etcd_snapshot_dir = \"{snapshots}\"\n"
+    );
+    cluster_hcl("rolling", ips, &format!("{cps}{ws}"), version, "1.33.1", &rollout)
 }
 
 fn node_versions(ws: &Workspace) -> Vec<(String, String)> {
@@ -130,7 +140,8 @@ fn a_cluster_rolls_upgrades_one_node_at_a_time_and_rolls_back_a_failed_one() {
     ws.write_config(&config(&sim.ips, "v1.14.0", 2, snaps));
     let plan = ws.plan_exit(2);
     assert!(plan.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "{plan}");
-    let order = ["1. etcd snapshot to", "2. cp-1: Talos v1.13.9 → v1.14.0", "3. cp-2:", "4. cp-3:", "5. w-1:", "6. w-2:"];
+    let order =
+        ["1. etcd snapshot to", "2. cp-1: Talos v1.13.9 → v1.14.0", "3. cp-2:", "4. cp-3:", "5. w-1:", "6. w-2:"];
     let at: Vec<usize> = order.iter().map(|s| plan.find(s).unwrap_or_else(|| panic!("{s} in {plan}"))).collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "{plan}");
 
@@ -187,7 +198,10 @@ fn a_cluster_rolls_upgrades_one_node_at_a_time_and_rolls_back_a_failed_one() {
     assert_eq!(versions, want);
     let again = ws.plan_exit(2);
     let steps = &again[again.find("The apply takes these steps").expect("the rollout note")..];
-    assert!(steps.contains("1. etcd snapshot") && steps.contains("2. cp-2: Talos v1.14.0 → v1.14.1 (upgrade"), "{again}");
+    assert!(
+        steps.contains("1. etcd snapshot") && steps.contains("2. cp-2: Talos v1.14.0 → v1.14.1 (upgrade"),
+        "{again}"
+    );
     assert!(!steps.contains("cp-1: Talos"), "cp-1 is done: {again}");
 
     // A good image: the next apply finishes (cp-1 goes on to v1.14.2 too).
@@ -243,43 +257,10 @@ fn kubelets(ws: &Workspace) -> Vec<String> {
 }
 
 fn scaled(ips: &[String], cps: usize, workers: &[usize], kubernetes: &str) -> String {
-    let block = |kind: &str, i: usize| format!("  {kind} {{\n    name    = \"n-{i}\"\n    address = \"{}\"\n  }}\n", ips[i]);
-    let c: String = (0..cps).map(|i| block("control_plane", i)).collect();
-    let w: String = workers.iter().map(|i| block("worker", *i)).collect();
-    format!(
-        r#"terraform {{
-  required_providers {{
-    proxtalos = {{ source = "proxtalos/proxtalos" }}
-  }}
-}}
-
-provider "proxtalos" {{}}
-
-resource "proxtalos_machine_secrets" "this" {{
-  talos_version = "v1.13"
-}}
-
-resource "proxtalos_cluster" "this" {{
-  cluster_name         = "scaling"
-  cluster_endpoint     = "https://{cp}:6443"
-  machine_secrets      = proxtalos_machine_secrets.this.machine_secrets
-  client_configuration = proxtalos_machine_secrets.this.client_configuration
-  talos_version        = "v1.13.9"
-  kubernetes_version   = "{kubernetes}"
-{c}{w}
-  rollout {{
-    health_timeout     = "30s"
-    worker_parallelism = {batch}
-  }}
-  timeouts {{
-    create = "3m"
-    update = "6m"
-  }}
-}}
-"#,
-        cp = ips[0],
-        batch = workers.len().clamp(1, 2),
-    )
+    let c: String = (0..cps).map(|i| member("control_plane", &format!("n-{i}"), &ips[i])).collect();
+    let w: String = workers.iter().map(|i| member("worker", &format!("n-{i}"), &ips[*i])).collect();
+    let rollout = format!("    health_timeout     = \"30s\"\n    worker_parallelism = {}\n", workers.len().clamp(1, 2));
+    cluster_hcl("scaling", ips, &format!("{c}{w}"), "v1.13.9", kubernetes, &rollout)
 }
 
 /// Kubernetes 1.33 → 1.34 in `upgrade-k8s` order; drift of a node's
@@ -310,7 +291,11 @@ fn a_cluster_upgrades_kubernetes_and_scales_with_etcd_in_step() {
     sim.rt.block_on(async {
         let c = t.connect().await.unwrap();
         let text = c.machine_config().await.unwrap().unwrap();
-        let changed = text.replacen("\n    kubelet:\n", "\n    sysctls:\n        vm.max_map_count: \"262144\"\n    kubelet:\n", 1);
+        let changed = text.replacen(
+            "\n    kubelet:\n",
+            "\n    sysctls:\n        vm.max_map_count: \"262144\"\n    kubelet:\n",
+            1,
+        );
         assert_ne!(changed, text);
         let req = proxtalos::talos::api::ApplyRequest {
             config: changed.into_bytes(),
@@ -351,7 +336,10 @@ fn a_cluster_upgrades_kubernetes_and_scales_with_etcd_in_step() {
     sim.c().power_on(2).unwrap();
     ws.write_config(&scaled(&sim.ips, 3, &[3], "1.34.0"));
     let plan = ws.plan_exit(2);
-    assert!(plan.contains("1. n-1: join as a control plane") && plan.contains("2. n-2: join as a control plane"), "{plan}");
+    assert!(
+        plan.contains("1. n-1: join as a control plane") && plan.contains("2. n-2: join as a control plane"),
+        "{plan}"
+    );
     ws.apply();
     let mut members = sim.c().etcd_members();
     members.sort();
@@ -377,7 +365,10 @@ fn a_cluster_upgrades_on_terraform_1_0_3() {
     ws.plan_exit(0);
     ws.write_config(&hcl("v1.14.0"));
     let plan = ws.plan_exit(2);
-    assert!(plan.contains("1. n-0: Talos v1.13.9 → v1.14.0") && plan.contains("3. n-2: Talos v1.13.9 → v1.14.0"), "{plan}");
+    assert!(
+        plan.contains("1. n-0: Talos v1.13.9 → v1.14.0") && plan.contains("3. n-2: Talos v1.13.9 → v1.14.0"),
+        "{plan}"
+    );
     ws.apply();
     for i in 0..3 {
         assert_eq!(sim.c().version(i).unwrap(), "v1.14.0");
@@ -402,7 +393,11 @@ fn a_running_cluster_is_imported_from_its_nodes() {
     ws.apply();
     ws.ok(&["state", "rm", "proxtalos_cluster.this"]);
     let bad = ws.expect(1, &["import", "-no-color", "proxtalos_cluster.this", "scaling"]);
-    assert!(bad.contains("Invalid import id") && bad.contains("`homelab/cp-1=10.0.0.11,cp-2=10.0.0.12,cp-3=10.0.0.13/worker-1=10.0.0.21`"), "{bad}");
+    assert!(
+        bad.contains("Invalid import id")
+            && bad.contains("`homelab/cp-1=10.0.0.11,cp-2=10.0.0.12,cp-3=10.0.0.13/worker-1=10.0.0.21`"),
+        "{bad}"
+    );
     let id = format!("scaling/n-0={}/n-1={}", sim.ips[0], sim.ips[1]);
     ws.ok(&["import", "-no-color", "proxtalos_cluster.this", &id]);
     let plan = ws.plan_exit(2);

@@ -19,8 +19,7 @@ pub fn parse(id: &str) -> Result<(String, BTreeMap<String, Status>), String> {
     let mut nodes = BTreeMap::new();
     for (role, part) in [Role::ControlPlane, Role::Worker].into_iter().zip(parts.by_ref()) {
         for entry in part.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (name, address) =
-                entry.split_once('=').ok_or_else(|| format!("{entry:?} is not NAME=ADDRESS"))?;
+            let (name, address) = entry.split_once('=').ok_or_else(|| format!("{entry:?} is not NAME=ADDRESS"))?;
             let (name, address) = (name.trim(), address.trim());
             if name.is_empty() || address.is_empty() || crate::talos::api::Address::parse(address).is_err() {
                 return Err(format!("{entry:?} is not NAME=ADDRESS"));
@@ -48,7 +47,10 @@ pub fn parse(id: &str) -> Result<(String, BTreeMap<String, Status>), String> {
 
 /// The statuses an import left unread (no version, no hash): read them now
 /// with `creds` (what does not answer stays unread).
-pub async fn fill_unread(creds: &crate::talos::client_config::ClientConfiguration, nodes: &mut BTreeMap<String, Status>) {
+pub async fn fill_unread(
+    creds: &crate::talos::client_config::ClientConfiguration,
+    nodes: &mut BTreeMap<String, Status>,
+) {
     let unread: Vec<(String, String)> = nodes
         .iter()
         .filter(|(_, s)| s.talos_version.is_empty() && s.config_hash.is_empty())
@@ -90,7 +92,15 @@ mod tests {
         assert_eq!(n["w-1"].role, "worker");
         assert_eq!(n["cp-2"].address, "10.0.0.12");
         assert!(parse("homelab/cp-1=[fd00::11]:50000").is_ok());
-        for bad in ["", "homelab", "homelab/cp-1", "homelab/=1.2.3.4", "h/a=1.2.3.4,a=1.2.3.5", "h/a=1.2.3.4/b=1.2.3.5/c=1.2.3.6", "h//w=1.2.3.4"] {
+        for bad in [
+            "",
+            "homelab",
+            "homelab/cp-1",
+            "homelab/=1.2.3.4",
+            "h/a=1.2.3.4,a=1.2.3.5",
+            "h/a=1.2.3.4/b=1.2.3.5/c=1.2.3.6",
+            "h//w=1.2.3.4",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

@@ -122,7 +122,10 @@ fn desired(config: &Value, prior: &Value, diags: &mut Diagnostics) -> Option<Des
             model::render(&inputs, m)
         };
         let own_k8s = own.as_deref().unwrap_or(&from);
-        let running = recorded.get(&m.name).map(|s| s.talos_version.as_str()).filter(|v| model::release(v) && *v != talos_version);
+        let running = recorded
+            .get(&m.name)
+            .map(|s| s.talos_version.as_str())
+            .filter(|v| model::release(v) && *v != talos_version);
         if let Some(i) = running.and_then(|v| model::installer(config, v)) {
             match at(own_k8s, &i) {
                 Ok(t) => {
@@ -158,12 +161,23 @@ fn desired(config: &Value, prior: &Value, diags: &mut Diagnostics) -> Option<Des
     if failed {
         return None;
     }
-    Some(Desired { members, contract, installer, talos_version, kubernetes: (from, to), now_texts, final_texts, planned, unchanged })
+    Some(Desired {
+        members,
+        contract,
+        installer,
+        talos_version,
+        kubernetes: (from, to),
+        now_texts,
+        final_texts,
+        planned,
+        unchanged,
+    })
 }
 
 fn policy(config: &Value) -> Policy {
     let r = config.attr("rollout");
-    let dur = |k: &str, d: u64| r.attr(k).as_str().and_then(|s| parse_duration(s).ok()).unwrap_or(Duration::from_secs(d));
+    let dur =
+        |k: &str, d: u64| r.attr(k).as_str().and_then(|s| parse_duration(s).ok()).unwrap_or(Duration::from_secs(d));
     let num = |k: &str, d: i64| r.attr(k).as_i64().unwrap_or(d).max(1) as usize;
     Policy {
         worker_parallelism: num("worker_parallelism", 1),
@@ -238,20 +252,36 @@ fn validate(config: &Value, diags: &mut Diagnostics) {
     if let Some(v) = config.attr("config_contract").as_str()
         && v.parse::<crate::talos::VersionContract>().is_err()
     {
-        diags.error_at(AttributePath::attr("config_contract"), "Unknown contract", format!("{v:?} is not one of v1.10 … v1.15."));
+        diags.error_at(
+            AttributePath::attr("config_contract"),
+            "Unknown contract",
+            format!("{v:?} is not one of v1.10 … v1.15."),
+        );
     }
     if let Some(v) = config.attr("kubernetes_version").as_str()
         && crate::day2::kubernetes_upgrade::minor_of(v).is_none()
     {
-        diags.error_at(AttributePath::attr("kubernetes_version"), "Not a Kubernetes version", format!("{v:?} is not a version such as \"1.33.1\"."));
+        diags.error_at(
+            AttributePath::attr("kubernetes_version"),
+            "Not a Kubernetes version",
+            format!("{v:?} is not a version such as \"1.33.1\"."),
+        );
     }
     if let Some(e) = config.attr("cluster_endpoint").as_str()
         && !e.starts_with("https://")
     {
-        diags.error_at(AttributePath::attr("cluster_endpoint"), "Invalid endpoint", format!("{e:?} is not an https:// URL such as \"https://10.0.0.10:6443\"."));
+        diags.error_at(
+            AttributePath::attr("cluster_endpoint"),
+            "Invalid endpoint",
+            format!("{e:?} is not an https:// URL such as \"https://10.0.0.10:6443\"."),
+        );
     }
     if !config.attr("installer_image").is_null() && !config.attr("schematic_id").is_null() {
-        diags.error_at(AttributePath::attr("schematic_id"), "Two installers", "Set `installer_image` or `schematic_id`, not both.");
+        diags.error_at(
+            AttributePath::attr("schematic_id"),
+            "Two installers",
+            "Set `installer_image` or `schematic_id`, not both.",
+        );
     }
     if let Some(id) = config.attr("schematic_id").as_str()
         && !(id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
@@ -334,7 +364,8 @@ async fn gone_first(creds: &ClientConfiguration, steps: Vec<Step>, recorded: &BT
 
 fn failed_diag(cluster: &str, f: &Failed, nodes: &BTreeMap<String, Status>) -> Diagnostic {
     tracing::warn!(cluster = %cluster, error = %crate::plugin::diag::error_chain(&f.error), "rollout stopped");
-    let at: Vec<String> = nodes.iter().map(|(n, s)| format!("{n}: Talos {} ({})", s.talos_version, s.kubernetes_version)).collect();
+    let at: Vec<String> =
+        nodes.iter().map(|(n, s)| format!("{n}: Talos {} ({})", s.talos_version, s.kubernetes_version)).collect();
     let where_ = f.node.as_ref().map(|n| format!(" at node {n}")).unwrap_or_default();
     let detail = format!(
         "Step \"{}\": {}.\n\nThe nodes now: {}. State records this, so the next apply continues from here (after fixing \
@@ -344,7 +375,10 @@ the cause, or changing the version back).",
         at.join("; ")
     );
     if f.error.is_stopped() {
-        return interrupted(&format!("The rollout of cluster {cluster} stopped{where_}. {detail}"), "Run apply again to continue.");
+        return interrupted(
+            &format!("The rollout of cluster {cluster} stopped{where_}. {detail}"),
+            "Run apply again to continue.",
+        );
     }
     let summary = match &f.error {
         StepError::RolledBack { .. } => format!("Rollout of cluster {cluster} stopped{where_}: rolled back"),
@@ -354,7 +388,15 @@ the cause, or changing the version back).",
 }
 
 impl Cluster {
-    async fn apply(&self, config: &Value, planned: &Value, prior: &Value, op: Operation, stop: &crate::wait::Stop, resp: &mut ApplyResponse) {
+    async fn apply(
+        &self,
+        config: &Value,
+        planned: &Value,
+        prior: &Value,
+        op: Operation,
+        stop: &crate::wait::Stop,
+        resp: &mut ApplyResponse,
+    ) {
         let create = prior.is_null();
         let limit = timeouts::get(config, op, if create { schema::CREATE_TIMEOUT } else { schema::UPDATE_TIMEOUT });
         let until = deadline(limit, stop);
@@ -399,12 +441,20 @@ impl Cluster {
             if let Some(cp) = recorded.values().find(|s| s.role == Role::ControlPlane.as_str()) {
                 match ops::kubeconfig(&ops::args(&r.creds, &cp.address), &until).await {
                     Ok(k) => r.kubeconfig = Some(k),
-                    Err(e) => return resp.diags.error(format!("Cannot fetch the kubeconfig of cluster {name}"), e.to_string()),
+                    Err(e) => {
+                        return resp
+                            .diags
+                            .error(format!("Cannot fetch the kubeconfig of cluster {name}"), e.to_string());
+                    }
                 }
             }
         }
         let mut log = Vec::new();
-        let result = if create { r.create(&mut recorded, &until).await } else { r.run(&steps, &mut recorded, &until, &mut log).await };
+        let result = if create {
+            r.create(&mut recorded, &until).await
+        } else {
+            r.run(&steps, &mut recorded, &until, &mut log).await
+        };
         let mut state = planned.clone();
         state.set_attr("id", Value::string(name.clone()));
         state.set_attr("config_contract", Value::string(d.contract.clone()));
@@ -424,7 +474,13 @@ impl Cluster {
                 recorded.retain(|n, _| d.planned.contains_key(n));
                 for (n, want) in &d.planned {
                     if recorded.get(n) != Some(want) {
-                        let got = recorded.get(n).map(|s| format!("Talos {}, configuration {}", s.talos_version, &s.config_hash[..12.min(s.config_hash.len())]));
+                        let got = recorded.get(n).map(|s| {
+                            format!(
+                                "Talos {}, configuration {}",
+                                s.talos_version,
+                                &s.config_hash[..12.min(s.config_hash.len())]
+                            )
+                        });
                         resp.diags.error(
                             format!("Node {n} did not reach the planned state"),
                             format!(
@@ -492,14 +548,20 @@ impl Resource<ProxtalosData> for Cluster {
                 plan.set_attr(k, Value::Unknown);
             }
             if req.config.attr("config_contract").is_null() {
-                plan.set_attr("config_contract", model::contract(&req.config, &prior_value).map_or(Value::Unknown, Value::string));
+                plan.set_attr(
+                    "config_contract",
+                    model::contract(&req.config, &prior_value).map_or(Value::Unknown, Value::string),
+                );
             }
             return;
         };
         plan.set_attr("config_contract", Value::string(d.contract.clone()));
         plan.set_attr(
             "talosconfig",
-            creds_of(&req.config).ok().and_then(|c| talosconfig(&req.config, &d.members, &c)).map_or(Value::Unknown, Value::string),
+            creds_of(&req.config)
+                .ok()
+                .and_then(|c| talosconfig(&req.config, &d.members, &c))
+                .map_or(Value::Unknown, Value::string),
         );
         let snapshots = !req.config.attr("rollout").attr("etcd_snapshot_dir").is_null();
         let dir = req.config.attr("rollout").attr("etcd_snapshot_dir").as_str().map(str::to_string);
@@ -518,14 +580,28 @@ impl Resource<ProxtalosData> for Cluster {
         let same = !create && lines.is_empty();
         plan.set_attr(
             "rollout_steps",
-            if same { req.prior.attr("rollout_steps").clone() } else { Value::List(lines.iter().map(Value::string).collect()) },
+            if same {
+                req.prior.attr("rollout_steps").clone()
+            } else {
+                Value::List(lines.iter().map(Value::string).collect())
+            },
         );
         let planned = model::statuses_value(&d.planned);
-        plan.set_attr("nodes", if same && planned.semantically_equal(req.prior.attr("nodes")) { req.prior.attr("nodes").clone() } else { planned });
+        plan.set_attr(
+            "nodes",
+            if same && planned.semantically_equal(req.prior.attr("nodes")) {
+                req.prior.attr("nodes").clone()
+            } else {
+                planned
+            },
+        );
         if !create && !lines.is_empty() {
             resp.diags.warning(
                 format!("Rollout of cluster {}", req.config.attr("cluster_name").as_str().unwrap_or("?")),
-                format!("The apply takes these steps, in order, with a health gate after each node:\n{}", lines.join("\n")),
+                format!(
+                    "The apply takes these steps, in order, with a health gate after each node:\n{}",
+                    lines.join("\n")
+                ),
             );
         }
     }
@@ -571,7 +647,10 @@ impl Resource<ProxtalosData> for Cluster {
         if !unreachable.is_empty() {
             resp.diags.warning(
                 "Cannot refresh every node of the cluster",
-                format!("What these nodes run is not checked; their stored status is kept: {}.", unreachable.join("; ")),
+                format!(
+                    "What these nodes run is not checked; their stored status is kept: {}.",
+                    unreachable.join("; ")
+                ),
             );
         }
         if nodes != recorded {

@@ -303,7 +303,11 @@ pub fn kubelet_of(text: &str) -> String {
 
 /// `nodes` of a state (empty when null).
 pub fn statuses(state: &Value) -> BTreeMap<String, Status> {
-    state.attr("nodes").as_map().map(|m| m.iter().map(|(k, v)| (k.clone(), Status::from_value(v))).collect()).unwrap_or_default()
+    state
+        .attr("nodes")
+        .as_map()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), Status::from_value(v))).collect())
+        .unwrap_or_default()
 }
 
 /// `nodes` as a value.
@@ -341,6 +345,9 @@ mod tests {
     #[test]
     fn hostname_patches_follow_the_contract() {
         assert!(hostname_patch("v1.13", "cp-1").contains("kind: HostnameConfig"));
-        assert!(hostname_patch("v1.11", "cp-1").contains("hostname: cp-1") && !hostname_patch("v1.11", "x").contains("kind"));
+        assert!(
+            hostname_patch("v1.11", "cp-1").contains("hostname: cp-1")
+                && !hostname_patch("v1.11", "x").contains("kind")
+        );
     }
 }

@@ -116,8 +116,9 @@ pub async fn configure(a: &NodeArgs, text: &str, until: &Until) -> Result<(), Op
     let target = a.target(attempt_timeouts());
     let c = target.connect().await.map_err(talos("connect"))?;
     let reached = Reached::Normal(c);
-    let (_, _, boot_before) =
-        send_mode(&reached, text, "auto", Duration::from_secs(60), false).await.map_err(|(e, step)| OpError::Talos { step, source: e })?;
+    let (_, _, boot_before) = send_mode(&reached, text, "auto", Duration::from_secs(60), false)
+        .await
+        .map_err(|(e, step)| OpError::Talos { step, source: e })?;
     if let Some(before) = boot_before {
         wait(&a.node, conditions::REBOOTED, until, || conditions::rebooted(&target, &before))
             .await
@@ -196,7 +197,9 @@ pub async fn gate(
             match running_version(&t).await {
                 Ok(v) if &v == version => {}
                 Ok(v) => return Ok(Probe::NotYet(format!("node {address} runs {v}, not {version}"))),
-                Err(err) => return Ok(Probe::NotYet(format!("node {address}: {}", crate::talos::api::error::chain(&err)))),
+                Err(err) => {
+                    return Ok(Probe::NotYet(format!("node {address}: {}", crate::talos::api::error::chain(&err))));
+                }
             }
         }
         if let Err(seen) = crate::resources::cluster_health::talos_once(&base, &e.control_planes, &e.workers).await {
@@ -213,10 +216,9 @@ pub async fn gate(
         Ok(()) => Ok(()),
         // Stopped: the error keeps what the gate saw last.
         Err(err @ ApiError::Stopped { .. }) => Err(OpError::Talos { step: "health gate", source: err }),
-        Err(err) => Err(OpError::Gate {
-            limit: crate::plugin::timeouts::format_duration(limit),
-            seen: last_seen(&err),
-        }),
+        Err(err) => {
+            Err(OpError::Gate { limit: crate::plugin::timeouts::format_duration(limit), seen: last_seen(&err) })
+        }
     }
 }
 
@@ -281,8 +283,12 @@ pub async fn remove(
             false
         }
     };
-    if !answered && control_plane && let Some(via) = via {
-        let c = args(creds, via).target(attempt_timeouts()).connect().await.map_err(talos("connect to a control plane"))?;
+    if !answered
+        && control_plane
+        && let Some(via) = via
+    {
+        let c =
+            args(creds, via).target(attempt_timeouts()).connect().await.map_err(talos("connect to a control plane"))?;
         let members = c.etcd_members(false).await.map_err(talos("list etcd members"))?;
         if let Some(m) = members.iter().find(|m| m.hostname == name) {
             c.etcd_remove_member(m.id).await.map_err(talos("remove the etcd member"))?;
@@ -305,13 +311,17 @@ pub async fn snapshot(
     keep: usize,
     until: &Until,
 ) -> Result<PathBuf, OpError> {
-    let c = args(creds, address).target(attempt_timeouts()).connect().await.map_err(talos("connect for the snapshot"))?;
+    let c =
+        args(creds, address).target(attempt_timeouts()).connect().await.map_err(talos("connect for the snapshot"))?;
     let left = until.deadline.saturating_duration_since(tokio::time::Instant::now());
     let bytes = tokio::select! {
         r = c.etcd_snapshot(left) => r.map_err(talos("etcd snapshot"))?,
         _ = until.stop.stopped() => return Err(OpError::Stopped { step: "etcd snapshot" }),
     };
-    let stamp: String = crate::resources::shared::common::rfc3339(SystemTime::now()).chars().filter(|c| *c != '-' && *c != ':').collect();
+    let stamp: String = crate::resources::shared::common::rfc3339(SystemTime::now())
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
     let path = dir.join(format!("{cluster}-{stamp}.snapshot"));
     let io = |source| OpError::Snapshot { path: path.display().to_string(), source };
     write_private(dir, &path, &bytes).map_err(io)?;

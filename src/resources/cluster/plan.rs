@@ -71,7 +71,9 @@ impl Step {
             Step::Join { name, role: Role::ControlPlane } => {
                 format!("{name}: join as a control plane (install Talos {talos_version}, join etcd)")
             }
-            Step::Join { name, role: Role::Worker } => format!("{name}: join as a worker (install Talos {talos_version})"),
+            Step::Join { name, role: Role::Worker } => {
+                format!("{name}: join as a worker (install Talos {talos_version})")
+            }
             Step::Change { name, role, upgrade: Some((from, to)), config } => {
                 let leader = if *role == Role::ControlPlane { ", forfeit etcd leadership" } else { "" };
                 let and = if *config { " and a configuration change" } else { "" };
@@ -176,33 +178,63 @@ mod tests {
     use super::*;
 
     fn member(name: &str, role: Role) -> Member {
-        Member { name: name.into(), role, address: format!("10.0.0.{}", name.len()), install_disk: "/dev/sda".into(), patches: vec![], index: 0 }
+        Member {
+            name: name.into(),
+            role,
+            address: format!("10.0.0.{}", name.len()),
+            install_disk: "/dev/sda".into(),
+            patches: vec![],
+            index: 0,
+        }
     }
 
     fn status(role: Role, v: &str, hash: &str) -> Status {
-        Status { role: role.as_str().into(), address: String::new(), talos_version: v.into(), kubernetes_version: "v1.33.1".into(), config_hash: hash.into() }
+        Status {
+            role: role.as_str().into(),
+            address: String::new(),
+            talos_version: v.into(),
+            kubernetes_version: "v1.33.1".into(),
+            config_hash: hash.into(),
+        }
     }
 
     #[test]
     fn an_upgrade_takes_control_planes_first_then_workers_then_removals() {
-        let members = [member("cp-1", Role::ControlPlane), member("cp-2", Role::ControlPlane), member("w-1", Role::Worker), member("w-3", Role::Worker)];
+        let members = [
+            member("cp-1", Role::ControlPlane),
+            member("cp-2", Role::ControlPlane),
+            member("w-1", Role::Worker),
+            member("w-3", Role::Worker),
+        ];
         let mut prior = BTreeMap::new();
         prior.insert("cp-1".to_string(), status(Role::ControlPlane, "v1.13.9", "a"));
         prior.insert("cp-2".to_string(), status(Role::ControlPlane, "v1.13.9", "a"));
         prior.insert("w-1".to_string(), status(Role::Worker, "v1.13.9", "b"));
         prior.insert("w-2".to_string(), status(Role::Worker, "v1.13.9", "b"));
-        let hashes: BTreeMap<String, String> = [("cp-1", "a"), ("cp-2", "a"), ("w-1", "c"), ("w-3", "b")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let w = Wanted { members: &members, hashes: &hashes, talos_version: "v1.14.2", kubernetes: Some(("v1.33.1".into(), "v1.34.0".into())), snapshots: true };
+        let hashes: BTreeMap<String, String> = [("cp-1", "a"), ("cp-2", "a"), ("w-1", "c"), ("w-3", "b")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let w = Wanted {
+            members: &members,
+            hashes: &hashes,
+            talos_version: "v1.14.2",
+            kubernetes: Some(("v1.33.1".into(), "v1.34.0".into())),
+            snapshots: true,
+        };
         let got = lines(&steps(&prior, &w), "v1.14.2", Some("/backups"));
-        assert_eq!(got, [
-            "1. etcd snapshot to /backups",
-            "2. cp-1: Talos v1.13.9 → v1.14.2 (upgrade, drain, forfeit etcd leadership, reboot, uncordon)",
-            "3. cp-2: Talos v1.13.9 → v1.14.2 (upgrade, drain, forfeit etcd leadership, reboot, uncordon)",
-            "4. w-3: join as a worker (install Talos v1.14.2)",
-            "5. w-1: Talos v1.13.9 → v1.14.2 and a configuration change (upgrade, drain, reboot, uncordon)",
-            "6. w-2: remove (drain, reset, delete the Node)",
-            "7. Kubernetes v1.33.1 → v1.34.0 (upgrade-k8s: API servers, controller managers, schedulers, kubelets, bootstrap manifests)",
-        ]);
+        assert_eq!(
+            got,
+            [
+                "1. etcd snapshot to /backups",
+                "2. cp-1: Talos v1.13.9 → v1.14.2 (upgrade, drain, forfeit etcd leadership, reboot, uncordon)",
+                "3. cp-2: Talos v1.13.9 → v1.14.2 (upgrade, drain, forfeit etcd leadership, reboot, uncordon)",
+                "4. w-3: join as a worker (install Talos v1.14.2)",
+                "5. w-1: Talos v1.13.9 → v1.14.2 and a configuration change (upgrade, drain, reboot, uncordon)",
+                "6. w-2: remove (drain, reset, delete the Node)",
+                "7. Kubernetes v1.33.1 → v1.34.0 (upgrade-k8s: API servers, controller managers, schedulers, kubelets, bootstrap manifests)",
+            ]
+        );
     }
 
     #[test]
@@ -211,12 +243,22 @@ mod tests {
         let mut prior = BTreeMap::new();
         prior.insert("cp-1".to_string(), status(Role::ControlPlane, "v1.13.9", "a"));
         prior.insert("w-1".to_string(), status(Role::Worker, "v1.13.9", "b"));
-        let hashes: BTreeMap<String, String> = [("cp-1", "a"), ("w-1", "b")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let w = Wanted { members: &members, hashes: &hashes, talos_version: "v1.13.9", kubernetes: Some(("v1.33.1".into(), "v1.33.1".into())), snapshots: true };
+        let hashes: BTreeMap<String, String> =
+            [("cp-1", "a"), ("w-1", "b")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let w = Wanted {
+            members: &members,
+            hashes: &hashes,
+            talos_version: "v1.13.9",
+            kubernetes: Some(("v1.33.1".into(), "v1.33.1".into())),
+            snapshots: true,
+        };
         assert!(steps(&prior, &w).is_empty());
         let mut changed = hashes.clone();
         changed.insert("w-1".into(), "changed".into());
         let w = Wanted { hashes: &changed, ..w };
-        assert_eq!(lines(&steps(&prior, &w), "v1.13.9", None), ["1. w-1: configuration change (applied without a reboot where Talos allows it)"]);
+        assert_eq!(
+            lines(&steps(&prior, &w), "v1.13.9", None),
+            ["1. w-1: configuration change (applied without a reboot where Talos allows it)"]
+        );
     }
 }

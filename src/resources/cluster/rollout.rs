@@ -80,7 +80,9 @@ impl StepError {
             StepError::Op(e) => e.is_stopped(),
             StepError::Upgrade(e) => e.is_stopped(),
             StepError::Kubernetes(KubernetesUpgradeError::Talos { source: ApiError::Stopped { .. }, .. }) => true,
-            StepError::Kubernetes(KubernetesUpgradeError::Kube { source: kubernetes::Error::Stopped { .. }, .. }) => true,
+            StepError::Kubernetes(KubernetesUpgradeError::Kube {
+                source: kubernetes::Error::Stopped { .. }, ..
+            }) => true,
             _ => false,
         }
     }
@@ -141,7 +143,8 @@ impl Rollout {
     pub fn kube(&self, nodes: &BTreeMap<String, Status>, avoid: Option<&str>) -> Result<kubernetes::Client, String> {
         let text = self.kubeconfig.as_deref().ok_or_else(|| "the cluster has no kubeconfig yet".to_string())?;
         let mut kc = kubernetes::Kubeconfig::parse(text).map_err(|e| e.to_string())?;
-        let cps: Vec<&Status> = nodes.values().filter(|s| s.role == Role::ControlPlane.as_str() && !s.config_hash.is_empty()).collect();
+        let cps: Vec<&Status> =
+            nodes.values().filter(|s| s.role == Role::ControlPlane.as_str() && !s.config_hash.is_empty()).collect();
         let pick = cps.iter().find(|s| Some(s.address.as_str()) != avoid).or(cps.first());
         if let Some(s) = pick {
             let h = host(&s.address);
@@ -152,11 +155,21 @@ impl Rollout {
     }
 
     /// The gate's view of the cluster: the recorded members plus `joining`.
-    fn expect(&self, nodes: &BTreeMap<String, Status>, joining: &[&Member], node: Option<(String, String)>, kubelet: &str) -> Expect {
+    fn expect(
+        &self,
+        nodes: &BTreeMap<String, Status>,
+        joining: &[&Member],
+        node: Option<(String, String)>,
+        kubelet: &str,
+    ) -> Expect {
         let mut cps = Vec::new();
         let mut workers = Vec::new();
         for s in nodes.values().filter(|s| !s.config_hash.is_empty()) {
-            if s.role == Role::ControlPlane.as_str() { cps.push(s.address.clone()) } else { workers.push(s.address.clone()) }
+            if s.role == Role::ControlPlane.as_str() {
+                cps.push(s.address.clone())
+            } else {
+                workers.push(s.address.clone())
+            }
         }
         for m in joining {
             let list = if m.role == Role::ControlPlane { &mut cps } else { &mut workers };
@@ -171,7 +184,13 @@ impl Rollout {
     pub async fn observe(&self, m: &Member) -> Option<Status> {
         let (version, active) = ops::observe(&ops::args(&self.creds, &m.address)).await.ok()?;
         let (hash, kubelet) = active.unwrap_or_default();
-        Some(Status { role: m.role.as_str().into(), address: m.address.clone(), talos_version: version, kubernetes_version: kubelet, config_hash: hash })
+        Some(Status {
+            role: m.role.as_str().into(),
+            address: m.address.clone(),
+            talos_version: version,
+            kubernetes_version: kubelet,
+            config_hash: hash,
+        })
     }
 
     /// Runs `steps` in order; `nodes` is updated after each and `save`
@@ -188,7 +207,8 @@ impl Rollout {
         while i < steps.len() {
             // A batch: consecutive worker joins and changes, up to the
             // policy's size; anything else alone.
-            let worker_step = |s: &Step| matches!(s, Step::Join { role: Role::Worker, .. } | Step::Change { role: Role::Worker, .. });
+            let worker_step =
+                |s: &Step| matches!(s, Step::Join { role: Role::Worker, .. } | Step::Change { role: Role::Worker, .. });
             let mut end = i + 1;
             if worker_step(&steps[i]) {
                 while end < steps.len() && end - i < self.policy.worker_parallelism.max(1) && worker_step(&steps[end]) {
@@ -196,15 +216,19 @@ impl Rollout {
                 }
             }
             let batch = &steps[i..end];
-            let joining: Vec<&Member> = batch.iter().filter_map(|s| match s {
-                Step::Join { name, .. } => self.member(name),
-                _ => None,
-            }).collect();
+            let joining: Vec<&Member> = batch
+                .iter()
+                .filter_map(|s| match s {
+                    Step::Join { name, .. } => self.member(name),
+                    _ => None,
+                })
+                .collect();
             let before = nodes.clone();
             let results = join_all(batch.iter().map(|s| self.step(s, &before, &joining, &kubelet, until))).await;
             let mut failed = None;
             for (s, r) in batch.iter().zip(results) {
-                let line = s.describe(&self.talos_version, self.policy.snapshot_dir.as_deref().and_then(|p| p.to_str()));
+                let line =
+                    s.describe(&self.talos_version, self.policy.snapshot_dir.as_deref().and_then(|p| p.to_str()));
                 match r {
                     Ok(status) => {
                         log.push(line);
@@ -252,12 +276,16 @@ impl Rollout {
     ) -> Result<Option<(String, Status)>, (Option<Status>, StepError)> {
         match s {
             Step::Snapshot => {
-                let (Some(dir), Some(cp)) = (&self.policy.snapshot_dir, nodes.values().find(|n| n.role == "controlplane" && !n.config_hash.is_empty())) else {
+                let (Some(dir), Some(cp)) = (
+                    &self.policy.snapshot_dir,
+                    nodes.values().find(|n| n.role == "controlplane" && !n.config_hash.is_empty()),
+                ) else {
                     return Ok(None);
                 };
-                let path = ops::snapshot(&self.creds, &cp.address, &self.cluster, dir, self.policy.snapshot_keep, until)
-                    .await
-                    .map_err(|e| (None, e.into()))?;
+                let path =
+                    ops::snapshot(&self.creds, &cp.address, &self.cluster, dir, self.policy.snapshot_keep, until)
+                        .await
+                        .map_err(|e| (None, e.into()))?;
                 tracing::info!(path = %path.display(), "etcd snapshot written");
                 Ok(None)
             }
@@ -278,10 +306,13 @@ impl Rollout {
                 let m = self.member(name).ok_or((None, StepError::NoKube(format!("no member {name}"))))?;
                 self.change(m, *role, upgrade.as_ref(), *config, nodes, joining, kubelet, until).await.map(Some)
             }
-            Step::Kubernetes { to, .. } => self.kubernetes_step(to, nodes, until).await.map(|()| None).map_err(|e| (None, e)),
+            Step::Kubernetes { to, .. } => {
+                self.kubernetes_step(to, nodes, until).await.map(|()| None).map_err(|e| (None, e))
+            }
             Step::Remove { name, role } => {
                 let Some(st) = nodes.get(name) else { return Ok(None) };
-                let via = nodes.iter().find(|(n, s)| *n != name && s.role == "controlplane").map(|(_, s)| s.address.clone());
+                let via =
+                    nodes.iter().find(|(n, s)| *n != name && s.role == "controlplane").map(|(_, s)| s.address.clone());
                 let kube = self.kube(nodes, Some(&st.address)).ok();
                 ops::remove(&self.creds, name, &st.address, *role == Role::ControlPlane, via.as_deref(), kube.as_ref())
                     .await
@@ -291,7 +322,9 @@ impl Rollout {
                 rest.remove(name);
                 let want = self.expect(&rest, &[], None, kubelet);
                 let kube = self.kube(&rest, None).ok();
-                ops::gate(&self.creds, kube.as_ref(), &want, self.policy.health_timeout, until).await.map_err(|e| (None, e.into()))?;
+                ops::gate(&self.creds, kube.as_ref(), &want, self.policy.health_timeout, until)
+                    .await
+                    .map_err(|e| (None, e.into()))?;
                 Ok(None)
             }
         }
@@ -321,7 +354,9 @@ impl Rollout {
             ops::configure(&a, text, until).await.map_err(|e| (recorded.clone(), e.into()))?;
         }
         let target = a.target(attempt_timeouts());
-        let from = ops::running_version(&target).await.map_err(|e| (recorded.clone(), OpError::Talos { step: "read the version", source: e }.into()))?;
+        let from = ops::running_version(&target)
+            .await
+            .map_err(|e| (recorded.clone(), OpError::Talos { step: "read the version", source: e }.into()))?;
         let want = self.expect(nodes, joining, Some((m.address.clone(), self.talos_version.clone())), kubelet);
         if upgrade.is_some() && from != self.talos_version {
             let drain = if self.policy.drain && minor(&from) >= 13 {
@@ -344,7 +379,9 @@ impl Rollout {
             let gated = match upgraded {
                 Ok(_) => {
                     let kube = self.kube(nodes, None).ok();
-                    ops::gate(&self.creds, kube.as_ref(), &want, self.policy.health_timeout, until).await.map_err(StepError::from)
+                    ops::gate(&self.creds, kube.as_ref(), &want, self.policy.health_timeout, until)
+                        .await
+                        .map_err(StepError::from)
                 }
                 Err(e) => Err(StepError::from(e)),
             };
@@ -362,7 +399,14 @@ impl Rollout {
 
     /// After a failed upgrade or gate: roll back a node that runs the new
     /// version (when the policy says so); answer what it runs then.
-    async fn after_failure(&self, m: &Member, a: &crate::resources::shared::talos_node::NodeArgs, from: &str, e: StepError, until: &Until) -> (Option<Status>, StepError) {
+    async fn after_failure(
+        &self,
+        m: &Member,
+        a: &crate::resources::shared::talos_node::NodeArgs,
+        from: &str,
+        e: StepError,
+        until: &Until,
+    ) -> (Option<Status>, StepError) {
         let text = &self.now_texts[&m.name];
         let target = a.target(attempt_timeouts());
         let running = ops::running_version(&target).await.ok();
@@ -386,7 +430,12 @@ impl Rollout {
 
     /// `upgrade-k8s`, then every node's configuration brought to its final
     /// form (what remains besides the images), then the cluster's gate.
-    async fn kubernetes_step(&self, to: &str, nodes: &BTreeMap<String, Status>, until: &Until) -> Result<(), StepError> {
+    async fn kubernetes_step(
+        &self,
+        to: &str,
+        nodes: &BTreeMap<String, Status>,
+        until: &Until,
+    ) -> Result<(), StepError> {
         let kube = self.kube(nodes, None).map_err(StepError::NoKube)?;
         let target = |m: &Member| ops::args(&self.creds, &m.address).target(attempt_timeouts());
         let present: Vec<&Member> = self.members.iter().filter(|m| nodes.contains_key(&m.name)).collect();
@@ -413,12 +462,12 @@ impl Rollout {
 
     /// Create: every node installed at once, etcd bootstrapped on the first
     /// control plane, the kubeconfig fetched, the whole cluster gated.
-    pub async fn create(
-        &mut self,
-        nodes: &mut BTreeMap<String, Status>,
-        until: &Until,
-    ) -> Result<(), Failed> {
-        let fail = |step: &str, node: Option<&str>, error: StepError| Failed { step: step.to_string(), node: node.map(str::to_string), error };
+    pub async fn create(&mut self, nodes: &mut BTreeMap<String, Status>, until: &Until) -> Result<(), Failed> {
+        let fail = |step: &str, node: Option<&str>, error: StepError| Failed {
+            step: step.to_string(),
+            node: node.map(str::to_string),
+            error,
+        };
         let this = &*self;
         let installs = join_all(this.members.iter().map(|m| async move {
             let a = ops::args(&this.creds, &m.address);
@@ -455,7 +504,9 @@ impl Rollout {
         let kube = self.kube(nodes, None).map_err(|e| fail("health", None, StepError::NoKube(e)))?;
         let want = self.expect(nodes, &[], None, &self.kubernetes.1);
         let left = until.deadline.saturating_duration_since(tokio::time::Instant::now());
-        ops::gate(&self.creds, Some(&kube), &want, left, until).await.map_err(|e| fail("wait until the cluster is healthy", None, e.into()))
+        ops::gate(&self.creds, Some(&kube), &want, left, until)
+            .await
+            .map_err(|e| fail("wait until the cluster is healthy", None, e.into()))
     }
 }
 

@@ -31,10 +31,18 @@ sensitive). VMs stay separate resources (`proxtalos_vm`): their addresses feed `
 /// The schema.
 pub fn schema() -> Schema {
     Schema::new(DESCRIPTION, attributes()).blocks(vec![
-        member_block("control_plane", "A control-plane node (at least one). Nodes are told apart by `name`; the \
-order of the blocks is the order control planes are taken in a rollout.", 1),
-        member_block("worker", "A worker node. Nodes are told apart by `name`; the order of the blocks is the \
-order workers are taken in a rollout.", 0),
+        member_block(
+            "control_plane",
+            "A control-plane node (at least one). Nodes are told apart by `name`; the \
+order of the blocks is the order control planes are taken in a rollout.",
+            1,
+        ),
+        member_block(
+            "worker",
+            "A worker node. Nodes are told apart by `name`; the order of the blocks is the \
+order workers are taken in a rollout.",
+            0,
+        ),
         rollout_block(),
         on_destroy_block(),
         timeouts::block(&[

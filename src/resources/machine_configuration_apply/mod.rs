@@ -30,8 +30,8 @@ use crate::wait::Stop;
 mod schema;
 mod upgrade;
 pub use schema::APPLY_MODES;
-pub(crate) use upgrade::kubelet_version;
 use schema::{CREATE_TIMEOUT, DELETE_TIMEOUT, UPDATE_TIMEOUT};
+pub(crate) use upgrade::kubelet_version;
 
 /// The resource.
 #[derive(Debug, Default)]

@@ -236,6 +236,31 @@ one minor per apply)."
     }
 }
 
+/// A node this cluster configured that now answers in maintenance mode
+/// (reset behind Terraform's back, or something else at its address) is
+/// installed again, which sends its configuration, secrets included, to a
+/// peer maintenance mode cannot authenticate: the plan says so on its
+/// address.
+fn warn_rejoins(steps: &[Step], prior: &BTreeMap<String, Status>, members: &[Member], diags: &mut Diagnostics) {
+    for s in steps {
+        let Step::Join { name, .. } = s else { continue };
+        let (Some(was), Some(m)) = (prior.get(name), members.iter().find(|m| &m.name == name)) else { continue };
+        if was.talos_version.is_empty() {
+            continue;
+        }
+        diags.warning_at(
+            m.path("address"),
+            format!("Node {name} answers in maintenance mode"),
+            format!(
+                "This cluster configured node {name} (Talos {}), and it now answers at {} in maintenance mode, \
+whose identity cannot be verified. The apply installs it again, sending its configuration with the cluster's \
+secrets. If the node was not reset on purpose, check what answers at that address before applying.",
+                was.talos_version, m.address
+            ),
+        );
+    }
+}
+
 fn validate(config: &Value, diags: &mut Diagnostics) {
     timeouts::validate(config, diags);
     check_client_configuration(config, diags);
@@ -575,7 +600,9 @@ impl Resource<ProxtalosData> for Cluster {
             ]
         } else {
             check_against_prior(&d, &prior, &mut resp.diags);
-            plan::lines(&d.steps(&prior, snapshots), &d.talos_version, dir.as_deref())
+            let steps = d.steps(&prior, snapshots);
+            warn_rejoins(&steps, &prior, &d.members, &mut resp.diags);
+            plan::lines(&steps, &d.talos_version, dir.as_deref())
         };
         let same = !create && lines.is_empty();
         plan.set_attr(

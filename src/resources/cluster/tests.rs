@@ -50,3 +50,34 @@ fn the_api_port_is_the_endpoints() {
     let c = Value::object([("cluster_endpoint", Value::string("https://vip.lan:7443"))]);
     assert_eq!(api_port(&c), 7443);
 }
+
+#[test]
+fn a_configured_node_back_in_maintenance_mode_is_a_warning_on_its_address() {
+    let m = model::Member {
+        name: "cp-1".into(),
+        role: Role::ControlPlane,
+        address: "10.0.0.11".into(),
+        install_disk: "/dev/sda".into(),
+        patches: vec![],
+        index: 0,
+    };
+    let status = |v: &str| Status {
+        role: "controlplane".into(),
+        address: "10.0.0.11".into(),
+        talos_version: v.into(),
+        kubernetes_version: String::new(),
+        config_hash: String::new(),
+    };
+    let steps = [Step::Join { name: "cp-1".into(), role: Role::ControlPlane }];
+    let mut prior = BTreeMap::new();
+    prior.insert("cp-1".to_string(), status("v1.13.9"));
+    let mut d = Diagnostics::default();
+    warn_rejoins(&steps, &prior, std::slice::from_ref(&m), &mut d);
+    assert_eq!(d.0.len(), 1);
+    assert!(d.0[0].path.as_ref().unwrap().to_string().contains("address"));
+    // Never read (an import that could not reach it): no claim either way.
+    prior.insert("cp-1".to_string(), status(""));
+    let mut d = Diagnostics::default();
+    warn_rejoins(&steps, &prior, std::slice::from_ref(&m), &mut d);
+    assert!(d.0.is_empty());
+}

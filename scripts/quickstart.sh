@@ -168,7 +168,9 @@ up() {
 network_cidr = "$NETWORK"
 first_host   = 11
 VARS
-  if [ "$NEEDS_INIT" = 1 ]; then tf init -no-color >/dev/null || false; fi
+  # Initialised by the run that created it (Terraform 1.15's init would
+  # now look the overridden provider up in the registry for the state).
+  if [ "$NEEDS_INIT" = 1 ] && [ $again = 0 ]; then tf init -no-color >/dev/null || false; fi
   local ta=$SECONDS
   tf apply -auto-approve -no-color "${APPLY_ARGS[@]}" >"$WORK/apply.log" 2>&1 || { tail -40 "$WORK/apply.log" >&2; false; }
   local apply_s=$((SECONDS - ta))

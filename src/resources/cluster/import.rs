@@ -63,10 +63,7 @@ pub async fn fill_unread(
     .await;
     for (n, r) in seen {
         if let (Some(s), Ok(Ok((version, active)))) = (nodes.get_mut(&n), r) {
-            let (hash, kubelet) = active.unwrap_or_default();
-            s.talos_version = version;
-            s.config_hash = hash;
-            s.kubernetes_version = kubelet;
+            s.observed(version, active);
         }
     }
 }

@@ -474,11 +474,11 @@ impl Cluster {
                 }
             }
         }
-        let mut log = Vec::new();
+        let mut done = Vec::new();
         let result = if create {
             r.create(&mut recorded, &until).await
         } else {
-            r.run(&steps, &mut recorded, &until, &mut log).await
+            r.run(&steps, &mut recorded, &until, &mut done).await
         };
         let mut state = planned.clone();
         state.set_attr("id", Value::string(name.clone()));
@@ -525,7 +525,7 @@ Run apply again; if it persists, the node changes its configuration by itself (a
                     state.set_attr("kubeconfig", Value::Null);
                 }
                 state.set_attr("nodes", model::statuses_value(&recorded));
-                if !create && !log.iter().any(|l| l.starts_with("Kubernetes ")) {
+                if !create && !done.iter().any(|s| matches!(s, Step::Kubernetes { .. })) {
                     state.set_attr("kubernetes_version", prior.attr("kubernetes_version").clone());
                 }
                 resp.diags.push(failed_diag(&name, &f, &recorded));
@@ -656,12 +656,7 @@ impl Resource<ProxtalosData> for Cluster {
         for (n, r) in seen {
             let Some(s) = nodes.get_mut(&n) else { continue };
             match r {
-                Ok(Ok((version, active))) => {
-                    let (hash, kubelet) = active.unwrap_or_default();
-                    s.talos_version = version;
-                    s.config_hash = hash;
-                    s.kubernetes_version = kubelet;
-                }
+                Ok(Ok((version, active))) => s.observed(version, active),
                 // Back in maintenance mode (reset behind Terraform's back):
                 // no configuration, so the next plan installs it again.
                 Ok(Err(crate::talos::api::ApiError::ServerCertUntrusted { .. })) => {

@@ -245,7 +245,7 @@ pub fn render(inputs: &Inputs<'_>, m: &Member) -> Result<String, Vec<Diagnostic>
 }
 
 /// One entry of `nodes`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Status {
     /// `controlplane` or `worker`.
     pub role: String,
@@ -269,6 +269,15 @@ impl Status {
             kubernetes_version: kubelet_of(text),
             config_hash: config_hash(text),
         }
+    }
+
+    /// Takes what a node reports ([`super::ops::observe`]): its version
+    /// and, when it has one, its active configuration's hash and kubelet.
+    pub fn observed(&mut self, version: String, active: Option<(String, String)>) {
+        let (hash, kubelet) = active.unwrap_or_default();
+        self.talos_version = version;
+        self.config_hash = hash;
+        self.kubernetes_version = kubelet;
     }
 
     /// As a value of `nodes`.

@@ -56,14 +56,6 @@ impl Step {
         }
     }
 
-    /// The role of the node a step is about.
-    pub fn role(&self) -> Option<Role> {
-        match self {
-            Step::Join { role, .. } | Step::Change { role, .. } | Step::Remove { role, .. } => Some(*role),
-            _ => None,
-        }
-    }
-
     /// One line, without its number.
     pub fn describe(&self, talos_version: &str, snapshot_dir: Option<&str>) -> String {
         match self {

@@ -71,6 +71,9 @@ pub enum StepError {
     /// No usable kubeconfig.
     #[error("no Kubernetes client: {0}")]
     NoKube(String),
+    /// A step names a node the configuration does not have (a bug).
+    #[error("node {0} is not in the configuration")]
+    NoMember(String),
 }
 
 impl StepError {
@@ -183,24 +186,19 @@ impl Rollout {
     /// What a node reports now, as its status (None when it does not answer).
     pub async fn observe(&self, m: &Member) -> Option<Status> {
         let (version, active) = ops::observe(&ops::args(&self.creds, &m.address)).await.ok()?;
-        let (hash, kubelet) = active.unwrap_or_default();
-        Some(Status {
-            role: m.role.as_str().into(),
-            address: m.address.clone(),
-            talos_version: version,
-            kubernetes_version: kubelet,
-            config_hash: hash,
-        })
+        let mut s = Status { role: m.role.as_str().into(), address: m.address.clone(), ..Status::default() };
+        s.observed(version, active);
+        Some(s)
     }
 
-    /// Runs `steps` in order; `nodes` is updated after each and `save`
-    /// called with it.
+    /// Runs `steps` in order; `nodes` is updated after each, and `done`
+    /// gets every step that finished.
     pub async fn run(
         &self,
         steps: &[Step],
         nodes: &mut BTreeMap<String, Status>,
         until: &Until,
-        log: &mut Vec<String>,
+        done: &mut Vec<Step>,
     ) -> Result<(), Failed> {
         let mut kubelet = self.kubernetes.0.clone();
         let mut i = 0;
@@ -231,7 +229,8 @@ impl Rollout {
                     s.describe(&self.talos_version, self.policy.snapshot_dir.as_deref().and_then(|p| p.to_str()));
                 match r {
                     Ok(status) => {
-                        log.push(line);
+                        tracing::info!(step = %line, "rollout step done");
+                        done.push(s.clone());
                         match (s, status) {
                             (Step::Remove { name, .. }, _) => {
                                 nodes.remove(name);
@@ -278,7 +277,7 @@ impl Rollout {
             Step::Snapshot => {
                 let (Some(dir), Some(cp)) = (
                     &self.policy.snapshot_dir,
-                    nodes.values().find(|n| n.role == "controlplane" && !n.config_hash.is_empty()),
+                    nodes.values().find(|n| n.role == Role::ControlPlane.as_str() && !n.config_hash.is_empty()),
                 ) else {
                     return Ok(None);
                 };
@@ -290,7 +289,7 @@ impl Rollout {
                 Ok(None)
             }
             Step::Join { name, .. } => {
-                let m = self.member(name).ok_or((None, StepError::NoKube(format!("no member {name}"))))?;
+                let m = self.member(name).ok_or((None, StepError::NoMember(name.clone())))?;
                 let text = &self.now_texts[name];
                 let a = ops::args(&self.creds, &m.address);
                 let version = ops::install(&a, text, until).await.map_err(|e| (None, e.into()))?;
@@ -303,7 +302,7 @@ impl Rollout {
                 Ok(Some((name.clone(), status)))
             }
             Step::Change { name, role, upgrade, config } => {
-                let m = self.member(name).ok_or((None, StepError::NoKube(format!("no member {name}"))))?;
+                let m = self.member(name).ok_or((None, StepError::NoMember(name.clone())))?;
                 self.change(m, *role, upgrade.as_ref(), *config, nodes, joining, kubelet, until).await.map(Some)
             }
             Step::Kubernetes { to, .. } => {
@@ -311,8 +310,10 @@ impl Rollout {
             }
             Step::Remove { name, role } => {
                 let Some(st) = nodes.get(name) else { return Ok(None) };
-                let via =
-                    nodes.iter().find(|(n, s)| *n != name && s.role == "controlplane").map(|(_, s)| s.address.clone());
+                let via = nodes
+                    .iter()
+                    .find(|(n, s)| *n != name && s.role == Role::ControlPlane.as_str())
+                    .map(|(_, s)| s.address.clone());
                 let kube = self.kube(nodes, Some(&st.address)).ok();
                 ops::remove(&self.creds, name, &st.address, *role == Role::ControlPlane, via.as_deref(), kube.as_ref())
                     .await
@@ -349,14 +350,14 @@ impl Rollout {
         // An upgrade's configuration names the new installer even when
         // nothing else changed (`config` is false then): apply whatever
         // differs from the active one.
-        let active = ops::observe(&a).await.ok().and_then(|(_, h)| h).map(|(h, _)| h);
-        if config || active.as_deref() != Some(config_hash(text).as_str()) {
+        // One read gives the version it runs and its active configuration.
+        let (from, active) = ops::observe(&a)
+            .await
+            .map_err(|e| (recorded.clone(), OpError::Talos { step: "read the version", source: e }.into()))?;
+        if config || active.map(|(h, _)| h).as_deref() != Some(config_hash(text).as_str()) {
             ops::configure(&a, text, until).await.map_err(|e| (recorded.clone(), e.into()))?;
         }
         let target = a.target(attempt_timeouts());
-        let from = ops::running_version(&target)
-            .await
-            .map_err(|e| (recorded.clone(), OpError::Talos { step: "read the version", source: e }.into()))?;
         let want = self.expect(nodes, joining, Some((m.address.clone(), self.talos_version.clone())), kubelet);
         if upgrade.is_some() && from != self.talos_version {
             let drain = if self.policy.drain && minor(&from) >= 13 {

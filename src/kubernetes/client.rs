@@ -67,6 +67,20 @@ impl Client {
         &self.server
     }
 
+    /// The API server's version (`GET /version`, `gitVersion`): the
+    /// cheapest proof that the server behind this client's URL answers.
+    pub async fn version(&self) -> Result<String, Error> {
+        #[derive(serde::Deserialize)]
+        struct Info {
+            #[serde(rename = "gitVersion", default)]
+            git_version: String,
+        }
+        let mut req = http::Request::new(Vec::new());
+        *req.uri_mut() = http::Uri::from_static("/version");
+        let info: Info = self.send(req).await?;
+        Ok(info.git_version)
+    }
+
     /// Sends a request kube-core built and decodes the answer as `T`.
     pub async fn send<T: DeserializeOwned>(&self, req: http::Request<Vec<u8>>) -> Result<T, Error> {
         let (parts, body) = req.into_parts();

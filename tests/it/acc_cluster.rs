@@ -2,11 +2,14 @@
 //! against five simulated nodes (issue 14's stories):
 //!
 //! * create 3 control planes + 2 workers on Talos v1.13.9 (install,
-//!   bootstrap, health, kubeconfig); the re-plan is empty;
+//!   bootstrap, health, kubeconfig), the endpoint on the control planes'
+//!   shared VIP (`Layer2VIPConfig`); the re-plan is empty;
 //! * `talos_version` v1.13.9 → v1.14.0: the plan lists the rollout in order
 //!   (an etcd snapshot, cp-1, cp-2, cp-3, w-1, w-2); the apply upgrades every
 //!   node, and the simulator's event log shows control planes one at a
-//!   time, never two down, then the workers; the snapshot file is 0600;
+//!   time, never two down, then the workers; the VIP is never held by a
+//!   node that is down and moves on when its holder is upgraded; the
+//!   snapshot file is 0600;
 //!   the re-plan is empty;
 //! * an image whose kubelet never becomes healthy (`ImageFault::
 //!   KubeletUnhealthy`, from the second control plane on): cp-1 upgrades,
@@ -38,8 +41,16 @@ fn member(kind: &str, name: &str, address: &str) -> String {
 }
 
 /// Secrets and a `proxtalos_cluster` named `cluster` with `members`
-/// (blocks), the endpoint on `ips[0]`, and `rollout` (the block's body).
-fn cluster_hcl(cluster: &str, ips: &[String], members: &str, talos: &str, kubernetes: &str, rollout: &str) -> String {
+/// (blocks), the endpoint on `endpoint` (a node's address or a VIP),
+/// `extra` attribute lines and `rollout` (the block's body).
+fn cluster_hcl(
+    cluster: &str,
+    endpoint: &str,
+    extra: &str,
+    members: &str,
+    (talos, kubernetes): (&str, &str),
+    rollout: &str,
+) -> String {
     format!(
         r#"terraform {{
   required_providers {{
@@ -55,12 +66,12 @@ resource "proxtalos_machine_secrets" "this" {{
 
 resource "proxtalos_cluster" "this" {{
   cluster_name         = "{cluster}"
-  cluster_endpoint     = "https://{cp}:6443"
+  cluster_endpoint     = "https://{endpoint}:6443"
   machine_secrets      = proxtalos_machine_secrets.this.machine_secrets
   client_configuration = proxtalos_machine_secrets.this.client_configuration
   talos_version        = "{talos}"
   kubernetes_version   = "{kubernetes}"
-{members}
+{extra}{members}
   rollout {{
 {rollout}  }}
   timeouts {{
@@ -68,8 +79,7 @@ resource "proxtalos_cluster" "this" {{
     update = "6m"
   }}
 }}
-"#,
-        cp = ips[0]
+"#
     )
 }
 
@@ -79,7 +89,21 @@ fn config(ips: &[String], version: &str, workers: usize, snapshots: &str) -> Str
     let rollout = format!(
         "    health_timeout    = \"20s\"\n    drain_timeout     = \"1m\"\n    etcd_snapshot_dir = \"{snapshots}\"\n"
     );
-    cluster_hcl("rolling", ips, &format!("{cps}{ws}"), version, "1.33.1", &rollout)
+    // The endpoint is the control planes' shared VIP.
+    let vip = format!("  control_plane_patches = [<<-EOT\n{}EOT\n  ]\n", layer2(&vip_of(ips)));
+    cluster_hcl("rolling", &vip_of(ips), &vip, &format!("{cps}{ws}"), (version, "1.33.1"), &rollout)
+}
+
+/// The VIP of a story's nodes: `.100` of their /24.
+fn vip_of(ips: &[String]) -> String {
+    let (net, _) = ips[0].rsplit_once('.').unwrap();
+    format!("{net}.100")
+}
+
+/// A `Layer2VIPConfig` document (v1.12+) for `vip` on the simulated
+/// machine's NIC (Proxmox's `net0`, `ens18` to Talos).
+fn layer2(vip: &str) -> String {
+    format!("    apiVersion: v1alpha1\n    kind: Layer2VIPConfig\n    name: {vip}\n    link: ens18\n")
 }
 
 fn node_versions(ws: &Workspace) -> Vec<(String, String)> {
@@ -134,6 +158,9 @@ fn a_cluster_rolls_upgrades_one_node_at_a_time_and_rolls_back_a_failed_one() {
     let r = ws.resource("proxtalos_cluster.this").unwrap();
     assert!(r["kubeconfig"].as_str().unwrap().contains("client-certificate-data"));
     assert!(r["talosconfig"].as_str().unwrap().contains("rolling"));
+    let vip: IpAddr = vip_of(&sim.ips).parse().unwrap();
+    assert!(r["kubeconfig"].as_str().unwrap().contains(&format!("https://{vip}:6443")), "the endpoint is the VIP");
+    assert!(sim.c().vip_holder(vip).is_some_and(|h| ips[..3].contains(&h)), "a control plane holds the VIP");
     ws.plan_exit(0);
 
     // The plan lists the rollout in order.
@@ -146,7 +173,12 @@ fn a_cluster_rolls_upgrades_one_node_at_a_time_and_rolls_back_a_failed_one() {
     assert!(at.windows(2).all(|w| w[0] < w[1]), "{plan}");
 
     let before = sim.c().events().len();
-    ws.apply();
+    let vip_before = sim.c().vip_events().len();
+    let (held_by_down, longest_free) = while_applying(&ws, &sim, vip);
+    assert!(held_by_down.is_empty(), "the VIP is never held by a node that is down: {held_by_down:?}");
+    assert!(longest_free < std::time::Duration::from_secs(1), "the VIP is free for {longest_free:?} at most");
+    let moves = sim.c().vip_events()[vip_before..].iter().filter(|(_, h)| h.is_some()).count();
+    assert!(moves >= 1, "the VIP moved away from its holder when that was upgraded");
     for (i, name) in NAMES.iter().enumerate() {
         assert_eq!(sim.c().version(i).unwrap(), "v1.14.0", "{name}");
         assert!(!sim.c().unschedulable(i).unwrap(), "{name} uncordoned");
@@ -227,6 +259,40 @@ fn a_cluster_rolls_upgrades_one_node_at_a_time_and_rolls_back_a_failed_one() {
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
 }
 
+/// Applies while watching the VIP every 10 ms: the holders seen while
+/// they were down, and the longest time nobody held it.
+fn while_applying(ws: &Workspace, sim: &Sim, vip: IpAddr) -> (Vec<(IpAddr, Phase)>, std::time::Duration) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let (mut bad, mut longest, mut free_since) = (Vec::new(), std::time::Duration::ZERO, None);
+            while !done.load(Ordering::Relaxed) {
+                let c = sim.c();
+                match c.vip_holder(vip) {
+                    Some(h) => {
+                        if let Some(t) = free_since.take() {
+                            longest = longest.max(std::time::Instant::elapsed(&t));
+                        }
+                        let phase = c.index_of(h).and_then(|i| c.phase(i).ok());
+                        if let Some(p @ (Phase::Rebooting | Phase::Off | Phase::Installing)) = phase {
+                            bad.push((h, p));
+                        }
+                    }
+                    None => {
+                        free_since.get_or_insert_with(std::time::Instant::now);
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            (bad, longest)
+        });
+        ws.apply();
+        done.store(true, Ordering::Relaxed);
+        watcher.join().unwrap()
+    })
+}
+
 /// A node client with the credentials Terraform holds in state.
 fn client_of(ws: &Workspace, address: &str) -> proxtalos::talos::api::wait::Target {
     use base64::Engine;
@@ -260,7 +326,7 @@ fn scaled(ips: &[String], cps: usize, workers: &[usize], kubernetes: &str) -> St
     let c: String = (0..cps).map(|i| member("control_plane", &format!("n-{i}"), &ips[i])).collect();
     let w: String = workers.iter().map(|i| member("worker", &format!("n-{i}"), &ips[*i])).collect();
     let rollout = format!("    health_timeout     = \"30s\"\n    worker_parallelism = {}\n", workers.len().clamp(1, 2));
-    cluster_hcl("scaling", ips, &format!("{c}{w}"), "v1.13.9", kubernetes, &rollout)
+    cluster_hcl("scaling", &ips[0], "", &format!("{c}{w}"), ("v1.13.9", kubernetes), &rollout)
 }
 
 /// Kubernetes 1.33 → 1.34 in `upgrade-k8s` order; drift of a node's

@@ -43,3 +43,4 @@ mod talos_patches;
 mod talos_real_etcd;
 mod talos_secrets;
 mod talos_sim_runtime;
+mod talos_vip;

@@ -54,9 +54,21 @@ fn admin() -> ClientConfiguration {
 }
 
 pub(crate) fn config_with(version: &str, cp: bool, disk: bool, patches: &[&str], which: usize) -> Vec<u8> {
+    config_at("https://127.0.0.1:6443", version, cp, disk, patches, which)
+}
+
+/// [`config_with`] for the cluster endpoint `endpoint`.
+pub(crate) fn config_at(
+    endpoint: &str,
+    version: &str,
+    cp: bool,
+    disk: bool,
+    patches: &[&str],
+    which: usize,
+) -> Vec<u8> {
     let contract: VersionContract = version.parse().unwrap();
     let t = if cp { MachineType::Controlplane } else { MachineType::Worker };
-    let mut input = ConfigInput::new("sim", "https://127.0.0.1:6443", t, contract, "1.31.0");
+    let mut input = ConfigInput::new("sim", endpoint, t, contract, "1.31.0");
     if disk {
         input.install_disk = Some("/dev/sda".to_string());
     }

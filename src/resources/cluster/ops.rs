@@ -172,11 +172,14 @@ pub struct Expect {
 }
 
 /// The health gate: polls until the node runs its version, every node's
-/// Talos stages pass and (with a client) the Kubernetes checks of
-/// `talosctl health` pass, within `limit`.
+/// Talos stages pass, (with a client) the Kubernetes checks of
+/// `talosctl health` pass from a control plane, and (with `endpoint`) the
+/// API answers at the cluster endpoint (a shared VIP or a load balancer:
+/// its holder may be the node that just rebooted), within `limit`.
 pub async fn gate(
     creds: &ClientConfiguration,
     kube: Option<&kubernetes::Client>,
+    endpoint: Option<&kubernetes::Client>,
     e: &Expect,
     limit: Duration,
     until: &Until,
@@ -209,6 +212,11 @@ pub async fn gate(
             && let Err(seen) = crate::resources::cluster_health::kubernetes_once(k, &want).await
         {
             return Ok(Probe::NotYet(seen));
+        }
+        if let Some(k) = endpoint
+            && let Err(e) = k.version().await
+        {
+            return Ok(Probe::NotYet(format!("the cluster endpoint {} does not answer: {e}", k.server())));
         }
         Ok(Probe::Ready(()))
     };

@@ -157,6 +157,21 @@ impl Rollout {
         kubernetes::Client::new(&kc, kubernetes::Timeouts::default()).map_err(|e| e.to_string())
     }
 
+    /// A Kubernetes client for the cluster endpoint itself, when it is
+    /// not a node's own address (a shared VIP, a load balancer, a name):
+    /// the gate then also proves that the endpoint answers. A node's own
+    /// address is covered by the gate's per-node checks.
+    pub fn endpoint(&self, nodes: &BTreeMap<String, Status>) -> Option<kubernetes::Client> {
+        let kc = kubernetes::Kubeconfig::parse(self.kubeconfig.as_deref()?).ok()?;
+        let url = reqwest::Url::parse(&kc.server).ok()?;
+        let h = url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_string();
+        let own = |a: &str| host(a) == h;
+        if nodes.values().any(|s| own(&s.address)) || self.members.iter().any(|m| own(&m.address)) {
+            return None;
+        }
+        kubernetes::Client::new(&kc, kubernetes::Timeouts::default()).ok()
+    }
+
     /// The gate's view of the cluster: the recorded members plus `joining`.
     fn expect(
         &self,
@@ -296,7 +311,7 @@ impl Rollout {
                 let status = Status::of(m, &version, text);
                 let kube = self.kube(nodes, None).ok();
                 let want = self.expect(nodes, joining, Some((m.address.clone(), self.talos_version.clone())), kubelet);
-                ops::gate(&self.creds, kube.as_ref(), &want, self.policy.health_timeout, until)
+                ops::gate(&self.creds, kube.as_ref(), self.endpoint(nodes).as_ref(), &want, self.policy.health_timeout, until)
                     .await
                     .map_err(|e| (Some(status.clone()), e.into()))?;
                 Ok(Some((name.clone(), status)))
@@ -323,7 +338,7 @@ impl Rollout {
                 rest.remove(name);
                 let want = self.expect(&rest, &[], None, kubelet);
                 let kube = self.kube(&rest, None).ok();
-                ops::gate(&self.creds, kube.as_ref(), &want, self.policy.health_timeout, until)
+                ops::gate(&self.creds, kube.as_ref(), self.endpoint(nodes).as_ref(), &want, self.policy.health_timeout, until)
                     .await
                     .map_err(|e| (None, e.into()))?;
                 Ok(None)
@@ -380,7 +395,7 @@ impl Rollout {
             let gated = match upgraded {
                 Ok(_) => {
                     let kube = self.kube(nodes, None).ok();
-                    ops::gate(&self.creds, kube.as_ref(), &want, self.policy.health_timeout, until)
+                    ops::gate(&self.creds, kube.as_ref(), self.endpoint(nodes).as_ref(), &want, self.policy.health_timeout, until)
                         .await
                         .map_err(StepError::from)
                 }
@@ -392,7 +407,7 @@ impl Rollout {
             return Ok((m.name.clone(), now(&self.talos_version)));
         }
         let kube = self.kube(nodes, None).ok();
-        ops::gate(&self.creds, kube.as_ref(), &want, self.policy.health_timeout, until)
+        ops::gate(&self.creds, kube.as_ref(), self.endpoint(nodes).as_ref(), &want, self.policy.health_timeout, until)
             .await
             .map_err(|e| (Some(now(&from)), e.into()))?;
         Ok((m.name.clone(), now(&from)))
@@ -457,7 +472,7 @@ impl Rollout {
             }
         }
         let want = self.expect(nodes, &[], None, to);
-        ops::gate(&self.creds, Some(&kube), &want, self.policy.health_timeout, until).await?;
+        ops::gate(&self.creds, Some(&kube), self.endpoint(nodes).as_ref(), &want, self.policy.health_timeout, until).await?;
         Ok(())
     }
 
@@ -505,7 +520,7 @@ impl Rollout {
         let kube = self.kube(nodes, None).map_err(|e| fail("health", None, StepError::NoKube(e)))?;
         let want = self.expect(nodes, &[], None, &self.kubernetes.1);
         let left = until.deadline.saturating_duration_since(tokio::time::Instant::now());
-        ops::gate(&self.creds, Some(&kube), &want, left, until)
+        ops::gate(&self.creds, Some(&kube), self.endpoint(nodes).as_ref(), &want, left, until)
             .await
             .map_err(|e| fail("wait until the cluster is healthy", None, e.into()))
     }

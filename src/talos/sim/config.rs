@@ -3,6 +3,8 @@
 //! parse and schema of the node's version, known document kinds, install
 //! instructions on `metal`, the v1alpha1 document on a configured node.
 
+use std::net::IpAddr;
+
 use base64::Engine as _;
 use serde_yaml_ng::Value;
 
@@ -42,7 +44,33 @@ pub struct Facts {
     pub hostname: Option<String>,
     /// What the node runs of Kubernetes (the lab's Kubernetes API, `kube/`).
     pub kube: KubeFacts,
+    /// The shared virtual IPs the configuration asks for (`vip.rs`).
+    pub vips: Vec<VipFact>,
 }
+
+/// One Layer 2 shared IP of a configuration: `Layer2VIPConfig` (v1.12+;
+/// `name` is the address, `link` the link) or v1alpha1's
+/// `machine.network.interfaces[].vip.ip` (and a VLAN's `vlans[].vip.ip`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VipFact {
+    /// The shared address.
+    pub ip: IpAddr,
+    /// Whether the link it is put on exists on the machine: the simulated
+    /// machine's one link, a selector (`deviceSelector`, which matches it),
+    /// or a link the configuration itself makes (an alias, VLAN, bond,
+    /// bridge or dummy link document).
+    pub link_found: bool,
+    /// The link as written (for the simulator's log).
+    pub link: String,
+}
+
+/// The name Talos gives the simulated machine's one NIC: Proxmox puts
+/// `net0` (virtio) at PCI slot 0x12, and systemd's predictable naming,
+/// which Talos uses from v1.5 on, calls it `ens18`.
+pub const SIM_LINK: &str = "ens18";
+
+/// The v1.12+ documents that make a link a VIP may be put on.
+const LINK_KINDS: [&str; 5] = ["LinkAliasConfig", "VLANConfig", "BondConfig", "BridgeConfig", "DummyLinkConfig"];
 
 /// The Kubernetes side of a configuration: images (their tags are the
 /// versions the components report) and scheduling.
@@ -124,6 +152,7 @@ pub fn read(contract: VersionContract, text: &str) -> Result<Facts, String> {
         kubeconfig_lifetime: None,
         hostname: None,
         kube: KubeFacts::default(),
+        vips: Vec::new(),
     };
     if let Some(l) = legacy {
         let t = string(l, &["machine", "type"]).unwrap_or_default();
@@ -185,6 +214,7 @@ pub fn read(contract: VersionContract, text: &str) -> Result<Facts, String> {
             facts.install_image = Some(img);
         }
     }
+    facts.vips = vips(&docs, legacy);
     if facts.complete {
         if facts.os_ca.is_none() {
             return Err("machine.ca is required".to_string());
@@ -194,6 +224,40 @@ pub fn read(contract: VersionContract, text: &str) -> Result<Facts, String> {
         }
     }
     Ok(facts)
+}
+
+/// The shared IPs of a configuration (see [`VipFact`]).
+fn vips(docs: &[Value], legacy: Option<&Value>) -> Vec<VipFact> {
+    let made: Vec<String> = docs
+        .iter()
+        .filter(|d| kind(d).is_some_and(|k| LINK_KINDS.contains(&k)))
+        .filter_map(|d| string(d, &["name"]))
+        .collect();
+    let fact = |ip: &str, link: &str, selector: bool| {
+        let ip = ip.parse().ok()?;
+        let link_found = selector || link == SIM_LINK || made.iter().any(|m| m == link);
+        Some(VipFact { ip, link_found, link: link.to_string() })
+    };
+    let mut out = Vec::new();
+    for d in docs.iter().filter(|d| kind(d) == Some("Layer2VIPConfig")) {
+        if let (Some(ip), Some(link)) = (string(d, &["name"]), string(d, &["link"])) {
+            out.extend(fact(&ip, &link, false));
+        }
+    }
+    let interfaces = legacy.and_then(|l| get(l, &["machine", "network", "interfaces"])).and_then(Value::as_sequence);
+    for i in interfaces.into_iter().flatten() {
+        let name = string(i, &["interface"]).unwrap_or_default();
+        let selector = i.get("deviceSelector").is_some();
+        if let Some(ip) = string(i, &["vip", "ip"]) {
+            out.extend(fact(&ip, &name, selector));
+        }
+        for v in i.get("vlans").and_then(Value::as_sequence).into_iter().flatten() {
+            if let Some(ip) = string(v, &["vip", "ip"]) {
+                out.extend(fact(&ip, &name, selector));
+            }
+        }
+    }
+    out
 }
 
 /// A reboot-needing difference between two configs on ≤ v1.13 (the

@@ -882,6 +882,7 @@ fn reset_plan(node: &Node, r: &ResetRequest, model: bool) -> Result<ResetPlan, S
 
 async fn apply_reset(node: &Arc<Node>, plan: ResetPlan, reboot: bool) {
     node.state().busy = Some(crate::talos::api::MachineStage::Resetting);
+    node.resign();
     if plan.drain {
         node.cordon_and_drain().await;
     }

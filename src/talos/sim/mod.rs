@@ -32,6 +32,7 @@ mod node;
 mod real;
 mod status;
 mod tls;
+mod vip;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -221,6 +222,8 @@ pub(crate) struct Shared {
     pub kube: Mutex<kube::model::Cluster>,
     /// Each node's going down and coming up, in order ([`SimCluster::events`]).
     pub events: Mutex<Vec<(IpAddr, Phase)>>,
+    /// The control planes' shared IPs (`vip.rs`).
+    pub vips: vip::Vips,
 }
 
 impl Shared {
@@ -373,6 +376,7 @@ impl SimCluster {
             bootstrapped: watch::channel(false).0,
             calls: Mutex::new(BTreeMap::new()),
             events: Mutex::new(Vec::new()),
+            vips: vip::Vips::default(),
             image_faults: Mutex::new(BTreeMap::new()),
             missing_images: Mutex::new(Default::default()),
             unhealthy_members: Mutex::new(Default::default()),
@@ -384,6 +388,7 @@ impl SimCluster {
                 getrandom::u64().unwrap_or(0x5eed),
             )),
         });
+        tokio::spawn(vip::run(Arc::downgrade(&shared), root.clone()));
         let cluster = SimCluster { shared, root };
         for spec in nodes {
             cluster.add_node(spec, None).await?;
@@ -444,6 +449,17 @@ impl SimCluster {
             self.shared.remove_member(&node.hostname());
         }
         Ok(())
+    }
+
+    /// The node that holds the shared IP `vip` now (`Layer2VIPConfig`).
+    pub fn vip_holder(&self, vip: IpAddr) -> Option<IpAddr> {
+        self.shared.vips.holder(vip)
+    }
+
+    /// Every change of a shared IP's holder, in order: (VIP, the node
+    /// that took it, or None when it was released).
+    pub fn vip_events(&self) -> Vec<(IpAddr, Option<IpAddr>)> {
+        self.shared.vips.events()
     }
 
     /// Index of the node listening on `address`.

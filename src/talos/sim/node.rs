@@ -62,6 +62,9 @@ pub(crate) struct State {
     pub maintenance_identity: Option<Arc<Identity>>,
     /// The API server's TLS config this boot (control planes, `kube/`).
     pub kube_identity: Option<Arc<rustls::ServerConfig>>,
+    /// A shutdown sequence tore the kubelet lifecycle down this boot: the
+    /// node resigned its VIP campaigns and holds no VIP (`vip.rs`).
+    pub resigned: bool,
     pub normal_identity: Option<Arc<Identity>>,
     pub next_actor: u64,
 }
@@ -168,6 +171,7 @@ impl Node {
                 lose_reset_reply: false,
                 maintenance_identity: None,
                 kube_identity: None,
+                resigned: false,
                 normal_identity: None,
                 next_actor: 1,
             }),
@@ -437,6 +441,7 @@ impl Node {
             st.maintenance_identity = None;
             st.normal_identity = None;
             st.kube_identity = None;
+            st.resigned = false;
             st.busy = None;
             st.etcd_failure = None;
             st.cri_up = false;
@@ -618,9 +623,22 @@ impl Node {
     /// stop while the API still answers (`Delays::shutdown`).
     pub async fn stop_gracefully(&self) {
         self.after_reply().await;
+        self.resign();
         tokio::select! {
             _ = self.root.cancelled() => {}
             _ = tokio::time::sleep(self.delay(|d| d.shutdown)) => {}
+        }
+    }
+}
+
+impl Node {
+    /// The kubelet lifecycle is torn down (a graceful shutdown, reboot,
+    /// upgrade or reset): the node gives up the VIPs it holds at once
+    /// (`vip.rs`).
+    pub fn resign(&self) {
+        self.state().resigned = true;
+        if let Some(shared) = self.shared.upgrade() {
+            shared.vips.resign(self.ip());
         }
     }
 }

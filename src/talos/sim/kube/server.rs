@@ -90,7 +90,9 @@ pub async fn run(node: Arc<Node>, addr: SocketAddr, root: CancellationToken) {
     .await;
 }
 
-async fn connection(node: Arc<Node>, tcp: TcpStream) {
+/// Serves one accepted connection as `node`'s API server (also on the
+/// VIP it holds, `vip.rs`).
+pub(crate) async fn connection(node: Arc<Node>, tcp: TcpStream) {
     let Some((config, token)) = node.kube_identity() else {
         return;
     };

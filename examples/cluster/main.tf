@@ -40,7 +40,19 @@ locals {
     { for k, ip in local.control_planes : k => { ip = ip, type = "controlplane" } },
     { for k, ip in local.workers : k => { ip = ip, type = "worker" } },
   )
-  cluster_endpoint = coalesce(var.cluster_endpoint, "https://${local.control_planes["cp-1"]}:6443")
+  # The control planes' shared VIP: its holder answers on it, and a
+  # holder that reboots hands it over first. Talos v1.12+ takes a
+  # Layer2VIPConfig document, older releases the interface's `vip`.
+  vip = var.vip_address == null ? cidrhost(var.network_cidr, var.first_host - 1) : var.vip_address
+  vip_patch = local.vip == "" ? [] : [
+    tonumber(split(".", var.talos_version)[1]) >= 12
+    ? yamlencode({ apiVersion = "v1alpha1", kind = "Layer2VIPConfig", name = local.vip, link = var.vip_link })
+    : yamlencode({ machine = { network = { interfaces = [{ interface = var.vip_link, vip = { ip = local.vip } }] } } })
+  ]
+  cluster_endpoint = coalesce(
+    var.cluster_endpoint,
+    "https://${local.vip == "" ? local.control_planes["cp-1"] : local.vip}:6443",
+  )
 }
 
 # ---- Proxmox: the Talos ISO and the VMs --------------------------------------
@@ -120,6 +132,10 @@ resource "proxtalos_cluster" "this" {
   talos_version        = var.talos_version
   schematic_id         = var.schematic_id
   kubernetes_version   = var.kubernetes_version
+
+  # The VIP on the control planes only (Talos refuses an interface VIP on
+  # a worker).
+  control_plane_patches = local.vip_patch
 
   dynamic "control_plane" {
     for_each = local.control_planes

@@ -127,9 +127,26 @@ variable "cluster_name" {
 }
 
 variable "cluster_endpoint" {
-  description = "Kubernetes API URL, e.g. https://10.0.0.10:6443 (a VIP or load balancer). Null: the first control plane's address."
+  description = "Kubernetes API URL, e.g. https://k8s.example.net:6443 (a load balancer). Null: the control planes' shared VIP (vip_address), else the first control plane's address."
   type        = string
   default     = null
+}
+
+variable "vip_address" {
+  description = "Shared IP the control planes hold in turn (Talos's Layer 2 VIP), so that the endpoint survives the reboot of any control plane. Null: host number first_host - 1 of network_cidr. \"\": no VIP. It must be a free address in the nodes' layer 2 network."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.vip_address == null || var.vip_address == "" || can(cidrhost("${coalesce(var.vip_address, "0.0.0.0")}/32", 0))
+    error_message = "vip_address must be an IPv4 address such as 10.0.0.10, or \"\" for no VIP."
+  }
+}
+
+variable "vip_link" {
+  description = "The control planes' link the VIP goes on. Proxmox puts a VM's net0 (virtio) at PCI slot 0x12, which Talos (predictable interface names) calls ens18."
+  type        = string
+  default     = "ens18"
 }
 
 variable "talos_version" {

@@ -11,5 +11,6 @@
 //!   upgrade-k8s` order, component by component and node by node, each
 //!   step waited for, then the bootstrap manifests.
 
+pub mod compat;
 pub mod kubernetes_upgrade;
 pub mod node_upgrade;

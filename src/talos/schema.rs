@@ -25,6 +25,7 @@ use super::version::VersionContract;
 mod check;
 mod conflicts;
 mod nodoc;
+mod worker_rules;
 
 pub use nodoc::Deprecation;
 
@@ -294,6 +295,10 @@ pub fn validate(contract: VersionContract, docs: &[Value]) -> Result<(), SchemaE
     }
     if let Some(c) = conflicts::first(contract, docs) {
         return Err(SchemaError::Conflict { document: c.document, kind: c.kind, message: c.message });
+    }
+    if let Some((document, path)) = worker_rules::worker_vip(docs) {
+        let (kind, message) = ("v1alpha1".to_string(), worker_rules::WORKER_VIP.to_string());
+        return Err(SchemaError::Invalid { document, kind, path, message });
     }
     Ok(())
 }

@@ -123,6 +123,10 @@ fn the_cluster_example_upgrades_in_the_lab() {
     assert!(out.contains("a copy of examples/cluster"), "{out}");
     assert!(out.contains("No changes. Your infrastructure matches the configuration."), "{out}");
     kubectl_lists_five_ready_nodes(&out, &tmp.path().join("work/kubeconfig"));
+    // The endpoint is the control planes' shared VIP (host first_host - 1).
+    let kubeconfig = std::fs::read_to_string(tmp.path().join("work/kubeconfig")).unwrap();
+    let server = kubeconfig.lines().find_map(|l| l.trim().strip_prefix("server: ")).unwrap_or_default();
+    assert!(server.ends_with(".11.10:6443"), "the kubeconfig's server is {server}");
 
     let (ok, out) = run_on(
         tmp.path(),

@@ -30,6 +30,7 @@ use crate::resources::shared::talos_node::{attempt_timeouts, check_client_config
 use crate::talos::api::ResetRequest;
 use crate::talos::client_config::ClientConfiguration;
 
+mod checks;
 pub mod import;
 pub mod model;
 pub mod ops;
@@ -203,62 +204,6 @@ fn api_port(config: &Value) -> u16 {
         .and_then(|e| e.rsplit(':').next())
         .and_then(|p| p.trim_end_matches('/').parse().ok())
         .unwrap_or(6443)
-}
-
-/// Plan-time checks against what runs: no downgrade, a supported
-/// Kubernetes path.
-fn check_against_prior(d: &Desired, prior: &BTreeMap<String, Status>, diags: &mut Diagnostics) {
-    for (name, s) in prior {
-        if !s.talos_version.is_empty() && model::version_key(&s.talos_version) > model::version_key(&d.talos_version) {
-            diags.error_at(
-                AttributePath::attr("talos_version"),
-                "Talos downgrade",
-                format!(
-                    "Node {name} runs Talos {}, later than {}. Downgrades are not rolled out; to go back on one node \
-after a failed upgrade use `talosctl rollback`. (`terraform destroy` plans with the configuration too: run it \
-with the version the nodes run, or with `-refresh=false`.)",
-                    s.talos_version, d.talos_version
-                ),
-            );
-            return;
-        }
-    }
-    let (from, to) = &d.kubernetes;
-    if from != to && !crate::day2::kubernetes_upgrade::supported_path(from, to) {
-        diags.error_at(
-            AttributePath::attr("kubernetes_version"),
-            "Unsupported Kubernetes upgrade",
-            format!(
-                "Kubernetes {from} → {to} is not a supported upgrade path: only the same minor or the next one (upgrade \
-one minor per apply)."
-            ),
-        );
-    }
-}
-
-/// A node this cluster configured that now answers in maintenance mode
-/// (reset behind Terraform's back, or something else at its address) is
-/// installed again, which sends its configuration, secrets included, to a
-/// peer maintenance mode cannot authenticate: the plan says so on its
-/// address.
-fn warn_rejoins(steps: &[Step], prior: &BTreeMap<String, Status>, members: &[Member], diags: &mut Diagnostics) {
-    for s in steps {
-        let Step::Join { name, .. } = s else { continue };
-        let (Some(was), Some(m)) = (prior.get(name), members.iter().find(|m| &m.name == name)) else { continue };
-        if was.talos_version.is_empty() {
-            continue;
-        }
-        diags.warning_at(
-            m.path("address"),
-            format!("Node {name} answers in maintenance mode"),
-            format!(
-                "This cluster configured node {name} (Talos {}), and it now answers at {} in maintenance mode, \
-whose identity cannot be verified. The apply installs it again, sending its configuration with the cluster's \
-secrets. If the node was not reset on purpose, check what answers at that address before applying.",
-                was.talos_version, m.address
-            ),
-        );
-    }
 }
 
 fn validate(config: &Value, diags: &mut Diagnostics) {
@@ -590,6 +535,7 @@ impl Resource<ProxtalosData> for Cluster {
         );
         let snapshots = !req.config.attr("rollout").attr("etcd_snapshot_dir").is_null();
         let dir = req.config.attr("rollout").attr("etcd_snapshot_dir").as_str().map(str::to_string);
+        checks::versions_go_together(&d, &prior, &mut resp.diags);
         let lines = if create {
             let all: Vec<&str> = d.members.iter().map(|m| m.name.as_str()).collect();
             let first = d.members.iter().find(|m| m.role == Role::ControlPlane).map_or("?", |m| m.name.as_str());
@@ -599,9 +545,12 @@ impl Resource<ProxtalosData> for Cluster {
                 "3. wait until the cluster is healthy, fetch the kubeconfig".to_string(),
             ]
         } else {
-            check_against_prior(&d, &prior, &mut resp.diags);
+            checks::against_prior(&d, &prior, &mut resp.diags);
             let steps = d.steps(&prior, snapshots);
-            warn_rejoins(&steps, &prior, &d.members, &mut resp.diags);
+            checks::warn_rejoins(&steps, &prior, &d.members, &mut resp.diags);
+            if let Some(endpoint) = req.config.attr("cluster_endpoint").as_str() {
+                checks::warn_endpoint_removed(&steps, &prior, endpoint, &mut resp.diags);
+            }
             plan::lines(&steps, &d.talos_version, dir.as_deref())
         };
         let same = !create && lines.is_empty();

@@ -311,9 +311,16 @@ impl Rollout {
                 let status = Status::of(m, &version, text);
                 let kube = self.kube(nodes, None).ok();
                 let want = self.expect(nodes, joining, Some((m.address.clone(), self.talos_version.clone())), kubelet);
-                ops::gate(&self.creds, kube.as_ref(), self.endpoint(nodes).as_ref(), &want, self.policy.health_timeout, until)
-                    .await
-                    .map_err(|e| (Some(status.clone()), e.into()))?;
+                ops::gate(
+                    &self.creds,
+                    kube.as_ref(),
+                    self.endpoint(nodes).as_ref(),
+                    &want,
+                    self.policy.health_timeout,
+                    until,
+                )
+                .await
+                .map_err(|e| (Some(status.clone()), e.into()))?;
                 Ok(Some((name.clone(), status)))
             }
             Step::Change { name, role, upgrade, config } => {
@@ -338,9 +345,16 @@ impl Rollout {
                 rest.remove(name);
                 let want = self.expect(&rest, &[], None, kubelet);
                 let kube = self.kube(&rest, None).ok();
-                ops::gate(&self.creds, kube.as_ref(), self.endpoint(nodes).as_ref(), &want, self.policy.health_timeout, until)
-                    .await
-                    .map_err(|e| (None, e.into()))?;
+                ops::gate(
+                    &self.creds,
+                    kube.as_ref(),
+                    self.endpoint(nodes).as_ref(),
+                    &want,
+                    self.policy.health_timeout,
+                    until,
+                )
+                .await
+                .map_err(|e| (None, e.into()))?;
                 Ok(None)
             }
         }
@@ -395,9 +409,16 @@ impl Rollout {
             let gated = match upgraded {
                 Ok(_) => {
                     let kube = self.kube(nodes, None).ok();
-                    ops::gate(&self.creds, kube.as_ref(), self.endpoint(nodes).as_ref(), &want, self.policy.health_timeout, until)
-                        .await
-                        .map_err(StepError::from)
+                    ops::gate(
+                        &self.creds,
+                        kube.as_ref(),
+                        self.endpoint(nodes).as_ref(),
+                        &want,
+                        self.policy.health_timeout,
+                        until,
+                    )
+                    .await
+                    .map_err(StepError::from)
                 }
                 Err(e) => Err(StepError::from(e)),
             };
@@ -472,7 +493,8 @@ impl Rollout {
             }
         }
         let want = self.expect(nodes, &[], None, to);
-        ops::gate(&self.creds, Some(&kube), self.endpoint(nodes).as_ref(), &want, self.policy.health_timeout, until).await?;
+        ops::gate(&self.creds, Some(&kube), self.endpoint(nodes).as_ref(), &want, self.policy.health_timeout, until)
+            .await?;
         Ok(())
     }
 

@@ -23,7 +23,7 @@ reboot where Talos allows it; added nodes join and removed nodes leave (a contro
 planes go first, one at a time, then workers in batches of `rollout.worker_parallelism`, and **a health gate runs \
 after every node** (the node at its expected version, every node's Talos services healthy, one etcd member per \
 control plane, every Kubernetes node Ready at the expected kubelet version, kube-proxy and CoreDNS ready, nothing \
-cordoned). A node that fails its gate is rolled back to its previous Talos image (`rollout.rollback_on_failure`), \
+cordoned, and the API answering at `cluster_endpoint` when that is a VIP or load balancer). A node that fails its gate is rolled back to its previous Talos image (`rollout.rollback_on_failure`), \
 the rollout stops with an error naming the node, and `nodes` records exactly which nodes reached which version, so \
 the next apply continues where this one stopped. The plan shows the rollout in order (`rollout_steps`, not \
 sensitive). VMs stay separate resources (`proxtalos_vm`): their addresses feed `control_plane` and `worker`.";
@@ -149,9 +149,11 @@ fn attributes() -> Vec<Attribute> {
             .required()
             .description("Name of the cluster (`cluster.clusterName`; the talosconfig and kubeconfig context)."),
         Attribute::string("cluster_endpoint").required().description(
-            "The Kubernetes API endpoint every node talks to, `https://HOST:PORT`, e.g. a control-plane VIP \
-`\"https://10.0.0.10:6443\"`. The rollout itself talks to each control plane directly, so a rollout does not \
-depend on it.",
+            "The Kubernetes API endpoint every node and the kubeconfig talk to, `https://HOST:PORT`: best the \
+control planes' shared VIP (a `Layer2VIPConfig` in `control_plane_patches`; its holder hands it over before it \
+reboots), e.g. `\"https://10.0.0.10:6443\"`, or a load balancer. The rollout talks to each control plane \
+directly; when the endpoint is not a node's own address, every health gate also checks that the API answers \
+there.",
         ),
         Attribute::new("machine_secrets", machine_secrets_type())
             .required()

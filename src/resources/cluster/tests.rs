@@ -72,12 +72,69 @@ fn a_configured_node_back_in_maintenance_mode_is_a_warning_on_its_address() {
     let mut prior = BTreeMap::new();
     prior.insert("cp-1".to_string(), status("v1.13.9"));
     let mut d = Diagnostics::default();
-    warn_rejoins(&steps, &prior, std::slice::from_ref(&m), &mut d);
+    checks::warn_rejoins(&steps, &prior, std::slice::from_ref(&m), &mut d);
     assert_eq!(d.0.len(), 1);
     assert!(d.0[0].path.as_ref().unwrap().to_string().contains("address"));
     // Never read (an import that could not reach it): no claim either way.
     prior.insert("cp-1".to_string(), status(""));
     let mut d = Diagnostics::default();
-    warn_rejoins(&steps, &prior, std::slice::from_ref(&m), &mut d);
+    checks::warn_rejoins(&steps, &prior, std::slice::from_ref(&m), &mut d);
     assert!(d.0.is_empty());
+}
+
+#[test]
+fn removing_the_control_plane_the_endpoint_names_is_a_warning_on_cluster_endpoint() {
+    let status = |address: &str| Status { role: "controlplane".into(), address: address.into(), ..Status::default() };
+    let prior: BTreeMap<String, Status> =
+        [("cp-1".to_string(), status("10.0.0.11")), ("cp-3".to_string(), status("10.0.0.13"))].into();
+    let remove = |name: &str| Step::Remove { name: name.into(), role: Role::ControlPlane };
+    let mut d = Diagnostics::default();
+    checks::warn_endpoint_removed(&[remove("cp-3")], &prior, "https://10.0.0.11:6443", &mut d);
+    assert!(d.0.is_empty(), "another control plane leaves");
+    checks::warn_endpoint_removed(&[remove("cp-1")], &prior, "https://10.0.0.10:6443", &mut d);
+    assert!(d.0.is_empty(), "the endpoint is a VIP");
+    checks::warn_endpoint_removed(&[remove("cp-1")], &prior, "https://10.0.0.11:6443", &mut d);
+    assert_eq!(d.0.len(), 1);
+    assert_eq!(d.0[0].path.as_ref().map(|p| p.to_string()).as_deref(), Some("cluster_endpoint"));
+    assert!(d.0[0].summary.contains("cp-1"), "{:?}", d.0[0]);
+}
+
+fn desired(talos: &str, kubernetes: (&str, &str)) -> Desired {
+    Desired {
+        members: Vec::new(),
+        contract: "v1.13".into(),
+        installer: String::new(),
+        talos_version: talos.into(),
+        kubernetes: (kubernetes.0.into(), kubernetes.1.into()),
+        now_texts: BTreeMap::new(),
+        final_texts: BTreeMap::new(),
+        planned: BTreeMap::new(),
+        unchanged: BTreeMap::new(),
+    }
+}
+
+/// Errors (path, summary) of the version checks for `d` over nodes that
+/// run `running`.
+fn version_errors(d: &Desired, running: &str) -> Vec<(String, String)> {
+    let s = Status { role: "controlplane".into(), talos_version: running.into(), ..Status::default() };
+    let prior: BTreeMap<String, Status> = [("cp-1".to_string(), s)].into();
+    let mut diags = Diagnostics::default();
+    checks::versions_go_together(d, &prior, &mut diags);
+    diags.0.iter().map(|d| (d.path.as_ref().map(|p| p.to_string()).unwrap_or_default(), d.summary.clone())).collect()
+}
+
+#[test]
+fn versions_that_talos_would_refuse_together_are_plan_errors() {
+    // pkg/machinery/compatibility: Talos 1.13 runs Kubernetes 1.31.0–1.36.x,
+    // Talos 1.14 1.32.0–1.37.x and upgrades hosts from 1.12.0 on.
+    assert!(version_errors(&desired("v1.13.9", ("1.34.1", "1.35.0")), "v1.13.9").is_empty());
+    let e = version_errors(&desired("v1.13.9", ("1.36.2", "1.37.0")), "v1.13.9");
+    assert_eq!(e, [("kubernetes_version".to_string(), "Kubernetes version not supported by Talos".to_string())]);
+    // Talos goes first, with the Kubernetes the nodes run now.
+    let e = version_errors(&desired("v1.14.2", ("1.31.4", "1.32.0")), "v1.13.9");
+    assert_eq!(e[0].0, "talos_version", "{e:?}");
+    assert!(e[0].1.contains("before the Kubernetes upgrade"), "{e:?}");
+    let e = version_errors(&desired("v1.14.2", ("1.34.1", "1.34.1")), "v1.11.6");
+    assert_eq!(e, [("talos_version".to_string(), "Talos upgrade path not supported".to_string())]);
+    assert!(version_errors(&desired("v1.14.2", ("1.34.1", "1.34.1")), "v1.12.0").is_empty());
 }

@@ -214,7 +214,7 @@ pub fn read(contract: VersionContract, text: &str) -> Result<Facts, String> {
             facts.install_image = Some(img);
         }
     }
-    facts.vips = vips(&docs, legacy);
+    facts.vips = vips(docs, legacy);
     if facts.complete {
         if facts.os_ca.is_none() {
             return Err("machine.ca is required".to_string());

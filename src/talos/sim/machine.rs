@@ -151,6 +151,21 @@ fn contract(node: &Node) -> VersionContract {
     tag.parse().unwrap_or(VersionContract::V1_14)
 }
 
+/// A running Talos refuses a configuration whose kubelet is of a
+/// Kubernetes version it does not support (`ValidateKubernetesImageTag`,
+/// from the config's `Validate` on the node; `day2::compat`).
+fn kubernetes_supported(node: &Node, facts: &config::Facts) -> Result<(), Status> {
+    let kubelet = facts.kube.kubelet_version();
+    if kubelet.is_empty() {
+        return Ok(());
+    }
+    let running = node.state().version.clone();
+    crate::day2::compat::kubernetes_supported(kubelet, &running).map_err(|e| {
+        // Upstream wraps it in go-multierror lists; the innermost text is kept.
+        Status::invalid_argument(format!("kubelet image is not valid: {e}"))
+    })
+}
+
 fn meta() -> Option<common::Metadata> {
     None
 }
@@ -661,6 +676,7 @@ fn apply_maintenance(node: &Arc<Node>, r: ApplyConfigurationRequest) -> Result<A
     }
     let text = String::from_utf8(r.data).map_err(|_| Status::invalid_argument("config is not UTF-8"))?;
     let facts = config::read(contract(node), &text).map_err(Status::invalid_argument)?;
+    kubernetes_supported(node, &facts)?;
     if !facts.complete && minor <= 12 {
         return Err(Status::invalid_argument("the config doesn't contain v1alpha1 config"));
     }
@@ -747,6 +763,7 @@ fn apply_normal(node: &Arc<Node>, r: ApplyConfigurationRequest) -> Result<ApplyC
     }
     let text = String::from_utf8(r.data).map_err(|_| Status::invalid_argument("config is not UTF-8"))?;
     let facts = config::read(contract(node), &text).map_err(Status::invalid_argument)?;
+    kubernetes_supported(node, &facts)?;
     if !facts.complete {
         return Err(Status::invalid_argument(
             "the config doesn't contain v1alpha1 config, did you mean to patch the machine config or apply a partial config?",

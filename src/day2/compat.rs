@@ -60,6 +60,13 @@ pub fn kubernetes_supported(kubernetes: &str, talos: &str) -> Result<(), String>
     Ok(())
 }
 
+/// The oldest Kubernetes version Talos `talos` runs (`1.31.0` for 1.13),
+/// if this table knows it.
+pub fn oldest_kubernetes(talos: &str) -> Option<String> {
+    let &(_, _, min, _) = row(parse(talos)?)?;
+    Some(format!("1.{}.{}", min.0, min.1))
+}
+
 /// The Kubernetes versions Talos `talos` runs, in words
 /// (`Talos 1.13 runs Kubernetes 1.31.0 to 1.36.x`), if this table knows it.
 pub fn kubernetes_range(talos: &str) -> Option<String> {
@@ -92,6 +99,7 @@ mod tests {
         assert!(kubernetes_supported("1.36.7", "v1.13.9").is_ok(), "every patch of the last minor (1.36.99)");
         let e = kubernetes_supported("1.37.0", "v1.13.9").unwrap_err();
         assert!(e.starts_with("version of Kubernetes 1.37.0 is too new to be used with Talos 1.13.9"), "{e}");
+        assert_eq!(oldest_kubernetes("v1.13.9").as_deref(), Some("1.31.0"));
         assert_eq!(kubernetes_range("v1.13.9").as_deref(), Some("Talos 1.13 runs Kubernetes 1.31.0 to 1.36.x"));
         let e = kubernetes_supported("v1.30.4", "v1.13.0").unwrap_err();
         assert!(e.starts_with("version of Kubernetes 1.30.4 is too old"), "{e}");

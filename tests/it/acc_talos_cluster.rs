@@ -30,7 +30,6 @@ use std::time::Duration;
 
 use crate::support::sim_nodes::Sim;
 use crate::support::terraform::{Terraform, Workspace, build_provider, terraforms};
-use proxtalos::talos::VersionContract;
 use proxtalos::talos::api::{ApplyMode, ApplyRequest, NodeClient, Timeouts};
 use proxtalos::talos::client_config::ClientConfiguration;
 use proxtalos::talos::sim::Delays;
@@ -55,9 +54,9 @@ fn contract(version: &str) -> String {
     version.rsplit_once('.').unwrap().0.to_string()
 }
 
+/// The oldest Kubernetes the node's Talos runs (a node refuses older ones).
 fn kubernetes(version: &str) -> String {
-    let c: VersionContract = contract(version).parse().unwrap();
-    format!("1.{}.0", c.min_kubernetes_minor())
+    proxtalos::day2::compat::oldest_kubernetes(version).unwrap()
 }
 
 fn list(ips: &[String]) -> String {

@@ -68,7 +68,7 @@ pub(crate) fn config_at(
 ) -> Vec<u8> {
     let contract: VersionContract = version.parse().unwrap();
     let t = if cp { MachineType::Controlplane } else { MachineType::Worker };
-    let mut input = ConfigInput::new("sim", endpoint, t, contract, "1.31.0");
+    let mut input = ConfigInput::new("sim", endpoint, t, contract, "1.33.1");
     if disk {
         input.install_disk = Some("/dev/sda".to_string());
     }

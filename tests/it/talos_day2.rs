@@ -373,14 +373,14 @@ async fn the_kubelet_spec_follows_the_kubelet_image() {
     configure(&c, 0, config("v1.13", true)).await;
     let w = configure(&c, 1, config("v1.13", false)).await;
     let spec = w.kubelet_spec().await.unwrap().unwrap();
-    assert_eq!((spec.image.as_str(), spec.version), ("ghcr.io/siderolabs/kubelet:v1.31.0", 1));
+    assert_eq!((spec.image.as_str(), spec.version), ("ghcr.io/siderolabs/kubelet:v1.33.1", 1));
     assert!(spec.expected_nodename.starts_with("talos-"), "{spec:?}");
-    let patch = "machine:\n  kubelet:\n    image: ghcr.io/siderolabs/kubelet:v1.32.4\n";
+    let patch = "machine:\n  kubelet:\n    image: ghcr.io/siderolabs/kubelet:v1.34.2\n";
     let newer = crate::talos_api::config_with("v1.13", false, true, &[patch], 0);
     let req = ApplyRequest { config: newer, mode: ApplyMode::NoReboot, dry_run: false, try_timeout: None };
     w.apply_configuration(&req).await.unwrap();
     let spec = w.kubelet_spec().await.unwrap().unwrap();
-    assert_eq!((spec.image.as_str(), spec.version), ("ghcr.io/siderolabs/kubelet:v1.32.4", 2));
+    assert_eq!((spec.image.as_str(), spec.version), ("ghcr.io/siderolabs/kubelet:v1.34.2", 2));
 }
 
 #[tokio::test]

@@ -36,6 +36,13 @@ resource "proxtalos_cluster" "this" {
     yamlencode({ machine = { time = { servers = ["pool.ntp.org"] } } }),
   ]
 
+  # The endpoint is a VIP the control planes hold in turn (Talos v1.12+;
+  # ens18 is a Proxmox VM's net0): it stays up while any one of them
+  # reboots, and the health gate checks the API on it after every node.
+  control_plane_patches = [
+    yamlencode({ apiVersion = "v1alpha1", kind = "Layer2VIPConfig", name = "10.0.0.10", link = "ens18" }),
+  ]
+
   control_plane {
     name    = "cp-1"
     address = "10.0.0.11"

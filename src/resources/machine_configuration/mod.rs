@@ -299,6 +299,26 @@ set kernel arguments in the boot image (Image Factory schematic) instead.",
     }
 }
 
+/// A Kubernetes version the contract's Talos release does not run: the
+/// configuration renders (`talosctl gen config` does not check, its mode
+/// is local), but a node of that release refuses it on apply
+/// (`day2::compat`), so the plan says so.
+fn warn_unsupported_kubernetes(input: &ConfigInput, diags: &mut Diagnostics) {
+    let talos = format!("{}.0", input.contract);
+    let Err(e) = crate::day2::compat::kubernetes_supported(&input.kubernetes_version, &talos) else { return };
+    let range = crate::day2::compat::kubernetes_range(&talos).unwrap_or_default();
+    let why = e.split(" to be used").next().unwrap_or(&e).replace("version of ", "");
+    diags.warning_at(
+        AttributePath::attr("kubernetes_version"),
+        format!("Talos {} does not run Kubernetes {}", input.contract, input.kubernetes_version),
+        format!(
+            "{why} for Talos {}: {range}. The configuration renders, but a node running Talos {} refuses it on apply \
+(\"kubelet image is not valid\").",
+            input.contract, input.contract
+        ),
+    );
+}
+
 /// Validate-time checks shared with the ephemeral twin. The full render
 /// (patches, schema) runs only when the contract, the machine type and the
 /// patches are known: a placeholder for those could report errors the real
@@ -306,6 +326,15 @@ set kernel arguments in the boot image (Image Factory schematic) instead.",
 pub(crate) fn validate(config: &Value, diags: &mut Diagnostics) {
     let Some(input) = input_from(config, true, diags) else { return };
     warn_ignored_kernel_args(&input, diags);
+    // Only a version the user gave (unknown ones get a placeholder), and
+    // one the generator accepts (else its error says enough).
+    let given = config.attr("kubernetes_version").as_str().is_some() && config.attr("talos_version").as_str().is_some();
+    let k8s = input.kubernetes_version.clone();
+    let generated = input.contract.min_kubernetes_minor();
+    let minor = k8s.trim_start_matches('v').split('.').nth(1).and_then(|m| m.parse::<u32>().ok());
+    if given && minor.is_some_and(|m| m >= generated) {
+        warn_unsupported_kubernetes(&input, diags);
+    }
     let secrets = placeholder_bundle();
     let decisive = ["talos_version", "machine_type", "config_patches"];
     if decisive.iter().all(|k| config.attr(k).is_fully_known()) {

@@ -29,6 +29,14 @@ fn config(contract: &str, machine: &str) -> Value {
     c
 }
 
+/// [`config`] with a Kubernetes version every contract's Talos runs (the
+/// goldens' 1.28.0 is older than Talos v1.11+ runs: a plan warning).
+fn current(contract: &str, machine: &str) -> Value {
+    let mut c = config(contract, machine);
+    c.set_attr("kubernetes_version", "1.33.1".into());
+    c
+}
+
 fn list(items: &[&str]) -> Value {
     Value::List(items.iter().map(|s| Value::from(*s)).collect())
 }
@@ -124,7 +132,7 @@ fn validate_errors(c: &Value) -> Diagnostics {
 #[test]
 fn bad_input_names_the_attribute_at_validate() {
     let with = |contract: &str, k: &str, v: Value| {
-        let mut c = config(contract, "controlplane");
+        let mut c = current(contract, "controlplane");
         c.set_attr(k, v);
         c
     };
@@ -169,7 +177,7 @@ fn bad_input_names_the_attribute_at_validate() {
 
 #[test]
 fn unknown_values_do_not_fail_validation_but_known_patches_are_checked() {
-    let mut c = config("v1.13", "controlplane");
+    let mut c = current("v1.13", "controlplane");
     c.set_attr("machine_secrets", Value::Unknown);
     c.set_attr("cluster_endpoint", Value::Unknown);
     assert!(validate_errors(&c).is_empty());
@@ -226,7 +234,7 @@ fn kernel_args_warn_on_v1_14() {
 async fn deprecated_fields_warn_on_their_patch() {
     let disks = "machine:\n  disks:\n    - device: /dev/sdb\n";
     for contract in ["v1.14", "v1.15"] {
-        let mut c = config(contract, "worker");
+        let mut c = current(contract, "worker");
         c.set_attr("config_patches", patches(&["machine:\n  certSANs: [a]\n", disks]));
         for diags in [validate_errors(&c), read(c.clone()).await.diags] {
             assert!(!diags.has_errors(), "{contract}: {:?}", diags.0);
@@ -242,7 +250,7 @@ async fn deprecated_fields_warn_on_their_patch() {
 /// `V1Alpha1ConflictValidate`), so the error names the patch.
 #[test]
 fn legacy_nameservers_conflict_with_resolver_config() {
-    let mut c = config("v1.14", "controlplane");
+    let mut c = current("v1.14", "controlplane");
     c.set_attr("config_patches", patches(&["machine:\n  network:\n    nameservers: [10.0.0.1]\n"]));
     let d = validate_errors(&c);
     assert!(d.has_errors());
@@ -274,4 +282,16 @@ async fn documented_example_renders() {
         let yaml = resp.state.attr("machine_configuration").as_str().unwrap().to_string();
         assert!(yaml.contains("kind: ResolverConfig\nnameservers:\n    - address: 10.0.0.1\nhostDNS:"), "{yaml}");
     }
+}
+
+#[test]
+fn a_kubernetes_version_the_contracts_talos_does_not_run_is_a_warning() {
+    // pkg/machinery/compatibility/talos113: Kubernetes 1.31.0 to 1.36.x;
+    // talosctl gen config renders it (local mode), a node refuses it.
+    let d = validate_errors(&config("v1.13", "worker"));
+    assert!(!d.has_errors(), "{d:?}");
+    assert_eq!(first_path(&d).as_deref(), Some("kubernetes_version"), "{d:?}");
+    assert!(d.0[0].detail.contains("Talos 1.13 runs Kubernetes 1.31.0 to 1.36.x"), "{d:?}");
+    assert!(validate_errors(&current("v1.13", "worker")).0.is_empty());
+    assert!(validate_errors(&config("v1.10", "worker")).0.is_empty(), "Talos 1.10 runs 1.28");
 }

@@ -179,6 +179,22 @@ active once the upgrade is done.",
         ),
         _ => {}
     }
+    // The installer's preflight refuses hosts older than its release takes.
+    if newer(&wanted, from)
+        && let Err(e) = crate::day2::compat::upgradeable_from(from, &wanted)
+    {
+        let attr = if config.attr("machine_configuration").is_null() {
+            "machine_configuration_wo"
+        } else {
+            "machine_configuration"
+        };
+        diags.error_at(
+            AttributePath::attr(attr),
+            format!("Talos node {node} cannot be upgraded from {from} to {wanted}"),
+            format!("The configuration's installer is {image}: {e}."),
+        );
+        return;
+    }
     plan.set_attr("talos_version", Value::string(wanted.clone()));
     let policy = Policy::of(config);
     let client_drains = minor(from) >= 13;
@@ -345,6 +361,7 @@ control plane, or set `drain = false` in an `upgrade` block."
 
 #[cfg(test)]
 mod tests {
+    use super::plan as plan_upgrade;
     use super::*;
 
     #[test]
@@ -365,6 +382,32 @@ mod tests {
         ] {
             assert_eq!(installer_of(none), None, "{none}");
         }
+    }
+
+    #[test]
+    fn an_installer_that_does_not_take_the_host_is_a_plan_error() {
+        // pkg/machinery/compatibility/talos113: hosts from 1.11.0 on.
+        let text = "version: v1alpha1\nmachine:\n  type: worker\n  install:\n    image: ghcr.io/siderolabs/installer:v1.13.9\n";
+        let prior = Value::object([("talos_version", Value::string("v1.10.7"))]);
+        let config = Value::object([
+            ("node", Value::string("10.0.0.21")),
+            ("machine_configuration", Value::string(text)),
+            ("endpoint", Value::string("10.0.0.11")),
+        ]);
+        let mut plan = config.clone();
+        let mut diags = Diagnostics::default();
+        plan_upgrade(&prior, &config, &mut plan, Some(text), &mut diags);
+        assert_eq!(diags.0.len(), 1, "{:?}", diags.0);
+        assert_eq!(diags.0[0].path.as_ref().map(|p| p.to_string()).as_deref(), Some("machine_configuration"));
+        assert!(
+            diags.0[0].detail.contains("host version 1.10.7 is too old to upgrade to Talos 1.13.9"),
+            "{:?}",
+            diags.0
+        );
+        let prior = Value::object([("talos_version", Value::string("v1.11.6"))]);
+        let mut diags = Diagnostics::default();
+        plan_upgrade(&prior, &config, &mut plan, Some(text), &mut diags);
+        assert!(!diags.has_errors(), "{:?}", diags.0);
     }
 }
 

@@ -63,13 +63,20 @@ fn config(ips: &[String], cps: usize, version: &str) -> String {
         |kind: &str, i: usize| format!("  {kind} {{\n    name    = \"n-{i}\"\n    address = \"{}\"\n  }}\n", ips[i]);
     let c: String = (0..cps).map(|i| block("control_plane", i)).collect();
     let w: String = (cps..ips.len()).map(|i| block("worker", i)).collect();
+    // The endpoint is the control planes' shared VIP, the address before
+    // the first node's, as in examples/cluster.
+    let (net, last) = ips[0].rsplit_once('.').unwrap_or(("127.0.0", "1"));
+    let vip = format!("{net}.{}", last.parse::<u8>().unwrap_or(1).saturating_sub(1));
+    let vip_patch = format!(
+        "  control_plane_patches = [yamlencode({{ apiVersion = \"v1alpha1\", kind = \"Layer2VIPConfig\", name = \"{vip}\", link = \"ens18\" }})]\n"
+    );
     format!(
         "terraform {{\n  required_providers {{\n    proxtalos = {{ source = \"proxtalos/proxtalos\" }}\n  }}\n}}\n\n\
 resource \"proxtalos_machine_secrets\" \"this\" {{\n  talos_version = \"v1.13\"\n}}\n\n\
 resource \"proxtalos_cluster\" \"this\" {{\n  cluster_name         = \"bench\"\n  cluster_endpoint     = \"https://{}:6443\"\n  \
 machine_secrets      = proxtalos_machine_secrets.this.machine_secrets\n  client_configuration = proxtalos_machine_secrets.this.client_configuration\n  \
-talos_version        = \"{version}\"\n  kubernetes_version   = \"1.33.1\"\n{c}{w}\n  timeouts {{\n    create = \"30m\"\n    update = \"60m\"\n  }}\n}}\n",
-        ips[0]
+talos_version        = \"{version}\"\n  kubernetes_version   = \"1.33.1\"\n{vip_patch}{c}{w}\n  timeouts {{\n    create = \"30m\"\n    update = \"60m\"\n  }}\n}}\n",
+        vip
     )
 }
 

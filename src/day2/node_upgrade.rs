@@ -37,6 +37,8 @@ pub struct Drain {
     pub kube: kubernetes::Client,
     /// How long the evictions may take (talosctl: 5 min).
     pub timeout: Duration,
+    /// DaemonSet and emptyDir pods (talosctl: both allowed).
+    pub options: kubernetes::DrainOptions,
 }
 
 /// One upgrade.
@@ -192,7 +194,7 @@ pub async fn upgrade(u: &NodeUpgrade, until: &Until) -> Result<Done, UpgradeErro
             if !by_someone {
                 cordoned = Some((d.kube.clone(), name.clone()));
             }
-            if let Err(e) = d.kube.drain(&name, d.timeout, &until.stop).await {
+            if let Err(e) = d.kube.drain(&name, d.options, d.timeout, &until.stop).await {
                 // The new image waits in the other slot; the next attempt
                 // drains again.
                 return Err(uncordon_after(cordoned, &node, UpgradeError::Kube { step: "drain", source: e }).await);

@@ -53,6 +53,71 @@ pub fn evict_request(namespace: &str, name: &str) -> Result<http::Request<Vec<u8
         .map_err(Error::Build)
 }
 
+/// What a drain may do with the pods kubectl's drain holds back by
+/// default (kubectl `pkg/drain/filters.go`). talosctl's drain allows both
+/// (`IgnoreAllDaemonSets`, `DeleteEmptyDirData`), and so does the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrainOptions {
+    /// Leave DaemonSet pods where they are; without it, a Node that runs
+    /// any refuses to drain.
+    pub ignore_daemonsets: bool,
+    /// Evict pods with `emptyDir` volumes (their data is lost); without it,
+    /// a Node that runs any refuses to drain.
+    pub delete_emptydir_data: bool,
+}
+
+impl Default for DrainOptions {
+    fn default() -> Self {
+        DrainOptions { ignore_daemonsets: true, delete_emptydir_data: true }
+    }
+}
+
+/// kubectl drain's refusals for `pods` under `opts`, in its words with
+/// the provider's attribute in place of kubectl's flag (`cannot delete
+/// DaemonSet-managed Pods (set drain_ignore_daemonsets to ignore): ns/a,
+/// ns/b`); empty when the drain may go on. Mirror pods are never moved; a
+/// pod that already finished holds no local data.
+pub fn refusals(pods: &Value, opts: DrainOptions) -> Vec<String> {
+    let mut daemonset = Vec::new();
+    let mut local = Vec::new();
+    for p in pods["items"].as_array().into_iter().flatten() {
+        let meta = &p["metadata"];
+        if meta["annotations"].get("kubernetes.io/config.mirror").is_some() {
+            continue;
+        }
+        let name = format!("{}/{}", meta["namespace"].as_str().unwrap_or(""), meta["name"].as_str().unwrap_or(""));
+        if owned_by_daemonset(p) {
+            daemonset.push(name);
+            continue;
+        }
+        let finished = matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+        let empty_dir = p["spec"]["volumes"].as_array().is_some_and(|v| v.iter().any(|v| v.get("emptyDir").is_some()));
+        if empty_dir && !finished {
+            local.push(name);
+        }
+    }
+    let mut out = Vec::new();
+    if !opts.ignore_daemonsets && !daemonset.is_empty() {
+        out.push(format!(
+            "cannot delete DaemonSet-managed Pods (set drain_ignore_daemonsets to ignore): {}",
+            daemonset.join(", ")
+        ));
+    }
+    if !opts.delete_emptydir_data && !local.is_empty() {
+        out.push(format!(
+            "cannot delete Pods with local storage (set drain_delete_emptydir_data to override): {}",
+            local.join(", ")
+        ));
+    }
+    out
+}
+
+fn owned_by_daemonset(p: &Value) -> bool {
+    p["metadata"]["ownerReferences"]
+        .as_array()
+        .is_some_and(|o| o.iter().any(|r| r["kind"] == "DaemonSet" && r["controller"] == true))
+}
+
 /// A pod a drain must move: `(namespace, name, uid)`.
 pub type Evictee = (String, String, String);
 
@@ -78,11 +143,7 @@ fn movable(pods: &Value) -> Vec<Evictee> {
             items
                 .iter()
                 .filter(|p| p["metadata"]["annotations"].get("kubernetes.io/config.mirror").is_none())
-                .filter(|p| {
-                    !p["metadata"]["ownerReferences"]
-                        .as_array()
-                        .is_some_and(|o| o.iter().any(|r| r["kind"] == "DaemonSet" && r["controller"] == true))
-                })
+                .filter(|p| !owned_by_daemonset(p))
                 .map(|p| (text(&p["metadata"]["namespace"]), text(&p["metadata"]["name"]), text(&p["metadata"]["uid"])))
                 .collect()
         })
@@ -135,12 +196,13 @@ impl Client {
     }
 
     /// Evicts the pods of `node` (see the module) until none is left,
-    /// within `limit`; ends early on `stop`.
-    pub async fn drain(&self, node: &str, limit: Duration, stop: &Stop) -> Result<usize, Error> {
+    /// within `limit`; ends early on `stop`. Refuses, before evicting
+    /// anything, a Node with pods `opts` does not let it move.
+    pub async fn drain(&self, node: &str, opts: DrainOptions, limit: Duration, stop: &Stop) -> Result<usize, Error> {
         let progress = Mutex::new(Progress::default());
         let what = format!("node {node} to be drained");
         let w = Wait::new(&what, limit, Backoff::fixed(Duration::from_secs(1)), stop);
-        let result = wait::until(&w, || self.drain_round(node, &progress)).await;
+        let result = wait::until(&w, || self.drain_round(node, opts, &progress)).await;
         let moved = progress.lock().map(|p| p.evicted.len()).unwrap_or_default();
         match result {
             Ok(()) => Ok(moved),
@@ -153,7 +215,12 @@ impl Client {
     }
 
     /// One look: evict what is due, then say what is left.
-    async fn drain_round(&self, node: &str, progress: &Mutex<Progress>) -> Result<Probe<()>, Error> {
+    async fn drain_round(
+        &self,
+        node: &str,
+        opts: DrainOptions,
+        progress: &Mutex<Progress>,
+    ) -> Result<Probe<()>, Error> {
         let pods: Value = match self.send(pods_on_request(node)?).await {
             Ok(p) => p,
             // An API server that is restarting or unreachable for a moment
@@ -163,6 +230,10 @@ impl Client {
             }
             Err(e) => return Err(e),
         };
+        let refused = refusals(&pods, opts);
+        if !refused.is_empty() {
+            return Err(Error::DrainRefused { node: node.to_string(), reasons: refused.join("; ") });
+        }
         let (left, terminating) = evictees(&pods);
         if left.is_empty() && terminating.is_empty() {
             return Ok(Probe::Ready(()));
@@ -230,6 +301,34 @@ mod tests {
         let (left, terminating) = evictees(&pods);
         assert_eq!(left, [("default".to_string(), "web-1".to_string(), "3".to_string())]);
         assert_eq!(terminating, [("default".to_string(), "going".to_string(), "4".to_string())]);
+    }
+
+    /// kubectl `pkg/drain/filters.go`: without `--ignore-daemonsets` a
+    /// DaemonSet pod, without `--delete-emptydir-data` a running pod with an
+    /// emptyDir volume, stops the drain before any eviction; mirror pods
+    /// and finished pods never do.
+    #[test]
+    fn refusals_follow_kubectls_filters() {
+        let pods = json!({"items": [
+            {"metadata": {"namespace": "kube-system", "name": "kube-apiserver-cp", "uid": "1",
+                "annotations": {"kubernetes.io/config.mirror": "x"}},
+             "spec": {"volumes": [{"name": "x", "emptyDir": {}}]}},
+            {"metadata": {"namespace": "kube-system", "name": "kube-proxy-a", "uid": "2",
+                "ownerReferences": [{"kind": "DaemonSet", "name": "kube-proxy", "controller": true}]}},
+            {"metadata": {"namespace": "default", "name": "cache-1", "uid": "3"},
+             "spec": {"volumes": [{"name": "scratch", "emptyDir": {}}]}},
+            {"metadata": {"namespace": "default", "name": "job-1", "uid": "4"},
+             "spec": {"volumes": [{"name": "scratch", "emptyDir": {}}]}, "status": {"phase": "Succeeded"}},
+        ]});
+        assert!(refusals(&pods, DrainOptions::default()).is_empty(), "talosctl's defaults move everything");
+        let strict = DrainOptions { ignore_daemonsets: false, delete_emptydir_data: false };
+        assert_eq!(
+            refusals(&pods, strict),
+            [
+                "cannot delete DaemonSet-managed Pods (set drain_ignore_daemonsets to ignore): kube-system/kube-proxy-a",
+                "cannot delete Pods with local storage (set drain_delete_emptydir_data to override): default/cache-1",
+            ]
+        );
     }
 
     #[test]

@@ -46,6 +46,15 @@ pub enum Error {
         /// The pods left and why (a budget's refusal, terminating).
         left: String,
     },
+    /// The Node runs pods the drain's options do not let it move
+    /// (kubectl's refusals, before anything was evicted).
+    #[error("node {node} cannot be drained: {reasons}")]
+    DrainRefused {
+        /// The Node.
+        node: String,
+        /// kubectl's words, `; `-separated.
+        reasons: String,
+    },
     /// Terraform asked the provider to stop during a wait.
     #[error("stopped during {what} after {} (Terraform asked the provider to stop)", crate::wait::format(*after))]
     Stopped {

@@ -25,5 +25,6 @@ pub mod objects;
 
 pub use apply::{Discovered, Placement, apply_request, apply_request_at, placement_in};
 pub use client::{Client, Timeouts};
+pub use drain::DrainOptions;
 pub use error::Error;
 pub use kubeconfig::{Kubeconfig, KubeconfigError};

@@ -172,6 +172,29 @@ fn a_cluster_rolls_upgrades_one_node_at_a_time_and_rolls_back_a_failed_one() {
     let at: Vec<usize> = order.iter().map(|s| plan.find(s).unwrap_or_else(|| panic!("{s} in {plan}"))).collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "{plan}");
 
+    // Without drain_ignore_daemonsets, cp-1's drain refuses as kubectl
+    // does (kube-proxy runs on every node), before evicting anything: the
+    // apply fails naming the pods, nothing rebooted, cp-1 uncordoned.
+    let strict = config(&sim.ips, "v1.14.0", 2, snaps).replace(
+        "    drain_timeout     = \"1m\"\n",
+        "    drain_timeout     = \"1m\"\n    drain_ignore_daemonsets = false\n",
+    );
+    ws.write_config(&strict);
+    let boots: Vec<u64> = (0..5).map(|i| sim.c().boot_id(i).unwrap()).collect();
+    let out = ws.expect(1, &["apply", "-no-color", "-auto-approve"]);
+    let words = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains(
+            "cannot delete DaemonSet-managed Pods (set drain_ignore_daemonsets to ignore): kube-system/kube-proxy-"
+        ),
+        "{out}"
+    );
+    assert!(words.contains("stopped at node cp-1"), "{out}");
+    assert_eq!((0..5).map(|i| sim.c().boot_id(i).unwrap()).collect::<Vec<_>>(), boots, "nothing rebooted");
+    assert!(!sim.c().unschedulable(0).unwrap(), "cp-1 uncordoned");
+    assert!(node_versions(&ws).iter().all(|(_, v)| v == "v1.13.9"));
+    ws.write_config(&config(&sim.ips, "v1.14.0", 2, snaps));
+
     let before = sim.c().events().len();
     let vip_before = sim.c().vip_events().len();
     let (held_by_down, longest_free) = while_applying(&ws, &sim, vip);
@@ -188,11 +211,12 @@ fn a_cluster_rolls_upgrades_one_node_at_a_time_and_rolls_back_a_failed_one() {
     assert_eq!(most, 1, "never two control planes down: {events:?}");
     assert_eq!(went_down, ips, "control planes first, in order, then the workers: {events:?}");
     assert!(node_versions(&ws).iter().all(|(_, v)| v == "v1.14.0"));
-    let files: Vec<_> = std::fs::read_dir(snaps).unwrap().map(|e| e.unwrap().path()).collect();
-    assert_eq!(files.len(), 1, "{files:?}");
+    let mut files: Vec<_> = std::fs::read_dir(snaps).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "one snapshot per apply that restarts a control plane: {files:?}");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777, 0o600);
-    let status = crate::etcd_real::etcdutl_status(&etcd, &files[0]);
+    let status = crate::etcd_real::etcdutl_status(&etcd, &files[1]);
     assert!(status["totalKey"].as_i64().unwrap_or(0) > 0, "etcdutl reads the snapshot: {status}");
     ws.plan_exit(0);
 

@@ -30,6 +30,8 @@ pub struct Policy {
     pub drain: bool,
     /// How long a drain may take.
     pub drain_timeout: Duration,
+    /// DaemonSet and emptyDir pods.
+    pub drain_options: crate::kubernetes::DrainOptions,
     /// Roll a node that fails its gate back.
     pub rollback: bool,
     /// Where snapshots go.
@@ -391,7 +393,7 @@ impl Rollout {
         if upgrade.is_some() && from != self.talos_version {
             let drain = if self.policy.drain && minor(&from) >= 13 {
                 let kube = self.kube(nodes, Some(&m.address)).map_err(|e| (Some(now(&from)), StepError::NoKube(e)))?;
-                Some(Drain { kube, timeout: self.policy.drain_timeout })
+                Some(Drain { kube, timeout: self.policy.drain_timeout, options: self.policy.drain_options })
             } else {
                 None
             };

@@ -102,6 +102,16 @@ PodDisruptionBudgets; DaemonSet and mirror pods stay). Not set: `true`.",
                 "How long the evictions of one node may take; the rollout stops (the node uncordoned) when they do \
 not finish. Not set: `\"5m\"`, as talosctl.",
             ),
+            Attribute::bool("drain_ignore_daemonsets").optional().description(
+                "Leave DaemonSet pods on the node during the drain (they cannot move; talosctl does the same). \
+`false`: a node that runs any refuses to drain, naming them, as `kubectl drain` without `--ignore-daemonsets` \
+(and since nearly every cluster runs DaemonSets, such as kube-proxy, nearly always). Not set: `true`.",
+            ),
+            Attribute::bool("drain_delete_emptydir_data").optional().description(
+                "Evict pods with `emptyDir` volumes, whose data is lost (talosctl does the same). `false`: a node \
+that runs any refuses to drain before anything is evicted, naming them, as `kubectl drain` without \
+`--delete-emptydir-data`. Not set: `true`.",
+            ),
             Attribute::bool("rollback_on_failure").optional().description(
                 "When an upgraded node does not pass its health gate, boot its previous Talos image again \
 (`talosctl rollback`) before stopping the rollout. Not set: `true`.",

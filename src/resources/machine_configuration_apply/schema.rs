@@ -81,6 +81,16 @@ plane, else from `endpoint`. Not set: `true`.",
                 "How long the evictions may take (PodDisruptionBudgets are respected); the upgrade fails, with the \
 Node uncordoned, when they do not finish. Not set: `\"5m\"`, as talosctl.",
             ),
+            Attribute::bool("drain_ignore_daemonsets").optional().description(
+                "Leave DaemonSet pods on the node during the drain (they cannot move; talosctl does the same). \
+`false`: a node that runs any refuses to drain, naming them, as `kubectl drain` without `--ignore-daemonsets` \
+(and since nearly every cluster runs DaemonSets, such as kube-proxy, nearly always). Not set: `true`.",
+            ),
+            Attribute::bool("drain_delete_emptydir_data").optional().description(
+                "Evict pods with `emptyDir` volumes, whose data is lost (talosctl does the same). `false`: a node \
+that runs any refuses to drain before anything is evicted, naming them, as `kubectl drain` without \
+`--delete-emptydir-data`. Not set: `true`.",
+            ),
             Attribute::string("reboot_mode").optional().description(
                 "`\"default\"` (kexec where the platform allows it) or `\"powercycle\"`. Not set: `\"default\"`.",
             ),

@@ -71,6 +71,8 @@ pub struct Policy {
     pub drain: bool,
     /// How long the drain may take.
     pub drain_timeout: Duration,
+    /// DaemonSet and emptyDir pods.
+    pub drain_options: crate::kubernetes::DrainOptions,
     /// `default` (kexec) or `powercycle`.
     pub reboot_mode: RebootMode,
 }
@@ -86,6 +88,10 @@ impl Policy {
                 .as_str()
                 .and_then(|s| parse_duration(s).ok())
                 .unwrap_or(Duration::from_secs(300)),
+            drain_options: crate::kubernetes::DrainOptions {
+                ignore_daemonsets: u.attr("drain_ignore_daemonsets").as_bool().unwrap_or(true),
+                delete_emptydir_data: u.attr("drain_delete_emptydir_data").as_bool().unwrap_or(true),
+            },
             reboot_mode: match u.attr("reboot_mode").as_str() {
                 Some("powercycle") => RebootMode::Powercycle,
                 _ => RebootMode::Default,
@@ -286,7 +292,7 @@ start (it decides whether and how the node is drained). Run apply again once the
     let cp = control_plane(text);
     let drain = match (policy.drain, minor(&from) >= 13) {
         (true, true) => match kube_client(args, cp).await {
-            Ok(kube) => Some(Drain { kube, timeout: policy.drain_timeout }),
+            Ok(kube) => Some(Drain { kube, timeout: policy.drain_timeout, options: policy.drain_options }),
             Err(d) => {
                 record(resp, Value::string(from));
                 return resp.diags.push(d);

@@ -441,7 +441,8 @@ fn a_cluster_upgrades_kubernetes_and_scales_with_etcd_in_step() {
 /// The oldest Terraform we support plans and applies the cluster too:
 /// create one control plane and two workers (the lab's workload has a
 /// budget of one pod that a single worker's drain could never honour),
-/// upgrade all three, re-plan empty.
+/// upgrade all three, upgrade Kubernetes, remove a worker, import the
+/// cluster again; every apply re-plans empty.
 #[test]
 fn a_cluster_upgrades_on_terraform_1_0_3() {
     let Some(tf) = crate::support::terraform::terraform_1_0_3() else { return };
@@ -463,6 +464,25 @@ fn a_cluster_upgrades_on_terraform_1_0_3() {
     for i in 0..3 {
         assert_eq!(sim.c().version(i).unwrap(), "v1.14.0");
     }
+    ws.plan_exit(0);
+
+    let v14 = |workers: &[usize], k8s: &str| scaled(&sim.ips, 1, workers, k8s).replace("\"v1.13.9\"", "\"v1.14.0\"");
+    ws.write_config(&v14(&[1, 2], "1.34.0"));
+    assert!(ws.plan_exit(2).contains("1. Kubernetes v1.33.1 → v1.34.0 (upgrade-k8s"));
+    ws.apply();
+    assert!(kubelets(&ws).iter().all(|v| v == "v1.34.0"), "{:?}", kubelets(&ws));
+    ws.plan_exit(0);
+
+    ws.write_config(&v14(&[1], "1.34.0"));
+    assert!(ws.plan_exit(2).contains("n-2: remove"));
+    ws.apply();
+    assert_eq!(sim.c().phase(2).unwrap(), Phase::Off, "n-2 was reset and powered off");
+    ws.plan_exit(0);
+
+    ws.ok(&["state", "rm", "proxtalos_cluster.this"]);
+    let id = format!("scaling/n-0={}/n-1={}", sim.ips[0], sim.ips[1]);
+    ws.ok(&["import", "-no-color", "proxtalos_cluster.this", &id]);
+    ws.apply();
     ws.plan_exit(0);
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
 }

@@ -521,3 +521,42 @@ fn a_running_cluster_is_imported_from_its_nodes() {
     assert_eq!(boots, after, "the import rebooted nothing");
     ws.plan_exit(0);
 }
+
+/// A create that stops part-way (the kubelet of the installed image never
+/// gets healthy, so the first gate times out) leaves the object tainted;
+/// with `on_destroy.reset` the replacement would reset every node, and the
+/// plan says so on `on_destroy.reset`. After `terraform untaint` the nodes
+/// are the cluster's again and nothing is replaced or reset.
+#[test]
+fn a_create_that_stopped_part_way_is_not_reset_silently() {
+    let tf = tf();
+    let sim = Sim::start("v1.13.9", 85, 2);
+    let bin = build_provider("bin", "terraform-provider-proxtalos");
+    let ws = Workspace::new(&tf, "registry.terraform.io/proxtalos/proxtalos", &bin);
+    let hcl = scaled(&sim.ips, 1, &[1], "1.33.1")
+        .replace("    health_timeout     = \"30s\"\n", "    health_timeout     = \"3s\"\n")
+        .replace(
+            "  timeouts {\n    create = \"3m\"",
+            "  on_destroy {\n    reset = true\n  }\n  timeouts {\n    create = \"20s\"",
+        );
+    assert!(hcl.contains("reset = true") && hcl.contains("\"3s\""), "{hcl}");
+    ws.write_config(&hcl);
+    ws.init();
+    sim.c().fail_image("ghcr.io/siderolabs/installer:v1.13.9", ImageFault::KubeletUnhealthy);
+    ws.expect(1, &["apply", "-no-color", "-auto-approve"]);
+    sim.c().fail_image("ghcr.io/siderolabs/installer:v1.13.9", ImageFault::None);
+    let boots: Vec<u64> = (0..2).map(|i| sim.c().boot_id(i).unwrap()).collect();
+
+    let plan = ws.plan_exit(2);
+    let words = plan.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.contains("tainted"), "{plan}");
+    assert!(words.contains("Nodes of cluster scaling already run it"), "{plan}");
+    assert!(words.contains("terraform untaint"), "{plan}");
+
+    ws.ok(&["untaint", "proxtalos_cluster.this"]);
+    let plan = ws.run(&["plan", "-no-color", "-detailed-exitcode"]);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(!text.contains("must be replaced"), "{text}");
+    assert_eq!((0..2).map(|i| sim.c().boot_id(i).unwrap()).collect::<Vec<_>>(), boots, "no node was reset");
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+}

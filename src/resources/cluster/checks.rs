@@ -151,3 +151,39 @@ control_plane_patches), a load balancer, or a control plane that stays, and appl
         );
     }
 }
+
+/// A create whose nodes already run this cluster (they answer with its
+/// credentials) follows a create that stopped part-way: Terraform marked
+/// that one tainted and plans to replace it, and with `on_destroy.reset`
+/// the replacement's destroy resets every node before the create starts
+/// again from blank disks. The plan says so, with the way to continue
+/// instead. (Without reset, the replacement only forgets the old object
+/// and the create adopts the nodes.)
+pub(super) async fn warn_tainted_reset(
+    creds: &crate::talos::client_config::ClientConfiguration,
+    members: &[Member],
+    cluster: &str,
+    diags: &mut Diagnostics,
+) {
+    let answers = futures_util::future::join_all(members.iter().map(|m| async move {
+        let a = super::ops::args(creds, &m.address);
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(5), super::ops::observe(&a)).await;
+        matches!(seen, Ok(Ok((_, Some(_))))).then(|| m.name.clone())
+    }))
+    .await;
+    let ours: Vec<String> = answers.into_iter().flatten().collect();
+    if ours.is_empty() {
+        return;
+    }
+    diags.warning_at(
+        AttributePath::attr("on_destroy").and_attr("reset"),
+        format!("Nodes of cluster {cluster} already run it"),
+        format!(
+            "{} already answer with this cluster's credentials and run a configuration: an earlier create probably \
+stopped part-way, and Terraform replaces that (tainted) object. With on_destroy.reset the replacement first resets \
+every node, wiping it, and the create starts over. To continue the earlier create instead, run `terraform untaint` \
+on this resource and apply again.",
+            ours.join(", ")
+        ),
+    );
+}

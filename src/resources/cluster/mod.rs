@@ -540,6 +540,13 @@ impl Resource<ProxtalosData> for Cluster {
         let snapshots = !req.config.attr("rollout").attr("etcd_snapshot_dir").is_null();
         let dir = req.config.attr("rollout").attr("etcd_snapshot_dir").as_str().map(str::to_string);
         checks::versions_go_together(&d, &prior, &mut resp.diags);
+        if create
+            && req.config.attr("on_destroy").attr("reset").as_bool() == Some(true)
+            && let Ok(creds) = creds_of(&req.config)
+        {
+            let name = req.config.attr("cluster_name").as_str().unwrap_or("?");
+            checks::warn_tainted_reset(&creds, &d.members, name, &mut resp.diags).await;
+        }
         let lines = if create {
             let all: Vec<&str> = d.members.iter().map(|m| m.name.as_str()).collect();
             let first = d.members.iter().find(|m| m.role == Role::ControlPlane).map_or("?", |m| m.name.as_str());

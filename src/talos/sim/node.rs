@@ -102,15 +102,15 @@ impl State {
     /// boots, as Talos installs from it in maintenance mode
     /// (`internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_sequencer_tasks.go`
     /// `Install`); without one, Talos's default: the running version.
-    pub fn install_running(&mut self) {
+    /// `fault` says how an image behaves (a test's `fail_image`).
+    pub fn install_running(&mut self, fault: impl Fn(&str) -> ImageFault) {
         let configured = self.config.as_ref().and_then(|c| c.install_image.clone());
-        let image = match configured.as_deref().and_then(|r| super::machine::installer_tag(r).map(|t| (r, t))) {
-            Some((reference, version)) => Image { reference: reference.to_string(), version, fault: ImageFault::None },
-            None => {
-                let version = self.version.clone();
-                Image { reference: format!("ghcr.io/siderolabs/installer:{version}"), version, fault: ImageFault::None }
-            }
-        };
+        let (reference, version) =
+            match configured.as_deref().and_then(|r| super::machine::installer_tag(r).map(|t| (r, t))) {
+                Some((reference, version)) => (reference.to_string(), version),
+                None => (format!("ghcr.io/siderolabs/installer:{}", self.version), self.version.clone()),
+            };
+        let image = Image { fault: fault(&reference), reference, version };
         self.slots.install(image);
         self.installed = true;
     }
@@ -569,12 +569,14 @@ impl Node {
             _ = tokio::time::sleep(self.delay(|d| d.install)) => {}
         }
         {
+            let shared = self.shared.upgrade();
+            let fault = |reference: &str| shared.as_ref().map(|s| s.image_fault(reference)).unwrap_or_default();
             let mut st = self.state();
             // Powered off meanwhile: the install never finished.
             if st.phase != Phase::Installing {
                 return;
             }
-            st.install_running();
+            st.install_running(fault);
         }
         self.reboot().await;
     }

@@ -185,10 +185,7 @@ fn policy(config: &Value) -> Policy {
         health_timeout: dur("health_timeout", 600),
         drain: r.attr("drain").as_bool().unwrap_or(true),
         drain_timeout: dur("drain_timeout", 300),
-        drain_options: crate::kubernetes::DrainOptions {
-            ignore_daemonsets: r.attr("drain_ignore_daemonsets").as_bool().unwrap_or(true),
-            delete_emptydir_data: r.attr("drain_delete_emptydir_data").as_bool().unwrap_or(true),
-        },
+        drain_options: crate::resources::shared::talos_node::drain_options(&r),
         rollback: r.attr("rollback_on_failure").as_bool().unwrap_or(true),
         snapshot_dir: r.attr("etcd_snapshot_dir").as_str().map(std::path::PathBuf::from),
         snapshot_keep: num("etcd_snapshot_keep", 5),

@@ -174,6 +174,19 @@ impl Rollout {
         kubernetes::Client::new(&kc, kubernetes::Timeouts::default()).ok()
     }
 
+    /// The health gate for `want`, from `kube` and at the cluster
+    /// endpoint, within `limit`.
+    async fn gate(
+        &self,
+        nodes: &BTreeMap<String, Status>,
+        kube: Option<&kubernetes::Client>,
+        want: &Expect,
+        limit: Duration,
+        until: &Until,
+    ) -> Result<(), OpError> {
+        ops::gate(&self.creds, kube, self.endpoint(nodes).as_ref(), want, limit, until).await
+    }
+
     /// The gate's view of the cluster: the recorded members plus `joining`.
     fn expect(
         &self,
@@ -313,16 +326,9 @@ impl Rollout {
                 let status = Status::of(m, &version, text);
                 let kube = self.kube(nodes, None).ok();
                 let want = self.expect(nodes, joining, Some((m.address.clone(), self.talos_version.clone())), kubelet);
-                ops::gate(
-                    &self.creds,
-                    kube.as_ref(),
-                    self.endpoint(nodes).as_ref(),
-                    &want,
-                    self.policy.health_timeout,
-                    until,
-                )
-                .await
-                .map_err(|e| (Some(status.clone()), e.into()))?;
+                self.gate(nodes, kube.as_ref(), &want, self.policy.health_timeout, until)
+                    .await
+                    .map_err(|e| (Some(status.clone()), e.into()))?;
                 Ok(Some((name.clone(), status)))
             }
             Step::Change { name, role, upgrade, config } => {
@@ -347,16 +353,9 @@ impl Rollout {
                 rest.remove(name);
                 let want = self.expect(&rest, &[], None, kubelet);
                 let kube = self.kube(&rest, None).ok();
-                ops::gate(
-                    &self.creds,
-                    kube.as_ref(),
-                    self.endpoint(nodes).as_ref(),
-                    &want,
-                    self.policy.health_timeout,
-                    until,
-                )
-                .await
-                .map_err(|e| (None, e.into()))?;
+                self.gate(nodes, kube.as_ref(), &want, self.policy.health_timeout, until)
+                    .await
+                    .map_err(|e| (None, e.into()))?;
                 Ok(None)
             }
         }
@@ -411,16 +410,9 @@ impl Rollout {
             let gated = match upgraded {
                 Ok(_) => {
                     let kube = self.kube(nodes, None).ok();
-                    ops::gate(
-                        &self.creds,
-                        kube.as_ref(),
-                        self.endpoint(nodes).as_ref(),
-                        &want,
-                        self.policy.health_timeout,
-                        until,
-                    )
-                    .await
-                    .map_err(StepError::from)
+                    self.gate(nodes, kube.as_ref(), &want, self.policy.health_timeout, until)
+                        .await
+                        .map_err(StepError::from)
                 }
                 Err(e) => Err(StepError::from(e)),
             };
@@ -430,7 +422,7 @@ impl Rollout {
             return Ok((m.name.clone(), now(&self.talos_version)));
         }
         let kube = self.kube(nodes, None).ok();
-        ops::gate(&self.creds, kube.as_ref(), self.endpoint(nodes).as_ref(), &want, self.policy.health_timeout, until)
+        self.gate(nodes, kube.as_ref(), &want, self.policy.health_timeout, until)
             .await
             .map_err(|e| (Some(now(&from)), e.into()))?;
         Ok((m.name.clone(), now(&from)))
@@ -495,8 +487,7 @@ impl Rollout {
             }
         }
         let want = self.expect(nodes, &[], None, to);
-        ops::gate(&self.creds, Some(&kube), self.endpoint(nodes).as_ref(), &want, self.policy.health_timeout, until)
-            .await?;
+        self.gate(nodes, Some(&kube), &want, self.policy.health_timeout, until).await?;
         Ok(())
     }
 
@@ -544,7 +535,7 @@ impl Rollout {
         let kube = self.kube(nodes, None).map_err(|e| fail("health", None, StepError::NoKube(e)))?;
         let want = self.expect(nodes, &[], None, &self.kubernetes.1);
         let left = until.deadline.saturating_duration_since(tokio::time::Instant::now());
-        ops::gate(&self.creds, Some(&kube), self.endpoint(nodes).as_ref(), &want, left, until)
+        self.gate(nodes, Some(&kube), &want, left, until)
             .await
             .map_err(|e| fail("wait until the cluster is healthy", None, e.into()))
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::plugin::timeouts::{self, Operation};
 use crate::plugin::{Attribute, NestedBlock, Nesting, Schema, Type};
 use crate::resources::shared::talos_model::machine_secrets_type;
-use crate::resources::shared::talos_node::client_attr;
+use crate::resources::shared::talos_node::{client_attr, drain_option_attrs};
 
 /// Default create timeout: every node installed, bootstrap, health.
 pub const CREATE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -85,7 +85,7 @@ fn rollout_block() -> NestedBlock {
         "rollout",
         Nesting::Single,
         "How changes are rolled out.",
-        vec![
+        [
             Attribute::number("worker_parallelism").optional().description(
                 "How many workers change at once (a batch; each batch passes its health gate before the next). \
 Control planes always go one at a time. Not set: `1`.",
@@ -102,16 +102,6 @@ PodDisruptionBudgets; DaemonSet and mirror pods stay). Not set: `true`.",
                 "How long the evictions of one node may take; the rollout stops (the node uncordoned) when they do \
 not finish. Not set: `\"5m\"`, as talosctl.",
             ),
-            Attribute::bool("drain_ignore_daemonsets").optional().description(
-                "Leave DaemonSet pods on the node during the drain (they cannot move; talosctl does the same). \
-`false`: a node that runs any refuses to drain, naming them, as `kubectl drain` without `--ignore-daemonsets` \
-(and since nearly every cluster runs DaemonSets, such as kube-proxy, nearly always). Not set: `true`.",
-            ),
-            Attribute::bool("drain_delete_emptydir_data").optional().description(
-                "Evict pods with `emptyDir` volumes, whose data is lost (talosctl does the same). `false`: a node \
-that runs any refuses to drain before anything is evicted, naming them, as `kubectl drain` without \
-`--delete-emptydir-data`. Not set: `true`.",
-            ),
             Attribute::bool("rollback_on_failure").optional().description(
                 "When an upgraded node does not pass its health gate, boot its previous Talos image again \
 (`talosctl rollback`) before stopping the rollout. Not set: `true`.",
@@ -125,7 +115,10 @@ from a healthy control plane and written there as `<cluster>-<UTC time>.snapshot
                 "How many snapshots of this cluster to keep in `etcd_snapshot_dir` (the oldest are removed). Not \
 set: `5`.",
             ),
-        ],
+        ]
+        .into_iter()
+        .chain(drain_option_attrs())
+        .collect(),
     )
 }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::plugin::timeouts::{self, Operation};
 use crate::plugin::{Attribute, NestedBlock, Nesting, Schema};
-use crate::resources::shared::talos_node::{client_attr, endpoint_attr, node_attr};
+use crate::resources::shared::talos_node::{client_attr, drain_option_attrs, endpoint_attr, node_attr};
 
 /// Default create timeout: install and reboot included.
 pub const CREATE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
@@ -71,7 +71,7 @@ fn upgrade_block() -> NestedBlock {
         "upgrade",
         Nesting::Single,
         "How an in-place upgrade (see `talos_version`) treats the node.",
-        vec![
+        [
             Attribute::bool("drain").optional().description(
                 "Cordon and drain the Node before rebooting it into the new version (Talos ≥ v1.13, where the \
 client drains; older Talos drains itself). The Kubernetes credentials come from the node when it is a control \
@@ -81,20 +81,13 @@ plane, else from `endpoint`. Not set: `true`.",
                 "How long the evictions may take (PodDisruptionBudgets are respected); the upgrade fails, with the \
 Node uncordoned, when they do not finish. Not set: `\"5m\"`, as talosctl.",
             ),
-            Attribute::bool("drain_ignore_daemonsets").optional().description(
-                "Leave DaemonSet pods on the node during the drain (they cannot move; talosctl does the same). \
-`false`: a node that runs any refuses to drain, naming them, as `kubectl drain` without `--ignore-daemonsets` \
-(and since nearly every cluster runs DaemonSets, such as kube-proxy, nearly always). Not set: `true`.",
-            ),
-            Attribute::bool("drain_delete_emptydir_data").optional().description(
-                "Evict pods with `emptyDir` volumes, whose data is lost (talosctl does the same). `false`: a node \
-that runs any refuses to drain before anything is evicted, naming them, as `kubectl drain` without \
-`--delete-emptydir-data`. Not set: `true`.",
-            ),
             Attribute::string("reboot_mode").optional().description(
                 "`\"default\"` (kexec where the platform allows it) or `\"powercycle\"`. Not set: `\"default\"`.",
             ),
-        ],
+        ]
+        .into_iter()
+        .chain(drain_option_attrs())
+        .collect(),
     )
 }
 

@@ -94,6 +94,32 @@ impl NodeArgs {
     }
 }
 
+/// The drain's kubectl choices, as attributes of an upgrade policy block
+/// (`drain_ignore_daemonsets`, `drain_delete_emptydir_data`).
+pub fn drain_option_attrs() -> [Attribute; 2] {
+    [
+        Attribute::bool("drain_ignore_daemonsets").optional().description(
+            "Leave DaemonSet pods on the node during the drain (they cannot move; talosctl does the same). \
+`false`: a node that runs any refuses to drain, naming them, as `kubectl drain` without `--ignore-daemonsets` \
+(and since nearly every cluster runs DaemonSets, such as kube-proxy, nearly always). Not set: `true`.",
+        ),
+        Attribute::bool("drain_delete_emptydir_data").optional().description(
+            "Evict pods with `emptyDir` volumes, whose data is lost (talosctl does the same). `false`: a node that \
+runs any refuses to drain before anything is evicted, naming them, as `kubectl drain` without \
+`--delete-emptydir-data`. Not set: `true`.",
+        ),
+    ]
+}
+
+/// The drain's kubectl choices from a policy block (see
+/// [`drain_option_attrs`]).
+pub fn drain_options(block: &Value) -> crate::kubernetes::DrainOptions {
+    crate::kubernetes::DrainOptions {
+        ignore_daemonsets: block.attr("drain_ignore_daemonsets").as_bool().unwrap_or(true),
+        delete_emptydir_data: block.attr("drain_delete_emptydir_data").as_bool().unwrap_or(true),
+    }
+}
+
 /// Checks a `node` or `endpoint` address at validate time.
 pub fn check_address(v: &Value, name: &str, diags: &mut crate::plugin::Diagnostics) {
     if let Some(s) = v.attr(name).as_str() {

@@ -185,7 +185,7 @@ fn policy(config: &Value) -> Policy {
         health_timeout: dur("health_timeout", 600),
         drain: r.attr("drain").as_bool().unwrap_or(true),
         drain_timeout: dur("drain_timeout", 300),
-        drain_options: crate::resources::shared::talos_node::drain_options(&r),
+        drain_options: crate::resources::shared::talos_node::drain_options(r),
         rollback: r.attr("rollback_on_failure").as_bool().unwrap_or(true),
         snapshot_dir: r.attr("etcd_snapshot_dir").as_str().map(std::path::PathBuf::from),
         snapshot_keep: num("etcd_snapshot_keep", 5),

@@ -88,7 +88,7 @@ impl Policy {
                 .as_str()
                 .and_then(|s| parse_duration(s).ok())
                 .unwrap_or(Duration::from_secs(300)),
-            drain_options: crate::resources::shared::talos_node::drain_options(&u),
+            drain_options: crate::resources::shared::talos_node::drain_options(u),
             reboot_mode: match u.attr("reboot_mode").as_str() {
                 Some("powercycle") => RebootMode::Powercycle,
                 _ => RebootMode::Default,

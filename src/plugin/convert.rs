@@ -93,6 +93,27 @@ pub fn encode(v: &Value, ty: &Type, what: &str, diags: &mut Diagnostics) -> Opti
     }
 }
 
+/// A provider function's signature.
+pub fn function(f: &dyn super::Function) -> pb::Function {
+    let param = |p: super::Param| pb::function::Parameter {
+        name: p.name.to_string(),
+        r#type: p.ty.to_json_bytes(),
+        allow_null_value: false,
+        allow_unknown_values: false,
+        description: p.description.to_string(),
+        description_kind: pb::StringKind::Markdown as i32,
+    };
+    pb::Function {
+        parameters: f.params().into_iter().map(param).collect(),
+        variadic_parameter: None,
+        r#return: Some(pb::function::Return { r#type: f.returns().to_json_bytes() }),
+        summary: f.summary().to_string(),
+        description: f.description().to_string(),
+        description_kind: pb::StringKind::Markdown as i32,
+        deprecation_message: String::new(),
+    }
+}
+
 /// A schema to the wire.
 pub fn schema(s: &Schema) -> pb::Schema {
     pb::Schema { version: s.version, block: Some(block(&s.block)) }

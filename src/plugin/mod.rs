@@ -13,6 +13,7 @@ pub mod codec;
 pub mod convert;
 pub mod diag;
 pub mod docs;
+pub mod function;
 pub mod lifecycle;
 pub mod log;
 pub mod plan;
@@ -25,6 +26,7 @@ pub mod timeouts;
 pub mod value;
 
 pub use diag::{AttributePath, Diagnostic, Diagnostics};
+pub use function::{Function, FunctionError, Param};
 pub use resource::*;
 pub use schema::{Attribute, Block, IdentityAttribute, IdentitySchema, NestedBlock, Nesting, PlanModifier, Schema};
 pub use value::{Number, Type, Value};

@@ -74,6 +74,11 @@ pub trait Provider: Send + Sync + 'static {
     fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource<Self::Data>>> {
         Vec::new()
     }
+
+    /// Provider functions (protocol 6.5).
+    fn functions(&self) -> Vec<Arc<dyn super::Function>> {
+        Vec::new()
+    }
 }
 
 /// A state upgrader from one prior schema version straight to the current

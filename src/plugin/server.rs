@@ -87,6 +87,7 @@ pub struct ProviderServer<P: Provider> {
     resources: Registry<Arc<dyn Resource<P::Data>>, ResourceEntry<P::Data>>,
     data_sources: Registry<Arc<dyn DataSource<P::Data>>, DataSourceEntry<P::Data>>,
     ephemerals: Registry<Arc<dyn EphemeralResource<P::Data>>, EphemeralEntry<P::Data>>,
+    functions: std::collections::BTreeMap<&'static str, Arc<dyn super::Function>>,
     schema_response: OnceLock<pb::get_provider_schema::Response>,
     data: OnceLock<Arc<P::Data>>,
     stop_tx: crate::wait::StopSender,
@@ -100,6 +101,7 @@ impl<P: Provider> ProviderServer<P> {
         let data_sources = provider.data_sources().into_iter().map(|imp| (imp.type_name(), Lazy::new(imp))).collect();
         let ephemerals =
             provider.ephemeral_resources().into_iter().map(|imp| (imp.type_name(), Lazy::new(imp))).collect();
+        let functions = provider.functions().into_iter().map(|f| (f.name(), f)).collect();
         let (stop_tx, stop) = StopSignal::new();
         ProviderServer {
             provider,
@@ -107,6 +109,7 @@ impl<P: Provider> ProviderServer<P> {
             resources,
             data_sources,
             ephemerals,
+            functions,
             schema_response: OnceLock::new(),
             data: OnceLock::new(),
             stop_tx,
@@ -137,10 +140,15 @@ impl<P: Provider> ProviderServer<P> {
                 .iter()
                 .map(|(k, e)| (k.to_string(), convert::schema(&e.get(ephemeral_entry).schema)))
                 .collect(),
+            functions: self.function_signatures(),
             diagnostics: Vec::new(),
             provider_meta: None,
             server_capabilities: Some(capabilities()),
         })
+    }
+
+    fn function_signatures(&self) -> HashMap<String, pb::Function> {
+        self.functions.iter().map(|(k, f)| (k.to_string(), convert::function(f.as_ref()))).collect()
     }
 
     fn context(&self, diags: &mut Diagnostics) -> Option<Context<P::Data>> {
@@ -212,6 +220,30 @@ impl<P: Provider> ProviderServer<P> {
 /// What we advertise. Only what we serve: schema caching, destroy planning
 /// (so ModifyPlan can warn on destroy). Not move_resource_state, not
 /// generate_resource_config.
+/// Decodes the arguments as the parameters' types, calls, encodes.
+fn call(f: &dyn super::Function, arguments: &[pb::DynamicValue]) -> Result<pb::DynamicValue, super::FunctionError> {
+    let params = f.params();
+    if arguments.len() != params.len() {
+        return Err(super::FunctionError {
+            text: format!("{} takes {} arguments, not {}.", f.name(), params.len(), arguments.len()),
+            argument: None,
+        });
+    }
+    let mut args = Vec::with_capacity(params.len());
+    for (i, (dv, p)) in arguments.iter().zip(&params).enumerate() {
+        let v = super::codec::decode_msgpack(&dv.msgpack, &p.ty)
+            .map_err(|e| super::FunctionError::argument(i, format!("{}: cannot decode the argument: {e}", p.name)))?;
+        if !v.is_fully_known() || v.is_null() {
+            return Err(super::FunctionError::argument(i, format!("{} must be known and not null.", p.name)));
+        }
+        args.push(v);
+    }
+    let out = f.call(&args)?;
+    let msgpack = super::codec::encode_msgpack(&out, &f.returns())
+        .map_err(|e| super::FunctionError { text: format!("cannot encode the result: {e}"), argument: None })?;
+    Ok(pb::DynamicValue { msgpack, json: Vec::new() })
+}
+
 fn capabilities() -> pb::ServerCapabilities {
     pb::ServerCapabilities {
         plan_destroy: true,
@@ -252,6 +284,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
             data_sources: names(self.data_sources.keys().collect()),
             resources: names(self.resources.keys().collect()),
             ephemeral_resources: names(self.ephemerals.keys().collect()),
+            functions: self.functions.keys().map(|k| pb::get_metadata::FunctionName { name: k.to_string() }).collect(),
         }))
     }
 
@@ -657,7 +690,33 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
 
     #[instrument(skip_all, fields(rpc = "GetFunctions"))]
     async fn get_functions(&self, _r: Request<pb::get_functions::Request>) -> Rpc<pb::get_functions::Response> {
-        Ok(Response::new(pb::get_functions::Response { diagnostics: Vec::new() }))
+        Ok(Response::new(pb::get_functions::Response {
+            functions: self.function_signatures(),
+            diagnostics: Vec::new(),
+        }))
+    }
+
+    #[instrument(skip_all, fields(rpc = "CallFunction", name = %r.get_ref().name))]
+    async fn call_function(&self, r: Request<pb::call_function::Request>) -> Rpc<pb::call_function::Response> {
+        let req = r.into_inner();
+        let answer = match self.functions.get(req.name.as_str()) {
+            Some(f) => call(f.as_ref(), &req.arguments),
+            None => Err(super::FunctionError {
+                text: format!("This provider has no function {:?}.", req.name),
+                argument: None,
+            }),
+        };
+        Ok(Response::new(match answer {
+            Ok(result) => pb::call_function::Response { result: Some(result), error: None },
+            Err(e) => {
+                // The text names the argument's problem, never its value.
+                tracing::debug!(function = %req.name, argument = ?e.argument, "function call failed");
+                pb::call_function::Response {
+                    result: None,
+                    error: Some(pb::FunctionError { text: e.text, function_argument: e.argument.map(|i| i as i64) }),
+                }
+            }
+        }))
     }
 
     #[instrument(skip_all, fields(rpc = "StopProvider"))]

@@ -282,6 +282,10 @@ impl Provider for ProxtalosProvider {
     fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource<ProxtalosData>>> {
         crate::resources::ephemeral_resources()
     }
+
+    fn functions(&self) -> Vec<Arc<dyn crate::plugin::Function>> {
+        crate::resources::functions::all()
+    }
 }
 
 fn first_block(config: &Value) -> Option<&Value> {

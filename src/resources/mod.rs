@@ -14,6 +14,7 @@ pub mod client_configuration;
 pub mod cluster;
 pub mod cluster_health;
 pub mod cluster_kubeconfig;
+pub mod functions;
 pub mod image;
 pub mod machine_bootstrap;
 pub mod machine_configuration;

@@ -32,6 +32,7 @@ pub mod patch;
 pub mod pki;
 pub mod redact;
 pub mod schema;
+pub mod schematic;
 pub mod secrets;
 #[cfg(feature = "sim")]
 pub mod sim;

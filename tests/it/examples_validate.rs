@@ -14,9 +14,13 @@ use std::path::Path;
 
 use crate::support::terraform::{Terraform, Workspace, build_provider, example_dirs, terraforms};
 
+/// Ephemeral resources need Terraform 1.10, provider functions 1.8.
 fn supports(tf: &Terraform, dir: &Path) -> bool {
-    let ephemeral = dir.parent().and_then(|p| p.file_name()).is_some_and(|n| n == "ephemeral-resources");
-    !ephemeral || tf.at_least(1, 10)
+    match dir.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()) {
+        Some("ephemeral-resources") => tf.at_least(1, 10),
+        Some("functions") => tf.at_least(1, 8),
+        _ => true,
+    }
 }
 
 #[test]

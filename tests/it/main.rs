@@ -25,6 +25,7 @@ mod e2e_vm;
 mod etcd_real;
 mod examples_apply;
 mod examples_validate;
+mod functions;
 mod kube_lab;
 mod lab;
 mod process;

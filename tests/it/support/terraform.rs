@@ -199,6 +199,22 @@ impl Workspace {
         self.command(args).output().expect("run terraform")
     }
 
+    /// Runs a command with `input` on its stdin (`terraform console`);
+    /// returns stdout+stderr.
+    pub fn run_with_stdin(&self, args: &[&str], input: &str) -> String {
+        use std::io::Write as _;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run terraform");
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        let out = child.wait_with_output().expect("terraform output");
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    }
+
     /// Runs a command that must exit with `code`; returns stdout+stderr.
     pub fn expect(&self, code: i32, args: &[&str]) -> String {
         let out = self.run(args);

@@ -1,12 +1,14 @@
 //! Registry documentation generated from the provider's own schemas, in the
 //! layout both registries render (shared/design/release.md §6):
 //! `docs/index.md`, `docs/resources/<type>.md`, `docs/data-sources/`,
-//! `docs/ephemeral-resources/`, `docs/functions/`; `docs/guides/` is
+//! `docs/ephemeral-resources/`, `docs/actions/`, `docs/functions/`;
+//! `docs/guides/` is
 //! hand-written and left
 //! alone. Examples are included from `examples/provider/provider.tf`,
 //! `examples/resources/<name>/resource.tf` + `import.sh`,
 //! `examples/data-sources/<name>/data-source.tf` and
-//! `examples/ephemeral-resources/<name>/ephemeral-resource.tf` and
+//! `examples/ephemeral-resources/<name>/ephemeral-resource.tf`,
+//! `examples/actions/<name>/action.tf` and
 //! `examples/functions/<name>/function.tf`.
 //!
 //! Pages follow tfplugindocs' shape (frontmatter, title, description,
@@ -31,6 +33,8 @@ pub enum Kind {
     DataSource,
     /// Ephemeral resource.
     Ephemeral,
+    /// Action (its `config` block).
+    Action,
 }
 
 impl Kind {
@@ -39,6 +43,7 @@ impl Kind {
             Kind::Resource => "resources",
             Kind::DataSource => "data-sources",
             Kind::Ephemeral => "ephemeral-resources",
+            Kind::Action => "actions",
         }
     }
     fn title(self) -> &'static str {
@@ -46,6 +51,7 @@ impl Kind {
             Kind::Resource => "Resource",
             Kind::DataSource => "Data Source",
             Kind::Ephemeral => "Ephemeral Resource",
+            Kind::Action => "Action",
         }
     }
     fn example_file(self) -> &'static str {
@@ -53,6 +59,7 @@ impl Kind {
             Kind::Resource => "resource.tf",
             Kind::DataSource => "data-source.tf",
             Kind::Ephemeral => "ephemeral-resource.tf",
+            Kind::Action => "action.tf",
         }
     }
 }
@@ -67,6 +74,7 @@ pub fn render<P: Provider>(provider: &P, examples: &Path) -> Result<BTreeMap<Pat
     objects.extend(provider.resources().iter().map(|r| (Kind::Resource, r.type_name(), r.schema())));
     objects.extend(provider.data_sources().iter().map(|r| (Kind::DataSource, r.type_name(), r.schema())));
     objects.extend(provider.ephemeral_resources().iter().map(|r| (Kind::Ephemeral, r.type_name(), r.schema())));
+    objects.extend(provider.actions().iter().map(|a| (Kind::Action, a.type_name(), a.schema())));
 
     let pschema = provider.schema();
     problems.extend(pschema.check().into_iter().map(|p| format!("provider: {p}")));

@@ -9,6 +9,7 @@
 //! - [`server`]: the tonic service, one method per RPC (wire conversion).
 //! - [`serve`]: process hygiene: handshake, TLS, unix socket, signals, logging.
 
+pub mod action;
 pub mod codec;
 pub mod convert;
 pub mod diag;
@@ -25,6 +26,7 @@ pub mod server;
 pub mod timeouts;
 pub mod value;
 
+pub use action::{Action, Progress};
 pub use diag::{AttributePath, Diagnostic, Diagnostics};
 pub use function::{Function, FunctionError, Param};
 pub use resource::*;

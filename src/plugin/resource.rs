@@ -75,6 +75,11 @@ pub trait Provider: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Action types (protocol 6.10).
+    fn actions(&self) -> Vec<Arc<dyn super::Action<Self::Data>>> {
+        Vec::new()
+    }
+
     /// Provider functions (protocol 6.5).
     fn functions(&self) -> Vec<Arc<dyn super::Function>> {
         Vec::new()

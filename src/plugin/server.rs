@@ -80,6 +80,9 @@ fn ephemeral_entry<D: Send + Sync + 'static>(imp: Arc<dyn EphemeralResource<D>>)
 
 type Registry<I, E> = HashMap<&'static str, Lazy<I, E>>;
 
+/// An action type, shared with the task that runs an invocation.
+type ActionRef<D> = Arc<dyn super::Action<D>>;
+
 /// The tfplugin6 service for a [`Provider`].
 pub struct ProviderServer<P: Provider> {
     provider: P,
@@ -88,6 +91,7 @@ pub struct ProviderServer<P: Provider> {
     data_sources: Registry<Arc<dyn DataSource<P::Data>>, DataSourceEntry<P::Data>>,
     ephemerals: Registry<Arc<dyn EphemeralResource<P::Data>>, EphemeralEntry<P::Data>>,
     functions: std::collections::BTreeMap<&'static str, Arc<dyn super::Function>>,
+    actions: std::collections::BTreeMap<&'static str, ActionRef<P::Data>>,
     schema_response: OnceLock<pb::get_provider_schema::Response>,
     data: OnceLock<Arc<P::Data>>,
     stop_tx: crate::wait::StopSender,
@@ -102,6 +106,7 @@ impl<P: Provider> ProviderServer<P> {
         let ephemerals =
             provider.ephemeral_resources().into_iter().map(|imp| (imp.type_name(), Lazy::new(imp))).collect();
         let functions = provider.functions().into_iter().map(|f| (f.name(), f)).collect();
+        let actions = provider.actions().into_iter().map(|a| (a.type_name(), a)).collect();
         let (stop_tx, stop) = StopSignal::new();
         ProviderServer {
             provider,
@@ -110,6 +115,7 @@ impl<P: Provider> ProviderServer<P> {
             data_sources,
             ephemerals,
             functions,
+            actions,
             schema_response: OnceLock::new(),
             data: OnceLock::new(),
             stop_tx,
@@ -141,6 +147,11 @@ impl<P: Provider> ProviderServer<P> {
                 .map(|(k, e)| (k.to_string(), convert::schema(&e.get(ephemeral_entry).schema)))
                 .collect(),
             functions: self.function_signatures(),
+            action_schemas: self
+                .actions
+                .iter()
+                .map(|(k, a)| (k.to_string(), pb::ActionSchema { schema: Some(convert::schema(&a.schema())) }))
+                .collect(),
             diagnostics: Vec::new(),
             provider_meta: None,
             server_capabilities: Some(capabilities()),
@@ -149,6 +160,21 @@ impl<P: Provider> ProviderServer<P> {
 
     fn function_signatures(&self) -> HashMap<String, pb::Function> {
         self.functions.iter().map(|(k, f)| (k.to_string(), convert::function(f.as_ref()))).collect()
+    }
+
+    /// The action `name` and its decoded `config`.
+    fn action_config(
+        &self,
+        name: &str,
+        config: Option<&pb::DynamicValue>,
+        diags: &mut Diagnostics,
+    ) -> Option<(ActionRef<P::Data>, Value)> {
+        let Some(a) = self.actions.get(name) else {
+            diags.error("Unknown action type", format!("This provider has no action type {name:?}."));
+            return None;
+        };
+        let config = decode(config, &a.schema().value_type(), "action configuration", diags)?;
+        Some((a.clone(), config))
     }
 
     fn context(&self, diags: &mut Diagnostics) -> Option<Context<P::Data>> {
@@ -285,6 +311,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
             resources: names(self.resources.keys().collect()),
             ephemeral_resources: names(self.ephemerals.keys().collect()),
             functions: self.functions.keys().map(|k| pb::get_metadata::FunctionName { name: k.to_string() }).collect(),
+            actions: self.actions.keys().map(|k| pb::get_metadata::TypeName { type_name: k.to_string() }).collect(),
         }))
     }
 
@@ -717,6 +744,63 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                 }
             }
         }))
+    }
+
+    #[instrument(skip_all, fields(rpc = "ValidateActionConfig", type_name = %r.get_ref().type_name))]
+    async fn validate_action_config(
+        &self,
+        r: Request<pb::validate_action_config::Request>,
+    ) -> Rpc<pb::validate_action_config::Response> {
+        let req = r.into_inner();
+        let mut diags = Diagnostics::new();
+        if let Some((a, config)) = self.action_config(&req.type_name, req.config.as_ref(), &mut diags) {
+            a.validate_config(&config, &mut diags);
+        }
+        Ok(Response::new(pb::validate_action_config::Response { diagnostics: convert::diagnostics(&diags) }))
+    }
+
+    #[instrument(skip_all, fields(rpc = "PlanAction", type_name = %r.get_ref().action_type))]
+    async fn plan_action(&self, r: Request<pb::plan_action::Request>) -> Rpc<pb::plan_action::Response> {
+        let req = r.into_inner();
+        let mut diags = Diagnostics::new();
+        if let Some((a, config)) = self.action_config(&req.action_type, req.config.as_ref(), &mut diags) {
+            a.validate_config(&config, &mut diags);
+        }
+        Ok(Response::new(pb::plan_action::Response { diagnostics: convert::diagnostics(&diags), deferred: None }))
+    }
+
+    type InvokeActionStream = tokio_stream::wrappers::ReceiverStream<Result<pb::invoke_action::Event, Status>>;
+
+    #[instrument(skip_all, fields(rpc = "InvokeAction", type_name = %r.get_ref().action_type))]
+    async fn invoke_action(&self, r: Request<pb::invoke_action::Request>) -> Rpc<Self::InvokeActionStream> {
+        use pb::invoke_action::event::{Completed, Progress as Line, Type};
+        let req = r.into_inner();
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let mut diags = Diagnostics::new();
+        let found = self.action_config(&req.action_type, req.config.as_ref(), &mut diags);
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            if let Some((a, config)) = found {
+                let (progress, mut lines) = super::Progress::channel();
+                let forward = {
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        while let Some(message) = lines.recv().await {
+                            let event = pb::invoke_action::Event { r#type: Some(Type::Progress(Line { message })) };
+                            if tx.send(Ok(event)).await.is_err() {
+                                break;
+                            }
+                        }
+                    })
+                };
+                a.invoke(&config, &stop, &progress, &mut diags).await;
+                drop(progress);
+                let _ = forward.await;
+            }
+            let done = Completed { diagnostics: convert::diagnostics(&diags) };
+            let _ = tx.send(Ok(pb::invoke_action::Event { r#type: Some(Type::Completed(done)) })).await;
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(rx)))
     }
 
     #[instrument(skip_all, fields(rpc = "StopProvider"))]

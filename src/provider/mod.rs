@@ -283,6 +283,10 @@ impl Provider for ProxtalosProvider {
         crate::resources::ephemeral_resources()
     }
 
+    fn actions(&self) -> Vec<Arc<dyn crate::plugin::Action<ProxtalosData>>> {
+        crate::resources::actions::all()
+    }
+
     fn functions(&self) -> Vec<Arc<dyn crate::plugin::Function>> {
         crate::resources::functions::all()
     }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::data::ProxtalosData;
 use crate::plugin::{DataSource, EphemeralResource, Resource};
 
+pub mod actions;
 pub mod client_configuration;
 pub mod cluster;
 pub mod cluster_health;

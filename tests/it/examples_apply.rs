@@ -51,6 +51,7 @@ const APPLIED: &[(&str, Needs)] = &[
     ("resources/proxtalos_machine_configuration_apply", Needs::TalosNodes),
     ("resources/proxtalos_machine_bootstrap", Needs::TalosNodes),
     ("resources/proxtalos_cluster", Needs::TalosNodes),
+    ("actions/proxtalos_etcd_snapshot", Needs::TalosNodes),
 ];
 
 fn name_of(dir: &Path) -> String {
@@ -196,6 +197,14 @@ fn machine_configuration_apply_example_applies_to_simulated_nodes() {
     // The example's three control planes (.11-.13) and two workers (.21, .22).
     let _nodes = start_nodes(&[11, 12, 13, 21, 22]);
     apply_example("resources/proxtalos_machine_configuration_apply", Needs::TalosNodes, None);
+}
+
+/// The plain apply creates its cluster; tests/it/actions.rs invokes the
+/// action itself.
+#[test]
+fn etcd_snapshot_action_example_applies_to_a_simulated_node() {
+    let _nodes = start_nodes(&[11]);
+    apply_example("actions/proxtalos_etcd_snapshot", Needs::TalosNodes, None);
 }
 
 #[test]

@@ -14,11 +14,13 @@ use std::path::Path;
 
 use crate::support::terraform::{Terraform, Workspace, build_provider, example_dirs, terraforms};
 
-/// Ephemeral resources need Terraform 1.10, provider functions 1.8.
+/// Ephemeral resources need Terraform 1.10, provider functions 1.8,
+/// actions 1.14.
 fn supports(tf: &Terraform, dir: &Path) -> bool {
     match dir.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()) {
         Some("ephemeral-resources") => tf.at_least(1, 10),
         Some("functions") => tf.at_least(1, 8),
+        Some("actions") => tf.at_least(1, 14),
         _ => true,
     }
 }

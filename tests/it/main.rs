@@ -15,6 +15,7 @@ mod acc_kube_health;
 mod acc_talos;
 mod acc_talos_cluster;
 mod acc_upgrade_in_place;
+mod actions;
 mod change_stories;
 mod codec_props;
 mod diag_paths;

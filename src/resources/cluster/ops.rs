@@ -4,7 +4,7 @@
 //! out, snapshot etcd.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::kubernetes::{self, health};
 use crate::resources::machine_configuration_apply::send_mode;
@@ -46,15 +46,9 @@ pub enum OpError {
         /// What it saw last.
         seen: String,
     },
-    /// Writing the snapshot failed.
-    #[error("write the etcd snapshot to {path}: {source}")]
-    Snapshot {
-        /// Where.
-        path: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The snapshot is not usable or could not be written.
+    #[error("etcd snapshot: {0}")]
+    Snapshot(#[from] crate::resources::shared::etcd_snapshot::SnapshotError),
     /// Terraform asked the provider to stop.
     #[error("{step}: Terraform asked the provider to stop")]
     Stopped {
@@ -309,8 +303,9 @@ pub async fn remove(
 }
 
 /// Takes an etcd snapshot from `address` into `dir` as
-/// `<cluster>-<time>.snapshot` (0600, written under a temporary name, then
-/// renamed), and keeps the newest `keep` of the cluster's.
+/// `<cluster>-<time>.snapshot` once its integrity hash checks out (0600,
+/// written under a temporary name, then renamed), and keeps the newest
+/// `keep` of the cluster's.
 pub async fn snapshot(
     creds: &ClientConfiguration,
     address: &str,
@@ -326,64 +321,7 @@ pub async fn snapshot(
         r = c.etcd_snapshot(left) => r.map_err(talos("etcd snapshot"))?,
         _ = until.stop.stopped() => return Err(OpError::Stopped { step: "etcd snapshot" }),
     };
-    let stamp: String = crate::resources::shared::common::rfc3339(SystemTime::now())
-        .chars()
-        .filter(|c| *c != '-' && *c != ':')
-        .collect();
-    let path = dir.join(format!("{cluster}-{stamp}.snapshot"));
-    let io = |source| OpError::Snapshot { path: path.display().to_string(), source };
-    write_private(dir, &path, &bytes).map_err(io)?;
-    prune(dir, cluster, keep).map_err(io)?;
+    crate::resources::shared::etcd_snapshot::verify(&bytes)?;
+    let (path, _) = crate::resources::shared::etcd_snapshot::keep(dir, cluster, &bytes, keep)?;
     Ok(path)
-}
-
-fn write_private(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("snapshot.part");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
-
-fn prune(dir: &Path, cluster: &str, keep: usize) -> std::io::Result<()> {
-    let prefix = format!("{cluster}-");
-    let mut mine: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".snapshot"))
-        })
-        .collect();
-    mine.sort();
-    let extra = mine.len().saturating_sub(keep.max(1));
-    for p in mine.into_iter().take(extra) {
-        std::fs::remove_file(p)?;
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn snapshots_are_private_and_pruned_to_the_newest() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("proxtalos-snap-{}", std::process::id()));
-        for i in 0..4 {
-            write_private(&dir, &dir.join(format!("c-2026120{i}T000000Z.snapshot")), b"x").unwrap();
-        }
-        std::fs::write(dir.join("other-1.snapshot"), b"y").unwrap();
-        prune(&dir, "c", 2).unwrap();
-        let mut left: Vec<String> =
-            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        left.sort();
-        assert_eq!(left, ["c-20261202T000000Z.snapshot", "c-20261203T000000Z.snapshot", "other-1.snapshot"]);
-        let mode = std::fs::metadata(dir.join(&left[0])).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        std::fs::remove_dir_all(dir).unwrap();
-    }
 }

@@ -4,6 +4,7 @@
 //! model ([`talos_model`]).
 
 pub mod common;
+pub mod etcd_snapshot;
 pub mod preflight;
 pub mod talos_model;
 pub mod talos_node;

@@ -52,7 +52,8 @@ impl Function for SchematicId {
         "Returns the id the Talos Image Factory gives `schematic` (a YAML or JSON document, e.g. from `yamlencode`): \
 the SHA-256 of the schematic as the factory marshals it, so that the same extensions, kernel arguments, META \
 values, overlay and secure-boot options give the same id however they are written. Unknown fields are errors, \
-as the factory refuses them. Not computed locally yet (an error says so): multi-line values and overlay `options`."
+as the factory refuses them. Not computed locally yet (an error says so): overlay `options` with names other than \
+plain letters, or fractional numbers."
     }
     fn params(&self) -> Vec<Param> {
         vec![Param {

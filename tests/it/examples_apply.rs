@@ -87,11 +87,17 @@ fn every_example_is_applied_or_says_why_not() {
     }
 }
 
-/// Simulated Talos nodes in maintenance mode, on their own runtime.
+/// Simulated Talos nodes in maintenance mode, on their own runtime. The
+/// examples' addresses (`10.0.0.11`, …) map to the same loopback ones, so
+/// one test at a time holds them (`_turn`, released after the nodes stop).
 struct Nodes {
     rt: tokio::runtime::Runtime,
     cluster: Option<SimCluster>,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
+
+/// Whose turn it is to run simulated nodes at the examples' addresses.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Drop for Nodes {
     fn drop(&mut self) {
@@ -106,12 +112,15 @@ fn loopback_net() -> String {
 }
 
 fn start_nodes(hosts: &[u8]) -> Nodes {
+    // A test that failed while holding the turn poisons it; the next one
+    // still runs.
+    let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let net = loopback_net();
     let addrs: Vec<IpAddr> = hosts.iter().map(|h| format!("{net}{h}").parse().unwrap()).collect();
     let specs = addrs.iter().map(|a| NodeSpec::metal(*a)).collect();
     let cluster = rt.block_on(SimCluster::start(SimOptions::fast("v1.14.0"), specs)).unwrap();
-    Nodes { rt, cluster: Some(cluster) }
+    Nodes { rt, cluster: Some(cluster), _turn: turn }
 }
 
 fn apply_example(name: &str, needs: Needs, pve: Option<&FakePve>) {

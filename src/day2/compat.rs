@@ -44,18 +44,42 @@ fn row(talos: (u64, u64, u64)) -> Option<&'static Row> {
     TABLE.iter().find(|r| r.0 == talos.1)
 }
 
-/// Whether Talos `talos` runs Kubernetes `kubernetes`: Err with Talos's
-/// words and the supported range. Versions this table does not know pass
-/// (the schema and the contract checks speak for those).
-pub fn kubernetes_supported(kubernetes: &str, talos: &str) -> Result<(), String> {
+/// A Kubernetes version a Talos release does not run; shown in Talos's
+/// words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("version of Kubernetes {kubernetes} is too {} to be used with Talos {talos}", self.age())]
+pub struct Unsupported {
+    /// The Kubernetes version, `1.37.0`.
+    pub kubernetes: String,
+    /// The Talos version, `1.13.9`.
+    pub talos: String,
+    /// Past the newest it runs (else before the oldest).
+    pub too_new: bool,
+}
+
+impl Unsupported {
+    /// `new` or `old`.
+    pub fn age(&self) -> &'static str {
+        if self.too_new { "new" } else { "old" }
+    }
+}
+
+/// Whether Talos `talos` runs Kubernetes `kubernetes`. Versions this table
+/// does not know pass (the schema and the contract checks speak for
+/// those).
+pub fn kubernetes_supported(kubernetes: &str, talos: &str) -> Result<(), Unsupported> {
     let (Some(k), Some(t)) = (parse(kubernetes), parse(talos)) else { return Ok(()) };
     let Some(&(_, _, min, max)) = row(t) else { return Ok(()) };
-    let (kv, tv) = (format!("{}.{}.{}", k.0, k.1, k.2), format!("{}.{}.{}", t.0, t.1, t.2));
+    let unsupported = |too_new| Unsupported {
+        kubernetes: format!("{}.{}.{}", k.0, k.1, k.2),
+        talos: format!("{}.{}.{}", t.0, t.1, t.2),
+        too_new,
+    };
     if (k.0, k.1, k.2) < (1, min.0, min.1) {
-        return Err(format!("version of Kubernetes {kv} is too old to be used with Talos {tv}"));
+        return Err(unsupported(false));
     }
     if (k.0, k.1, k.2) >= (1, max.0, max.1) {
-        return Err(format!("version of Kubernetes {kv} is too new to be used with Talos {tv}"));
+        return Err(unsupported(true));
     }
     Ok(())
 }
@@ -97,11 +121,11 @@ mod tests {
     fn kubernetes_ranges_follow_the_compatibility_tables() {
         assert!(kubernetes_supported("1.31.0", "v1.13.9").is_ok());
         assert!(kubernetes_supported("1.36.7", "v1.13.9").is_ok(), "every patch of the last minor (1.36.99)");
-        let e = kubernetes_supported("1.37.0", "v1.13.9").unwrap_err();
+        let e = kubernetes_supported("1.37.0", "v1.13.9").unwrap_err().to_string();
         assert!(e.starts_with("version of Kubernetes 1.37.0 is too new to be used with Talos 1.13.9"), "{e}");
         assert_eq!(oldest_kubernetes("v1.13.9").as_deref(), Some("1.31.0"));
         assert_eq!(kubernetes_range("v1.13.9").as_deref(), Some("Talos 1.13 runs Kubernetes 1.31.0 to 1.36.x"));
-        let e = kubernetes_supported("v1.30.4", "v1.13.0").unwrap_err();
+        let e = kubernetes_supported("v1.30.4", "v1.13.0").unwrap_err().to_string();
         assert!(e.starts_with("version of Kubernetes 1.30.4 is too old"), "{e}");
         assert!(kubernetes_supported("1.38.1", "v1.15.0").is_ok());
         assert!(kubernetes_supported("1.28.0", "v1.10.5").is_ok());

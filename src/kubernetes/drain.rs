@@ -81,10 +81,10 @@ pub fn refusals(pods: &Value, opts: DrainOptions) -> Vec<String> {
     let mut daemonset = Vec::new();
     let mut local = Vec::new();
     for p in pods["items"].as_array().into_iter().flatten() {
-        let meta = &p["metadata"];
-        if meta["annotations"].get("kubernetes.io/config.mirror").is_some() {
+        if is_mirror(p) {
             continue;
         }
+        let meta = &p["metadata"];
         let name = format!("{}/{}", meta["namespace"].as_str().unwrap_or(""), meta["name"].as_str().unwrap_or(""));
         if owned_by_daemonset(p) {
             daemonset.push(name);
@@ -110,6 +110,11 @@ pub fn refusals(pods: &Value, opts: DrainOptions) -> Vec<String> {
         ));
     }
     out
+}
+
+/// A static pod's mirror (the kubelet owns it; never moved).
+fn is_mirror(p: &Value) -> bool {
+    p["metadata"]["annotations"].get("kubernetes.io/config.mirror").is_some()
 }
 
 fn owned_by_daemonset(p: &Value) -> bool {
@@ -142,7 +147,7 @@ fn movable(pods: &Value) -> Vec<Evictee> {
         .map(|items| {
             items
                 .iter()
-                .filter(|p| p["metadata"]["annotations"].get("kubernetes.io/config.mirror").is_none())
+                .filter(|p| !is_mirror(p))
                 .filter(|p| !owned_by_daemonset(p))
                 .map(|p| (text(&p["metadata"]["namespace"]), text(&p["metadata"]["name"]), text(&p["metadata"]["uid"])))
                 .collect()

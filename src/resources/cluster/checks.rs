@@ -128,15 +128,11 @@ pub(super) fn warn_endpoint_removed(
     endpoint: &str,
     diags: &mut Diagnostics,
 ) {
-    let Some(host) = reqwest::Url::parse(endpoint).ok().and_then(|u| u.host_str().map(str::to_string)) else {
-        return;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let Some(host) = model::endpoint_host(endpoint) else { return };
     for s in steps {
         let Step::Remove { name, role: Role::ControlPlane } = s else { continue };
         let Some(was) = prior.get(name) else { continue };
-        let own =
-            crate::talos::api::Address::parse(&was.address).map(|a| a.host).unwrap_or_else(|_| was.address.clone());
+        let own = model::host_of(&was.address);
         if own != host {
             continue;
         }

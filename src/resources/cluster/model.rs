@@ -129,6 +129,18 @@ ending with a letter or digit (it becomes the Kubernetes Node name)."
     }
 }
 
+/// The host of a node address (`10.0.0.11:50000` → `10.0.0.11`); the
+/// address itself when it does not parse.
+pub fn host_of(address: &str) -> String {
+    crate::talos::api::Address::parse(address).map(|a| a.host).unwrap_or_else(|_| address.to_string())
+}
+
+/// The host of an endpoint URL (`https://[fd00::10]:6443` → `fd00::10`).
+pub fn endpoint_host(url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).ok()?;
+    Some(url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_string())
+}
+
 /// Kubernetes Node names Talos derives from host names: RFC 1123 labels.
 fn hostname_ok(s: &str) -> bool {
     let b = s.as_bytes();

@@ -181,7 +181,7 @@ pub async fn gate(
     let mut bounded = until.clone();
     bounded.deadline = bounded.deadline.min(tokio::time::Instant::now() + limit);
     let base = args(creds, "");
-    let host = |a: &String| crate::talos::api::Address::parse(a).map(|x| x.host).unwrap_or_else(|_| a.clone());
+    let host = |a: &String| crate::resources::cluster::model::host_of(a);
     let want = health::Expected {
         control_planes: e.control_planes.iter().map(host).collect(),
         workers: e.workers.iter().map(host).collect(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use super::model::{Member, Role, Status};
+use super::model::{Member, Role, Status, host_of};
 use super::ops::{self, Expect, OpError};
 use super::plan::Step;
 use crate::day2::kubernetes_upgrade::{self, KubernetesUpgrade, KubernetesUpgradeError};
@@ -133,10 +133,6 @@ pub struct Rollout {
     pub kubeconfig: Option<String>,
 }
 
-fn host(address: &str) -> String {
-    crate::talos::api::Address::parse(address).map(|a| a.host).unwrap_or_else(|_| address.to_string())
-}
-
 impl Rollout {
     fn member(&self, name: &str) -> Option<&Member> {
         self.members.iter().find(|m| m.name == name)
@@ -152,7 +148,7 @@ impl Rollout {
             nodes.values().filter(|s| s.role == Role::ControlPlane.as_str() && !s.config_hash.is_empty()).collect();
         let pick = cps.iter().find(|s| Some(s.address.as_str()) != avoid).or(cps.first());
         if let Some(s) = pick {
-            let h = host(&s.address);
+            let h = host_of(&s.address);
             let h = if h.contains(':') { format!("[{h}]") } else { h };
             kc.server = format!("https://{h}:{}", self.api_port);
         }
@@ -165,9 +161,8 @@ impl Rollout {
     /// address is covered by the gate's per-node checks.
     pub fn endpoint(&self, nodes: &BTreeMap<String, Status>) -> Option<kubernetes::Client> {
         let kc = kubernetes::Kubeconfig::parse(self.kubeconfig.as_deref()?).ok()?;
-        let url = reqwest::Url::parse(&kc.server).ok()?;
-        let h = url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_string();
-        let own = |a: &str| host(a) == h;
+        let h = super::model::endpoint_host(&kc.server)?;
+        let own = |a: &str| host_of(a) == h;
         if nodes.values().any(|s| own(&s.address)) || self.members.iter().any(|m| own(&m.address)) {
             return None;
         }

@@ -307,7 +307,7 @@ fn warn_unsupported_kubernetes(input: &ConfigInput, diags: &mut Diagnostics) {
     let talos = format!("{}.0", input.contract);
     let Err(e) = crate::day2::compat::kubernetes_supported(&input.kubernetes_version, &talos) else { return };
     let range = crate::day2::compat::kubernetes_range(&talos).unwrap_or_default();
-    let why = e.split(" to be used").next().unwrap_or(&e).replace("version of ", "");
+    let why = format!("Kubernetes {} is too {}", e.kubernetes, e.age());
     diags.warning_at(
         AttributePath::attr("kubernetes_version"),
         format!("Talos {} does not run Kubernetes {}", input.contract, input.kubernetes_version),
@@ -329,10 +329,8 @@ pub(crate) fn validate(config: &Value, diags: &mut Diagnostics) {
     // Only a version the user gave (unknown ones get a placeholder), and
     // one the generator accepts (else its error says enough).
     let given = config.attr("kubernetes_version").as_str().is_some() && config.attr("talos_version").as_str().is_some();
-    let k8s = input.kubernetes_version.clone();
-    let generated = input.contract.min_kubernetes_minor();
-    let minor = k8s.trim_start_matches('v').split('.').nth(1).and_then(|m| m.parse::<u32>().ok());
-    if given && minor.is_some_and(|m| m >= generated) {
+    let minor = crate::day2::kubernetes_upgrade::minor_of(&input.kubernetes_version).map(|(_, m)| m);
+    if given && minor.is_some_and(|m| m >= input.contract.min_kubernetes_minor()) {
         warn_unsupported_kubernetes(&input, diags);
     }
     let secrets = placeholder_bundle();

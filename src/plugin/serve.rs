@@ -3,9 +3,11 @@
 //!
 //! 1. Check the magic cookie and that protocol 6 is offered; otherwise say
 //!    what this binary is on stderr and exit non-zero.
-//! 2. Listen on a unix socket in a private 0700 temporary directory (no
-//!    Nagle on unix sockets, no port range), removed on exit, including
-//!    after SIGTERM.
+//! 2. Listen on a unix socket (no Nagle on unix sockets, no port range):
+//!    on Linux an abstract one (no file to make or leave behind), elsewhere
+//!    or under go-plugin's `PLUGIN_UNIX_SOCKET_DIR` one in a private 0700
+//!    temporary directory, removed on exit, including after SIGTERM. Only
+//!    connections from our own user are served.
 //! 3. TLS as go-plugin's AutoMTLS expects when `PLUGIN_CLIENT_CERT` is set:
 //!    a fresh self-signed ECDSA P-256 server certificate per process, sent
 //!    in the handshake line. **What is and is not verified about the
@@ -13,8 +15,8 @@
 //!    rustls with the ring provider cannot verify P-521 and webpki rejects a
 //!    CA used as an end entity, so we do *not* request or verify a client
 //!    certificate. The channel is still encrypted and the client verifies
-//!    us by the pinned certificate; who may connect is limited by the socket
-//!    living in a directory only our user can enter.
+//!    us by the pinned certificate; who may connect is limited to our own
+//!    user (the peer's credentials, checked on every connection).
 //! 4. Print the handshake line only after the socket is bound, and before
 //!    the async runtime starts (start-up time, issue 12 §5).
 //! 5. Ignore SIGINT (from before the handshake line on): Ctrl-C reaches the whole process group, and Terraform
@@ -42,6 +44,10 @@ pub const MAGIC_COOKIE_VALUE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76
 
 /// How long connections may drain after Shutdown before the process exits.
 const SHUTDOWN_DRAIN: Duration = Duration::from_millis(100);
+
+/// How long connections may drain after SIGTERM, or once Terraform is gone,
+/// before the process exits.
+const TERMINATE_DRAIN: Duration = Duration::from_secs(2);
 
 /// Largest message accepted or sent (large states and configs).
 const MAX_MESSAGE: usize = 256 << 20;
@@ -196,32 +202,90 @@ mod platform {
     use tokio::signal::unix::{Signal, SignalKind, signal};
     use tokio_stream::wrappers::UnixListenerStream;
 
-    /// A unix socket in a private 0700 directory, removed when dropped.
+    /// The socket Terraform connects to. On Linux an abstract socket
+    /// (`@name`: no file, nothing left behind even after SIGKILL, and no
+    /// inode to allocate on every start, which on an ext4 `/tmp` was the
+    /// largest part of our start-up: issue 12 §5); elsewhere, or when
+    /// go-plugin's `PLUGIN_UNIX_SOCKET_DIR` names a directory, a socket in a
+    /// private 0700 directory, removed when dropped. Either way only
+    /// connections from our own user are served ([`Listener::incoming`]).
     pub struct Listener {
         pub network: &'static str,
         pub addr: String,
         listener: std::os::unix::net::UnixListener,
-        dir: tempfile::TempDir,
+        dir: Option<tempfile::TempDir>,
     }
 
     /// Binds the socket (blocking std calls: no runtime exists yet).
     pub fn listen() -> std::io::Result<Listener> {
-        let dir = tempfile::Builder::new()
-            .prefix("proxtalos-plugin")
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .tempdir()?;
+        let parent = std::env::var_os("PLUGIN_UNIX_SOCKET_DIR").filter(|d| !d.is_empty());
+        #[cfg(target_os = "linux")]
+        if parent.is_none() {
+            return listen_abstract();
+        }
+        listen_in_dir(parent.map(std::path::PathBuf::from))
+    }
+
+    /// An abstract socket with 128 random bits in its name. Go's `net`
+    /// package reads a leading `@` as the abstract namespace, so
+    /// go-plugin's client dials it as it is.
+    #[cfg(target_os = "linux")]
+    fn listen_abstract() -> std::io::Result<Listener> {
+        use std::os::linux::net::SocketAddrExt;
+        let mut random = [0u8; 16];
+        getrandom::fill(&mut random).map_err(std::io::Error::other)?;
+        let name: String =
+            std::iter::once("proxtalos-plugin-".to_string()).chain(random.iter().map(|b| format!("{b:02x}"))).collect();
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+        let listener = std::os::unix::net::UnixListener::bind_addr(&addr)?;
+        listener.set_nonblocking(true)?;
+        Ok(Listener { network: "unix", addr: format!("@{name}"), listener, dir: None })
+    }
+
+    fn listen_in_dir(parent: Option<std::path::PathBuf>) -> std::io::Result<Listener> {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("proxtalos-plugin").permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+        let dir = match parent {
+            Some(parent) => builder.tempdir_in(parent)?,
+            None => builder.tempdir()?,
+        };
         let socket = dir.path().join("provider.sock");
         let listener = std::os::unix::net::UnixListener::bind(&socket)?;
         listener.set_nonblocking(true)?;
-        Ok(Listener { network: "unix", addr: socket.display().to_string(), listener, dir })
+        Ok(Listener { network: "unix", addr: socket.display().to_string(), listener, dir: Some(dir) })
     }
 
     impl Listener {
-        /// The accept stream on the current runtime, and what must live as
-        /// long as it (the socket's directory).
-        pub fn incoming(self) -> std::io::Result<(UnixListenerStream, tempfile::TempDir)> {
+        /// The accept stream on the current runtime (connections from
+        /// other users are closed at once and logged), and what must live
+        /// as long as it (the socket's directory, if any).
+        pub fn incoming(
+            self,
+        ) -> std::io::Result<(
+            impl tokio_stream::Stream<Item = std::io::Result<tokio::net::UnixStream>>,
+            Option<tempfile::TempDir>,
+        )> {
+            use tokio_stream::StreamExt;
             let listener = tokio::net::UnixListener::from_std(self.listener)?;
-            Ok((UnixListenerStream::new(listener), self.dir))
+            // Only our own user's connections, as a 0700 directory allows:
+            // an abstract socket has no permissions of its own, and the
+            // TLS go-plugin sets up does not authenticate the client.
+            let ours = rustix::process::geteuid().as_raw();
+            let incoming = UnixListenerStream::new(listener).filter(move |conn| match conn {
+                Err(_) => true,
+                Ok(stream) => match stream.peer_cred() {
+                    Ok(cred) if cred.uid() == ours => true,
+                    Ok(cred) => {
+                        tracing::warn!(peer_uid = cred.uid(), "connection from another user refused");
+                        false
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "connection refused: its peer credentials are unreadable");
+                        false
+                    }
+                },
+            });
+            Ok((incoming, self.dir))
         }
     }
 
@@ -398,14 +462,23 @@ pub async fn serve<P: Provider>(provider: P, ready: Ready) -> Result<(), ServeEr
 
     tracing::debug!(network, %addr, tls = tls_on, "serving");
 
-    let mut stop = shutdown.clone();
+    // How long connections may drain once the server stops: short after
+    // Shutdown (Terraform is done with us), longer after SIGTERM or when
+    // orphaned (a request may be finishing), but bounded either way, since a
+    // client that never closes its connection would hold the process.
+    let (stopping_tx, stopping) = watch::channel(None::<Duration>);
+    let mut stop = shutdown;
     let orphaned = platform::orphaned();
     let signal_stop = async move {
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => {}
-            _ = signals.terminated() => {}
-            _ = orphaned => tracing::warn!("Terraform went away (it crashed or was killed): shutting down"),
-        }
+        let drain = tokio::select! {
+            _ = stop.wait_for(|s| *s) => SHUTDOWN_DRAIN,
+            _ = signals.terminated() => TERMINATE_DRAIN,
+            _ = orphaned => {
+                tracing::warn!("Terraform went away (it crashed or was killed): shutting down");
+                TERMINATE_DRAIN
+            }
+        };
+        stopping_tx.send_replace(Some(drain));
     };
     let server = router.serve_with_incoming_shutdown(incoming, signal_stop);
     tokio::pin!(server);
@@ -416,9 +489,10 @@ pub async fn serve<P: Provider>(provider: P, ready: Ready) -> Result<(), ServeEr
     let result = tokio::select! {
         r = &mut server => r.map_err(ServeError::Transport),
         _ = async {
-            let mut rx = shutdown;
-            let _ = rx.wait_for(|s| *s).await;
-            tokio::time::sleep(SHUTDOWN_DRAIN).await;
+            let mut rx = stopping;
+            if let Ok(drain) = rx.wait_for(Option::is_some).await.map(|d| d.unwrap_or_default()) {
+                tokio::time::sleep(drain).await;
+            }
         } => Ok(()),
     };
     result

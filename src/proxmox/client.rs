@@ -275,7 +275,7 @@ impl Client {
         let http = HttpRequest { method: req.method, path_and_query: req.path_and_query(), headers, body: req.body() };
         let started = Instant::now();
         let resp = self.inner.transport.send(http).await;
-        tracing::trace!(request = %req.describe(), status = ?resp.as_ref().map(|r| r.status).ok(), ms = started.elapsed().as_millis() as u64, "pve");
+        tracing::debug!(request = %req.describe(), status = ?resp.as_ref().map(|r| r.status).ok(), ms = started.elapsed().as_millis() as u64, "pve");
         let resp = resp?;
         let body: Json = serde_json::from_slice(&resp.body).unwrap_or(Json::Null);
         if resp.status == 200 {

@@ -1,7 +1,9 @@
 //! The provider process as Terraform sees it (go-plugin rules,
 //! shared/specs/tfplugin6.md §2 and §6.1): launch checks, the handshake
-//! line, the private socket directory, SIGINT ignored, Shutdown and SIGTERM
-//! ending the process promptly, and log lines in hclog's JSON shape.
+//! line, the socket (abstract on Linux, a private directory under
+//! `PLUGIN_UNIX_SOCKET_DIR`) and who may connect to it, SIGINT ignored,
+//! Shutdown and SIGTERM ending the process promptly, and log lines in
+//! hclog's JSON shape.
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
@@ -31,11 +33,34 @@ fn launch(extra: &[(&str, &str)]) -> (Child, String) {
     (child, line.trim().to_string())
 }
 
-fn socket_of(line: &str) -> PathBuf {
+/// Where the handshake line says to connect: `@name` (Linux's abstract
+/// namespace, as Go's `net` package reads it) or a path.
+#[derive(Clone, Debug)]
+enum Socket {
+    Abstract(String),
+    Path(PathBuf),
+}
+
+fn socket_of(line: &str) -> Socket {
     let parts: Vec<&str> = line.split('|').collect();
     assert_eq!(&parts[..3], &["1", "6", "unix"], "{line}");
     assert_eq!(parts[4], "grpc");
-    PathBuf::from(parts[3])
+    match parts[3].strip_prefix('@') {
+        Some(name) => Socket::Abstract(name.to_string()),
+        None => Socket::Path(PathBuf::from(parts[3])),
+    }
+}
+
+/// A blocking connection to `socket`.
+fn connect_std(socket: &Socket) -> std::io::Result<std::os::unix::net::UnixStream> {
+    match socket {
+        Socket::Abstract(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+            std::os::unix::net::UnixStream::connect_addr(&addr)
+        }
+        Socket::Path(path) => std::os::unix::net::UnixStream::connect(path),
+    }
 }
 
 fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
@@ -55,13 +80,15 @@ fn signal(child: &Child, sig: rustix::process::Signal) {
     rustix::process::kill_process(rustix::process::Pid::from_child(child), sig).expect("kill(2)");
 }
 
-async fn channel(socket: PathBuf) -> tonic::transport::Channel {
+async fn channel(socket: Socket) -> tonic::transport::Channel {
     tonic::transport::Endpoint::try_from("http://localhost")
         .unwrap()
         .connect_with_connector(tower::service_fn(move |_| {
             let socket = socket.clone();
             async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(socket).await?))
+                let stream = connect_std(&socket)?;
+                stream.set_nonblocking(true)?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::from_std(stream)?))
             }
         }))
         .await
@@ -90,8 +117,8 @@ async fn serves_ignores_sigint_and_exits_on_shutdown() {
     let (mut child, line) = launch(&[("TF_LOG", "debug")]);
     let socket = socket_of(&line);
     assert!(line.ends_with("|grpc|"), "no TLS without PLUGIN_CLIENT_CERT: {line}");
-    let dir = socket.parent().unwrap().to_path_buf();
-    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700, "private socket directory");
+    let Socket::Abstract(name) = &socket else { panic!("an abstract socket on Linux: {line}") };
+    assert!(name.starts_with("proxtalos-plugin-") && name.len() == 17 + 32, "128 random bits: {name}");
 
     // Ctrl-C reaches the whole process group; the provider must survive it.
     signal(&child, rustix::process::Signal::INT);
@@ -108,7 +135,7 @@ async fn serves_ignores_sigint_and_exits_on_shutdown() {
     let status = wait_exit(&mut child, Duration::from_secs(2)).expect("exits within go-plugin's 2 s after Shutdown");
     assert!(status.success());
     eprintln!("exited {:?} after Shutdown", asked.elapsed());
-    assert!(!dir.exists(), "socket directory removed on exit");
+    assert!(connect_std(&socket).is_err(), "the abstract socket is gone with the process");
 
     // stderr: one hclog-shaped JSON object per line
     let mut err = String::new();
@@ -136,7 +163,60 @@ fn tls_handshake_and_sigterm() {
     assert_eq!(der[0], 0x30, "a DER certificate");
     signal(&child, rustix::process::Signal::TERM);
     wait_exit(&mut child, Duration::from_secs(10)).expect("SIGTERM ends the provider");
-    assert!(!socket.parent().unwrap().exists(), "socket directory removed after SIGTERM");
+    assert!(connect_std(&socket).is_err(), "the socket is gone after SIGTERM");
+}
+
+/// go-plugin's `PLUGIN_UNIX_SOCKET_DIR` (set for plugins whose client is
+/// across a container boundary, where an abstract socket is not reachable):
+/// the socket is a file in a private directory inside it, served, and
+/// removed on exit.
+#[tokio::test]
+async fn plugin_unix_socket_dir_is_honoured() {
+    let parent = tempfile::tempdir().unwrap();
+    let (mut child, line) = launch(&[("PLUGIN_UNIX_SOCKET_DIR", parent.path().to_str().unwrap())]);
+    let socket = socket_of(&line);
+    let Socket::Path(path) = &socket else { panic!("a socket file under PLUGIN_UNIX_SOCKET_DIR: {line}") };
+    let dir = path.parent().unwrap().to_path_buf();
+    assert_eq!(dir.parent(), Some(parent.path()), "{line}");
+    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700, "private socket directory");
+    let mut provider = pb::provider_client::ProviderClient::new(channel(socket.clone()).await);
+    provider.get_provider_schema(pb::get_provider_schema::Request {}).await.unwrap();
+    drop(provider);
+    signal(&child, rustix::process::Signal::TERM);
+    wait_exit(&mut child, Duration::from_secs(10)).expect("SIGTERM ends the provider");
+    assert!(!dir.exists(), "socket directory removed after SIGTERM");
+}
+
+/// An abstract socket has no permissions of its own, and go-plugin's TLS
+/// does not authenticate the client: a connection from another user is
+/// closed at once, unserved, while our own user's gets the server's HTTP/2
+/// preface. Connecting as another user needs root (CI runs as
+/// root); otherwise only the same-user half runs.
+#[test]
+fn other_users_are_refused() {
+    use std::io::Read as _;
+    let (mut child, line) = launch(&[]);
+    let socket = socket_of(&line);
+    let Socket::Abstract(name) = &socket else { panic!("{line}") };
+    // Ours: served (the server's HTTP/2 SETTINGS frame arrives).
+    let mut mine = connect_std(&socket).unwrap();
+    mine.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(mine.read(&mut [0u8; 1]).expect("our own connection is served"), 1);
+    drop(mine);
+    if rustix::process::geteuid().is_root() {
+        // Theirs: python3 (which the project's setup needs anyway) as nobody.
+        use std::os::unix::process::CommandExt;
+        let script = format!(
+            "import socket\ns=socket.socket(socket.AF_UNIX)\ns.connect('\\0{name}')\ns.settimeout(5)\n\
+             print('closed' if s.recv(1)==b'' else 'open')"
+        );
+        let out = Command::new("python3").arg("-c").arg(&script).uid(65534).gid(65534).output().expect("python3");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "closed", "{}", String::from_utf8_lossy(&out.stderr));
+    } else {
+        eprintln!("not root: the other-user half needs root to connect as another user");
+    }
+    signal(&child, rustix::process::Signal::TERM);
+    wait_exit(&mut child, Duration::from_secs(10)).expect("SIGTERM ends the provider");
 }
 
 #[test]

@@ -46,6 +46,15 @@ pub trait Action<D: Send + Sync + 'static>: Send + Sync {
     fn validate_config(&self, config: &Value, diags: &mut Diagnostics) {
         let _ = (config, diags);
     }
-    /// Runs the action; ends early when `stop` fires (Ctrl-C).
-    async fn invoke(&self, config: &Value, stop: &StopSignal, progress: &Progress, diags: &mut Diagnostics);
+    /// Runs the action; ends early when `stop` fires (Ctrl-C). `data` is
+    /// the configured provider's (Terraform configures the provider before
+    /// it invokes an action; `None` only if it did not).
+    async fn invoke(
+        &self,
+        data: Option<&D>,
+        config: &Value,
+        stop: &StopSignal,
+        progress: &Progress,
+        diags: &mut Diagnostics,
+    );
 }

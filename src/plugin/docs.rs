@@ -1,14 +1,16 @@
 //! Registry documentation generated from the provider's own schemas, in the
 //! layout both registries render (shared/design/release.md §6):
 //! `docs/index.md`, `docs/resources/<type>.md`, `docs/data-sources/`,
-//! `docs/ephemeral-resources/`, `docs/actions/`, `docs/functions/`;
+//! `docs/ephemeral-resources/`, `docs/actions/`, `docs/list-resources/`,
+//! `docs/functions/`;
 //! `docs/guides/` is
 //! hand-written and left
 //! alone. Examples are included from `examples/provider/provider.tf`,
 //! `examples/resources/<name>/resource.tf` + `import.sh`,
 //! `examples/data-sources/<name>/data-source.tf` and
 //! `examples/ephemeral-resources/<name>/ephemeral-resource.tf`,
-//! `examples/actions/<name>/action.tf` and
+//! `examples/actions/<name>/action.tf`,
+//! `examples/list-resources/<name>/list-resource.tfquery.hcl` and
 //! `examples/functions/<name>/function.tf`.
 //!
 //! Pages follow tfplugindocs' shape (frontmatter, title, description,
@@ -35,6 +37,8 @@ pub enum Kind {
     Ephemeral,
     /// Action (its `config` block).
     Action,
+    /// List resource (its `config` block, for `terraform query`).
+    ListResource,
 }
 
 impl Kind {
@@ -44,6 +48,7 @@ impl Kind {
             Kind::DataSource => "data-sources",
             Kind::Ephemeral => "ephemeral-resources",
             Kind::Action => "actions",
+            Kind::ListResource => "list-resources",
         }
     }
     fn title(self) -> &'static str {
@@ -52,6 +57,7 @@ impl Kind {
             Kind::DataSource => "Data Source",
             Kind::Ephemeral => "Ephemeral Resource",
             Kind::Action => "Action",
+            Kind::ListResource => "List Resource",
         }
     }
     fn example_file(self) -> &'static str {
@@ -60,6 +66,7 @@ impl Kind {
             Kind::DataSource => "data-source.tf",
             Kind::Ephemeral => "ephemeral-resource.tf",
             Kind::Action => "action.tf",
+            Kind::ListResource => "list-resource.tfquery.hcl",
         }
     }
 }
@@ -75,6 +82,7 @@ pub fn render<P: Provider>(provider: &P, examples: &Path) -> Result<BTreeMap<Pat
     objects.extend(provider.data_sources().iter().map(|r| (Kind::DataSource, r.type_name(), r.schema())));
     objects.extend(provider.ephemeral_resources().iter().map(|r| (Kind::Ephemeral, r.type_name(), r.schema())));
     objects.extend(provider.actions().iter().map(|a| (Kind::Action, a.type_name(), a.schema())));
+    objects.extend(provider.list_resources().iter().map(|l| (Kind::ListResource, l.type_name(), l.schema())));
 
     let pschema = provider.schema();
     problems.extend(pschema.check().into_iter().map(|p| format!("provider: {p}")));

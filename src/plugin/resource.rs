@@ -75,6 +75,12 @@ pub trait Provider: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// List resource types (protocol 6.10, `terraform query`), each named
+    /// like a managed resource type that has an identity schema.
+    fn list_resources(&self) -> Vec<Arc<dyn super::ListResource<Self::Data>>> {
+        Vec::new()
+    }
+
     /// Action types (protocol 6.10).
     fn actions(&self) -> Vec<Arc<dyn super::Action<Self::Data>>> {
         Vec::new()

@@ -92,6 +92,7 @@ pub struct ProviderServer<P: Provider> {
     ephemerals: Registry<Arc<dyn EphemeralResource<P::Data>>, EphemeralEntry<P::Data>>,
     functions: std::collections::BTreeMap<&'static str, Arc<dyn super::Function>>,
     actions: std::collections::BTreeMap<&'static str, ActionRef<P::Data>>,
+    lists: std::collections::BTreeMap<&'static str, Arc<dyn super::ListResource<P::Data>>>,
     schema_response: OnceLock<pb::get_provider_schema::Response>,
     data: OnceLock<Arc<P::Data>>,
     stop_tx: crate::wait::StopSender,
@@ -107,6 +108,7 @@ impl<P: Provider> ProviderServer<P> {
             provider.ephemeral_resources().into_iter().map(|imp| (imp.type_name(), Lazy::new(imp))).collect();
         let functions = provider.functions().into_iter().map(|f| (f.name(), f)).collect();
         let actions = provider.actions().into_iter().map(|a| (a.type_name(), a)).collect();
+        let lists = provider.list_resources().into_iter().map(|l| (l.type_name(), l)).collect();
         let (stop_tx, stop) = StopSignal::new();
         ProviderServer {
             provider,
@@ -116,6 +118,7 @@ impl<P: Provider> ProviderServer<P> {
             ephemerals,
             functions,
             actions,
+            lists,
             schema_response: OnceLock::new(),
             data: OnceLock::new(),
             stop_tx,
@@ -147,6 +150,11 @@ impl<P: Provider> ProviderServer<P> {
                 .map(|(k, e)| (k.to_string(), convert::schema(&e.get(ephemeral_entry).schema)))
                 .collect(),
             functions: self.function_signatures(),
+            list_resource_schemas: self
+                .lists
+                .iter()
+                .map(|(k, l)| (k.to_string(), convert::schema(&l.schema())))
+                .collect(),
             action_schemas: self
                 .actions
                 .iter()
@@ -243,9 +251,6 @@ impl<P: Provider> ProviderServer<P> {
     }
 }
 
-/// What we advertise. Only what we serve: schema caching, destroy planning
-/// (so ModifyPlan can warn on destroy). Not move_resource_state, not
-/// generate_resource_config.
 /// Decodes the arguments as the parameters' types, calls, encodes.
 fn call(f: &dyn super::Function, arguments: &[pb::DynamicValue]) -> Result<pb::DynamicValue, super::FunctionError> {
     let params = f.params();
@@ -270,12 +275,15 @@ fn call(f: &dyn super::Function, arguments: &[pb::DynamicValue]) -> Result<pb::D
     Ok(pb::DynamicValue { msgpack, json: Vec::new() })
 }
 
+/// What we advertise. Only what we serve: schema caching, destroy planning
+/// (so ModifyPlan can warn on destroy), and GenerateResourceConfig (for
+/// `terraform query -generate-config-out`). Not move_resource_state.
 fn capabilities() -> pb::ServerCapabilities {
     pb::ServerCapabilities {
         plan_destroy: true,
         get_provider_schema_optional: true,
         move_resource_state: false,
-        generate_resource_config: false,
+        generate_resource_config: true,
     }
 }
 
@@ -297,6 +305,8 @@ fn timestamp(t: std::time::SystemTime) -> prost_types::Timestamp {
 
 type Rpc<T> = Result<Response<T>, Status>;
 
+mod list_rpc;
+
 #[tonic::async_trait]
 impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
     #[instrument(skip_all, fields(rpc = "GetMetadata"))]
@@ -311,7 +321,8 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
             resources: names(self.resources.keys().collect()),
             ephemeral_resources: names(self.ephemerals.keys().collect()),
             functions: self.functions.keys().map(|k| pb::get_metadata::FunctionName { name: k.to_string() }).collect(),
-            actions: self.actions.keys().map(|k| pb::get_metadata::TypeName { type_name: k.to_string() }).collect(),
+            list_resources: names(self.lists.keys().collect()),
+            actions: names(self.actions.keys().collect()),
         }))
     }
 
@@ -779,6 +790,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         let mut diags = Diagnostics::new();
         let found = self.action_config(&req.action_type, req.config.as_ref(), &mut diags);
         let stop = self.stop.clone();
+        let data = self.data.get().cloned();
         tokio::spawn(async move {
             if let Some((a, config)) = found {
                 let (progress, mut lines) = super::Progress::channel();
@@ -793,7 +805,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                         }
                     })
                 };
-                a.invoke(&config, &stop, &progress, &mut diags).await;
+                a.invoke(data.as_deref(), &config, &stop, &progress, &mut diags).await;
                 drop(progress);
                 let _ = forward.await;
             }
@@ -801,6 +813,29 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
             let _ = tx.send(Ok(pb::invoke_action::Event { r#type: Some(Type::Completed(done)) })).await;
         });
         Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(rx)))
+    }
+
+    #[instrument(skip_all, fields(rpc = "GenerateResourceConfig", type_name = %r.get_ref().type_name))]
+    async fn generate_resource_config(
+        &self,
+        r: Request<pb::generate_resource_config::Request>,
+    ) -> Rpc<pb::generate_resource_config::Response> {
+        Ok(Response::new(self.generate_config(r.into_inner())))
+    }
+
+    #[instrument(skip_all, fields(rpc = "ValidateListResourceConfig", type_name = %r.get_ref().type_name))]
+    async fn validate_list_resource_config(
+        &self,
+        r: Request<pb::validate_list_resource_config::Request>,
+    ) -> Rpc<pb::validate_list_resource_config::Response> {
+        Ok(Response::new(self.validate_list(r.into_inner())))
+    }
+
+    type ListResourceStream = tokio_stream::wrappers::ReceiverStream<Result<pb::list_resource::Event, Status>>;
+
+    #[instrument(skip_all, fields(rpc = "ListResource", type_name = %r.get_ref().type_name))]
+    async fn list_resource(&self, r: Request<pb::list_resource::Request>) -> Rpc<Self::ListResourceStream> {
+        Ok(Response::new(self.list(r.into_inner())))
     }
 
     #[instrument(skip_all, fields(rpc = "StopProvider"))]

@@ -283,6 +283,10 @@ impl Provider for ProxtalosProvider {
         crate::resources::ephemeral_resources()
     }
 
+    fn list_resources(&self) -> Vec<Arc<dyn crate::plugin::ListResource<ProxtalosData>>> {
+        vec![Arc::new(crate::resources::vm::list::VmList)]
+    }
+
     fn actions(&self) -> Vec<Arc<dyn crate::plugin::Action<ProxtalosData>>> {
         crate::resources::actions::all()
     }

@@ -31,6 +31,24 @@ pub struct VmResource {
     /// `qemu` or `lxc`.
     #[serde(default, rename = "type")]
     pub kind: String,
+    /// Tags as PVE keeps them: `;`-separated (`,` and spaces also occur).
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub tags: Option<String>,
+    /// `1` for a template (a number, or text on some versions).
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub template: Option<String>,
+}
+
+impl VmResource {
+    /// The tags as PVE compares them (split, lower case, sorted).
+    pub fn tag_list(&self) -> Vec<String> {
+        super::propstring::normalize_tags(self.tags.as_deref())
+    }
+
+    /// A template, not a VM that runs.
+    pub fn is_template(&self) -> bool {
+        self.template.as_deref().is_some_and(|t| t == "1" || t == "true")
+    }
 }
 
 /// `GET /version`: any authenticated user may read it (the connection check).

@@ -134,6 +134,8 @@ pub enum Power {
     Shutdown,
     /// `reboot` (applies pending changes)
     Reboot,
+    /// `reset` (a hard reset, as the reset button)
+    Reset,
 }
 
 /// `POST .../status/{action}`. `timeout` in seconds; `force_stop` for
@@ -144,6 +146,7 @@ pub fn power(node: &str, vmid: u32, action: Power, timeout: Option<u64>, force_s
         Power::Stop => "stop",
         Power::Shutdown => "shutdown",
         Power::Reboot => "reboot",
+        Power::Reset => "reset",
     };
     let mut r = Request::post(format!("{}/status/{name}", vm_path(node, vmid)))
         .effect(Effect::Idempotent)

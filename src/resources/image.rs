@@ -180,9 +180,9 @@ fn validate(c: &Value, d: &mut Diagnostics) {
         d.error_at(p("schematic_id"), "Invalid schematic id", "An Image Factory schematic id is 64 hex characters.");
     }
     if let Some(v) = c.attr("talos_version").as_str()
-        && (!v.starts_with('v') || v[1..].split('.').count() < 3)
+        && let Err(e) = crate::resources::shared::talos_node::check_version_tag(v)
     {
-        d.error_at(p("talos_version"), "Invalid Talos version", format!("Write it like `v1.11.2`; got {v:?}."));
+        d.error_at(p("talos_version"), "Invalid Talos version", e);
     }
     if let Some(pl) = c.attr("platform").as_str()
         && !matches!(pl, "nocloud" | "metal")

@@ -52,7 +52,27 @@ const APPLIED: &[(&str, Needs)] = &[
     ("resources/proxtalos_machine_bootstrap", Needs::TalosNodes),
     ("resources/proxtalos_cluster", Needs::TalosNodes),
     ("actions/proxtalos_etcd_snapshot", Needs::TalosNodes),
+    ("actions/proxtalos_node_reboot", Needs::TalosNodes),
+    ("actions/proxtalos_node_rollback", Needs::TalosNodes),
+    ("actions/proxtalos_vm_power", Needs::Pve),
+    ("list-resources/proxtalos_vm", Needs::Pve),
 ];
+
+/// The line of an example whose actions the test does not invoke (and why).
+const NOT_INVOKED: &str = "# Not invoked by the example test:";
+
+/// `TYPE.NAME` of each `action "TYPE" "NAME"` block in `text`.
+fn actions_in(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("action \""))
+        .filter_map(|rest| {
+            let mut parts = rest.split('"');
+            let ty = parts.next()?;
+            let name = parts.nth(1)?;
+            Some(format!("{ty}.{name}"))
+        })
+        .collect()
+}
 
 fn name_of(dir: &Path) -> String {
     dir.strip_prefix(repo_root().join("examples")).unwrap().display().to_string()
@@ -62,7 +82,7 @@ fn tf_text(dir: &Path) -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
         .unwrap()
         .map(|f| f.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "tf"))
+        .filter(|p| crate::support::terraform::is_config(p))
         .map(|p| (p.file_name().unwrap().to_string_lossy().to_string(), std::fs::read_to_string(&p).unwrap()))
         .collect();
     files.sort();
@@ -150,7 +170,7 @@ fn apply_example(name: &str, needs: Needs, pve: Option<&FakePve>) {
         } else {
             let header = pve.provider_header("proxtalos/proxtalos", &format!("api_token = {token:?}"));
             let header = if has_terraform_block {
-                header.split_once("provider").map(|(_, p)| format!("provider{p}")).unwrap()
+                header.split_once("\nprovider ").map(|(_, p)| format!("provider {p}")).unwrap()
             } else {
                 header
             };
@@ -168,10 +188,30 @@ fn apply_example(name: &str, needs: Needs, pve: Option<&FakePve>) {
         ws.env("TF_VAR_secrets_yaml", &secrets);
     }
     ws.init();
+    if name.starts_with("list-resources/") {
+        // A VM made by hand that the example's filters pick, adopted
+        // through generated configuration.
+        if let Some(pve) = pve {
+            pve.cmd(json!({"op": "add_vm", "vmid": 180, "name": "talos-cp-1", "status": "running", "config": {
+                "name": "talos-cp-1", "cores": 2, "memory": 4096, "tags": "talos", "scsihw": "virtio-scsi-single",
+                "scsi0": "local-lvm:vm-180-disk-0,size=20G", "net0": "virtio=BC:24:11:00:B4:01,bridge=vmbr0"}}));
+        }
+        let out = ws.ok(&["query", "-no-color"]);
+        assert!(out.contains("talos-cp-1 (pve1/180)"), "examples/{name}:\n{out}");
+        ws.ok(&["query", "-no-color", "-generate-config-out=adopt.tf"]);
+    }
     let out = ws.apply();
     assert!(out.contains("Apply complete!"), "examples/{name}:\n{out}");
     let plan = ws.plan_exit(0);
     assert!(plan.contains("No changes"), "examples/{name}: the re-plan is not empty:\n{plan}");
+    // Its actions, in the order written, unless it says why not.
+    let texts = tf_text(&repo_root().join("examples").join(name));
+    if !texts.iter().any(|(_, t)| t.contains(NOT_INVOKED)) {
+        for action in texts.iter().flat_map(|(_, t)| actions_in(t)) {
+            let out = ws.ok(&["apply", &format!("-invoke=action.{action}"), "-auto-approve", "-no-color"]);
+            assert!(out.contains("Apply complete!"), "examples/{name}: action.{action}:\n{out}");
+        }
+    }
     let out = ws.ok(&["destroy", "-auto-approve", "-no-color"]);
     assert!(out.contains("Destroy complete!"), "examples/{name}:\n{out}");
 }
@@ -214,6 +254,21 @@ fn machine_configuration_apply_example_applies_to_simulated_nodes() {
 fn etcd_snapshot_action_example_applies_to_a_simulated_node() {
     let _nodes = start_nodes(&[11]);
     apply_example("actions/proxtalos_etcd_snapshot", Needs::TalosNodes, None);
+}
+
+/// The plain apply creates the cluster, then the action reboots its node.
+#[test]
+fn node_reboot_action_example_reboots_a_simulated_node() {
+    let _nodes = start_nodes(&[11]);
+    apply_example("actions/proxtalos_node_reboot", Needs::TalosNodes, None);
+}
+
+/// The plain apply creates its cluster; tests/it/actions.rs upgrades a
+/// node and rolls it back.
+#[test]
+fn node_rollback_action_example_applies_to_a_simulated_node() {
+    let _nodes = start_nodes(&[11]);
+    apply_example("actions/proxtalos_node_rollback", Needs::TalosNodes, None);
 }
 
 #[test]

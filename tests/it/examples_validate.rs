@@ -20,7 +20,7 @@ fn supports(tf: &Terraform, dir: &Path) -> bool {
     match dir.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()) {
         Some("ephemeral-resources") => tf.at_least(1, 10),
         Some("functions") => tf.at_least(1, 8),
-        Some("actions") => tf.at_least(1, 14),
+        Some("actions") | Some("list-resources") => tf.at_least(1, 14),
         _ => true,
     }
 }
@@ -37,14 +37,17 @@ fn every_example_validates() {
             }
             let ws = Workspace::new(tf, "registry.terraform.io/proxtalos/proxtalos", &bin);
             let mut tf_files = 0;
+            let mut query = false;
             for f in std::fs::read_dir(dir).unwrap() {
                 let f = f.unwrap().path();
-                if f.extension().is_some_and(|e| e == "tf") {
-                    std::fs::copy(&f, ws.work().join(f.file_name().unwrap())).unwrap();
+                let name = f.file_name().unwrap().to_string_lossy().to_string();
+                if f.extension().is_some_and(|e| e == "tf") || name.ends_with(".tfquery.hcl") {
+                    std::fs::copy(&f, ws.work().join(&name)).unwrap();
                     tf_files += 1;
+                    query |= name.ends_with(".tfquery.hcl");
                 }
             }
-            assert!(tf_files > 0, "{} has no .tf file", dir.display());
+            assert!(tf_files > 0, "{} has no .tf or .tfquery.hcl file", dir.display());
             let has_header = std::fs::read_dir(ws.work())
                 .unwrap()
                 .any(|f| std::fs::read_to_string(f.unwrap().path()).unwrap_or_default().contains("required_providers"));
@@ -56,7 +59,7 @@ fn every_example_validates() {
                 .unwrap();
             }
             ws.init();
-            let out = ws.run(&["validate", "-no-color"]);
+            let out = ws.run(if query { &["validate", "-query", "-no-color"] } else { &["validate", "-no-color"] });
             let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
             assert!(
                 out.status.success() && text.contains("The configuration is valid"),

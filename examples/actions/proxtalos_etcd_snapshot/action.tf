@@ -26,6 +26,9 @@ resource "proxtalos_cluster" "this" {
 }
 
 # terraform apply -invoke=action.proxtalos_etcd_snapshot.backup
+#
+# Not invoked by the example test: the simulated node of that test runs no
+# real etcd (tests/it/actions.rs invokes it against one that does).
 action "proxtalos_etcd_snapshot" "backup" {
   config {
     node                 = "10.0.0.11"

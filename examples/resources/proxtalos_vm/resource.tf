@@ -50,6 +50,35 @@ resource "proxtalos_vm" "talos_cp" {
   }
 }
 
+# A GPU worker: the GPU passed through by a PCI resource mapping
+# (Datacenter → Resource Mappings), which an API token may use with
+# Mapping.Use; a raw host device (`device = "0000:01:00.0"`) needs root@pam.
+# Its memory is pinned, so no balloon.
+resource "proxtalos_vm" "talos_gpu_worker" {
+  node             = "pve1"
+  name             = "talos-gpu-1"
+  tags             = ["talos", "worker", "gpu"]
+  cores            = 8
+  cpu_type         = "host"
+  memory           = 16384
+  memory_floating  = 0
+  machine          = "q35"
+  bios             = "ovmf"
+  efi_disk_storage = "local-lvm"
+  # TPM 2.0 state, for Talos's TPM-sealed disk encryption.
+  tpm_state_storage = "local-lvm"
+
+  disks = [
+    { interface = "scsi0", storage = "local-lvm", size = 50, ssd = true, discard = true, iothread = true },
+  ]
+  network_devices = [
+    { bridge = "vmbr0", model = "virtio" },
+  ]
+  pci_devices = [
+    { mapping = "gpu0", pcie = true },
+  ]
+}
+
 output "talos_cp_address" {
   value = proxtalos_vm.talos_cp.ipv4_addresses[0]
 }

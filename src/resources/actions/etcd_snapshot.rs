@@ -11,14 +11,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::node::validate_node_action;
 use crate::data::ProxtalosData;
 use crate::plugin::timeouts::parse_duration;
 use crate::plugin::{Action, Attribute, AttributePath, Diagnostics, Progress, Schema, StopSignal, Value};
 use crate::resources::shared::etcd_snapshot;
-use crate::resources::shared::talos_model::value_to_client;
-use crate::resources::shared::talos_node::{
-    NodeArgs, attempt_timeouts, check_address, check_client_configuration, client_attr,
-};
+use crate::resources::shared::talos_node::{NodeArgs, attempt_timeouts, client_attr};
 
 /// The action type.
 pub struct EtcdSnapshot;
@@ -66,8 +64,7 @@ impl Action<ProxtalosData> for EtcdSnapshot {
     }
 
     fn validate_config(&self, config: &Value, diags: &mut Diagnostics) {
-        check_address(config, "node", diags);
-        check_client_configuration(config, diags);
+        validate_node_action(config, diags);
         if let Some(k) = config.attr("keep").as_i64()
             && k < 1
         {
@@ -82,28 +79,24 @@ impl Action<ProxtalosData> for EtcdSnapshot {
                 "`prefix` is a file name prefix, without `/`.",
             );
         }
-        if let Some(t) = config.attr("timeout").as_str()
-            && let Err(e) = parse_duration(t)
-        {
-            diags.error_at(AttributePath::attr("timeout"), "Invalid timeout", e);
-        }
         if config.attr("directory").as_str().is_some_and(|d| d.trim().is_empty()) {
             diags.error_at(AttributePath::attr("directory"), "Invalid directory", "`directory` must not be empty.");
         }
     }
 
-    async fn invoke(&self, config: &Value, stop: &StopSignal, progress: &Progress, diags: &mut Diagnostics) {
-        let node = config.attr("node").as_str().unwrap_or_default().to_string();
-        let creds = match value_to_client(config.attr("client_configuration")) {
-            Ok(c) => c,
-            Err(e) => {
-                return diags.error_at(
-                    AttributePath::attr("client_configuration"),
-                    "Invalid client configuration",
-                    e.to_string(),
-                );
-            }
+    async fn invoke(
+        &self,
+        _data: Option<&ProxtalosData>,
+        config: &Value,
+        stop: &StopSignal,
+        progress: &Progress,
+        diags: &mut Diagnostics,
+    ) {
+        let args = match NodeArgs::from_value(config) {
+            Ok(a) => a,
+            Err(d) => return diags.push(d),
         };
+        let node = args.node.clone();
         let dir = PathBuf::from(config.attr("directory").as_str().unwrap_or_default());
         let prefix = config.attr("prefix").as_str().unwrap_or("etcd").to_string();
         let keep = config.attr("keep").as_i64().unwrap_or(5).max(1) as usize;
@@ -111,7 +104,7 @@ impl Action<ProxtalosData> for EtcdSnapshot {
             config.attr("timeout").as_str().and_then(|t| parse_duration(t).ok()).unwrap_or(Duration::from_secs(300));
         let summary = format!("etcd snapshot from {node} failed");
         progress.say(format!("connecting to {node}")).await;
-        let target = NodeArgs { node: node.clone(), endpoint: None, creds }.target(attempt_timeouts());
+        let target = args.target(attempt_timeouts());
         let client = match target.connect().await {
             Ok(c) => c,
             Err(e) => return diags.error(summary, crate::talos::api::error::chain(&e)),
@@ -120,6 +113,16 @@ impl Action<ProxtalosData> for EtcdSnapshot {
         let bytes = tokio::select! {
             r = client.etcd_snapshot(limit) => match r {
                 Ok(b) => b,
+                Err(e @ crate::talos::api::ApiError::Unimplemented { .. }) => {
+                    return diags.error_at(
+                        AttributePath::attr("node"),
+                        summary,
+                        format!(
+                            "{}. Only control planes run etcd: aim `node` at one; no file was written.",
+                            crate::talos::api::error::chain(&e)
+                        ),
+                    );
+                }
                 Err(e) => return diags.error(summary, crate::talos::api::error::chain(&e)),
             },
             _ = stop.stopped() => {

@@ -10,10 +10,10 @@ use crate::kubernetes::{self, health};
 use crate::resources::machine_configuration_apply::send_mode;
 use crate::resources::shared::talos_node::{
     CONFIG_ACTIVE, CONFIGURED, NodeArgs, Reached, attempt_timeouts, canonical, config_active, config_hash,
-    quick_timeouts, reach, wait,
+    quick_timeouts, reach, running_ready, wait,
 };
 use crate::talos::api::wait::{Target, Until, conditions, poll_until};
-use crate::talos::api::{ApiError, MachineStage, ResetRequest};
+use crate::talos::api::{ApiError, ResetRequest};
 use crate::talos::client_config::ClientConfiguration;
 use crate::wait::Probe;
 
@@ -247,13 +247,10 @@ pub async fn rollback(a: &NodeArgs, from: &str, until: &Until) -> Result<(), OpE
         .await
         .map_err(talos("wait for the reboot into the previous image"))?;
     wait(&a.node, "the node to run its previous version", until, || async {
-        let c = target.connect().await?;
-        let s = c.machine_status().await?;
-        let v = c.version_tag().await?;
-        Ok(if s.stage == MachineStage::Running && s.ready && v == from {
-            Probe::Ready(())
-        } else {
-            Probe::NotYet(format!("{v}, stage {:?}, ready {}", s.stage, s.ready))
+        Ok(match running_ready(&target).await? {
+            Probe::Ready(v) if v == from => Probe::Ready(()),
+            Probe::Ready(v) => Probe::NotYet(format!("{v}, running and ready")),
+            Probe::NotYet(seen) => Probe::NotYet(seen),
         })
     })
     .await

@@ -238,6 +238,32 @@ pub const CONFIG_ACTIVE: &str = "the applied configuration to be active";
 /// Condition name: back in maintenance mode after a reset.
 pub const BACK_IN_MAINTENANCE: &str = "the node to come back in maintenance mode after the reset";
 
+/// Checks a Talos release tag as users write it (`v1.11.2`, also with a
+/// suffix such as `v1.12.0-beta.1`); the error says how to write it.
+pub fn check_version_tag(v: &str) -> Result<(), String> {
+    match v.strip_prefix('v') {
+        Some(rest) if rest.split('.').count() >= 3 => Ok(()),
+        _ => Err(format!("Write it like `v1.11.2`; got {v:?}.")),
+    }
+}
+
+/// Condition name: the node runs and is ready (after a reboot).
+pub const RUNNING_READY: &str = "the node to be running and ready";
+
+/// One probe: the node's machine stage is `running` and it reports ready
+/// (what `talosctl reboot --wait` waits for); answers the Talos version it
+/// runs.
+pub async fn running_ready(target: &Target) -> Result<Probe<String>, ApiError> {
+    let c = target.connect().await?;
+    let s = c.machine_status().await?;
+    let v = c.version_tag().await?;
+    Ok(if s.stage == crate::talos::api::MachineStage::Running && s.ready {
+        Probe::Ready(v)
+    } else {
+        Probe::NotYet(format!("{v}, stage {:?}, ready {}", s.stage, s.ready))
+    })
+}
+
 /// Polls `probe` until ready or `deadline` ([`crate::talos::api::wait::poll_until`]).
 pub async fn wait<T, F, Fut>(node: &str, condition: &'static str, until: &Until, probe: F) -> Result<T, ApiError>
 where

@@ -2,7 +2,9 @@
 //! config mapping in [`model`], plan-time address handling in [`plan`] and
 //! checks in [`validate`]; this file holds the CRUD against the PVE client.
 
+pub mod list;
 pub mod model;
+pub mod pci;
 pub mod plan;
 pub mod schema;
 pub mod validate;
@@ -201,14 +203,20 @@ async fn set_agent_ips(c: &Client, node: &str, vmid: u32, state: &mut Value, dia
 
 /// Keys an update may delete: only keys this resource manages.
 fn deletable(prior: &VmSpec, desired: &VmSpec) -> Vec<String> {
-    let mut k: Vec<String> = ["description", "tags", "balloon", "nameserver", "searchdomain", "serial0"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut k: Vec<String> =
+        ["description", "tags", "balloon", "nameserver", "searchdomain", "serial0", "protection", "startup"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     let want_nics = desired.nics.as_ref().map_or(0, Vec::len);
     let had_nics = prior.nics.as_ref().map_or(0, Vec::len);
     for i in want_nics..had_nics.max(want_nics) {
         k.push(format!("net{i}"));
+    }
+    let want_pci = desired.pci.as_ref().map_or(0, Vec::len);
+    let had_pci = prior.pci.as_ref().map_or(0, Vec::len);
+    for i in want_pci..had_pci.max(want_pci) {
+        k.push(format!("hostpci{i}"));
     }
     let want_ips = desired.cloud_init.as_ref().and_then(|c| c.ip_configs.as_ref()).map_or(0, Vec::len);
     for i in want_ips..8 {
@@ -246,7 +254,7 @@ async fn converge(
     set.retain(|(k, _)| !undo_set.iter().any(|(u, _)| u == k) && !undo_delete.contains(k));
     delete.retain(|k| !undo_delete.contains(k) && !undo_set.iter().any(|(u, _)| u == k));
     // Left pending until a reboot: what is set anew, not what is undone.
-    let pending = set.iter().any(|(k, _)| model::PENDING_KEYS.contains(&k.as_str()));
+    let pending = set.iter().any(|(k, _)| model::is_pending_key(k));
     set.extend(undo_set);
     delete.extend(undo_delete);
     if !set.is_empty() || !delete.is_empty() {
@@ -359,10 +367,12 @@ async fn preflight_names(data: &ProxtalosData, prior: &Value, plan: &Value, diag
         let path = AttributePath::attr("cloud_init").and_attr("storage");
         preflight::storage(data, &c, node, st, "images", path, diags).await;
     }
-    if let Some(st) = plan.attr("efi_disk_storage").as_str()
-        && (new_node || prior.attr("efi_disk_storage") != plan.attr("efi_disk_storage"))
-    {
-        preflight::storage(data, &c, node, st, "images", AttributePath::attr("efi_disk_storage"), diags).await;
+    for attr in ["efi_disk_storage", "tpm_state_storage"] {
+        if let Some(st) = plan.attr(attr).as_str()
+            && (new_node || prior.attr(attr) != plan.attr(attr))
+        {
+            preflight::storage(data, &c, node, st, "images", AttributePath::attr(attr), diags).await;
+        }
     }
     let prior_nics = prior.attr("network_devices").as_elements().unwrap_or_default();
     for (i, n) in plan.attr("network_devices").as_elements().unwrap_or_default().iter().enumerate() {
@@ -437,6 +447,7 @@ impl Resource<ProxtalosData> for VmResource {
             return;
         }
         preflight_names(&ctx.data, &req.prior, &resp.plan, &mut resp.diags).await;
+        pci::check_credentials(&req.prior, &resp.plan, ctx.data.proxmox.as_ref().map(|s| &s.auth), &mut resp.diags);
         plan::plan_addresses(&req.prior, &mut resp.plan);
         if req.prior.is_null() {
             return;
@@ -502,9 +513,13 @@ impl Resource<ProxtalosData> for VmResource {
                 resp.requires_replace.push(AttributePath::attr("clone").and_attr(k));
             }
         }
-        let (a, b) = (req.prior.attr("efi_disk_storage"), resp.plan.attr("efi_disk_storage"));
-        if !a.is_null() && !b.is_unknown() && a != b {
-            resp.requires_replace.push(AttributePath::attr("efi_disk_storage"));
+        // The EFI vars and the TPM state live on their disks: moving them
+        // would lose keys and sealed secrets, so a new storage is a new VM.
+        for attr in ["efi_disk_storage", "tpm_state_storage"] {
+            let (a, b) = (req.prior.attr(attr), resp.plan.attr(attr));
+            if !a.is_null() && !b.is_unknown() && a != b {
+                resp.requires_replace.push(AttributePath::attr(attr));
+            }
         }
     }
 
@@ -696,20 +711,12 @@ impl Resource<ProxtalosData> for VmResource {
         if let Some(why) = preflight::node_problem(&ctx.data, &c, &node).await {
             return resp.diags.error("Cannot import", format!("{why} (import id {:?})", req.id));
         }
-        let mut state = Value::Object(Default::default());
-        if let Type::Object(attrs) = schema::schema().value_type() {
-            for k in attrs.keys() {
-                state.set_attr(k, Value::Null);
+        match imported_state(&c, &node, vmid32).await {
+            Ok(Some(state)) => {
+                resp.identity = Some(identity(&node, vmid));
+                resp.state = state;
             }
-        }
-        state.set_attr("node", Value::string(&node));
-        state.set_attr("vm_id", Value::int(vmid));
-        // Settings PVE does not store take their defaults, so the next plan is empty.
-        state.set_attr("agent_wait", Value::string("60s"));
-        state.set_attr("reboot_after_update", Value::Bool(false));
-        match refresh(&c, &node, vmid32, &mut state).await {
-            Ok(true) => {}
-            Ok(false) => {
+            Ok(None) => {
                 let elsewhere = match preflight::vm_node(&c, vmid32).await {
                     Some(other) if other != node => format!(" It is on node {other}: import `{other}/{vmid}`."),
                     _ => String::new(),
@@ -718,9 +725,25 @@ impl Resource<ProxtalosData> for VmResource {
                     .diags
                     .error("Cannot import", format!("VM {vmid} does not exist on node {node}.{elsewhere}"));
             }
-            Err(e) => return err(&mut resp.diags, "Cannot import", &e),
+            Err(e) => err(&mut resp.diags, "Cannot import", &e),
         }
-        resp.identity = Some(identity(&node, vmid));
-        resp.state = state;
     }
+}
+
+/// The state an import of VM `vmid` on `node` gives (what `terraform
+/// import` and a list with `include_resource` show); `None` when there is no
+/// such VM.
+pub(crate) async fn imported_state(c: &Client, node: &str, vmid: u32) -> Result<Option<Value>, Error> {
+    let mut state = Value::Object(Default::default());
+    if let Type::Object(attrs) = schema::schema().value_type() {
+        for k in attrs.keys() {
+            state.set_attr(k, Value::Null);
+        }
+    }
+    state.set_attr("node", Value::string(node));
+    state.set_attr("vm_id", Value::int(i64::from(vmid)));
+    // Settings PVE does not store take their defaults, so the next plan is empty.
+    state.set_attr("agent_wait", Value::string("60s"));
+    state.set_attr("reboot_after_update", Value::Bool(false));
+    Ok(refresh(c, node, vmid, &mut state).await?.then_some(state))
 }

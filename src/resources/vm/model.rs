@@ -30,6 +30,52 @@ pub struct DiskSpec {
     pub iothread: bool,
     /// Cache mode.
     pub cache: Option<String>,
+    /// `backup=0`: left out of vzdump backups (PVE's default: included).
+    pub no_backup: bool,
+    /// `replicate=0`: left out of storage replication (default: included).
+    pub no_replicate: bool,
+}
+
+/// PVE's `startup` property: where the VM goes in the node's boot order,
+/// and the seconds to wait after it starts and before it is stopped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Startup {
+    /// `order`.
+    pub order: Option<i64>,
+    /// `up` (seconds).
+    pub up: Option<i64>,
+    /// `down` (seconds).
+    pub down: Option<i64>,
+}
+
+impl Startup {
+    /// PVE's text, or `None` when nothing is set (then the key is not sent:
+    /// setting it needs `Sys.Modify` on `/`, which least-privilege tokens
+    /// lack).
+    pub fn to_config(&self) -> Option<String> {
+        let parts: Vec<String> = [("order", self.order), ("up", self.up), ("down", self.down)]
+            .iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(","))
+    }
+
+    /// Reads PVE's text (a bare number is the order).
+    pub fn from_config(text: Option<&str>) -> Startup {
+        let Some(text) = text else { return Startup::default() };
+        let ps = PropertyString::parse("startup", text).unwrap_or_default();
+        let num = |k: &str| ps.get(k).and_then(|v| v.parse().ok());
+        Startup {
+            order: ps.head.as_deref().and_then(|h| h.parse().ok()).or_else(|| num("order")),
+            up: num("up"),
+            down: num("down"),
+        }
+    }
+}
+
+/// A drive option PVE stores as `0`/`off`/`no` when turned off.
+fn off(v: Option<&str>) -> bool {
+    matches!(v, Some("0" | "off" | "no" | "false"))
 }
 
 /// One NIC.
@@ -102,6 +148,8 @@ pub struct VmSpec {
     pub bios: String,
     /// EFI disk storage.
     pub efi_disk_storage: Option<String>,
+    /// TPM state storage (`tpmstate0`, TPM 2.0).
+    pub tpm_state_storage: Option<String>,
     /// SCSI controller.
     pub scsi_hardware: String,
     /// Disks.
@@ -118,6 +166,12 @@ pub struct VmSpec {
     pub serial_console: bool,
     /// onboot.
     pub on_boot: bool,
+    /// `protection=1`: PVE refuses to remove the VM or its disks.
+    pub protection: bool,
+    /// `startup`: boot order and delays (`order=1,up=30,down=60`).
+    pub startup: Startup,
+    /// PCI passthrough (`hostpci0`...).
+    pub pci: Option<Vec<super::pci::PciSpec>>,
 }
 
 fn s(v: &Value) -> Option<String> {
@@ -146,6 +200,8 @@ impl VmSpec {
                     discard: d.attr("discard").as_bool().unwrap_or(false),
                     iothread: d.attr("iothread").as_bool().unwrap_or(false),
                     cache: s(d.attr("cache")),
+                    no_backup: d.attr("backup").as_bool() == Some(false),
+                    no_replicate: d.attr("replicate").as_bool() == Some(false),
                 })
                 .collect()
         });
@@ -198,6 +254,7 @@ impl VmSpec {
             machine: s(v.attr("machine")).unwrap_or_else(|| "q35".into()),
             bios: s(v.attr("bios")).unwrap_or_else(|| "seabios".into()),
             efi_disk_storage: s(v.attr("efi_disk_storage")),
+            tpm_state_storage: s(v.attr("tpm_state_storage")),
             scsi_hardware: s(v.attr("scsi_hardware")).unwrap_or_else(|| "virtio-scsi-single".into()),
             disks,
             nics,
@@ -206,6 +263,13 @@ impl VmSpec {
             agent: v.attr("agent").as_bool().unwrap_or(false),
             serial_console: v.attr("serial_console").as_bool().unwrap_or(true),
             on_boot: v.attr("on_boot").as_bool().unwrap_or(false),
+            protection: v.attr("protection").as_bool().unwrap_or(false),
+            startup: Startup {
+                order: v.attr("startup_order").as_i64(),
+                up: v.attr("startup_up_delay").as_i64(),
+                down: v.attr("startup_down_delay").as_i64(),
+            },
+            pci: super::pci::from_value(v),
         }
     }
 
@@ -230,6 +294,8 @@ impl VmSpec {
         set(state, "machine", Value::string(&self.machine));
         set(state, "bios", Value::string(&self.bios));
         set(state, "efi_disk_storage", opt_str(self.efi_disk_storage.as_ref()));
+        set(state, "tpm_state_storage", opt_str(self.tpm_state_storage.as_ref()));
+        set(state, "pci_devices", super::pci::to_value(self.pci.as_ref()));
         set(state, "scsi_hardware", Value::string(&self.scsi_hardware));
         let disks = self.disks.as_ref().map(|d| {
             Value::List(
@@ -244,6 +310,8 @@ impl VmSpec {
                             ("discard", Value::Bool(d.discard)),
                             ("iothread", Value::Bool(d.iothread)),
                             ("cache", opt_str(d.cache.as_ref())),
+                            ("backup", Value::Bool(!d.no_backup)),
+                            ("replicate", Value::Bool(!d.no_replicate)),
                         ])
                     })
                     .collect(),
@@ -311,6 +379,10 @@ impl VmSpec {
         set(state, "agent", Value::Bool(self.agent));
         set(state, "serial_console", Value::Bool(self.serial_console));
         set(state, "on_boot", Value::Bool(self.on_boot));
+        set(state, "protection", Value::Bool(self.protection));
+        set(state, "startup_order", opt_int(self.startup.order));
+        set(state, "startup_up_delay", opt_int(self.startup.up));
+        set(state, "startup_down_delay", opt_int(self.startup.down));
         let macs = self.nics.iter().flatten().map(|n| opt_str(n.mac.as_ref())).collect();
         set(state, "mac_addresses", Value::List(macs));
     }
@@ -346,6 +418,11 @@ impl VmSpec {
         {
             put("efidisk0", format!("{st}:1,efitype=4m,pre-enrolled-keys=0"));
         }
+        if let Some(st) = &self.tpm_state_storage
+            && !existing.contains_key("tpmstate0")
+        {
+            put("tpmstate0", format!("{st}:1,version=v2.0"));
+        }
         put("scsihw", self.scsi_hardware.clone());
         put("ostype", "l26".into());
         for d in self.disks.iter().flatten() {
@@ -367,6 +444,12 @@ impl VmSpec {
             }
             if let Some(c) = &d.cache {
                 drive.opts.set("cache", c.clone());
+            }
+            if d.no_backup {
+                drive.opts.set("backup", "0");
+            }
+            if d.no_replicate {
+                drive.opts.set("replicate", "0");
             }
             if let Some(cur) = existing.get(&d.interface).and_then(|s| s.parse::<Drive>().ok())
                 && let Some(size) = cur.get("size")
@@ -415,6 +498,15 @@ impl VmSpec {
             put("serial0", "socket".into());
         }
         put("onboot", if self.on_boot { "1" } else { "0" }.into());
+        if self.protection {
+            put("protection", "1".into());
+        }
+        if let Some(st) = self.startup.to_config() {
+            put("startup", st);
+        }
+        for (i, dev) in self.pci.iter().flatten().enumerate() {
+            put(&format!("hostpci{i}"), dev.to_config());
+        }
         if let Some(first) = self.disks.as_ref().and_then(|d| d.first()) {
             put("boot", format!("order={}", first.interface));
         }
@@ -472,6 +564,8 @@ impl VmSpec {
                 discard: drive.get("discard") == Some("on"),
                 iothread: drive.flag("iothread"),
                 cache: drive.get("cache").map(str::to_string),
+                no_backup: off(drive.get("backup")),
+                no_replicate: off(drive.get("replicate")),
             });
         }
         let mut nics = Vec::new();
@@ -540,6 +634,9 @@ impl VmSpec {
             efi_disk_storage: get("efidisk0")
                 .and_then(|d| d.parse::<Drive>().ok())
                 .and_then(|d| d.storage().map(str::to_string)),
+            tpm_state_storage: get("tpmstate0")
+                .and_then(|d| d.parse::<Drive>().ok())
+                .and_then(|d| d.storage().map(str::to_string)),
             scsi_hardware: get("scsihw").unwrap_or_else(|| "lsi".into()),
             disks: if disks.is_empty() && prior.disks.is_none() { None } else { Some(disks) },
             nics: if nics.is_empty() && prior.nics.is_none() { None } else { Some(nics) },
@@ -548,6 +645,9 @@ impl VmSpec {
             agent,
             serial_console: get("serial0").as_deref() == Some("socket"),
             on_boot: get("onboot").and_then(|o| parse_bool(&o)).unwrap_or(false),
+            protection: get("protection").and_then(|o| parse_bool(&o)).unwrap_or(false),
+            startup: Startup::from_config(get("startup").as_deref()),
+            pci: super::pci::from_config(get, prior.pci.is_some()),
         }
     }
 
@@ -587,7 +687,14 @@ fn agent_enabled(v: &str) -> bool {
 }
 
 /// Keys PVE changes only at the next boot of a running VM.
-pub const PENDING_KEYS: &[&str] = &["cores", "sockets", "cpu", "memory", "machine", "bios", "scsihw", "efidisk0"];
+pub const PENDING_KEYS: &[&str] =
+    &["cores", "sockets", "cpu", "memory", "machine", "bios", "scsihw", "efidisk0", "tpmstate0"];
+
+/// Whether a change of `key` on a running VM waits for a reboot (PCI
+/// devices cannot be hot-plugged).
+pub fn is_pending_key(key: &str) -> bool {
+    PENDING_KEYS.contains(&key) || key.starts_with("hostpci")
+}
 
 /// The update to get from `current` to `desired`: keys to set and keys to
 /// delete (only keys this resource manages are ever deleted).
@@ -726,6 +833,45 @@ mod tests {
         assert_eq!(p["agent"], "enabled=1");
         assert_eq!(p["boot"], "order=scsi0");
         assert_eq!(p["scsihw"], "virtio-scsi-single");
+    }
+
+    #[test]
+    fn startup_and_protection_round_trip() {
+        let st = Startup { order: Some(2), up: Some(30), down: None };
+        assert_eq!(st.to_config().as_deref(), Some("order=2,up=30"));
+        assert_eq!(Startup::from_config(Some("order=2,up=30")), st);
+        assert_eq!(Startup::from_config(Some("3")).order, Some(3));
+        assert_eq!(Startup::default().to_config(), None, "not sent unless set (needs Sys.Modify)");
+        let mut mine = spec();
+        mine.protection = true;
+        mine.startup = st;
+        let params = mine.to_params(&BTreeMap::new());
+        assert_eq!((params["protection"].as_str(), params["startup"].as_str()), ("1", "order=2,up=30"));
+        assert!(!spec().to_params(&BTreeMap::new()).contains_key("startup"));
+    }
+
+    #[test]
+    fn a_data_disk_left_out_of_backups_and_replication_round_trips() {
+        let mut mine = spec();
+        mine.disks.as_mut().unwrap().push(DiskSpec {
+            interface: "scsi1".into(),
+            storage: "local-lvm".into(),
+            size: Some(100),
+            no_backup: true,
+            no_replicate: true,
+            ..DiskSpec::default()
+        });
+        let params = mine.to_params(&BTreeMap::new());
+        assert_eq!(params["scsi1"], "local-lvm:100,backup=0,replicate=0");
+        assert!(!params["scsi0"].contains("backup"), "PVE's default is not written: {}", params["scsi0"]);
+        let c = cfg(&[
+            ("scsi0", "local-lvm:vm-100-disk-0,size=20G"),
+            ("scsi1", "local-lvm:vm-100-disk-1,backup=0,replicate=0,size=100G"),
+        ]);
+        let got = VmSpec::from_config(&c, &mine);
+        let d = &got.disks.as_ref().unwrap()[1];
+        assert!(d.no_backup && d.no_replicate, "{d:?}");
+        assert!(!got.disks.as_ref().unwrap()[0].no_backup);
     }
 
     #[test]

@@ -34,6 +34,8 @@ fn disk_attrs() -> Vec<Attribute> {
         Attribute::string("cache")
             .optional()
             .description("Cache mode: `none`, `writethrough`, `writeback`, `unsafe` or `directsync`. Unset = PVE's default. In place."),
+        Attribute::bool("backup").optional().default(true).description("Include the disk in vzdump backups (PVE's `backup`). `false` for a data disk another system protects, e.g. Longhorn's replicas. In place."),
+        Attribute::bool("replicate").optional().default(true).description("Include the disk in storage replication jobs (PVE's `replicate`). In place."),
     ]
 }
 
@@ -140,6 +142,9 @@ pub fn schema() -> Schema {
             Attribute::string("efi_disk_storage")
                 .optional()
                 .description("Storage for the EFI vars disk (`efidisk0`, 4m, no pre-enrolled keys) when `bios = \"ovmf\"`. Changing it forces a new VM."),
+            Attribute::string("tpm_state_storage")
+                .optional()
+                .description("Storage for a TPM 2.0 state disk (`tpmstate0`), for Talos's TPM-sealed disk encryption and measured boot with secure-boot images. Adding it to an existing VM is in place (pending until reboot); changing it forces a new VM (the state, and what it sealed, stays on the old disk)."),
             Attribute::string("scsi_hardware")
                 .optional()
                 .default("virtio-scsi-single")
@@ -148,6 +153,7 @@ pub fn schema() -> Schema {
             Attribute::nested("network_devices", Nesting::List, nic_attrs())
                 .optional()
                 .description("NICs `net0`, `net1`, ... in order."),
+            super::pci::attribute(),
             Attribute::bool("agent").optional().default(false).description("QEMU guest agent enabled. With it, IP addresses are read from the agent after create and update. In place."),
             Attribute::string("agent_wait")
                 .optional()
@@ -155,6 +161,10 @@ pub fn schema() -> Schema {
                 .description("How long create and update wait for the guest agent to report an address before giving up cleanly (a warning, never a failure). `0s` skips the wait. Refresh never waits."),
             Attribute::bool("serial_console").optional().default(true).description("A serial console (`serial0: socket`); Talos logs there. In place."),
             Attribute::bool("on_boot").optional().default(false).description("Start the VM when the node boots. In place."),
+            Attribute::bool("protection").optional().default(false).description("PVE's protection: the VM and its disks cannot be removed (a destroy fails with PVE's `protection mode enabled` until it is turned off). In place."),
+            Attribute::number("startup_order").optional().description("Place in the node's start order when `on_boot` (lower starts first; control planes before workers). Setting any `startup_*` needs `Sys.Modify` on `/`, which least-privilege tokens lack; unset, nothing is sent. In place."),
+            Attribute::number("startup_up_delay").optional().description("Seconds the node waits after starting this VM before the next one. In place."),
+            Attribute::number("startup_down_delay").optional().description("Seconds the node gives this VM to shut down when the node stops. In place."),
             Attribute::bool("started").optional().default(true).description("Desired power state: running when true. In place."),
             Attribute::bool("reboot_after_update")
                 .optional()

@@ -45,24 +45,31 @@ fn valid_cidr(s: &str, v6: bool) -> bool {
     ok_addr && prefix.parse::<u8>().is_ok_and(|n| n <= max)
 }
 
+/// Checks the VMID in attribute `name` of `c`, if set (for the resource,
+/// the list resource and the power action alike).
+pub fn check_vmid(c: &Value, name: &str, d: &mut Diagnostics) {
+    if let Some(id) = c.attr(name).as_number()
+        && !id.as_i64().is_some_and(valid_vmid)
+    {
+        d.error_at(p(name), "Invalid VMID", format!("A VMID is an integer from {VMID_MIN} to {VMID_MAX}; got {id}."));
+    }
+}
+
+/// Checks the PVE node name in attribute `name` of `c`, if set.
+pub fn check_node(c: &Value, name: &str, d: &mut Diagnostics) {
+    if let Some(n) = c.attr(name).as_str()
+        && !valid_node(n)
+    {
+        d.error_at(p(name), "Invalid node name", format!("{n:?} is not a PVE node name."));
+    }
+}
+
 /// Checks a `proxtalos_vm` configuration.
 pub fn validate(c: &Value, d: &mut Diagnostics) {
     timeouts::validate(c, d);
-    if let Some(id) = c.attr("vm_id").as_number() {
-        let ok = id.as_i64().is_some_and(valid_vmid);
-        if !ok {
-            d.error_at(
-                p("vm_id"),
-                "Invalid VMID",
-                format!("A VMID is an integer from {VMID_MIN} to {VMID_MAX}; got {id}."),
-            );
-        }
-    }
-    if let Some(n) = c.attr("node").as_str()
-        && !valid_node(n)
-    {
-        d.error_at(p("node"), "Invalid node name", format!("{n:?} is not a PVE node name."));
-    }
+    super::pci::validate(c, d);
+    check_vmid(c, "vm_id", d);
+    check_node(c, "node", d);
     if let Some(n) = c.attr("name").as_str() {
         let ok = !n.is_empty()
             && n.split('.').all(|l| {
@@ -81,6 +88,9 @@ pub fn validate(c: &Value, d: &mut Diagnostics) {
         ("sockets", 1, 16),
         ("memory", 16, 16 * 1024 * 1024),
         ("memory_floating", 0, 16 * 1024 * 1024),
+        ("startup_order", 0, i64::from(u32::MAX)),
+        ("startup_up_delay", 0, i64::from(u32::MAX)),
+        ("startup_down_delay", 0, i64::from(u32::MAX)),
     ] {
         if let Some(n) = c.attr(attr).as_number()
             && !n.as_i64().is_some_and(|v| (lo..=hi).contains(&v))
@@ -128,7 +138,9 @@ pub fn validate(c: &Value, d: &mut Diagnostics) {
     {
         d.error_at(p("scsi_hardware"), "Invalid SCSI controller", format!("{h:?} is not one PVE knows."));
     }
-    for (attr, v) in [("efi_disk_storage", c.attr("efi_disk_storage"))] {
+    for (attr, v) in
+        [("efi_disk_storage", c.attr("efi_disk_storage")), ("tpm_state_storage", c.attr("tpm_state_storage"))]
+    {
         if let Some(s) = v.as_str()
             && !valid_storage(s)
         {

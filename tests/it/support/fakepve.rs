@@ -135,6 +135,29 @@ provider "proxtalos" {{
         v["result"].clone()
     }
 
+    /// A workspace for the provider binary against this fake, with `ca.pem`
+    /// beside the configuration and an API token `token_id` (a fixed
+    /// secret). Returns the workspace, the token and the `terraform` and
+    /// `provider` blocks that use it.
+    pub fn workspace(
+        &self,
+        tf: &super::terraform::Terraform,
+        token_id: &str,
+    ) -> (super::terraform::Workspace, String, String) {
+        let bin = super::terraform::build_provider("bin", "terraform-provider-proxtalos");
+        let ws = super::terraform::Workspace::new(tf, "registry.terraform.io/proxtalos/proxtalos", &bin);
+        std::fs::write(ws.work().join("ca.pem"), &self.ca_pem).unwrap();
+        let token = self.token(token_id, "3b0f2a1c-0000-4000-8000-0000000f1e1d");
+        let header = self.provider_header("proxtalos/proxtalos", &format!("api_token = {token:?}"));
+        (ws, token, header)
+    }
+
+    /// The `terraform` and `provider` blocks for root@pam with its password
+    /// (what PVE keeps some settings for).
+    pub fn root_header(&self) -> String {
+        self.provider_header("proxtalos/proxtalos", "username = \"root@pam\"\n    password = \"secret\"")
+    }
+
     /// Adds an API token; returns `USER@REALM!ID=SECRET`.
     pub fn token(&self, id: &str, secret: &str) -> String {
         self.cmd(json!({"op": "token", "id": id, "secret": secret}));

@@ -277,6 +277,11 @@ impl Workspace {
 
 /// Every example directory: `examples/provider` and each
 /// `examples/<kind>/<name>/` (the quickstart has tests of its own).
+/// A Terraform configuration file: `.tf`, or a query file (`.tfquery.hcl`).
+pub fn is_config(p: &std::path::Path) -> bool {
+    p.extension().is_some_and(|e| e == "tf") || p.to_string_lossy().ends_with(".tfquery.hcl")
+}
+
 pub fn example_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     for kind in std::fs::read_dir(repo_root().join("examples")).unwrap() {
@@ -285,8 +290,7 @@ pub fn example_dirs() -> Vec<PathBuf> {
         if !kind.is_dir() || kind.ends_with("quickstart") || kind.ends_with("cluster") {
             continue;
         }
-        let tf_here =
-            std::fs::read_dir(&kind).unwrap().any(|f| f.unwrap().path().extension().is_some_and(|e| e == "tf"));
+        let tf_here = std::fs::read_dir(&kind).unwrap().any(|f| is_config(&f.unwrap().path()));
         if tf_here {
             dirs.push(kind.clone());
         }

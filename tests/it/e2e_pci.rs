@@ -1,0 +1,193 @@
+//! The seeds' workers on `proxtalos_vm` with real Terraform 1.15.5
+//! against fakepve (issue 16): a Longhorn data disk (below), and PCI
+//! passthrough for GPU workers: a mapped device (what an API token may
+//! set) lands as PVE's `hostpci0`, re-plans empty and reads back; a raw
+//! host device with a token is a plan-time error naming the attribute, and
+//! nothing is sent; root@pam with a password may set one; removing a
+//! device deletes its key; bad input (no device, bad id, `pcie` on i440fx)
+//! is refused at plan time naming the entry. The same VM has UEFI and a
+//! TPM 2.0 state disk (`tpmstate0`), as Talos's secure-boot images and
+//! TPM-sealed disk encryption want.
+//!
+//! What fakepve cannot show: the device itself (IOMMU groups, a GPU
+//! answering in the guest), whether the mapping exists on the VM's node
+//! and `Mapping.Use` (real PVE checks both at the update).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::json;
+
+use crate::support::fakepve::FakePve;
+use crate::support::terraform::terraform;
+use proxtalos::proxmox::{ClientOptions, Credentials, Secret};
+
+fn vm(pci: &str, machine: &str) -> String {
+    format!(
+        r#"
+resource "proxtalos_vm" "gpu" {{
+  node    = "pve1"
+  name    = "talos-gpu-1"
+  memory  = 4096
+  machine = "{machine}"
+  bios    = "ovmf"
+  efi_disk_storage  = "local-lvm"
+  tpm_state_storage = "local-lvm"
+  disks   = [{{ interface = "scsi0", storage = "local-lvm", size = 4 }}]
+  pci_devices = [{pci}]
+}}
+"#
+    )
+}
+
+#[test]
+fn pci_devices_pass_through_mapped_and_raw_as_pve_allows_beside_a_tpm() {
+    let tf = terraform("1.15.5").expect("Terraform 1.15.5");
+    let pve = FakePve::start();
+    let (ws, token, with_token) = pve.workspace(&tf, "root@pam!gpu");
+    let with_root = pve.root_header();
+    let mapped = r#"{ mapping = "gpu0", pcie = true, x_vga = true }"#;
+
+    // A mapped GPU with a token.
+    ws.write_config(&(with_token.clone() + &vm(mapped, "q35")));
+    ws.init();
+    ws.apply();
+    let vmid = pve.vmids()[0];
+    let cfg = pve.cmd(json!({"op": "vm_config", "vmid": vmid}));
+    assert_eq!(cfg["hostpci0"], "mapping=gpu0,pcie=1,x-vga=1", "{cfg}");
+    let tpm = cfg["tpmstate0"].as_str().unwrap_or_default();
+    assert!(tpm.starts_with("local-lvm:") && tpm.contains("version=v2.0"), "a TPM 2.0 state disk: {cfg}");
+    assert!(ws.plan_exit(0).contains("No changes"), "re-plans empty");
+
+    // A raw device with the token: refused at plan time, nothing sent.
+    let raw = format!(r#"{mapped}, {{ device = "0000:02:00.0" }}"#);
+    ws.write_config(&(with_token.clone() + &vm(&raw, "q35")));
+    pve.clear_requests();
+    let out = ws.expect(1, &["plan", "-no-color"]);
+    assert!(out.contains("A raw PCI device needs root@pam") && out.contains("pci_devices[1].device"), "{out}");
+    assert!(!pve.requests().iter().any(|(m, _)| m == "PUT" || m == "POST"), "nothing sent");
+
+    // root@pam with its password may set it; the running VM takes it at
+    // the next boot (a warning says so).
+    ws.write_config(&(with_root.clone() + &vm(&raw, "q35")));
+    ws.apply();
+    let client = pve.client(Credentials::ApiToken(Secret::new(token.clone())), ClientOptions::default());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let entries = rt.block_on(client.vm_pending("pve1", vmid as u32)).unwrap();
+    let slot = entries.iter().find(|e| e.key == "hostpci1").expect("hostpci1");
+    assert_eq!(slot.pending.as_deref().or(slot.value.as_deref()), Some("0000:02:00.0"), "{entries:?}");
+    assert!(ws.plan_exit(0).contains("No changes"), "re-plans empty");
+
+    // Back to the mapped GPU only: hostpci1 goes.
+    ws.write_config(&(with_token.clone() + &vm(mapped, "q35")));
+    ws.apply();
+    assert!(ws.plan_exit(0).contains("No changes"));
+
+    // Bad input at plan time, naming the entry.
+    for (pci, machine, want) in [
+        (r#"{ pcie = true }"#, "q35", "Give a device or a mapping"),
+        (r#"{ device = "1:0" }"#, "q35", "Invalid PCI device id"),
+        (r#"{ mapping = "gpu0", pcie = true }"#, "i440fx", "PCI Express needs q35"),
+    ] {
+        ws.write_config(&(with_token.clone() + &vm(pci, machine)));
+        let out = ws.expect(1, &["plan", "-no-color"]);
+        assert!(out.contains(want) && out.contains("pci_devices[0]"), "{want}:\n{out}");
+    }
+
+    ws.write_config(&(with_token + &vm(mapped, "q35")));
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(pve.vmids().is_empty());
+}
+
+/// A Longhorn worker's data disk (issue 16): its own storage and size, left
+/// out of vzdump backups and replication (PVE's `backup=0`, `replicate=0`);
+/// re-plans empty, and an unrelated change (a tag) updates only the tag:
+/// the data disk's key is not sent.
+#[test]
+fn a_data_disk_out_of_backups_is_left_alone_by_unrelated_changes() {
+    let tf = terraform("1.15.5").expect("Terraform 1.15.5");
+    let pve = FakePve::start();
+    let (ws, _, header) = pve.workspace(&tf, "root@pam!disk");
+    let config = |tag: &str| {
+        format!(
+            r#"{header}
+resource "proxtalos_vm" "storage" {{
+  node   = "pve1"
+  name   = "talos-storage-1"
+  tags   = ["{tag}"]
+  memory = 4096
+  disks = [
+    {{ interface = "scsi0", storage = "local-lvm", size = 10 }},
+    {{ interface = "scsi1", storage = "local-lvm", size = 100, backup = false, replicate = false, iothread = true }},
+  ]
+}}
+"#
+        )
+    };
+    ws.write_config(&config("longhorn"));
+    ws.init();
+    ws.apply();
+    let vmid = pve.vmids()[0];
+    let cfg = pve.cmd(json!({"op": "vm_config", "vmid": vmid}));
+    let data = cfg["scsi1"].as_str().unwrap_or_default();
+    assert!(data.contains("backup=0") && data.contains("replicate=0") && data.contains("size=100G"), "{cfg}");
+    assert!(!cfg["scsi0"].as_str().unwrap_or_default().contains("backup"), "{cfg}");
+    assert!(ws.plan_exit(0).contains("No changes"), "re-plans empty");
+
+    pve.clear_requests();
+    ws.write_config(&config("storage"));
+    let plan = ws.plan_exit(2);
+    assert!(plan.contains("1 to change") && !plan.contains("scsi1") && plan.contains("tags"), "{plan}");
+    ws.apply();
+    let cfg = pve.cmd(json!({"op": "vm_config", "vmid": vmid}));
+    assert_eq!(cfg["scsi1"].as_str().unwrap_or_default(), data, "the data disk untouched");
+    assert_eq!(cfg["tags"], "storage");
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+}
+
+/// Start order and protection (issue 16's "startup order and delay",
+/// "protection"): written as PVE's `startup` and `protection`; a destroy of
+/// a protected VM fails with PVE's words and the VM stays in state; turned
+/// off, the destroy goes through. `startup` is not sent unless set.
+#[test]
+fn startup_order_and_protection_as_pve_keeps_them() {
+    let tf = terraform("1.15.5").expect("Terraform 1.15.5");
+    let pve = FakePve::start();
+    let (ws, _, _) = pve.workspace(&tf, "root@pam!unused");
+    let header = pve.root_header();
+    let config = |extra: &str| {
+        format!(
+            r#"{header}
+resource "proxtalos_vm" "cp" {{
+  node    = "pve1"
+  name    = "talos-cp-1"
+  on_boot = true
+  disks   = [{{ interface = "scsi0", storage = "local-lvm", size = 4 }}]
+{extra}
+}}
+"#
+        )
+    };
+    ws.write_config(&config(""));
+    ws.init();
+    ws.apply();
+    let vmid = pve.vmids()[0];
+    let cfg = pve.cmd(json!({"op": "vm_config", "vmid": vmid}));
+    assert!(cfg.get("startup").is_none_or(|v| v.is_null()), "not sent unless set: {cfg}");
+
+    ws.write_config(&config("  protection = true\n  startup_order = 1\n  startup_up_delay = 30"));
+    ws.apply();
+    let cfg = pve.cmd(json!({"op": "vm_config", "vmid": vmid}));
+    assert_eq!(cfg["startup"], "order=1,up=30", "{cfg}");
+    assert!(cfg["protection"] == 1 || cfg["protection"] == "1", "{cfg}");
+    assert!(ws.plan_exit(0).contains("No changes"), "re-plans empty");
+
+    let out = ws.expect(1, &["destroy", "-auto-approve", "-no-color"]);
+    assert!(out.contains("Cannot delete the VM") && out.contains("protection mode"), "{out}");
+    assert_eq!(pve.vmids(), vec![vmid], "the VM is still there");
+    assert!(ws.resource("proxtalos_vm.cp").is_some(), "and still in state");
+
+    ws.write_config(&config("  startup_order = 1\n  startup_up_delay = 30"));
+    ws.apply();
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(pve.vmids().is_empty());
+}

@@ -110,11 +110,13 @@ fn banner(lab: &Lab, o: &LabOptions, env_file: &Path) -> String {
               static ipconfig0 address (ip=ADDRESS/PREFIX), else on a lease
               {lo}-{hi} (reported by the guest agent);
               version from `vX.Y.Z` in the file name, else {tv}
+  Factory     {fu} (an Image Factory double: schematics, extension lists)
 
 {block}
 Environment (also in {env}):
   export PROXMOX_VE_ENDPOINT={ep_q}
   export PROXMOX_VE_API_TOKEN={tok_q}
+  export PROXTALOS_IMAGE_FACTORY_URL={fu}
 
 Stop: Ctrl-C here, or scripts/lab.sh stop
 ",
@@ -127,6 +129,7 @@ Stop: Ctrl-C here, or scripts/lab.sh stop
         ca = lab.ca_file().display(),
         tp = o.talos_port,
         tv = o.talos_version,
+        fu = lab.factory_url(),
         block = lab.provider_block(),
         env = env_file.display(),
     )
@@ -159,9 +162,10 @@ async fn run(o: LabOptions) -> Result<(), String> {
     };
     let env_file = dir.join("lab.env");
     let env = format!(
-        "export PROXMOX_VE_ENDPOINT={}\nexport PROXMOX_VE_API_TOKEN={}\nexport PROXTALOS_LAB_CA={}\n",
+        "export PROXMOX_VE_ENDPOINT={}\nexport PROXMOX_VE_API_TOKEN={}\nexport PROXTALOS_IMAGE_FACTORY_URL={}\nexport PROXTALOS_LAB_CA={}\n",
         sh_quote(lab.endpoint()),
         sh_quote(lab.api_token()),
+        sh_quote(lab.factory_url()),
         sh_quote(&lab.ca_file().display().to_string())
     );
     if let Err(e) = write_private(&env_file, &env) {

@@ -91,7 +91,7 @@ tf() { "$TF" -chdir="$WORK" "$@"; }
 lab_env() {
   # shellcheck disable=SC1090
   source <(bash scripts/lab.sh env) || die "the lab is not running"
-  export PROXMOX_VE_ENDPOINT PROXMOX_VE_API_TOKEN
+  export PROXMOX_VE_ENDPOINT PROXMOX_VE_API_TOKEN PROXTALOS_IMAGE_FACTORY_URL
   export TF_VAR_proxmox_ca_certificate_file=$PROXTALOS_LAB_CA
 }
 

@@ -95,6 +95,10 @@ pub struct ProxtalosData {
     pub pve: std::sync::OnceLock<crate::proxmox::Client>,
     /// The PVE version read by the connection check.
     pub version: std::sync::OnceLock<crate::proxmox::cluster::PveVersion>,
+    /// The Image Factory schematics are registered with (the provider's
+    /// `image_factory_url` or `PROXTALOS_IMAGE_FACTORY_URL`); None: the
+    /// public one.
+    pub image_factory_url: Option<String>,
     /// Plan-time lookups (nodes, storages, bridges) by request, read once
     /// per provider process however many resources ask.
     lookups: tokio::sync::Mutex<std::collections::HashMap<String, Arc<serde_json::Value>>>,
@@ -104,6 +108,11 @@ impl ProxtalosData {
     /// The data for `proxmox` settings (None: Talos-only).
     pub fn new(proxmox: Option<ProxmoxSettings>) -> ProxtalosData {
         ProxtalosData { proxmox, ..ProxtalosData::default() }
+    }
+
+    /// The Image Factory URL resources use unless they name their own.
+    pub fn image_factory_url(&self) -> &str {
+        self.image_factory_url.as_deref().unwrap_or(crate::image_factory::PUBLIC_URL)
     }
 
     /// Remembers the version the connection check read.

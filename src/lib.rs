@@ -9,6 +9,7 @@
 //!   model, the resource contracts and the plan pipeline. It knows nothing of
 //!   Proxmox or Talos.
 //! - [`proxmox`] is the Proxmox VE API client; it knows nothing of Terraform.
+//! - [`image_factory`] is the Talos Image Factory's HTTP API client.
 //! - [`talos`] holds the Talos machinery (secrets, machine configuration); it
 //!   knows nothing of Terraform.
 //! - [`resources`] maps Terraform objects onto the clients, one file each.
@@ -24,6 +25,7 @@
 
 pub mod data;
 pub mod day2;
+pub mod image_factory;
 pub mod kubernetes;
 #[cfg(feature = "sim")]
 pub mod lab;

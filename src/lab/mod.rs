@@ -28,6 +28,7 @@
 //!
 //! The `lab` example is the command (`scripts/lab.sh` wraps it).
 
+pub mod factory;
 pub mod medium;
 
 mod harness;
@@ -299,6 +300,7 @@ pub struct Lab {
     ca_pem: String,
     ca_file: PathBuf,
     state_dir: PathBuf,
+    factory: factory::FactoryDouble,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -426,6 +428,13 @@ impl Lab {
             harness.stop().await;
             return Err(e.into());
         }
+        let factory = match factory::FactoryDouble::start().await {
+            Ok(f) => f,
+            Err(e) => {
+                harness.stop().await;
+                return Err(LabError::io("start the Image Factory double on", Path::new("127.0.0.1"), e));
+            }
+        };
         let shared = Arc::new(Shared { nodes: Mutex::new(BTreeMap::new()), events: broadcast::channel(1024).0 });
         let stop = CancellationToken::new();
         let reconciler = tokio::spawn(reconcile::run(reconcile::Reconciler {
@@ -452,6 +461,7 @@ impl Lab {
             user: options.user.clone(),
             ca_pem,
             state_dir,
+            factory,
             _temp: temp,
         })
     }
@@ -542,10 +552,21 @@ impl Lab {
         self.shared.events.subscribe()
     }
 
+    /// The lab's Image Factory double, `http://127.0.0.1:PORT`.
+    pub fn factory_url(&self) -> &str {
+        self.factory.url()
+    }
+
+    /// The Image Factory double (its request log, for tests).
+    pub fn factory(&self) -> &factory::FactoryDouble {
+        &self.factory
+    }
+
     /// A ready-made provider block for this lab.
     pub fn provider_block(&self) -> String {
         format!(
-            "provider \"proxtalos\" {{\n  proxmox {{\n    endpoint       = \"{}\"\n    api_token      = \"{}\"\n    ca_certificate = file(\"{}\")\n  }}\n}}\n",
+            "provider \"proxtalos\" {{\n  image_factory_url = \"{}\"\n  proxmox {{\n    endpoint       = \"{}\"\n    api_token      = \"{}\"\n    ca_certificate = file(\"{}\")\n  }}\n}}\n",
+            self.factory.url(),
             self.endpoint,
             self.api_token,
             self.ca_file.display()

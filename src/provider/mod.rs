@@ -242,12 +242,19 @@ impl Provider for ProxtalosProvider {
     fn schema(&self) -> Schema {
         Schema::new(
             "The proxtalos provider puts Talos Linux Kubernetes clusters on Proxmox VE: images, VMs, machine secrets and configuration, bootstrap and kubeconfig in one provider.",
-            vec![],
+            vec![Attribute::string("image_factory_url").optional().description(
+                "The Talos Image Factory that `proxtalos_image_factory_schematic` registers schematics with, unless \
+it names its own `factory_url`: `https://factory.talos.dev` (the default) or a self-hosted factory \
+(`http(s)://host[:port]`). Environment: `PROXTALOS_IMAGE_FACTORY_URL`.",
+            )],
         )
         .blocks(vec![proxmox_block()])
     }
 
     fn validate_config(&self, config: &Value, diags: &mut Diagnostics) {
+        if let Some(u) = config.attr("image_factory_url").as_str() {
+            check_factory_url(u, "image_factory_url", diags);
+        }
         if let Some(block) = first_block(config) {
             proxmox_settings(block, &|_| None, false, diags);
         }
@@ -261,7 +268,18 @@ impl Provider for ProxtalosProvider {
         if diags.has_errors() {
             return None;
         }
-        let data = ProxtalosData::new(proxmox);
+        let factory = match config_or_env(&req.config, "image_factory_url", "PROXTALOS_IMAGE_FACTORY_URL", &env) {
+            Some((u, origin)) => {
+                check_factory_url(&u, origin, diags);
+                Some(u.trim_end_matches('/').to_string())
+            }
+            None => None,
+        };
+        if diags.has_errors() {
+            return None;
+        }
+        let mut data = ProxtalosData::new(proxmox);
+        data.image_factory_url = factory;
         if let Some(p) = &data.proxmox {
             tracing::debug!(endpoint = %p.endpoint, auth = ?p.auth, "proxmox configured");
             if !p.skip_connection_check {
@@ -296,6 +314,28 @@ impl Provider for ProxtalosProvider {
     }
 }
 
+/// A top-level setting from the configuration, else its environment
+/// variable (non-empty), with where it came from.
+fn config_or_env(
+    config: &Value,
+    name: &'static str,
+    var: &'static str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<(String, &'static str)> {
+    match config.attr(name).as_str() {
+        Some(v) => Some((v.to_string(), name)),
+        None => env(var).filter(|v| !v.is_empty()).map(|v| (v, var)),
+    }
+}
+
+/// An Image Factory URL, as `proxtalos_image_factory_schematic` takes it.
+fn check_factory_url(url: &str, origin: &str, diags: &mut Diagnostics) {
+    if let Err(e) = crate::image_factory::base_url(url) {
+        let d = crate::plugin::Diagnostic::error("Invalid Image Factory URL", format!("{origin}: {e}."));
+        diags.push(if origin == "image_factory_url" { d.at(AttributePath::attr(origin)) } else { d });
+    }
+}
+
 fn first_block(config: &Value) -> Option<&Value> {
     config.attr("proxmox").as_elements().and_then(|e| e.first())
 }
@@ -303,6 +343,29 @@ fn first_block(config: &Value) -> Option<&Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_image_factory_url_comes_from_config_then_environment_and_is_checked() {
+        let env = |k: &str| (k == "PROXTALOS_IMAGE_FACTORY_URL").then(|| "http://127.0.0.1:9/".to_string());
+        let none = |_: &str| None;
+        let set = Value::object([("image_factory_url", Value::string("https://f.lan"))]);
+        let unset = Value::object([("image_factory_url", Value::Null)]);
+        assert_eq!(
+            config_or_env(&set, "image_factory_url", "PROXTALOS_IMAGE_FACTORY_URL", &env).unwrap().0,
+            "https://f.lan"
+        );
+        assert_eq!(
+            config_or_env(&unset, "image_factory_url", "PROXTALOS_IMAGE_FACTORY_URL", &env),
+            Some(("http://127.0.0.1:9/".to_string(), "PROXTALOS_IMAGE_FACTORY_URL"))
+        );
+        assert_eq!(config_or_env(&unset, "image_factory_url", "PROXTALOS_IMAGE_FACTORY_URL", &none), None);
+        let mut d = Diagnostics::new();
+        check_factory_url("factory.talos.dev", "image_factory_url", &mut d);
+        check_factory_url("ftp://x", "PROXTALOS_IMAGE_FACTORY_URL", &mut d);
+        assert_eq!(d.0.len(), 2);
+        assert_eq!(d.0[0].path.as_ref().map(ToString::to_string).as_deref(), Some("image_factory_url"));
+        assert!(d.0[1].path.is_none() && d.0[1].detail.starts_with("PROXTALOS_IMAGE_FACTORY_URL:"), "{:?}", d.0[1]);
+    }
 
     fn block(pairs: &[(&str, Value)]) -> Value {
         let names =

@@ -22,7 +22,6 @@ pub struct ImageResource;
 
 const CREATE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const DELETE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-const FACTORY: &str = "https://factory.talos.dev/image";
 
 fn p(name: &str) -> AttributePath {
     AttributePath::attr(name)
@@ -59,6 +58,7 @@ fn schema() -> Schema {
                 .description("Source URL (`http(s)://`). Computed from the Image Factory arguments when those are used instead."),
             Attribute::string("schematic_id").optional().modifier(replace_if_was_set()).description("Image Factory schematic id (64 hex characters)."),
             Attribute::string("talos_version").optional().modifier(replace_if_was_set()).description("Talos version for the Image Factory, e.g. `v1.11.2`."),
+            Attribute::string("factory_url").optional().modifier(replace_if_was_set()).description("The Image Factory to download from, e.g. a self-hosted one (`http(s)://host[:port]`); not set: `https://factory.talos.dev`. Usually `proxtalos_image_factory_schematic.<name>.factory_url`."),
             Attribute::string("platform").optional().default("nocloud").modifier(replace_if_was_set()).description("Image Factory platform: `nocloud` (recommended on Proxmox) or `metal`."),
             Attribute::string("arch").optional().default("amd64").modifier(replace_if_was_set()).description("`amd64` or `arm64`."),
             Attribute::string("file_name")
@@ -93,7 +93,8 @@ fn source(v: &Value) -> (Option<String>, Option<String>) {
         let platform = v.attr("platform").as_str().unwrap_or("nocloud");
         let arch = v.attr("arch").as_str().unwrap_or("amd64");
         let ext = if content == "import" { "qcow2" } else { "iso" };
-        Some(format!("{FACTORY}/{s}/{ver}/{platform}-{arch}.{ext}"))
+        let base = v.attr("factory_url").as_str().unwrap_or(crate::image_factory::PUBLIC_URL).trim_end_matches('/');
+        Some(format!("{base}/image/{s}/{ver}/{platform}-{arch}.{ext}"))
     });
     let name = v.attr("file_name").as_str().map(str::to_string).or_else(|| {
         if let (Some(s), Some(ver)) = (v.attr("schematic_id").as_str(), v.attr("talos_version").as_str()) {
@@ -183,6 +184,17 @@ fn validate(c: &Value, d: &mut Diagnostics) {
         && let Err(e) = crate::resources::shared::talos_node::check_version_tag(v)
     {
         d.error_at(p("talos_version"), "Invalid Talos version", e);
+    }
+    if let Some(u) = c.attr("factory_url").as_str() {
+        if let Err(e) = crate::image_factory::base_url(u) {
+            d.error_at(p("factory_url"), "Invalid Image Factory URL", e.to_string());
+        } else if !c.attr("url").is_null() {
+            d.error_at(
+                p("factory_url"),
+                "Conflicting source",
+                "`factory_url` goes with `schematic_id` and `talos_version`, not with `url`.",
+            );
+        }
     }
     if let Some(pl) = c.attr("platform").as_str()
         && !matches!(pl, "nocloud" | "metal")
@@ -525,8 +537,15 @@ mod tests {
             ("arch", "amd64".into()),
         ]);
         let (url, name) = source(&v);
-        assert_eq!(url.unwrap(), format!("{FACTORY}/{S}/v1.11.2/nocloud-amd64.qcow2"));
+        assert_eq!(url.unwrap(), format!("https://factory.talos.dev/image/{S}/v1.11.2/nocloud-amd64.qcow2"));
         assert_eq!(name.unwrap(), "talos-v1.11.2-nocloud-amd64-37656798.qcow2");
+        let v = Value::object([
+            ("content", "iso".into()),
+            ("schematic_id", S.into()),
+            ("talos_version", "v1.11.2".into()),
+            ("factory_url", "http://127.0.0.1:8080/".into()),
+        ]);
+        assert_eq!(source(&v).0.unwrap(), format!("http://127.0.0.1:8080/image/{S}/v1.11.2/nocloud-amd64.iso"));
         let v = Value::object([("content", "iso".into()), ("url", "https://x/y/metal%20amd64.iso?a=1".into())]);
         assert_eq!(source(&v).1.unwrap(), "metal_20amd64.iso");
     }

@@ -17,6 +17,7 @@ pub mod cluster_health;
 pub mod cluster_kubeconfig;
 pub mod functions;
 pub mod image;
+pub mod image_factory_schematic;
 pub mod machine_bootstrap;
 pub mod machine_configuration;
 pub mod machine_configuration_apply;
@@ -35,6 +36,7 @@ pub fn resources() -> Vec<Arc<dyn Resource<ProxtalosData>>> {
         Arc::new(cluster_kubeconfig::ClusterKubeconfig::default()),
         Arc::new(vm::VmResource),
         Arc::new(image::ImageResource),
+        Arc::new(image_factory_schematic::ImageFactorySchematic),
         Arc::new(cluster::Cluster),
     ]
 }

@@ -90,6 +90,24 @@ pub fn canonical(document: &str) -> Result<String, SchematicError> {
     Ok(crate::talos::yaml::emit_document(&Value::Mapping(out)))
 }
 
+/// The official extensions `document` asks for
+/// (`customization.systemExtensions.officialExtensions`), as written.
+/// Unlike [`canonical`], this works for every document the factory
+/// accepts, overlay options of any shape included.
+pub fn official_extensions(document: &str) -> Result<Vec<String>, SchematicError> {
+    if document.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let root: Value = serde_yaml_ng::from_str(document).map_err(|e| SchematicError::Syntax(e.to_string()))?;
+    let path = "customization.systemExtensions.officialExtensions";
+    let list =
+        root.get("customization").and_then(|c| c.get("systemExtensions")).and_then(|s| s.get("officialExtensions"));
+    match strings(list, path)? {
+        Some(Value::Sequence(items)) => Ok(items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()),
+        _ => Ok(Vec::new()),
+    }
+}
+
 /// `Customization`'s fields, in struct order, all `omitempty`.
 fn customization(c: &Value) -> Result<Mapping, SchematicError> {
     let c = fields(

@@ -5,7 +5,8 @@
 //!
 //! - examples that need no server: as they are;
 //! - examples for Proxmox objects: against fakepve, with a provider block
-//!   for it added (the docs show these after the provider example);
+//!   for it added (the docs show these after the provider example), and
+//!   schematics against the lab's Image Factory double;
 //! - `proxtalos_machine_configuration_apply`: against simulated Talos nodes
 //!   in maintenance mode, its `10.0.0.x` addresses moved to loopback.
 //!
@@ -47,6 +48,7 @@ const APPLIED: &[(&str, Needs)] = &[
     ("functions/image_url", Needs::Nothing),
     ("provider", Needs::Pve),
     ("resources/proxtalos_image", Needs::Pve),
+    ("resources/proxtalos_image_factory_schematic", Needs::Pve),
     ("resources/proxtalos_vm", Needs::Pve),
     ("resources/proxtalos_machine_configuration_apply", Needs::TalosNodes),
     ("resources/proxtalos_machine_bootstrap", Needs::TalosNodes),
@@ -183,6 +185,17 @@ fn apply_example(name: &str, needs: Needs, pve: Option<&FakePve>) {
         )
         .unwrap();
     }
+    // Schematics register with the lab's Image Factory double (the
+    // provider's default factory, from the environment as in the lab).
+    let factory_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let _factory = tf_text(&repo_root().join("examples").join(name))
+        .iter()
+        .any(|(_, t)| t.contains("proxtalos_image_factory_schematic"))
+        .then(|| {
+            let f = factory_rt.block_on(proxtalos::lab::factory::FactoryDouble::start()).unwrap();
+            ws.env("PROXTALOS_IMAGE_FACTORY_URL", f.url());
+            f
+        });
     if name == "ephemeral-resources/proxtalos_machine_secrets" {
         let secrets = std::fs::read_to_string(repo_root().join("tests/fixtures/talos/golden/secrets.yaml")).unwrap();
         ws.env("TF_VAR_secrets_yaml", &secrets);

@@ -23,6 +23,7 @@ mod docs;
 mod e2e_image;
 mod e2e_pci;
 mod e2e_protocol;
+mod e2e_schematic;
 mod e2e_vm;
 mod etcd_real;
 mod examples_apply;

@@ -85,6 +85,20 @@ impl std::fmt::Debug for ProxmoxAuth {
     }
 }
 
+/// A VM placed by this provider process (see `proxtalos_vm`'s
+/// `placement`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedVm {
+    /// Its node.
+    pub node: String,
+    /// Memory in MiB.
+    pub memory_mib: u64,
+    /// Its tags, lower case.
+    pub tags: Vec<String>,
+    /// Its VMID once created.
+    pub vmid: Option<u32>,
+}
+
 /// What every proxtalos object receives once the provider is configured.
 #[derive(Debug, Default)]
 pub struct ProxtalosData {
@@ -99,6 +113,9 @@ pub struct ProxtalosData {
     /// `image_factory_url` or `PROXTALOS_IMAGE_FACTORY_URL`); None: the
     /// public one.
     pub image_factory_url: Option<String>,
+    /// The VMs this process placed on a node of its choosing
+    /// (`proxtalos_vm`'s `placement`), which PVE may not list yet.
+    pub placements: std::sync::Mutex<Vec<PlacedVm>>,
     /// Plan-time lookups (nodes, storages, bridges) by request, read once
     /// per provider process however many resources ask.
     lookups: tokio::sync::Mutex<std::collections::HashMap<String, Arc<serde_json::Value>>>,

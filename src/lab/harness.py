@@ -107,6 +107,9 @@ async def run(pve, cmd):
         del pve.requests[:]
         del pve.callers[:]
         return None
+    if op == 'add_node':
+        pve.add_node(cmd['name'], online=cmd.get('online', True))
+        return None
     if op == 'store_file':
         pve.store_file(cmd['storage'], cmd['name'], int(cmd['size']), cmd.get('content', 'iso'))
         return None

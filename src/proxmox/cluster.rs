@@ -16,6 +16,12 @@ pub fn vm_resources() -> Request {
     Request::get("/cluster/resources").param("type", "vm")
 }
 
+/// `GET /cluster/resources?type=...` unfiltered: nodes (`maxmem`, `mem`,
+/// `status`), VMs (`maxmem`, `status`, `tags`) and storages in one call.
+pub fn resources() -> Request {
+    Request::get("/cluster/resources")
+}
+
 /// One VM in the cluster listing.
 #[derive(Clone, Debug, Deserialize)]
 pub struct VmResource {

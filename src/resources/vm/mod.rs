@@ -5,6 +5,7 @@
 pub mod list;
 pub mod model;
 pub mod pci;
+pub mod placement;
 pub mod plan;
 pub mod schema;
 pub mod validate;
@@ -384,6 +385,57 @@ async fn preflight_names(data: &ProxtalosData, prior: &Value, plan: &Value, diag
     }
 }
 
+/// At plan time, a VM left to `placement` has somewhere to go: its
+/// candidates exist and one has room (the node itself is chosen at create,
+/// with what other creates of the same apply took).
+async fn check_placement(data: &ProxtalosData, plan: &Value, diags: &mut Diagnostics) {
+    let Some(wanted) = placement::wanted(plan) else { return };
+    let Ok(c) = data.pve() else { return };
+    let Ok(resources) = data.lookup(&c, &crate::proxmox::cluster::resources()).await else { return };
+    if let Err(e) = placement::choose(&resources, &wanted, &[]) {
+        diags.push(placement_diag(&e));
+    }
+}
+
+fn placement_diag(e: &placement::PlacementError) -> crate::plugin::Diagnostic {
+    let base = AttributePath::attr("placement");
+    let (path, summary) = match e {
+        placement::PlacementError::UnknownNode { index, .. } => {
+            (base.and_attr("nodes").and_index(*index as i64), "Unknown Proxmox node")
+        }
+        placement::PlacementError::NoRoom { .. } => (base, "No node has room for the VM"),
+    };
+    crate::plugin::Diagnostic::error(summary, format!("{}: {e}.", path)).at(path)
+}
+
+/// At create, the node for a VM left to `placement`: chosen from a fresh
+/// `/cluster/resources` and what this process placed, and recorded there
+/// (returns the index of the record, to fill in its VMID).
+async fn place(
+    data: &ProxtalosData,
+    c: &Client,
+    planned: &Value,
+) -> Result<(String, usize), crate::plugin::Diagnostic> {
+    let Some(wanted) = placement::wanted(planned) else {
+        return Err(crate::plugin::Diagnostic::error(
+            "No node",
+            "`node` is unknown at create and `placement` is not complete.",
+        ));
+    };
+    let resources = c
+        .execute(&crate::proxmox::cluster::resources())
+        .await
+        .map_err(|e| crate::plugin::Diagnostic::from_error("Cannot read the cluster to place the VM", &e))?;
+    let mut placed = data.placements.lock().unwrap_or_else(|e| e.into_inner());
+    let node = placement::choose(&resources, &wanted, &placed).map_err(|e| placement_diag(&e))?;
+    let written: Vec<&str> =
+        planned.attr("tags").as_elements().unwrap_or_default().iter().filter_map(Value::as_str).collect();
+    let tags = crate::proxmox::propstring::normalize_tags(Some(written.join(";").as_str()));
+    placed.push(placement::Placed { node: node.clone(), memory_mib: wanted.memory_mib, tags, vmid: None });
+    tracing::info!(node = %node, strategy = ?wanted.strategy, "placed the VM");
+    Ok((node, placed.len() - 1))
+}
+
 /// Before a create or a cdrom change: the ISO is on its storage, else an
 /// error on `cdrom.file` instead of PVE's task error half-way through.
 /// Checked at apply, not at plan: a `proxtalos_image` plans its id before
@@ -447,6 +499,9 @@ impl Resource<ProxtalosData> for VmResource {
             return;
         }
         preflight_names(&ctx.data, &req.prior, &resp.plan, &mut resp.diags).await;
+        if req.prior.is_null() {
+            check_placement(&ctx.data, &resp.plan, &mut resp.diags).await;
+        }
         pci::check_credentials(&req.prior, &resp.plan, ctx.data.proxmox.as_ref().map(|s| &s.auth), &mut resp.diags);
         plan::plan_addresses(&req.prior, &mut resp.plan);
         if req.prior.is_null() {
@@ -525,9 +580,20 @@ impl Resource<ProxtalosData> for VmResource {
 
     async fn create(&self, ctx: &Context<ProxtalosData>, req: CreateRequest, resp: &mut ApplyResponse) {
         let Some(c) = client(ctx, &mut resp.diags) else { return };
-        let planned = req.planned.clone();
+        let mut planned = req.planned.clone();
         let timeout = timeouts::get(&planned, Operation::Create, schema::CREATE_TIMEOUT);
-        let node = planned.attr("node").as_str().unwrap_or_default().to_string();
+        let mut placed = None;
+        let node = match planned.attr("node").as_str() {
+            Some(n) => n.to_string(),
+            None => match place(&ctx.data, &c, &planned).await {
+                Ok((n, i)) => {
+                    planned.set_attr("node", Value::string(n.clone()));
+                    placed = Some(i);
+                    n
+                }
+                Err(d) => return resp.diags.push(d),
+            },
+        };
         let fixed = planned.attr("vm_id").as_i64().and_then(|v| u32::try_from(v).ok());
         let spec = VmSpec::from_value(&planned);
         let clone = planned.attr("clone").clone();
@@ -547,6 +613,19 @@ impl Resource<ProxtalosData> for VmResource {
             };
             c.create_with_vmid(fixed, |id| qemu::clone(&node, src, id, &opts)).await
         };
+        if let Some(i) = placed
+            && let Some(p) = ctx.data.placements.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i)
+        {
+            p.vmid = match &created {
+                Ok((vmid, _)) | Err(Error::MaybeApplied { vmid, .. }) => Some(*vmid),
+                // Not created: nothing to hold room for.
+                Err(_) => {
+                    p.memory_mib = 0;
+                    p.tags.clear();
+                    None
+                }
+            };
+        }
         let (vmid, upid) = match created {
             Ok(x) => x,
             Err(Error::MaybeApplied { vmid, source }) => {

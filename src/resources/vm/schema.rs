@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use crate::plugin::timeouts::{self, Operation};
-use crate::plugin::{Attribute, IdentityAttribute, IdentitySchema, NestedBlock, Nesting, Schema, Type};
+use crate::plugin::{
+    Attribute, IdentityAttribute, IdentitySchema, NestedBlock, Nesting, PlanModifier, Schema, Type, Value,
+};
 
 /// Default create/update/delete/read limits.
 pub const CREATE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -100,6 +102,31 @@ fn cloud_init_block() -> NestedBlock {
     )
 }
 
+/// A planned node other than the prior one (a node left to `placement`
+/// keeps the prior one, see `use_state_for_unknown`).
+fn node_changed(prior: &Value, planned: &Value) -> bool {
+    !prior.is_null() && !planned.is_unknown() && prior != planned
+}
+
+fn placement_block() -> NestedBlock {
+    NestedBlock::new(
+        "placement",
+        Nesting::Single,
+        "Where to create the VM when `node` is not set: an online candidate node with room for `memory`, chosen once at create from one `/cluster/resources` read (plus the VMs this apply is placing, so `count = 3` spreads too) and kept afterwards; a later change of the numbers or of this block never moves the VM. Room is the node's memory less the larger of its use and its running VMs' memory.",
+        vec![
+            Attribute::new("nodes", Type::list(Type::String))
+                .optional()
+                .description("Candidate PVE nodes; not set: every online node."),
+            Attribute::string("strategy").optional().description(
+                "`most_free_memory` (the default without `spread_tag`): the candidate with the most room. `spread` (the default with `spread_tag`): the candidate with the fewest VMs carrying `spread_tag`, then the most room, so no two share a node while another has room.",
+            ),
+            Attribute::string("spread_tag").optional().description(
+                "A tag of this VM (also in `tags`) that `spread` keeps apart, e.g. `talos-controlplane`.",
+            ),
+        ],
+    )
+}
+
 fn clone_block() -> NestedBlock {
     NestedBlock::new(
         "clone",
@@ -118,7 +145,15 @@ pub fn schema() -> Schema {
     Schema::new(
         "A QEMU virtual machine on Proxmox VE, shaped for Talos Linux nodes. Attributes apply in place where PVE can change them (a config update with `digest`); those that force a new VM say so. Reads cost two PVE requests per VM (the config with pending changes applied, and the status).",
         vec![
-            Attribute::string("node").required().requires_replace().description("PVE node that runs the VM. Changing it forces a new VM."),
+            Attribute::string("node")
+                .optional()
+                .computed()
+                .use_state_for_unknown()
+                .modifier(PlanModifier::RequiresReplaceIf {
+                    description: "Setting another node forces a new VM (not leaving it to `placement`).",
+                    check: node_changed,
+                })
+                .description("PVE node that runs the VM. Changing it forces a new VM. Leave it unset and set `placement` to let the provider choose one at create; the choice is then kept (recorded in state)."),
             Attribute::number("vm_id")
                 .optional()
                 .computed()
@@ -177,7 +212,7 @@ pub fn schema() -> Schema {
             Attribute::new("ipv6_addresses", Type::list(Type::String)).computed().description("IPv6 addresses, found the same way as `ipv4_addresses`."),
         ],
     )
-    .blocks(vec![cdrom_block(), cloud_init_block(), clone_block(), timeouts::block(&[
+    .blocks(vec![cdrom_block(), cloud_init_block(), clone_block(), placement_block(), timeouts::block(&[
         (Operation::Create, CREATE_TIMEOUT),
         (Operation::Update, UPDATE_TIMEOUT),
         (Operation::Delete, DELETE_TIMEOUT),

@@ -70,6 +70,7 @@ pub fn validate(c: &Value, d: &mut Diagnostics) {
     super::pci::validate(c, d);
     check_vmid(c, "vm_id", d);
     check_node(c, "node", d);
+    super::placement::validate(c, d);
     if let Some(n) = c.attr("name").as_str() {
         let ok = !n.is_empty()
             && n.split('.').all(|l| {
@@ -421,6 +422,7 @@ mod tests {
     fn good_input_passes_and_unknowns_are_skipped() {
         let v = Value::object([
             ("vm_id", Value::int(100)),
+            ("node", Value::Unknown),
             ("memory", Value::Unknown),
             ("tags", Value::Set(vec!["Talos".into(), "cp".into()])),
             (

@@ -20,7 +20,7 @@ use proxtalos::lab::{Lab, LabOptions};
 use tokio::signal::unix::{SignalKind, signal};
 
 const USAGE: &str = "usage: lab [--port N] [--time-scale X] [--poll-ms N] [--talos-version vX.Y.Z] \
-[--leases FIRST-LAST] [--talos-port N] [--state-dir DIR] [--fakepve PATH] [--multi-cluster] [--etcd-bin DIR | --model-etcd]";
+[--leases FIRST-LAST] [--talos-port N] [--pve-nodes N] [--state-dir DIR] [--fakepve PATH] [--multi-cluster] [--etcd-bin DIR | --model-etcd]";
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -64,6 +64,13 @@ fn parse_args() -> Result<LabOptions, String> {
             }
             "--state-dir" => o.state_dir = Some(PathBuf::from(value()?)),
             "--fakepve" => o.fakepve = PathBuf::from(value()?),
+            "--pve-nodes" => {
+                let n: u8 = value()?.parse().map_err(|_| "--pve-nodes: a number from 1 to 9".to_string())?;
+                if !(1..=9).contains(&n) {
+                    return Err("--pve-nodes: a number from 1 to 9".to_string());
+                }
+                o.pve_nodes = (1..=n).map(|i| format!("pve{i}")).collect();
+            }
             "--multi-cluster" => o.strict_cluster_identity = false,
             "--etcd-bin" => o.etcd_bin = Some(PathBuf::from(value()?)),
             "--model-etcd" => o.etcd_bin = None,
@@ -104,7 +111,8 @@ fn banner(lab: &Lab, o: &LabOptions, env_file: &Path) -> String {
   API token   {tok}
   login       {user} / {password}
   CA          {ca}
-  PVE node    pve1; storages local (iso, import) and local-lvm; bridge vmbr0
+  PVE nodes   {pn}; storages local (iso, import; its files seen from every node)
+              and local-lvm; bridge vmbr0
   Talos       a VM started with a Talos ISO (cdrom) or disk image (file name containing
               `talos` or starting `metal-`/`nocloud-`) gets a node at :{tp} on its
               static ipconfig0 address (ip=ADDRESS/PREFIX), else on a lease
@@ -130,6 +138,7 @@ Stop: Ctrl-C here, or scripts/lab.sh stop
         tp = o.talos_port,
         tv = o.talos_version,
         fu = lab.factory_url(),
+        pn = o.pve_nodes.join(", "),
         block = lab.provider_block(),
         env = env_file.display(),
     )

@@ -20,7 +20,8 @@
 # PROXTALOS_TF=/path/to/terraform-or-tofu.
 # Environment: QUICKSTART_DIR (.tools/quickstart), QUICKSTART_TIME_SCALE (0.01),
 # QUICKSTART_PORT (8006; 0 for any free one), QUICKSTART_NETWORK (127.0.10.0/24: the nodes' loopback
-# addresses, from host 11 on).
+# addresses, from host 11 on), QUICKSTART_PVE_NODES (1; with 2-9 the lab has PVE nodes pve1..pveN
+# and the example's `proxmox_nodes` lists them: `placement` spreads the VMs over them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -39,6 +40,8 @@ WORK=${QUICKSTART_DIR:-$ROOT/.tools/quickstart}
 SCALE=${QUICKSTART_TIME_SCALE:-0.01}
 PORT=${QUICKSTART_PORT:-8006}
 NETWORK=${QUICKSTART_NETWORK:-127.0.10.0/24}
+PVE_NODES=${QUICKSTART_PVE_NODES:-1}
+[[ $PVE_NODES =~ ^[1-9]$ ]] || { echo "quickstart: QUICKSTART_PVE_NODES is a number from 1 to 9" >&2; exit 1; }
 LAB_DIR=${PROXTALOS_LAB_DIR:-$ROOT/.tools/lab}
 export PROXTALOS_LAB_DIR=$LAB_DIR
 
@@ -150,7 +153,7 @@ up() {
   fi
   if [ $again = 0 ]; then
     say "starting the lab (time scale $SCALE, port $PORT)"
-    bash scripts/lab.sh start --detach --time-scale "$SCALE" --port "$PORT" >"$WORK/lab-banner.txt" ||
+    bash scripts/lab.sh start --detach --time-scale "$SCALE" --port "$PORT" --pve-nodes "$PVE_NODES" >"$WORK/lab-banner.txt" ||
       die "the lab did not start (see above)"
     sed -n '1,/^Stop:/p' "$WORK/lab-banner.txt" | sed -n '1,3p'
     trap 'rc=$?; if [ $rc != 0 ]; then echo "quickstart: failed; stopping the lab (logs: $LAB_DIR/lab.log, $WORK/*.log)" >&2; bash scripts/lab.sh stop >&2 || true; fi' EXIT
@@ -168,6 +171,11 @@ up() {
 network_cidr = "$NETWORK"
 first_host   = 11
 VARS
+  if [ "$PVE_NODES" -gt 1 ]; then
+    local list
+    list=$(seq -s, -f '"pve%g"' 1 "$PVE_NODES")
+    echo "proxmox_nodes = [$list]" >>"$WORK/terraform.tfvars"
+  fi
   # Initialised by the run that created it (Terraform 1.15's init would
   # now look the overridden provider up in the registry for the state).
   if [ "$NEEDS_INIT" = 1 ] && [ $again = 0 ]; then tf init -no-color >/dev/null || false; fi

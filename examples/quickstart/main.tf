@@ -49,7 +49,17 @@ resource "proxtalos_image" "talos" {
 resource "proxtalos_vm" "node" {
   for_each = local.nodes
 
-  node        = var.proxmox_node
+  # One PVE node, or (with `proxmox_nodes`) the one `placement` chooses at
+  # create and keeps: control planes apart, workers apart.
+  node = length(var.proxmox_nodes) > 0 ? null : var.proxmox_node
+  dynamic "placement" {
+    for_each = length(var.proxmox_nodes) > 0 ? [each.value.type] : []
+    content {
+      nodes      = var.proxmox_nodes
+      spread_tag = placement.value
+    }
+  }
+
   name        = "${var.cluster_name}-${each.key}"
   description = "Talos ${each.value.type} of ${var.cluster_name} (managed by Terraform)"
   tags        = ["talos", var.cluster_name, each.value.type]

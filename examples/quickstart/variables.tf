@@ -36,6 +36,12 @@ variable "proxmox_node" {
   default     = "pve1"
 }
 
+variable "proxmox_nodes" {
+  description = "PVE nodes to spread the VMs over (control planes on different nodes while they have room, workers likewise), chosen at create and then kept; empty: every VM on proxmox_node. With several nodes, iso_storage must be shared (NFS, CephFS): a VM may start on any of them."
+  type        = list(string)
+  default     = []
+}
+
 variable "iso_storage" {
   description = "File storage with the `iso` content type, for the Talos ISO."
   type        = string

@@ -136,6 +136,9 @@ pub struct LabOptions {
     /// Real etcd binaries for the control planes ([`SimOptions::etcd_bin`]);
     /// None runs the simulator's member model.
     pub etcd_bin: Option<PathBuf>,
+    /// PVE nodes: `pve1` always, more for placement stories
+    /// (`pve2`, `pve3`, ... added with fakepve's `add_node`).
+    pub pve_nodes: Vec<String>,
     /// The one password login.
     pub user: String,
     /// Token id (`user@realm!name`).
@@ -158,6 +161,7 @@ impl LabOptions {
             talos_port: crate::talos::api::APID_PORT,
             strict_cluster_identity: true,
             etcd_bin: None,
+            pve_nodes: vec!["pve1".to_string()],
             user: "root@pam".to_string(),
             token_id: "root@pam!lab".to_string(),
         }
@@ -412,6 +416,12 @@ impl Lab {
         if let Err(e) = harness.commander().command(serde_json::json!({"op": "token", "id": id, "secret": sec})).await {
             harness.stop().await;
             return Err(e);
+        }
+        for node in options.pve_nodes.iter().filter(|n| n.as_str() != "pve1") {
+            if let Err(e) = harness.commander().command(serde_json::json!({"op": "add_node", "name": node})).await {
+                harness.stop().await;
+                return Err(e);
+            }
         }
         let client = match api_client(&endpoint, &reconciler_token, &ca_pem, true) {
             Ok(c) => c,

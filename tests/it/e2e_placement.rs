@@ -122,7 +122,7 @@ resource "proxtalos_vm" "big" {
     ws.write_config(&(big + &cps(3072, "")));
     let out = ws.expect(1, &["plan", "-no-color"]).split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        out.contains("No node has room for the VM") && out.contains("no candidate node has room for 65536 MiB"),
+        out.contains("No node has the memory free") && out.contains("no candidate node has 65536 MiB free"),
         "{out}"
     );
     let unknown = header.clone()

@@ -31,8 +31,14 @@ fn run(dir: &Path, args: &[&str]) -> (bool, String) {
 /// [`run`] with the nodes on `127.<id>.<octet>.0/24` (tests that run at the
 /// same time need networks of their own).
 fn run_on(dir: &Path, args: &[&str], octet: u8) -> (bool, String) {
+    run_with(dir, args, octet, &[])
+}
+
+/// [`run_on`] with more environment for the script.
+fn run_with(dir: &Path, args: &[&str], octet: u8, env: &[(&str, &str)]) -> (bool, String) {
     let id = std::process::id();
     let mut cmd = Command::new("bash");
+    cmd.envs(env.iter().copied());
     // quickstart.sh runs `cargo build`
     crate::support::without_test_cargo_env(&mut cmd);
     cmd.arg(root().join("scripts/quickstart.sh"))
@@ -105,6 +111,38 @@ fn embedded_quickstart_then_destroy() {
     assert!(out.contains("VMs left on the lab's PVE: none"), "every VM gone from fakepve:\n{out}");
     assert!(out.contains("lab: stopped"), "{out}");
     assert!(!tmp.path().join("work/kubeconfig").exists(), "credentials removed on destroy");
+}
+
+/// The quickstart on a three-node PVE (`QUICKSTART_PVE_NODES=3`, issue
+/// 16): `placement` puts the three control planes on three nodes and the
+/// two workers on two, within one apply; the re-plan is empty (the choice
+/// is kept), and destroy leaves no VM.
+#[test]
+fn the_quickstart_spreads_its_control_planes_over_three_pve_nodes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let _guard = LabGuard(tmp.path().to_path_buf());
+    let (ok, out) = run_with(tmp.path(), &[], 12, &[("QUICKSTART_PVE_NODES", "3")]);
+    assert!(ok, "quickstart failed:\n{out}");
+    assert!(out.contains("Apply complete! Resources: 14 added, 0 changed, 0 destroyed."), "{out}");
+    assert!(out.contains("No changes. Your infrastructure matches the configuration."), "{out}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("work/terraform.tfstate")).unwrap()).unwrap();
+    let mut by_type: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in state["resources"].as_array().unwrap().iter().filter(|r| r["type"] == "proxtalos_vm") {
+        for i in r["instances"].as_array().unwrap() {
+            let a = &i["attributes"];
+            let kind = if a["tags"].as_array().unwrap().iter().any(|t| t == "controlplane") { "cp" } else { "worker" };
+            by_type.entry(kind.into()).or_default().push(a["node"].as_str().unwrap().to_string());
+        }
+    }
+    let mut cps = by_type["cp"].clone();
+    cps.sort();
+    assert_eq!(cps, ["pve1", "pve2", "pve3"], "three control planes on three PVE nodes: {by_type:?}");
+    let workers = &by_type["worker"];
+    assert!(workers.len() == 2 && workers[0] != workers[1], "two workers on two nodes: {by_type:?}");
+    let (ok, out) = run_on(tmp.path(), &["destroy"], 12);
+    assert!(ok, "destroy failed:\n{out}");
+    assert!(out.contains("VMs left on the lab's PVE: none"), "{out}");
 }
 
 /// `scripts/quickstart.sh --example cluster` (issue 14): the quickstart's

@@ -403,7 +403,7 @@ fn placement_diag(e: &placement::PlacementError) -> crate::plugin::Diagnostic {
         placement::PlacementError::UnknownNode { index, .. } => {
             (base.and_attr("nodes").and_index(*index as i64), "Unknown Proxmox node")
         }
-        placement::PlacementError::NoRoom { .. } => (base, "No node has room for the VM"),
+        placement::PlacementError::NoRoom { .. } => (base, "No node has the memory free"),
     };
     crate::plugin::Diagnostic::error(summary, format!("{}: {e}.", path)).at(path)
 }

@@ -6,9 +6,11 @@
 //! From one `GET /cluster/resources` (nodes and VMs) plus the VMs this
 //! provider process placed and PVE may not list yet (count = 3 creates in
 //! parallel), a candidate is an online node, among `placement.nodes` when
-//! given, with room for the VM's memory. Room is the node's `maxmem` less
-//! the larger of its `mem` and the memory of its running VMs (what PVE's
-//! static-load scheduler counts), less what was placed there. Strategies:
+//! given, whose free memory now (`maxmem` less `mem`) holds the VM's: no
+//! stricter, since PVE itself lets memory be overcommitted. Candidates are
+//! ranked by room: `maxmem` less the larger of `mem` and the memory of the
+//! node's running VMs (what PVE's static-load scheduler counts), less what
+//! this process placed there. Strategies:
 //!
 //! - `most_free_memory`: the candidate with the most room;
 //! - `spread` (with `spread_tag`): the candidate with the fewest VMs
@@ -54,6 +56,7 @@ pub use crate::data::PlacedVm as Placed;
 #[derive(Debug, Clone, PartialEq)]
 struct Load {
     online: bool,
+    free: i128,
     room: i128,
     tagged: usize,
 }
@@ -98,8 +101,9 @@ fn loads(resources: &Json, wanted: &Wanted, placed: &[Placed]) -> BTreeMap<Strin
     out.into_iter()
         .map(|(name, (online, maxmem, mem, committed, tagged))| {
             let (pm, pt) = pending.get(name.as_str()).copied().unwrap_or_default();
+            let free = i128::from(maxmem) - i128::from(mem);
             let room = i128::from(maxmem) - i128::from(mem.max(committed)) - i128::from(pm);
-            (name, Load { online, room, tagged: tagged + pt })
+            (name, Load { online, free, room, tagged: tagged + pt })
         })
         .collect()
 }
@@ -117,8 +121,8 @@ pub enum PlacementError {
         /// The cluster's nodes.
         known: String,
     },
-    /// No online candidate has room.
-    #[error("no candidate node has room for {need} MiB: {seen}")]
+    /// No online candidate has the memory free.
+    #[error("no candidate node has {need} MiB free: {seen}")]
     NoRoom {
         /// The VM's memory.
         need: u64,
@@ -140,7 +144,7 @@ pub fn choose(resources: &Json, wanted: &Wanted, placed: &[Placed]) -> Result<St
     let candidates: Vec<(&String, &Load)> =
         loads.iter().filter(|(n, _)| wanted.nodes.is_empty() || wanted.nodes.contains(n)).collect();
     let need = i128::from(wanted.memory_mib * MIB);
-    let fits: Vec<&(&String, &Load)> = candidates.iter().filter(|(_, l)| l.online && l.room >= need).collect();
+    let fits: Vec<&(&String, &Load)> = candidates.iter().filter(|(_, l)| l.online && l.free >= need).collect();
     let best = match wanted.strategy {
         Strategy::MostFreeMemory => fits.iter().max_by(|a, b| a.1.room.cmp(&b.1.room).then(b.0.cmp(a.0))),
         Strategy::Spread => {
@@ -154,7 +158,7 @@ pub fn choose(resources: &Json, wanted: &Wanted, placed: &[Placed]) -> Result<St
                 .iter()
                 .map(|(n, l)| {
                     if l.online {
-                        format!("{n} has {} MiB", (l.room.max(0) as u64) / MIB)
+                        format!("{n} has {} MiB free", (l.free.max(0) as u64) / MIB)
                     } else {
                         format!("{n} is offline")
                     }
@@ -335,15 +339,15 @@ mod tests {
             vm(101, "pve2", true, 4 * GIB, "other"),
         ]);
         assert_eq!(choose(&r, &w, &[]).unwrap(), "pve2");
-        let big = want(Strategy::Spread, Some("talos-cp"), 6 * 1024);
-        assert_eq!(choose(&r, &big, &[]).unwrap(), "pve1", "pve2 has no room: share a node");
+        let big = want(Strategy::Spread, Some("talos-cp"), 7 * 1024);
+        assert_eq!(choose(&r, &big, &[]).unwrap(), "pve1", "pve2 has not 7 GiB free: share a node");
     }
 
     #[test]
     fn no_room_and_unknown_nodes_are_errors() {
         let r = json!([node("pve1", true, 8 * GIB, 2 * GIB), node("pve2", false, 0, 0)]);
         let e = choose(&r, &want(Strategy::MostFreeMemory, None, 16 * 1024), &[]).unwrap_err();
-        assert_eq!(e.to_string(), "no candidate node has room for 16384 MiB: pve1 has 6144 MiB, pve2 is offline");
+        assert_eq!(e.to_string(), "no candidate node has 16384 MiB free: pve1 has 6144 MiB free, pve2 is offline");
         let w = Wanted { nodes: vec!["pve1".into(), "pve9".into()], ..want(Strategy::MostFreeMemory, None, 1) };
         assert!(matches!(choose(&r, &w, &[]), Err(PlacementError::UnknownNode { index: 1, .. })));
     }

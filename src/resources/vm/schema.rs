@@ -112,7 +112,7 @@ fn placement_block() -> NestedBlock {
     NestedBlock::new(
         "placement",
         Nesting::Single,
-        "Where to create the VM when `node` is not set: an online candidate node with room for `memory`, chosen once at create from one `/cluster/resources` read (plus the VMs this apply is placing, so `count = 3` spreads too) and kept afterwards; a later change of the numbers or of this block never moves the VM. Room is the node's memory less the larger of its use and its running VMs' memory.",
+        "Where to create the VM when `node` is not set: an online candidate node with `memory` free now (PVE lets memory be overcommitted, so nothing stricter), chosen once at create from one `/cluster/resources` read (plus the VMs this apply is placing, so `count = 3` spreads too) and kept afterwards; a later change of the numbers or of this block never moves the VM. Candidates rank by room: the node's memory less the larger of its use and its running VMs' memory, less what this apply placed there.",
         vec![
             Attribute::new("nodes", Type::list(Type::String))
                 .optional()

@@ -14,7 +14,10 @@ secret of `--token-id` come from the environment, never the command line.
 
 It does only what the PVE API cannot on fakepve: tokens (fakepve has no token
 API, fakepve.md G2), guest-agent answers (4.3), fault injection, state set-up
-and inspection, and the request log. Each logged request also keeps its
+and inspection, the request log, and one gap filled: a VM disk resize
+(fakepve.md G9, a no-op there) changes the drive's `size=` as PVE's
+`qemu-server` `resize_vm` does, in a `resize` task that fails with PVE's
+words for a missing disk or a shrink. Each logged request also keeps its
 User-Agent and the API token id it authenticated with (never the secret), so
 a caller can tell whose requests they were.
 
@@ -30,10 +33,30 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
 
 from fakepve import FakePve
 from fakepve.certs import make_cert
+from fakepve.model import TaskError
+
+UNITS = {'K': 1 << 10, 'M': 1 << 20, 'G': 1 << 30, 'T': 1 << 40}
+
+
+def size_bytes(text, default_unit):
+    """`50G`, `+10G`, `1024` (PVE: no unit is bytes in the request, G in a drive's size=)."""
+    m = re.fullmatch(r'(\d+(?:\.\d+)?)([KMGT])?', text)
+    if not m:
+        return None
+    return int(float(m.group(1)) * UNITS.get(m.group(2) or default_unit, 1))
+
+
+def format_size(n):
+    """PVE's format_size: the largest unit that divides the size."""
+    for unit in ('T', 'G', 'M', 'K'):
+        if n % UNITS[unit] == 0:
+            return '{0}{1}'.format(n // UNITS[unit], unit)
+    return str(n)
 
 
 class HarnessPve(FakePve):
@@ -50,6 +73,37 @@ class HarnessPve(FakePve):
         self.callers.append((request.headers.get('User-Agent', ''), token))
         # fakepve drops the oldest requests beyond max_requests: same here.
         del self.callers[:max(0, len(self.callers) - len(self.requests))]
+
+
+    async def synthesise(self, match, method, info, user, values):
+        if method == 'PUT' and match.template.endswith('/qemu/{vmid}/resize'):
+            return await self.resize(values, user)
+        return await super().synthesise(match, method, info, user, values)
+
+    async def resize(self, values, user):
+        """PUT /nodes/{node}/qemu/{vmid}/resize: grow a drive's size= (qemu-server resize_vm)."""
+        vm = self.find(values['node'], values['vmid'])
+        disk, asked = values['disk'], str(values['size'])
+
+        async def body():
+            drive = vm.config.get(disk)
+            if drive is None:
+                raise TaskError("disk '{0}' does not exist".format(disk))
+            m = re.search(r'(?:^|,)size=([^,]+)', drive)
+            current = (size_bytes(m.group(1), 'G') or 0) if m else 0
+            want = size_bytes(asked.lstrip('+'), '')
+            if want is None:
+                raise TaskError("invalid size '{0}'".format(asked))
+            new = current + want if asked.startswith('+') else want
+            if new < current:
+                raise TaskError('shrinking disks is not supported')
+            text = format_size(new)
+            if m:
+                vm.config[disk] = re.sub(r'(^|,)size=[^,]+', lambda g: g.group(1) + 'size=' + text, drive)
+            else:
+                vm.config[disk] = drive + ',size=' + text
+            return 'Image resized to {0}'.format(text)
+        return await self.task(values['node'], 'resize', vm.vmid, user or 'root@pam', body, vm=vm)
 
 
 def vm_of(pve, vmid):

@@ -86,6 +86,11 @@ pub struct KubeFacts {
     pub scheduler_image: String,
     /// `cluster.proxy.image` / `KubeProxyConfig.image`.
     pub proxy_image: String,
+    /// `cluster.proxy.disabled`: Talos deploys no kube-proxy (its
+    /// `BootstrapManifestsConfig.ProxyEnabled` is false; siderolabs/talos
+    /// `internal/app/machined/pkg/controllers/k8s/manifest.go` renders
+    /// `10-kube-proxy` only when enabled).
+    pub proxy_disabled: bool,
     /// `cluster.coreDNS.image`, empty when the config leaves Talos's
     /// default.
     pub coredns_image: String,
@@ -174,6 +179,7 @@ pub fn read(contract: VersionContract, text: &str) -> Result<Facts, String> {
             controller_manager_image: image(&["cluster", "controllerManager", "image"]),
             scheduler_image: image(&["cluster", "scheduler", "image"]),
             proxy_image: image(&["cluster", "proxy", "image"]),
+            proxy_disabled: get(l, &["cluster", "proxy", "disabled"]).and_then(Value::as_bool).unwrap_or(false),
             coredns_image: image(&["cluster", "coreDNS", "image"]),
             schedulable_control_plane: get(l, &["cluster", "allowSchedulingOnControlPlanes"])
                 .and_then(Value::as_bool)

@@ -119,6 +119,9 @@ pub fn render(kube: &KubeFacts) -> Vec<(String, Vec<Value>)> {
                 "data": {"kubeconfig": "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: https://127.0.0.1:7445\n    certificate-authority: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt\nusers:\n- name: service-account\n  user:\n    tokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token\ncontexts:\n- context:\n    cluster: local\n    user: service-account\n"}})],
         ),
     ];
+    if kube.proxy_disabled {
+        out.retain(|(id, _)| id != "10-kube-proxy");
+    }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
@@ -126,6 +129,14 @@ pub fn render(kube: &KubeFacts) -> Vec<(String, Vec<Value>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `cluster.proxy.disabled`: no `10-kube-proxy` (manifest.go renders
+    /// it only when `ProxyEnabled`).
+    #[test]
+    fn a_disabled_proxy_renders_no_kube_proxy() {
+        let kube = KubeFacts { proxy_disabled: true, ..KubeFacts::default() };
+        assert!(render(&kube).iter().all(|(id, _)| id != "10-kube-proxy"));
+    }
 
     /// Talos's ids (manifest.go `render()`), sorted; the images follow the
     /// configuration.

@@ -174,7 +174,9 @@ fn modelled(cluster: &Cluster, t: &Target, name: &str) -> bool {
     };
     match t.resource.as_str() {
         "nodes" | "pods" | "namespaces" => true,
-        "daemonsets" => ns == "kube-system" && name == "kube-proxy" && !cluster.nodes.is_empty(),
+        "daemonsets" => {
+            ns == "kube-system" && name == "kube-proxy" && !cluster.nodes.is_empty() && !cluster.proxy_disabled
+        }
         "deployments" | "poddisruptionbudgets" => workload(|w| w.name.to_string()),
         "replicasets" => workload(|w| format!("{}-{}", w.name, w.template_hash)),
         _ => false,
@@ -268,7 +270,7 @@ fn list(view: &View<'_>, t: &Target, query: &str) -> Option<Vec<Value>> {
                 "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}))
             .collect(),
         "pods" => view.pods().iter().filter(|p| in_ns(&p.namespace)).map(|p| view.pod(p)).collect(),
-        "daemonsets" if in_ns("kube-system") && !view.cluster.nodes.is_empty() => vec![view.daemonset()],
+        "daemonsets" if in_ns("kube-system") && !view.cluster.nodes.is_empty() && !view.cluster.proxy_disabled => vec![view.daemonset()],
         "daemonsets" => Vec::new(),
         "deployments" | "replicasets" | "poddisruptionbudgets" => (0..WORKLOADS.len())
             .filter(|i| view.cluster.seeded && in_ns(WORKLOADS[*i].namespace))

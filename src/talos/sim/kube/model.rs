@@ -218,6 +218,9 @@ pub struct Cluster {
     /// kube-proxy's image at bootstrap (the bootstrapping control plane's
     /// configuration).
     pub boot_proxy_image: Option<String>,
+    /// The bootstrapping control plane's configuration disables kube-proxy
+    /// (`cluster.proxy.disabled`): no DaemonSet, no pods.
+    pub proxy_disabled: bool,
     /// CoreDNS's image at bootstrap, when the configuration sets one.
     pub boot_coredns_image: Option<String>,
     nonce: u64,
@@ -243,6 +246,7 @@ impl Cluster {
             static_pods: BTreeMap::new(),
             objects: BTreeMap::new(),
             boot_proxy_image: None,
+            proxy_disabled: false,
             boot_coredns_image: None,
             nonce,
             counter: 0,
@@ -305,6 +309,7 @@ impl Cluster {
             self.seeded = true;
             let boot = machines.iter().find(|m| m.serving).map(|m| m.kube.clone());
             if let Some(k) = boot {
+                self.proxy_disabled = k.proxy_disabled;
                 self.boot_proxy_image = Some(k.proxy_image).filter(|i| !i.is_empty());
                 self.boot_coredns_image = Some(k.coredns_image).filter(|i| !i.is_empty());
             }

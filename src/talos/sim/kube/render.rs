@@ -157,6 +157,9 @@ impl View<'_> {
                 }
             }
             // The DaemonSet's pod: a new image is a new pod (its rollout).
+            if self.cluster.proxy_disabled {
+                continue;
+            }
             let proxy_image = self.cluster.proxy_image(&k.proxy_image);
             out.push(PodObj {
                 namespace: "kube-system".to_string(),

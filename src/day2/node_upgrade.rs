@@ -50,6 +50,10 @@ pub struct NodeUpgrade {
     pub image: String,
     /// The Talos version it carries (`v1.14.2`): what the node must run.
     pub version: String,
+    /// Install even when the node runs `version` already: the image is
+    /// another installer of it (a new Image Factory schematic, other
+    /// extensions), as `talosctl upgrade --image` does.
+    pub reinstall: bool,
     /// The cluster the node belongs to (any stable key, e.g. its OS CA):
     /// nodes of one cluster upgrade one at a time.
     pub cluster: String,
@@ -161,7 +165,7 @@ pub async fn upgrade(u: &NodeUpgrade, until: &Until) -> Result<Done, UpgradeErro
     let node = u.target.node.clone();
     let client = u.target.connect().await.map_err(talos("connect"))?;
     let from = client.version_tag().await.map_err(talos("read the running version"))?;
-    if from == u.version {
+    if from == u.version && !u.reinstall {
         return Ok(Done::AlreadyThere);
     }
     let lock = cluster_lock(&u.cluster);

@@ -30,6 +30,7 @@ pub fn parse(id: &str) -> Result<(String, BTreeMap<String, Status>), String> {
                 talos_version: String::new(),
                 kubernetes_version: String::new(),
                 config_hash: String::new(),
+                installer: String::new(),
             };
             if nodes.insert(name.to_string(), status).is_some() {
                 return Err(format!("node {name:?} is named twice"));

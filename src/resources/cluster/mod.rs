@@ -73,6 +73,7 @@ impl Desired {
             members: &self.members,
             hashes: &self.unchanged,
             talos_version: &self.talos_version,
+            installer: model::repository(&self.installer),
             kubernetes: Some(self.kubernetes.clone()),
             snapshots,
         };
@@ -123,11 +124,20 @@ fn desired(config: &Value, prior: &Value, diags: &mut Diagnostics) -> Option<Des
             model::render(&inputs, m)
         };
         let own_k8s = own.as_deref().unwrap_or(&from);
-        let running = recorded
-            .get(&m.name)
-            .map(|s| s.talos_version.as_str())
-            .filter(|v| model::release(v) && *v != talos_version);
-        if let Some(i) = running.and_then(|v| model::installer(config, v)) {
+        // A node that runs another version, or was installed from another
+        // installer (a new schematic), is upgraded: its configuration
+        // "without a change" names the installer it runs, so that the
+        // installer alone is not also a configuration change.
+        let wanted_repo = model::repository(&installer);
+        let running = recorded.get(&m.name).and_then(|s| {
+            let other_repo = !s.installer.is_empty() && s.installer != wanted_repo;
+            let v = s.talos_version.as_str();
+            (model::release(v) && (v != talos_version || other_repo)).then(|| {
+                let repo = if s.installer.is_empty() { wanted_repo } else { s.installer.as_str() };
+                format!("{repo}:{v}")
+            })
+        });
+        if let Some(i) = running {
             match at(own_k8s, &i) {
                 Ok(t) => {
                     unchanged.insert(m.name.clone(), config_hash(&t));

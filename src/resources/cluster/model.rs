@@ -256,6 +256,24 @@ pub fn render(inputs: &Inputs<'_>, m: &Member) -> Result<String, Vec<Diagnostic>
     }
 }
 
+/// What a node's active configuration says ([`super::ops::observe`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Active {
+    /// Its SHA-256.
+    pub hash: String,
+    /// Its kubelet version (`v1.33.1`).
+    pub kubelet: String,
+    /// Its installer repository (`machine.install.image` without the tag).
+    pub installer: String,
+}
+
+impl Active {
+    /// From a configuration's text.
+    pub fn of(text: &str) -> Active {
+        Active { hash: config_hash(text), kubelet: kubelet_of(text), installer: install_repository_of(text) }
+    }
+}
+
 /// One entry of `nodes`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Status {
@@ -269,6 +287,10 @@ pub struct Status {
     pub kubernetes_version: String,
     /// The hash of its active configuration.
     pub config_hash: String,
+    /// The installer repository it was installed from (`machine.install.image`
+    /// without its tag; the Image Factory's carries the schematic). Empty
+    /// in states written before it was recorded: unknown.
+    pub installer: String,
 }
 
 impl Status {
@@ -280,16 +302,19 @@ impl Status {
             talos_version: version.to_string(),
             kubernetes_version: kubelet_of(text),
             config_hash: config_hash(text),
+            installer: install_repository_of(text),
         }
     }
 
     /// Takes what a node reports ([`super::ops::observe`]): its version
-    /// and, when it has one, its active configuration's hash and kubelet.
-    pub fn observed(&mut self, version: String, active: Option<(String, String)>) {
-        let (hash, kubelet) = active.unwrap_or_default();
+    /// and, when it has one, its active configuration's hash, kubelet and
+    /// installer repository.
+    pub fn observed(&mut self, version: String, active: Option<Active>) {
+        let a = active.unwrap_or_default();
         self.talos_version = version;
-        self.config_hash = hash;
-        self.kubernetes_version = kubelet;
+        self.config_hash = a.hash;
+        self.kubernetes_version = a.kubelet;
+        self.installer = a.installer;
     }
 
     /// As a value of `nodes`.
@@ -300,6 +325,7 @@ impl Status {
             ("talos_version", Value::string(self.talos_version.clone())),
             ("kubernetes_version", Value::string(self.kubernetes_version.clone())),
             ("config_hash", Value::string(self.config_hash.clone())),
+            ("installer", Value::string(self.installer.clone())),
         ])
     }
 
@@ -311,8 +337,32 @@ impl Status {
             talos_version: s("talos_version"),
             kubernetes_version: s("kubernetes_version"),
             config_hash: s("config_hash"),
+            installer: s("installer"),
         }
     }
+}
+
+/// An image reference without its tag or digest
+/// (`factory.talos.dev/installer/<id>:v1.13.9` → `factory.talos.dev/installer/<id>`;
+/// a registry port stays).
+pub fn repository(image: &str) -> &str {
+    let image = image.split('@').next().unwrap_or(image);
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => image,
+    }
+}
+
+/// The installer repository a configuration names (`machine.install.image`),
+/// empty when it names none.
+pub fn install_repository_of(text: &str) -> String {
+    let Ok(docs) = crate::talos::yaml::parse_documents(text) else { return String::new() };
+    docs.iter()
+        .find_map(|d| {
+            d.get("machine").and_then(|m| m.get("install")).and_then(|i| i.get("image")).and_then(|v| v.as_str())
+        })
+        .map(|i| repository(i).to_string())
+        .unwrap_or_default()
 }
 
 /// The kubelet version of a configuration, `v1.33.1` (empty when none).
@@ -348,6 +398,16 @@ mod tests {
         for bad in ["", "-a", "a-", "CP1", "a.b", &"x".repeat(64)] {
             assert!(!hostname_ok(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn repositories_drop_the_tag_not_the_port() {
+        assert_eq!(repository("factory.talos.dev/installer/abc:v1.13.9"), "factory.talos.dev/installer/abc");
+        assert_eq!(repository("127.0.0.1:5000/installer:v1.13.9"), "127.0.0.1:5000/installer");
+        assert_eq!(repository("127.0.0.1:5000/installer"), "127.0.0.1:5000/installer");
+        assert_eq!(repository("ghcr.io/siderolabs/installer:v1.13.9@sha256:00"), "ghcr.io/siderolabs/installer");
+        let text = "version: v1alpha1\nmachine:\n  install:\n    image: ghcr.io/siderolabs/installer:v1.13.9\n";
+        assert_eq!(install_repository_of(text), "ghcr.io/siderolabs/installer");
     }
 
     #[test]

@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::kubernetes::{self, health};
 use crate::resources::machine_configuration_apply::send_mode;
 use crate::resources::shared::talos_node::{
-    CONFIG_ACTIVE, CONFIGURED, NodeArgs, Reached, attempt_timeouts, canonical, config_active, config_hash,
-    quick_timeouts, reach, running_ready, wait,
+    CONFIG_ACTIVE, CONFIGURED, NodeArgs, Reached, attempt_timeouts, canonical, config_active, quick_timeouts, reach,
+    running_ready, wait,
 };
 use crate::talos::api::wait::{Target, Until, conditions, poll_until};
 use crate::talos::api::{ApiError, ResetRequest};
@@ -129,11 +129,11 @@ pub async fn running_version(target: &Target) -> Result<String, ApiError> {
 
 /// The version and the hash of the active configuration of a node (a
 /// refresh: quick limits), or what went wrong.
-pub async fn observe(a: &NodeArgs) -> Result<(String, Option<(String, String)>), ApiError> {
+pub async fn observe(a: &NodeArgs) -> Result<(String, Option<crate::resources::cluster::model::Active>), ApiError> {
     let c = a.target(quick_timeouts()).connect().await?;
     let version = c.version_tag().await?;
     let text = c.machine_config().await?;
-    Ok((version, text.map(|t| (config_hash(&t), crate::resources::cluster::model::kubelet_of(&t)))))
+    Ok((version, text.map(|t| crate::resources::cluster::model::Active::of(&t))))
 }
 
 /// An admin kubeconfig from a control plane (`talosctl kubeconfig`),

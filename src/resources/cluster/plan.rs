@@ -28,6 +28,9 @@ pub enum Step {
         role: Role,
         /// The version it runs, when it is upgraded.
         upgrade: Option<(String, String)>,
+        /// The installer changes (a new schematic: other extensions), so
+        /// the node is upgraded even at the same version.
+        reinstall: bool,
         /// Its configuration changes.
         config: bool,
     },
@@ -66,10 +69,15 @@ impl Step {
             Step::Join { name, role: Role::Worker } => {
                 format!("{name}: join as a worker (install Talos {talos_version})")
             }
-            Step::Change { name, role, upgrade: Some((from, to)), config } => {
+            Step::Change { name, role, upgrade: Some((from, to)), reinstall, config } => {
                 let leader = if *role == Role::ControlPlane { ", forfeit etcd leadership" } else { "" };
                 let and = if *config { " and a configuration change" } else { "" };
-                format!("{name}: Talos {from} → {to}{and} (upgrade, drain{leader}, reboot, uncordon)")
+                if from == to {
+                    format!("{name}: Talos {to} from the new installer{and} (upgrade, drain{leader}, reboot, uncordon)")
+                } else {
+                    let new = if *reinstall { " from the new installer" } else { "" };
+                    format!("{name}: Talos {from} → {to}{new}{and} (upgrade, drain{leader}, reboot, uncordon)")
+                }
             }
             Step::Change { name, upgrade: None, .. } => {
                 format!("{name}: configuration change (applied without a reboot where Talos allows it)")
@@ -96,6 +104,8 @@ pub struct Wanted<'a> {
     pub hashes: &'a BTreeMap<String, String>,
     /// The Talos version every node must run.
     pub talos_version: &'a str,
+    /// The installer repository every node must be installed from.
+    pub installer: &'a str,
     /// Kubernetes: running and wanted (`v1.33.1`), when known.
     pub kubernetes: Option<(String, String)>,
     /// Snapshots are taken before a control plane restarts.
@@ -114,13 +124,16 @@ pub fn steps(prior: &BTreeMap<String, Status>, w: &Wanted<'_>) -> Vec<Step> {
                 None => Step::Join { name: m.name.clone(), role },
                 Some(s) if s.config_hash.is_empty() => Step::Join { name: m.name.clone(), role },
                 Some(s) => {
-                    let upgrade = (s.talos_version != w.talos_version)
+                    // An installer not recorded (an older state) is not
+                    // known to differ.
+                    let reinstall = !s.installer.is_empty() && s.installer != w.installer;
+                    let upgrade = (s.talos_version != w.talos_version || reinstall)
                         .then(|| (s.talos_version.clone(), w.talos_version.to_string()));
                     let config = w.hashes.get(&m.name).is_some_and(|h| *h != s.config_hash);
                     if upgrade.is_none() && !config {
                         continue;
                     }
-                    Step::Change { name: m.name.clone(), role, upgrade, config }
+                    Step::Change { name: m.name.clone(), role, upgrade, reinstall, config }
                 }
             };
             // Joins come before changes of the same role (a new control
@@ -187,6 +200,7 @@ mod tests {
             talos_version: v.into(),
             kubernetes_version: "v1.33.1".into(),
             config_hash: hash.into(),
+            installer: "ghcr.io/siderolabs/installer".into(),
         }
     }
 
@@ -211,6 +225,7 @@ mod tests {
             members: &members,
             hashes: &hashes,
             talos_version: "v1.14.2",
+            installer: "ghcr.io/siderolabs/installer",
             kubernetes: Some(("v1.33.1".into(), "v1.34.0".into())),
             snapshots: true,
         };
@@ -241,6 +256,7 @@ mod tests {
             members: &members,
             hashes: &hashes,
             talos_version: "v1.13.9",
+            installer: "ghcr.io/siderolabs/installer",
             kubernetes: Some(("v1.33.1".into(), "v1.33.1".into())),
             snapshots: true,
         };
@@ -251,6 +267,37 @@ mod tests {
         assert_eq!(
             lines(&steps(&prior, &w), "v1.13.9", None),
             ["1. w-1: configuration change (applied without a reboot where Talos allows it)"]
+        );
+    }
+
+    #[test]
+    fn a_new_installer_at_the_same_version_reinstalls_every_node() {
+        let members = [member("cp-1", Role::ControlPlane), member("w-1", Role::Worker)];
+        let mut prior = BTreeMap::new();
+        prior.insert("cp-1".to_string(), status(Role::ControlPlane, "v1.13.9", "a"));
+        let mut old = status(Role::Worker, "v1.13.9", "b");
+        old.installer = String::new();
+        prior.insert("w-1".to_string(), old);
+        let hashes: BTreeMap<String, String> =
+            [("cp-1", "a"), ("w-1", "b")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let w = Wanted {
+            members: &members,
+            hashes: &hashes,
+            talos_version: "v1.13.9",
+            installer: "factory.talos.dev/installer/613e1592b2da41ae5e265e8789429f22e121aab91cb4deb6bc3c0b6262961245",
+            kubernetes: Some(("v1.33.1".into(), "v1.33.1".into())),
+            snapshots: false,
+        };
+        // The worker's installer was not recorded (an older state): not
+        // known to differ, so not reinstalled.
+        assert_eq!(
+            lines(&steps(&prior, &w), "v1.13.9", None),
+            [
+                "1. cp-1: Talos v1.13.9 from the new installer (upgrade, drain, forfeit etcd leadership, reboot, uncordon)"
+            ]
+        );
+        assert!(
+            matches!(&steps(&prior, &w)[0], Step::Change { reinstall: true, upgrade: Some((a, b)), config: false, .. } if a == b)
         );
     }
 }

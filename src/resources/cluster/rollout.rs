@@ -326,9 +326,10 @@ impl Rollout {
                     .map_err(|e| (Some(status.clone()), e.into()))?;
                 Ok(Some((name.clone(), status)))
             }
-            Step::Change { name, role, upgrade, config } => {
+            Step::Change { name, role, upgrade, reinstall, config } => {
                 let m = self.member(name).ok_or((None, StepError::NoMember(name.clone())))?;
-                self.change(m, *role, upgrade.as_ref(), *config, nodes, joining, kubelet, until).await.map(Some)
+                let how = Change { upgrade: upgrade.as_ref(), reinstall: *reinstall, config: *config };
+                self.change(m, *role, how, nodes, joining, kubelet, until).await.map(Some)
             }
             Step::Kubernetes { to, .. } => {
                 self.kubernetes_step(to, nodes, until).await.map(|()| None).map_err(|e| (None, e))
@@ -361,8 +362,7 @@ impl Rollout {
         &self,
         m: &Member,
         role: Role,
-        upgrade: Option<&(String, String)>,
-        config: bool,
+        how: Change<'_>,
         nodes: &BTreeMap<String, Status>,
         joining: &[&Member],
         kubelet: &str,
@@ -379,12 +379,13 @@ impl Rollout {
         let (from, active) = ops::observe(&a)
             .await
             .map_err(|e| (recorded.clone(), OpError::Talos { step: "read the version", source: e }.into()))?;
-        if config || active.map(|(h, _)| h).as_deref() != Some(config_hash(text).as_str()) {
+        let Change { upgrade, reinstall, config } = how;
+        if config || active.map(|a| a.hash).as_deref() != Some(config_hash(text).as_str()) {
             ops::configure(&a, text, until).await.map_err(|e| (recorded.clone(), e.into()))?;
         }
         let target = a.target(attempt_timeouts());
         let want = self.expect(nodes, joining, Some((m.address.clone(), self.talos_version.clone())), kubelet);
-        if upgrade.is_some() && from != self.talos_version {
+        if upgrade.is_some() && (from != self.talos_version || reinstall) {
             let drain = if self.policy.drain && minor(&from) >= 13 {
                 let kube = self.kube(nodes, Some(&m.address)).map_err(|e| (Some(now(&from)), StepError::NoKube(e)))?;
                 Some(Drain { kube, timeout: self.policy.drain_timeout, options: self.policy.drain_options })
@@ -395,6 +396,7 @@ impl Rollout {
                 target: target.clone(),
                 image: self.installer.clone(),
                 version: self.talos_version.clone(),
+                reinstall,
                 cluster: self.creds.ca.clone(),
                 control_plane: role == Role::ControlPlane,
                 drain,
@@ -476,7 +478,7 @@ impl Rollout {
         for m in &present {
             let text = &self.final_texts[&m.name];
             let a = ops::args(&self.creds, &m.address);
-            let active = ops::observe(&a).await.ok().and_then(|(_, h)| h).map(|(h, _)| h);
+            let active = ops::observe(&a).await.ok().and_then(|(_, a)| a).map(|a| a.hash);
             if active.as_deref() != Some(config_hash(text).as_str()) {
                 ops::configure(&a, text, until).await?;
             }
@@ -538,4 +540,15 @@ impl Rollout {
 
 fn minor(tag: &str) -> u32 {
     tag.trim_start_matches('v').split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0)
+}
+
+/// What a node's change step does.
+#[derive(Debug, Clone, Copy)]
+struct Change<'a> {
+    /// The versions, when it is upgraded.
+    upgrade: Option<&'a (String, String)>,
+    /// A new installer at the same version (another schematic).
+    reinstall: bool,
+    /// Its configuration changes.
+    config: bool,
 }

@@ -142,6 +142,7 @@ pub fn node_status_type() -> Type {
         ("talos_version", Type::String),
         ("kubernetes_version", Type::String),
         ("config_hash", Type::String),
+        ("installer", Type::String),
     ])
 }
 
@@ -198,7 +199,8 @@ Only the same minor or the next one.",
             .description("Patches for workers, applied after `config_patches`."),
         Attribute::new("nodes", Type::map(node_status_type())).computed().description(
             "Per node name: `role`, `address`, the Talos version it runs (`talos_version`), the kubelet version of \
-its configuration (`kubernetes_version`) and the SHA-256 of its active configuration (`config_hash`). Planned from \
+its configuration (`kubernetes_version`), the SHA-256 of its active configuration (`config_hash`) and the installer \
+repository it was installed from (`installer`: another one, a new schematic, reinstalls the node). Planned from \
 the configuration; read from each node on refresh, so an upgrade or a change made behind Terraform's back shows as \
 drift; after a stopped rollout it says which nodes reached which version.",
         ),

@@ -67,6 +67,7 @@ fn a_configured_node_back_in_maintenance_mode_is_a_warning_on_its_address() {
         talos_version: v.into(),
         kubernetes_version: String::new(),
         config_hash: String::new(),
+        installer: String::new(),
     };
     let steps = [Step::Join { name: "cp-1".into(), role: Role::ControlPlane }];
     let mut prior = BTreeMap::new();

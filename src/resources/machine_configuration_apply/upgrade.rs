@@ -301,6 +301,7 @@ start (it decides whether and how the node is drained). Run apply again once the
         target,
         image,
         version: wanted.clone(),
+        reinstall: false,
         cluster: args.creds.ca.clone(),
         control_plane: cp,
         drain,

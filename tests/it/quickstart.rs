@@ -113,6 +113,66 @@ fn embedded_quickstart_then_destroy() {
     assert!(!tmp.path().join("work/kubeconfig").exists(), "credentials removed on destroy");
 }
 
+/// The seeds' examples (issue 16), each applied in its own lab with
+/// `scripts/quickstart.sh --example NAME` (outputs, kubectl, empty
+/// re-plan), then a day-2 step, then destroyed with no VM left.
+///
+/// - `longhorn`: a larger data disk grows the workers' scsi1 in place
+///   (the lab's harness models PVE's resize, fakepve.md G9) and touches
+///   nothing else (a fixed user-volume minimum: no configuration rollout);
+///   a smaller one is refused at plan time.
+/// - `gpu-worker`: another vendor is another schematic: a new ISO, and
+///   every node reinstalled from the new installer at the same Talos
+///   version, one at a time (a configuration change alone would keep the
+///   old extensions running).
+/// - `cilium`: no kube-proxy pods (the lab's control planes, like Talos's
+///   manifest controller, deploy none with `cluster.proxy.disabled`).
+#[test]
+fn the_seed_examples_apply_in_the_lab() {
+    let tmp = tempfile::tempdir().unwrap();
+    let _guard = LabGuard(tmp.path().to_path_buf());
+    let kubectl = crate::support::kubectl::kubectl();
+
+    let (ok, out) = run_on(tmp.path(), &["--example", "gpu-worker"], 13);
+    assert!(ok, "gpu-worker failed:\n{out}");
+    assert!(out.contains("No changes. Your infrastructure matches the configuration."), "{out}");
+    let (ok, out) = run_on(tmp.path(), &["--example", "gpu-worker", "--", "-var", "gpu_vendor=amd"], 13);
+    assert!(ok, "switching the GPU vendor failed:\n{out}");
+    for n in ["cp-1", "cp-2", "cp-3", "worker-1", "worker-2"] {
+        assert!(out.contains(&format!("quickstart-{n}: Talos v1.13.9 from the new installer")), "{n}:\n{out}");
+    }
+    assert!(out.contains("No changes. Your infrastructure matches the configuration."), "{out}");
+    let (ok, out) = run_on(tmp.path(), &["destroy"], 13);
+    assert!(ok && out.contains("VMs left on the lab's PVE: none"), "{out}");
+
+    let (ok, out) = run_on(tmp.path(), &["--example", "cilium"], 13);
+    assert!(ok, "cilium failed:\n{out}");
+    assert!(out.contains("No changes. Your infrastructure matches the configuration."), "{out}");
+    if let Some(bin) = &kubectl {
+        let pods = Command::new(bin)
+            .args(["--kubeconfig", tmp.path().join("work/kubeconfig").to_str().unwrap(), "get", "pods", "-A"])
+            .output()
+            .unwrap();
+        let pods = String::from_utf8_lossy(&pods.stdout);
+        assert!(pods.contains("kube-apiserver") && !pods.contains("kube-proxy"), "{pods}");
+    }
+    let (ok, out) = run_on(tmp.path(), &["destroy"], 13);
+    assert!(ok && out.contains("VMs left on the lab's PVE: none"), "{out}");
+
+    let (ok, out) = run_on(tmp.path(), &["--example", "longhorn"], 13);
+    assert!(ok, "longhorn failed:\n{out}");
+    assert!(out.contains("No changes. Your infrastructure matches the configuration."), "{out}");
+    let (ok, out) = run_on(tmp.path(), &["--example", "longhorn", "--", "-var", "longhorn_disk_gb=60"], 13);
+    assert!(ok, "growing the Longhorn disks failed:\n{out}");
+    assert!(out.contains("Apply complete! Resources: 0 added, 2 changed, 0 destroyed."), "{out}");
+    let (ok, out) = run_on(tmp.path(), &["--example", "longhorn", "--", "-var", "longhorn_disk_gb=40"], 13);
+    assert!(!ok && out.contains("Disks cannot shrink") && out.contains("disks[1].size"), "{out}");
+    // Destroy remembers the arguments of the last apply that succeeded.
+    let (ok, out) = run_on(tmp.path(), &["destroy"], 13);
+    assert!(ok, "destroy failed:\n{out}");
+    assert!(out.contains("VMs left on the lab's PVE: none"), "{out}");
+}
+
 /// The quickstart on a three-node PVE (`QUICKSTART_PVE_NODES=3`, issue
 /// 16): `placement` puts the three control planes on three nodes and the
 /// two workers on two, within one apply; the re-plan is empty (the choice

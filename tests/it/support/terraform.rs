@@ -282,12 +282,16 @@ pub fn is_config(p: &std::path::Path) -> bool {
     p.extension().is_some_and(|e| e == "tf") || p.to_string_lossy().ends_with(".tfquery.hcl")
 }
 
+/// The whole-cluster examples, applied in the lab by tests/it/quickstart.rs
+/// (`scripts/quickstart.sh --example NAME`).
+pub const LAB_EXAMPLES: &[&str] = &["quickstart", "cluster", "longhorn", "gpu-worker", "cilium"];
+
 pub fn example_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     for kind in std::fs::read_dir(repo_root().join("examples")).unwrap() {
         let kind = kind.unwrap().path();
-        // The two lab examples are applied by tests/it/quickstart.rs.
-        if !kind.is_dir() || kind.ends_with("quickstart") || kind.ends_with("cluster") {
+        // The lab examples are applied by tests/it/quickstart.rs.
+        if !kind.is_dir() || LAB_EXAMPLES.iter().any(|e| kind.ends_with(e)) {
             continue;
         }
         let tf_here = std::fs::read_dir(&kind).unwrap().any(|f| is_config(&f.unwrap().path()));

@@ -117,6 +117,8 @@ pub struct NetDevice {
     pub firewall: bool,
     /// MTU (`1` = the bridge's).
     pub mtu: Option<u16>,
+    /// Multiqueue: packet queues (virtio), usually the vCPU count.
+    pub queues: Option<u8>,
     /// Keys we do not model, kept for the round trip.
     pub extra: Vec<(String, String)>,
 }
@@ -134,6 +136,7 @@ impl FromStr for NetDevice {
             tag: None,
             firewall: false,
             mtu: None,
+            queues: None,
             extra: Vec::new(),
         };
         if let Some(h) = &ps.head {
@@ -151,6 +154,7 @@ impl FromStr for NetDevice {
                 "tag" => nic.tag = Some(v.parse().map_err(|_| bad(format!("tag {v:?}")))?),
                 "firewall" => nic.firewall = parse_bool(&v).ok_or_else(|| bad(format!("firewall {v:?}")))?,
                 "mtu" => nic.mtu = Some(v.parse().map_err(|_| bad(format!("mtu {v:?}")))?),
+                "queues" => nic.queues = Some(v.parse().map_err(|_| bad(format!("queues {v:?}")))?),
                 _ => nic.extra.push((k, v)),
             }
         }
@@ -178,6 +182,9 @@ impl fmt::Display for NetDevice {
         }
         if let Some(m) = self.mtu {
             write!(f, ",mtu={m}")?;
+        }
+        if let Some(q) = self.queues {
+            write!(f, ",queues={q}")?;
         }
         for (k, v) in &self.extra {
             write!(f, ",{k}={v}")?;

@@ -136,6 +136,20 @@ fn client(url: &str, config: &Value, op: Operation) -> Result<Client, FactoryErr
     Client::new(url, timeouts::get(config, op, TIMEOUT))
 }
 
+/// Sends `req` to the factory at `url` (the `op` timeout of `config`) and
+/// decodes the answer.
+async fn ask<T>(
+    ctx: &Context<ProxtalosData>,
+    url: &str,
+    config: &Value,
+    op: Operation,
+    req: &image_factory::Request,
+    decode: fn(&image_factory::Request, &image_factory::Response) -> Result<T, FactoryError>,
+) -> Result<T, FactoryError> {
+    let resp = client(url, config, op)?.send(req, &ctx.stop).await?;
+    decode(req, &resp)
+}
+
 /// The plan-time extension check: errors for names the factory lists not
 /// for this release; a warning when the list cannot be read.
 async fn check_extensions(ctx: &Context<ProxtalosData>, plan: &Value, url: &str, diags: &mut Diagnostics) {
@@ -148,14 +162,7 @@ async fn check_extensions(ctx: &Context<ProxtalosData>, plan: &Value, url: &str,
     }
     let version = if version.starts_with('v') { version.to_string() } else { format!("v{version}") };
     let req = image_factory::official_extensions(&version);
-    let listed = match client(url, plan, Operation::Read) {
-        Ok(c) => match c.send(&req, &ctx.stop).await {
-            Ok(resp) => image_factory::decode_extensions(&req, &resp),
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
-    match listed {
+    match ask(ctx, url, plan, Operation::Read, &req, image_factory::decode_extensions).await {
         Ok(available) => {
             for name in image_factory::unavailable(&wanted, &available) {
                 diags.error_at(
@@ -191,10 +198,14 @@ async fn register(
     expect: Option<&str>,
 ) -> Result<String, Diagnostic> {
     let req = image_factory::register(doc);
-    let c = client(url, config, Operation::Create).map_err(|e| factory_diag("Invalid Image Factory URL", &e))?;
-    let resp = c.send(&req, &ctx.stop).await.map_err(|e| factory_diag("Cannot register the schematic", &e))?;
-    let got = image_factory::decode_registered(&req, &resp)
-        .map_err(|e| factory_diag("The Image Factory did not register the schematic", &e))?;
+    let got = ask(ctx, url, config, Operation::Create, &req, image_factory::decode_registered).await.map_err(|e| {
+        let summary = match e {
+            FactoryError::Url { .. } => "Invalid Image Factory URL",
+            FactoryError::Transport { .. } | FactoryError::Stopped { .. } => "Cannot register the schematic",
+            _ => "The Image Factory did not register the schematic",
+        };
+        factory_diag(summary, &e)
+    })?;
     if let Some(want) = expect
         && want != got.id
     {
@@ -318,14 +329,7 @@ impl Resource<ProxtalosData> for ImageFactorySchematic {
         }
         let (Some(id), Some(url)) = (s.attr("id").as_str(), s.attr("factory_url").as_str()) else { return };
         let get = image_factory::get_schematic(id);
-        let answer = match client(url, s, Operation::Read) {
-            Ok(c) => match c.send(&get, &ctx.stop).await {
-                Ok(r) => image_factory::decode_schematic(&get, &r),
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
-        match answer {
+        match ask(ctx, url, s, Operation::Read, &get, image_factory::decode_schematic).await {
             Ok(Some(doc)) => {
                 // After an import the document is the factory's own.
                 if s.attr("schematic").is_null() {

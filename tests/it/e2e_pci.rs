@@ -33,6 +33,9 @@ resource "proxtalos_vm" "gpu" {{
   efi_disk_storage  = "local-lvm"
   tpm_state_storage = "local-lvm"
   disks   = [{{ interface = "scsi0", storage = "local-lvm", size = 4 }}]
+  numa      = true
+  hugepages = "1024"
+  network_devices = [{{ bridge = "vmbr0", queues = 4 }}]
   pci_devices = [{pci}]
 }}
 "#
@@ -56,6 +59,10 @@ fn pci_devices_pass_through_mapped_and_raw_as_pve_allows_beside_a_tpm() {
     assert_eq!(cfg["hostpci0"], "mapping=gpu0,pcie=1,x-vga=1", "{cfg}");
     let tpm = cfg["tpmstate0"].as_str().unwrap_or_default();
     assert!(tpm.starts_with("local-lvm:") && tpm.contains("version=v2.0"), "a TPM 2.0 state disk: {cfg}");
+    // PVE answers booleans as integers.
+    let numa = cfg["numa"].as_i64().or_else(|| cfg["numa"].as_str().and_then(|s| s.parse().ok()));
+    assert_eq!((numa, cfg["hugepages"].as_str()), (Some(1), Some("1024")), "NUMA and 1 GiB pages: {cfg}");
+    assert!(cfg["net0"].as_str().unwrap_or_default().contains("queues=4"), "a multiqueue NIC: {cfg}");
     assert!(ws.plan_exit(0).contains("No changes"), "re-plans empty");
 
     // A raw device with the token: refused at plan time, nothing sent.

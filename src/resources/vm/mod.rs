@@ -204,11 +204,21 @@ async fn set_agent_ips(c: &Client, node: &str, vmid: u32, state: &mut Value, dia
 
 /// Keys an update may delete: only keys this resource manages.
 fn deletable(prior: &VmSpec, desired: &VmSpec) -> Vec<String> {
-    let mut k: Vec<String> =
-        ["description", "tags", "balloon", "nameserver", "searchdomain", "serial0", "protection", "startup"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+    let mut k: Vec<String> = [
+        "description",
+        "tags",
+        "balloon",
+        "nameserver",
+        "searchdomain",
+        "serial0",
+        "protection",
+        "startup",
+        "numa",
+        "hugepages",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let want_nics = desired.nics.as_ref().map_or(0, Vec::len);
     let had_nics = prior.nics.as_ref().map_or(0, Vec::len);
     for i in want_nics..had_nics.max(want_nics) {

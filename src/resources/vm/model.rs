@@ -93,6 +93,8 @@ pub struct NicSpec {
     pub firewall: bool,
     /// MTU.
     pub mtu: Option<i64>,
+    /// Multiqueue packet queues.
+    pub queues: Option<i64>,
 }
 
 /// Cloud-init per-NIC addresses.
@@ -168,6 +170,10 @@ pub struct VmSpec {
     pub on_boot: bool,
     /// `protection=1`: PVE refuses to remove the VM or its disks.
     pub protection: bool,
+    /// `numa=1`: the guest sees NUMA nodes.
+    pub numa: bool,
+    /// `hugepages`: `2`, `1024` or `any` (needs NUMA).
+    pub hugepages: Option<String>,
     /// `startup`: boot order and delays (`order=1,up=30,down=60`).
     pub startup: Startup,
     /// PCI passthrough (`hostpci0`...).
@@ -214,6 +220,7 @@ impl VmSpec {
                     vlan: n.attr("vlan_id").as_i64(),
                     firewall: n.attr("firewall").as_bool().unwrap_or(false),
                     mtu: n.attr("mtu").as_i64(),
+                    queues: n.attr("queues").as_i64(),
                 })
                 .collect()
         });
@@ -264,6 +271,8 @@ impl VmSpec {
             serial_console: v.attr("serial_console").as_bool().unwrap_or(true),
             on_boot: v.attr("on_boot").as_bool().unwrap_or(false),
             protection: v.attr("protection").as_bool().unwrap_or(false),
+            numa: v.attr("numa").as_bool().unwrap_or(false),
+            hugepages: s(v.attr("hugepages")),
             startup: Startup {
                 order: v.attr("startup_order").as_i64(),
                 up: v.attr("startup_up_delay").as_i64(),
@@ -329,6 +338,7 @@ impl VmSpec {
                             ("vlan_id", opt_int(n.vlan)),
                             ("firewall", Value::Bool(n.firewall)),
                             ("mtu", opt_int(n.mtu)),
+                            ("queues", opt_int(n.queues)),
                         ])
                     })
                     .collect(),
@@ -380,6 +390,8 @@ impl VmSpec {
         set(state, "serial_console", Value::Bool(self.serial_console));
         set(state, "on_boot", Value::Bool(self.on_boot));
         set(state, "protection", Value::Bool(self.protection));
+        set(state, "numa", Value::Bool(self.numa));
+        set(state, "hugepages", opt_str(self.hugepages.as_ref()));
         set(state, "startup_order", opt_int(self.startup.order));
         set(state, "startup_up_delay", opt_int(self.startup.up));
         set(state, "startup_down_delay", opt_int(self.startup.down));
@@ -466,6 +478,7 @@ impl VmSpec {
                 tag: n.vlan.and_then(|v| u16::try_from(v).ok()),
                 firewall: n.firewall,
                 mtu: n.mtu.and_then(|v| u16::try_from(v).ok()),
+                queues: n.queues.and_then(|v| u8::try_from(v).ok()),
                 extra: Vec::new(),
             };
             put(&format!("net{i}"), nic.to_string());
@@ -500,6 +513,12 @@ impl VmSpec {
         put("onboot", if self.on_boot { "1" } else { "0" }.into());
         if self.protection {
             put("protection", "1".into());
+        }
+        if self.numa {
+            put("numa", "1".into());
+        }
+        if let Some(h) = &self.hugepages {
+            put("hugepages", h.clone());
         }
         if let Some(st) = self.startup.to_config() {
             put("startup", st);
@@ -578,6 +597,7 @@ impl VmSpec {
                 vlan: n.tag.map(i64::from),
                 firewall: n.firewall,
                 mtu: n.mtu.map(i64::from),
+                queues: n.queues.map(i64::from),
             });
         }
         let cdrom = ["ide0", "ide1", "ide2", "ide3", "sata0", "sata1", "sata2", "sata3", "sata4", "sata5"]
@@ -646,6 +666,8 @@ impl VmSpec {
             serial_console: get("serial0").as_deref() == Some("socket"),
             on_boot: get("onboot").and_then(|o| parse_bool(&o)).unwrap_or(false),
             protection: get("protection").and_then(|o| parse_bool(&o)).unwrap_or(false),
+            numa: get("numa").and_then(|o| parse_bool(&o)).unwrap_or(false),
+            hugepages: get("hugepages"),
             startup: Startup::from_config(get("startup").as_deref()),
             pci: super::pci::from_config(get, prior.pci.is_some()),
         }
@@ -688,7 +710,7 @@ fn agent_enabled(v: &str) -> bool {
 
 /// Keys PVE changes only at the next boot of a running VM.
 pub const PENDING_KEYS: &[&str] =
-    &["cores", "sockets", "cpu", "memory", "machine", "bios", "scsihw", "efidisk0", "tpmstate0"];
+    &["cores", "sockets", "cpu", "memory", "machine", "bios", "scsihw", "efidisk0", "tpmstate0", "numa", "hugepages"];
 
 /// Whether a change of `key` on a running VM waits for a reboot (PCI
 /// devices cannot be hot-plugged).

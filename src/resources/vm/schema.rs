@@ -54,6 +54,7 @@ fn nic_attrs() -> Vec<Attribute> {
         Attribute::number("vlan_id").optional().description("VLAN tag (1–4094). In place."),
         Attribute::bool("firewall").optional().default(false).description("PVE firewall on this NIC. In place."),
         Attribute::number("mtu").optional().description("MTU (576–65520, or 1 for the bridge's). In place."),
+        Attribute::number("queues").optional().description("Multiqueue: packet queues of a virtio NIC (1–64, usually the VM's vCPUs), so network load spreads over them (GPU and storage workers). In place (at the next boot)."),
     ]
 }
 
@@ -196,6 +197,8 @@ pub fn schema() -> Schema {
                 .description("How long create and update wait for the guest agent to report an address before giving up cleanly (a warning, never a failure). `0s` skips the wait. Refresh never waits."),
             Attribute::bool("serial_console").optional().default(true).description("A serial console (`serial0: socket`); Talos logs there. In place."),
             Attribute::bool("on_boot").optional().default(false).description("Start the VM when the node boots. In place."),
+            Attribute::bool("numa").optional().default(false).description("NUMA for the guest (`numa=1`): needed for `hugepages`, and lets a large VM follow the host's memory layout. In place (pending until reboot)."),
+            Attribute::string("hugepages").optional().description("Back the memory with huge pages: `2` (2 MiB), `1024` (1 GiB) or `any`; needs `numa = true` (PVE refuses to start the VM otherwise) and `memory` a multiple of the page size, and the pages reserved on the PVE node. In place (pending until reboot)."),
             Attribute::bool("protection").optional().default(false).description("PVE's protection: the VM and its disks cannot be removed (a destroy fails with PVE's `protection mode enabled` until it is turned off). In place."),
             Attribute::number("startup_order").optional().description("Place in the node's start order when `on_boot` (lower starts first; control planes before workers). Setting any `startup_*` needs `Sys.Modify` on `/`, which least-privilege tokens lack; unset, nothing is sent. In place."),
             Attribute::number("startup_up_delay").optional().description("Seconds the node waits after starting this VM before the next one. In place."),

@@ -64,6 +64,40 @@ pub fn check_node(c: &Value, name: &str, d: &mut Diagnostics) {
     }
 }
 
+/// `hugepages`: a size PVE knows, NUMA on (qemu-server refuses to start
+/// the VM otherwise: "numa need to be enabled to use hugepages"), and
+/// memory a multiple of the page size (`PVE::QemuServer::Memory`).
+fn check_hugepages(c: &Value, d: &mut Diagnostics) {
+    let Some(h) = c.attr("hugepages").as_str() else { return };
+    let page = match h {
+        "2" => Some(2),
+        "1024" => Some(1024),
+        "any" => None,
+        _ => {
+            return d.error_at(p("hugepages"), "Invalid hugepages", format!("`2`, `1024` or `any`; got {h:?}."));
+        }
+    };
+    if !c.attr("numa").is_unknown()
+        && c.attr("numa").as_bool() != Some(true)
+        && c.attr("started").as_bool() != Some(false)
+    {
+        d.error_at(
+            p("hugepages"),
+            "Huge pages need NUMA",
+            "PVE refuses to start a VM with `hugepages` and no NUMA (\"numa need to be enabled to use hugepages\"): set `numa = true`.",
+        );
+    }
+    if let (Some(page), Some(m)) = (page, c.attr("memory").as_i64())
+        && m % page != 0
+    {
+        d.error_at(
+            p("memory"),
+            "Memory is not a multiple of the huge page",
+            format!("With {page} MiB huge pages, `memory` must be a multiple of {page}; got {m}."),
+        );
+    }
+}
+
 /// Checks a `proxtalos_vm` configuration.
 pub fn validate(c: &Value, d: &mut Diagnostics) {
     timeouts::validate(c, d);
@@ -71,6 +105,7 @@ pub fn validate(c: &Value, d: &mut Diagnostics) {
     check_vmid(c, "vm_id", d);
     check_node(c, "node", d);
     super::placement::validate(c, d);
+    check_hugepages(c, d);
     if let Some(n) = c.attr("name").as_str() {
         let ok = !n.is_empty()
             && n.split('.').all(|l| {
@@ -331,6 +366,11 @@ pub fn validate(c: &Value, d: &mut Diagnostics) {
         {
             d.error_at(base.and_attr("vlan_id"), "Invalid VLAN", format!("A VLAN id is 1–4094; got {n}."));
         }
+        if let Some(n) = nic.attr("queues").as_number()
+            && !n.as_i64().is_some_and(|v| (0..=64).contains(&v))
+        {
+            d.error_at(base.and_attr("queues"), "Invalid queues", format!("PVE takes 0–64 queues; got {n}."));
+        }
         if let Some(n) = nic.attr("mtu").as_number()
             && !n.as_i64().is_some_and(|v| v == 1 || (576..=65520).contains(&v))
         {
@@ -378,6 +418,20 @@ mod tests {
             (Value::object([("vm_id", Value::int(99))]), "vm_id"),
             (Value::object([("vm_id", Value::int(1_000_000_000))]), "vm_id"),
             (Value::object([("memory", Value::int(8))]), "memory"),
+            (
+                Value::object([
+                    ("hugepages", "1024".into()),
+                    ("numa", Value::Bool(true)),
+                    ("memory", Value::int(3000)),
+                ]),
+                "memory",
+            ),
+            (Value::object([("hugepages", "2".into())]), "hugepages"),
+            (Value::object([("hugepages", "4".into()), ("numa", Value::Bool(true))]), "hugepages"),
+            (
+                Value::object([("network_devices", Value::List(vec![Value::object([("queues", Value::int(65))])]))]),
+                "network_devices[0].queues",
+            ),
             (Value::object([("bios", "ovmf".into())]), "efi_disk_storage"),
             (Value::object([("tags", Value::Set(vec!["-bad".into()]))]), "tags"),
             (

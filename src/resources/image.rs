@@ -61,6 +61,7 @@ fn schema() -> Schema {
             Attribute::string("factory_url").optional().modifier(replace_if_was_set()).description("The Image Factory to download from, e.g. a self-hosted one (`http(s)://host[:port]`); not set: `https://factory.talos.dev`. Usually `proxtalos_image_factory_schematic.<name>.factory_url`."),
             Attribute::string("platform").optional().default("nocloud").modifier(replace_if_was_set()).description("Image Factory platform: `nocloud` (recommended on Proxmox) or `metal`."),
             Attribute::string("arch").optional().default("amd64").modifier(replace_if_was_set()).description("`amd64` or `arm64`."),
+            Attribute::bool("secureboot").optional().modifier(replace_if_was_set()).description("With the Image Factory arguments, `true` takes the factory's secure-boot image (`nocloud-amd64-secureboot.iso`): boots only on a VM with `bios = \"ovmf\"` and an EFI disk without pre-enrolled keys (Talos enrolls its own), which `proxtalos_vm` checks at plan time."),
             Attribute::string("file_name")
                 .optional()
                 .computed()
@@ -93,8 +94,9 @@ fn source(v: &Value) -> (Option<String>, Option<String>) {
         let platform = v.attr("platform").as_str().unwrap_or("nocloud");
         let arch = v.attr("arch").as_str().unwrap_or("amd64");
         let ext = if content == "import" { "qcow2" } else { "iso" };
+        let sb = if v.attr("secureboot").as_bool() == Some(true) { "-secureboot" } else { "" };
         let base = v.attr("factory_url").as_str().unwrap_or(crate::image_factory::PUBLIC_URL).trim_end_matches('/');
-        Some(format!("{base}/image/{s}/{ver}/{platform}-{arch}.{ext}"))
+        Some(format!("{base}/image/{s}/{ver}/{platform}-{arch}{sb}.{ext}"))
     });
     let name = v.attr("file_name").as_str().map(str::to_string).or_else(|| {
         if let (Some(s), Some(ver)) = (v.attr("schematic_id").as_str(), v.attr("talos_version").as_str()) {
@@ -102,7 +104,8 @@ fn source(v: &Value) -> (Option<String>, Option<String>) {
             let arch = v.attr("arch").as_str().unwrap_or("amd64");
             let ext = if content == "import" { "qcow2" } else { "iso" };
             let short: String = s.chars().take(8).collect();
-            return Some(format!("talos-{ver}-{platform}-{arch}-{short}.{ext}"));
+            let sb = if v.attr("secureboot").as_bool() == Some(true) { "-secureboot" } else { "" };
+            return Some(format!("talos-{ver}-{platform}-{arch}{sb}-{short}.{ext}"));
         }
         let u = url.as_deref()?;
         let last = u.split(['?', '#']).next()?.rsplit('/').next()?;
@@ -195,6 +198,9 @@ fn validate(c: &Value, d: &mut Diagnostics) {
                 "`factory_url` goes with `schematic_id` and `talos_version`, not with `url`.",
             );
         }
+    }
+    if c.attr("secureboot").as_bool() == Some(true) && !c.attr("url").is_null() {
+        d.error_at(p("secureboot"), "Conflicting source", "`secureboot` picks among the Image Factory's images; with `url`, name the secure-boot image in the URL instead.");
     }
     if let Some(pl) = c.attr("platform").as_str()
         && !matches!(pl, "nocloud" | "metal")
@@ -546,6 +552,11 @@ mod tests {
             ("factory_url", "http://127.0.0.1:8080/".into()),
         ]);
         assert_eq!(source(&v).0.unwrap(), format!("http://127.0.0.1:8080/image/{S}/v1.11.2/nocloud-amd64.iso"));
+        let mut sb = v.clone();
+        sb.set_attr("secureboot", Value::Bool(true));
+        let (url, name) = source(&sb);
+        assert_eq!(url.unwrap(), format!("http://127.0.0.1:8080/image/{S}/v1.11.2/nocloud-amd64-secureboot.iso"));
+        assert_eq!(name.unwrap(), "talos-v1.11.2-nocloud-amd64-secureboot-37656798.iso");
         let v = Value::object([("content", "iso".into()), ("url", "https://x/y/metal%20amd64.iso?a=1".into())]);
         assert_eq!(source(&v).1.unwrap(), "metal_20amd64.iso");
     }

@@ -198,3 +198,59 @@ resource "proxtalos_vm" "cp" {{
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
     assert!(pve.vmids().is_empty());
 }
+
+/// Talos's secure-boot ISO (`secureboot = true` on `proxtalos_image`: the
+/// factory's `nocloud-amd64-secureboot.iso`) on a VM without UEFI is a
+/// plan-time error on `cdrom.file`, nothing sent; with OVMF, an EFI disk
+/// whose keys are not pre-enrolled (Talos enrolls its own in setup mode) and
+/// a TPM 2.0 state disk it applies and re-plans empty.
+#[test]
+fn a_secure_boot_image_needs_uefi() {
+    let tf = terraform("1.15.5").expect("Terraform 1.15.5");
+    let pve = FakePve::start();
+    let (ws, _token, header) = pve.workspace(&tf, "root@pam!sb");
+    let config = |bios: &str| {
+        let uefi = if bios == "ovmf" {
+            "  efi_disk_storage  = \"local-lvm\"\n  tpm_state_storage = \"local-lvm\"\n"
+        } else {
+            ""
+        };
+        format!(
+            r#"{header}
+resource "proxtalos_image" "sb" {{
+  node          = "pve1"
+  storage       = "local"
+  content       = "iso"
+  schematic_id  = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"
+  talos_version = "v1.13.9"
+  secureboot    = true
+}}
+resource "proxtalos_vm" "cp" {{
+  node    = "pve1"
+  name    = "talos-sb-1"
+  bios    = "{bios}"
+  started = false
+{uefi}  disks   = [{{ interface = "scsi0", storage = "local-lvm", size = 4 }}]
+  cdrom {{
+    file = proxtalos_image.sb.id
+  }}
+}}
+"#
+        )
+    };
+    ws.write_config(&config("seabios"));
+    ws.init();
+    pve.clear_requests();
+    let out = ws.expect(1, &["plan", "-no-color"]).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(out.contains("A secure-boot image needs UEFI") && out.contains("cdrom.file"), "{out}");
+    assert!(!pve.requests().iter().any(|(m, _)| m == "PUT" || m == "POST"), "nothing sent");
+    ws.write_config(&config("ovmf"));
+    ws.apply();
+    let vmid = pve.vmids()[0];
+    let cfg = pve.cmd(json!({"op": "vm_config", "vmid": vmid}));
+    let efi = cfg["efidisk0"].as_str().unwrap_or_default();
+    assert!(efi.contains("pre-enrolled-keys=0"), "Talos enrolls its own keys: {cfg}");
+    assert!(cfg["ide2"].as_str().unwrap_or_default().contains("secureboot"), "{cfg}");
+    assert!(ws.plan_exit(0).contains("No changes"), "re-plans empty");
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+}

@@ -513,6 +513,7 @@ impl Resource<ProxtalosData> for VmResource {
             check_placement(&ctx.data, &resp.plan, &mut resp.diags).await;
         }
         pci::check_credentials(&req.prior, &resp.plan, ctx.data.proxmox.as_ref().map(|s| &s.auth), &mut resp.diags);
+        validate::check_secure_boot(&resp.plan, &mut resp.diags);
         plan::plan_addresses(&req.prior, &mut resp.plan);
         if req.prior.is_null() {
             return;

@@ -98,6 +98,40 @@ fn check_hugepages(c: &Value, d: &mut Diagnostics) {
     }
 }
 
+/// Talos's secure-boot images (the Image Factory's `*-secureboot.iso`,
+/// `*-secureboot.qcow2`) boot only with UEFI: such a `cdrom.file` or
+/// `import_from` on a VM whose planned `bios` is not `ovmf` is an error
+/// naming it (checked on the plan, where an image's id is known).
+pub fn check_secure_boot(plan: &Value, d: &mut Diagnostics) {
+    let Some(bios) = plan.attr("bios").as_str() else { return };
+    if bios == "ovmf" {
+        return;
+    }
+    let is_sb = |v: &Value| {
+        v.as_str().is_some_and(|f| f.rsplit(['/', ':']).next().unwrap_or(f).to_ascii_lowercase().contains("secureboot"))
+    };
+    let mut at = Vec::new();
+    if is_sb(plan.attr("cdrom").attr("file")) {
+        at.push(p("cdrom").and_attr("file"));
+    }
+    for (i, disk) in plan.attr("disks").as_elements().unwrap_or_default().iter().enumerate() {
+        if is_sb(disk.attr("import_from")) {
+            at.push(p("disks").and_index(i as i64).and_attr("import_from"));
+        }
+    }
+    for path in at {
+        d.error_at(
+            path.clone(),
+            "A secure-boot image needs UEFI",
+            format!(
+                "{path}: Talos's secure-boot images boot only with UEFI firmware: set `bios = \"ovmf\"` and \
+`efi_disk_storage` (its keys not pre-enrolled, as proxtalos creates it: Talos enrolls its own in the firmware's \
+setup mode), or use the image without `secureboot`."
+            ),
+        );
+    }
+}
+
 /// Checks a `proxtalos_vm` configuration.
 pub fn validate(c: &Value, d: &mut Diagnostics) {
     timeouts::validate(c, d);
@@ -470,6 +504,33 @@ mod tests {
             let got = check(v.clone());
             assert!(got.contains(&want.to_string()), "{want}: got {got:?} for {v:?}");
         }
+    }
+
+    #[test]
+    fn a_secure_boot_image_needs_ovmf() {
+        let plan = |bios: &str| {
+            Value::object([
+                ("bios", bios.into()),
+                (
+                    "cdrom",
+                    Value::object([("file", "local:iso/talos-v1.13.9-nocloud-amd64-secureboot-37656798.iso".into())]),
+                ),
+                (
+                    "disks",
+                    Value::List(vec![Value::object([(
+                        "import_from",
+                        "local:import/nocloud-amd64-secureboot.qcow2".into(),
+                    )])]),
+                ),
+            ])
+        };
+        let mut d = Diagnostics::new();
+        check_secure_boot(&plan("seabios"), &mut d);
+        let at: Vec<String> = d.0.iter().filter_map(|x| x.path.as_ref().map(ToString::to_string)).collect();
+        assert_eq!(at, ["cdrom.file", "disks[0].import_from"]);
+        let mut d = Diagnostics::new();
+        check_secure_boot(&plan("ovmf"), &mut d);
+        assert!(d.is_empty());
     }
 
     #[test]

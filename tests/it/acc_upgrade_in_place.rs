@@ -183,6 +183,22 @@ fn an_installer_change_upgrades_each_node_in_place() {
     let w1 = &sim.ips[1];
     assert!(refused.contains(&format!("Talos node {w1} cannot be drained for its upgrade")), "{refused}");
     assert!(refused.contains("endpoint"), "{refused}");
+
+    // Another installer of the same version (an Image Factory schematic:
+    // other extensions): a configuration change alone would keep the old
+    // extensions running, so the plan says the node is reinstalled and the
+    // apply upgrades it to the same version (a new boot).
+    let factory =
+        "factory.talos.dev/installer/376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba:v1.14.0";
+    ws.write_config(&config(&sim.ips, [Some(to), Some(factory), Some(to)], true));
+    let plan = ws.plan_exit(2).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(plan.contains(&format!("Talos node {w1} will be reinstalled from another installer of v1.14.0")), "{plan}");
+    let boot = sim.c().boot_id(1).unwrap();
+    ws.apply();
+    assert_ne!(sim.c().boot_id(1).unwrap(), boot, "reinstalled: a new boot");
+    assert_eq!(sim.c().version(1).unwrap(), "v1.14.0");
+    assert_eq!(version_in_state(&ws, addresses[1]), "v1.14.0");
+    ws.plan_exit(0);
 }
 
 /// Talos ≤ v1.12 has only the legacy `MachineService.Upgrade`: the node

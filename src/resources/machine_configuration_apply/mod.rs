@@ -202,6 +202,8 @@ impl MachineConfigurationApply {
             planned: planned.attr("talos_version").clone(),
             prior: if resp.state.is_null() { Value::Null } else { resp.state.attr("talos_version").clone() },
             create: matches!(op, Operation::Create),
+            reinstall: !resp.state.is_null()
+                && upgrade::reinstall(resp.state.attr("machine_configuration_redacted").as_str(), &text).is_some(),
         };
         let record = |mode: &str, resp: &mut ApplyResponse| {
             let mut state = planned.clone();

@@ -123,6 +123,17 @@ pub fn validate(config: &Value, diags: &mut Diagnostics) {
     }
 }
 
+/// The installer `text` names when it is another installer (repository)
+/// of the same Talos version than `before` (the prior configuration):
+/// another Image Factory schematic, so other extensions, which only an
+/// upgrade installs (`talosctl upgrade --image`).
+pub fn reinstall(before: Option<&str>, text: &str) -> Option<String> {
+    let (old, old_v) = installer_of(before?)?;
+    let (new, new_v) = installer_of(text)?;
+    let repo = crate::resources::cluster::model::repository;
+    (old_v == new_v && repo(&old) != repo(&new)).then_some(new)
+}
+
 /// Plan: `talos_version` is what the node will run. For a configured node
 /// whose configuration names an installer of another version than the one
 /// it runs (as last read), the plan says so (the version, and a warning
@@ -160,7 +171,26 @@ upgrades it from {image}."
         return;
     };
     if wanted == from {
-        plan.set_attr("talos_version", running);
+        plan.set_attr("talos_version", running.clone());
+        if let Some(image) = reinstall(prior.attr("machine_configuration_redacted").as_str(), text) {
+            if config.attr("apply_mode").as_str() == Some("try") {
+                return diags.error_at(
+                    AttributePath::attr("apply_mode"),
+                    format!("Talos node {node} cannot be reinstalled with apply_mode \"try\""),
+                    "The configuration names another installer of the version the node runs, which the node gets \
+by an upgrade, and its reboot would end the trial. Apply the configuration with another mode first.",
+                );
+            }
+            diags.warning(
+                format!("Talos node {node} will be reinstalled from another installer of {from}"),
+                format!(
+                    "The configuration's installer is now {image} (another Image Factory schematic: other \
+extensions). Changing `machine.install.image` alone would leave the old ones running, so after the configuration \
+is applied the node is upgraded in place to the same version from it: install, drain where Talos leaves it to the \
+client, reboot, uncordon."
+                ),
+            );
+        }
         return;
     }
     match config.attr("apply_mode").as_str() {
@@ -245,6 +275,9 @@ pub struct Versions {
     pub prior: Value,
     /// This apply creates the resource (a create never upgrades).
     pub create: bool,
+    /// The configuration names another installer of the same version
+    /// ([`reinstall`]): the node is upgraded to it even so.
+    pub reinstall: bool,
 }
 
 /// Apply: upgrades the node when the plan said so (or, when the plan could
@@ -262,6 +295,7 @@ pub async fn run(args: &NodeArgs, config: &Value, text: &str, v: &Versions, unti
         // installer's version; one that was configured already is
         // recorded as it is (the next plan shows any upgrade).
         _ if v.create => None,
+        (Value::String(p), Some((image, w))) if v.reinstall && p == w => Some((image.clone(), w.clone())),
         (Value::String(p), _) if Some(p.as_str()) == v.prior.as_str() => None,
         (Value::String(p), Some((image, w))) if p == w => Some((image.clone(), w.clone())),
         (Value::Unknown, Some((image, w))) => Some((image.clone(), w.clone())),
@@ -282,7 +316,7 @@ pub async fn run(args: &NodeArgs, config: &Value, text: &str, v: &Versions, unti
 start (it decides whether and how the node is drained). Run apply again once the node answers.",
         );
     };
-    if from == wanted {
+    if from == wanted && !v.reinstall {
         return record(resp, Value::string(wanted));
     }
     let policy = Policy::of(config);
@@ -301,7 +335,7 @@ start (it decides whether and how the node is drained). Run apply again once the
         target,
         image,
         version: wanted.clone(),
-        reinstall: false,
+        reinstall: v.reinstall,
         cluster: args.creds.ca.clone(),
         control_plane: cp,
         drain,
@@ -367,6 +401,17 @@ control plane, or set `drain = false` in an `upgrade` block."
 mod tests {
     use super::plan as plan_upgrade;
     use super::*;
+
+    #[test]
+    fn another_installer_of_the_same_version_is_a_reinstall() {
+        let text = |image: &str| format!("version: v1alpha1\nmachine:\n  install:\n    image: {image}\n");
+        let ghcr = text("ghcr.io/siderolabs/installer:v1.14.0");
+        let factory = text("factory.talos.dev/installer/abc:v1.14.0");
+        assert_eq!(reinstall(Some(&ghcr), &factory).as_deref(), Some("factory.talos.dev/installer/abc:v1.14.0"));
+        assert_eq!(reinstall(Some(&ghcr), &ghcr), None, "the same installer");
+        assert_eq!(reinstall(Some(&ghcr), &text("factory.talos.dev/installer/abc:v1.14.2")), None, "an upgrade");
+        assert_eq!(reinstall(None, &factory), None, "nothing recorded");
+    }
 
     #[test]
     fn installer_versions() {

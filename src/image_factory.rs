@@ -24,8 +24,34 @@ use serde::Deserialize;
 
 use crate::wait::Stop;
 
+/// The public factory's host (also its registry of installers).
+pub const PUBLIC_HOST: &str = "factory.talos.dev";
+
 /// The public factory.
 pub const PUBLIC_URL: &str = "https://factory.talos.dev";
+
+/// The installer repository of schematic `id` at a factory's registry
+/// `host` (`factory.talos.dev/installer/<id>`, `installer-secureboot` for
+/// the secure-boot one); the tag is the Talos version.
+pub fn installer_repository(host: &str, id: &str, secureboot: bool) -> String {
+    let kind = if secureboot { "installer-secureboot" } else { "installer" };
+    format!("{host}/{kind}/{id}")
+}
+
+/// A boot image's URL at the factory `base`:
+/// `<base>/image/<id>/<version>/<platform>-<arch>[-secureboot].<ext>`.
+pub fn image_url(
+    base: &str,
+    id: &str,
+    version: &str,
+    platform: &str,
+    arch: &str,
+    secureboot: bool,
+    ext: &str,
+) -> String {
+    let sb = if secureboot { "-secureboot" } else { "" };
+    format!("{}/image/{id}/{version}/{platform}-{arch}{sb}.{ext}", base.trim_end_matches('/'))
+}
 
 /// Extension names the factory also accepts for another name
 /// (`ExtensionNameAlias` in siderolabs/image-factory

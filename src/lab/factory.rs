@@ -115,13 +115,14 @@ pub fn handle(state: &Mutex<FactoryState>, method: &str, path: &str, body: &[u8]
     match (method, parts.as_slice()) {
         ("POST", ["schematics"]) => {
             let doc = String::from_utf8_lossy(body);
-            let (id, normal) = match (schematic::id(&doc), schematic::canonical(&doc)) {
-                (Ok(id), Ok(normal)) => (id, normal),
-                (Err(e @ schematic::SchematicError::Unsupported { .. }), _) => {
+            let normal = match schematic::canonical(&doc) {
+                Ok(normal) => normal,
+                Err(e @ schematic::SchematicError::Unsupported { .. }) => {
                     return text(500, &format!("the lab's factory double cannot normalise this schematic: {e}"));
                 }
-                (Err(e), _) | (_, Err(e)) => return text(400, &format!("yaml: unmarshal errors:\n  {e}")),
+                Err(e) => return text(400, &format!("yaml: unmarshal errors:\n  {e}")),
             };
+            let id = schematic::id_of_canonical(&normal);
             st.schematics.insert(id.clone(), normal.clone());
             answer(201, "application/json", serde_json::json!({ "id": id, "schematic": normal }).to_string() + "\n")
         }

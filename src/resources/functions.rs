@@ -6,8 +6,9 @@
 
 use std::sync::Arc;
 
+use crate::image_factory::{PUBLIC_HOST, PUBLIC_URL, image_url, installer_repository};
 use crate::plugin::{Function, FunctionError, Param, Type, Value};
-use crate::talos::schematic::{self, FACTORY_HOST};
+use crate::talos::schematic;
 
 /// Every function this provider serves.
 pub fn all() -> Vec<Arc<dyn Function>> {
@@ -99,9 +100,8 @@ impl Function for InstallerImage {
     fn call(&self, args: &[Value]) -> Result<Value, FunctionError> {
         let id = id_arg(args, 0)?;
         let version = version_arg(args, 1)?;
-        let kind =
-            if args.get(2).and_then(Value::as_bool) == Some(true) { "installer-secureboot" } else { "installer" };
-        Ok(Value::string(format!("{FACTORY_HOST}/{kind}/{id}:{version}")))
+        let repo = installer_repository(PUBLIC_HOST, &id, args.get(2).and_then(Value::as_bool) == Some(true));
+        Ok(Value::string(format!("{repo}:{version}")))
     }
 }
 
@@ -149,8 +149,8 @@ the schematic and version itself; this is for other tools)."
             return Err(FunctionError::argument(3, "arch must be \"amd64\" or \"arm64\"."));
         }
         let format = token(5, "format must be a file format such as \"iso\", \"qcow2\" or \"raw.xz\".", b".")?;
-        let sb = if args.get(4).and_then(Value::as_bool) == Some(true) { "-secureboot" } else { "" };
-        Ok(Value::string(format!("https://{FACTORY_HOST}/image/{id}/{version}/{platform}-{arch}{sb}.{format}")))
+        let sb = args.get(4).and_then(Value::as_bool) == Some(true);
+        Ok(Value::string(image_url(PUBLIC_URL, &id, &version, &platform, arch, sb, &format)))
     }
 }
 

@@ -94,9 +94,9 @@ fn source(v: &Value) -> (Option<String>, Option<String>) {
         let platform = v.attr("platform").as_str().unwrap_or("nocloud");
         let arch = v.attr("arch").as_str().unwrap_or("amd64");
         let ext = if content == "import" { "qcow2" } else { "iso" };
-        let sb = if v.attr("secureboot").as_bool() == Some(true) { "-secureboot" } else { "" };
-        let base = v.attr("factory_url").as_str().unwrap_or(crate::image_factory::PUBLIC_URL).trim_end_matches('/');
-        Some(format!("{base}/image/{s}/{ver}/{platform}-{arch}{sb}.{ext}"))
+        let base = v.attr("factory_url").as_str().unwrap_or(crate::image_factory::PUBLIC_URL);
+        let sb = v.attr("secureboot").as_bool() == Some(true);
+        Some(crate::image_factory::image_url(base, s, ver, platform, arch, sb, ext))
     });
     let name = v.attr("file_name").as_str().map(str::to_string).or_else(|| {
         if let (Some(s), Some(ver)) = (v.attr("schematic_id").as_str(), v.attr("talos_version").as_str()) {

@@ -110,13 +110,15 @@ fn factory_diag(summary: &str, e: &FactoryError) -> Diagnostic {
     }
 }
 
+/// A Talos version as the factory names it (`v1.11.5`; `1.11.5` gets its `v`).
+fn version_tag(v: &str) -> String {
+    if v.starts_with('v') { v.to_string() } else { format!("v{v}") }
+}
+
 /// The installer image for `id` at `base` (None when a part is unknown).
 fn installer(base: &str, id: &str, version: Option<&str>, secureboot: bool) -> Option<String> {
-    let v = version?;
-    let v = if v.starts_with('v') { v.to_string() } else { format!("v{v}") };
     let host = image_factory::registry_host(base)?;
-    let kind = if secureboot { "installer-secureboot" } else { "installer" };
-    Some(format!("{host}/{kind}/{id}:{v}"))
+    Some(format!("{}:{}", image_factory::installer_repository(&host, id, secureboot), version_tag(version?)))
 }
 
 fn set_installer(state: &mut Value) {
@@ -160,7 +162,7 @@ async fn check_extensions(ctx: &Context<ProxtalosData>, plan: &Value, url: &str,
     if wanted.is_empty() {
         return;
     }
-    let version = if version.starts_with('v') { version.to_string() } else { format!("v{version}") };
+    let version = version_tag(version);
     let req = image_factory::official_extensions(&version);
     match ask(ctx, url, plan, Operation::Read, &req, image_factory::decode_extensions).await {
         Ok(available) => {

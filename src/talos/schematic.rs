@@ -43,9 +43,6 @@ pub enum SchematicError {
     },
 }
 
-/// The public Image Factory's host.
-pub const FACTORY_HOST: &str = "factory.talos.dev";
-
 /// Whether `s` has the form of a schematic id (64 hex digits).
 pub fn valid_id(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
@@ -53,8 +50,12 @@ pub fn valid_id(s: &str) -> bool {
 
 /// The factory's id of `document` (YAML or JSON).
 pub fn id(document: &str) -> Result<String, SchematicError> {
-    let canonical = canonical(document)?;
-    Ok(Sha256::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect())
+    Ok(id_of_canonical(&canonical(document)?))
+}
+
+/// The id of a document already in its [`canonical`] form.
+pub fn id_of_canonical(canonical: &str) -> String {
+    Sha256::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The document as the factory marshals it (what [`id`] hashes).

@@ -160,7 +160,9 @@ pub fn installer(config: &Value, version: &str) -> Option<String> {
     let repo = match (config.attr("installer_image"), config.attr("schematic_id")) {
         (Value::Unknown, _) | (_, Value::Unknown) => return None,
         (Value::String(r), _) => r.trim_end_matches('/').to_string(),
-        (_, Value::String(id)) => format!("factory.talos.dev/installer/{id}"),
+        (_, Value::String(id)) => {
+            crate::image_factory::installer_repository(crate::image_factory::PUBLIC_HOST, id, false)
+        }
         _ => DEFAULT_INSTALLER.to_string(),
     };
     Some(format!("{repo}:{version}"))

@@ -438,9 +438,8 @@ async fn place(
         .map_err(|e| crate::plugin::Diagnostic::from_error("Cannot read the cluster to place the VM", &e))?;
     let mut placed = data.placements.lock().unwrap_or_else(|e| e.into_inner());
     let node = placement::choose(&resources, &wanted, &placed).map_err(|e| placement_diag(&e))?;
-    let written: Vec<&str> =
-        planned.attr("tags").as_elements().unwrap_or_default().iter().filter_map(Value::as_str).collect();
-    let tags = crate::proxmox::propstring::normalize_tags(Some(written.join(";").as_str()));
+    let written = VmSpec::from_value(planned).tags.unwrap_or_default().join(";");
+    let tags = crate::proxmox::propstring::normalize_tags(Some(written.as_str()));
     placed.push(placement::Placed { node: node.clone(), memory_mib: wanted.memory_mib, tags, vmid: None });
     tracing::info!(node = %node, strategy = ?wanted.strategy, "placed the VM");
     Ok((node, placed.len() - 1))
@@ -824,12 +823,7 @@ impl Resource<ProxtalosData> for VmResource {
 /// import` and a list with `include_resource` show); `None` when there is no
 /// such VM.
 pub(crate) async fn imported_state(c: &Client, node: &str, vmid: u32) -> Result<Option<Value>, Error> {
-    let mut state = Value::Object(Default::default());
-    if let Type::Object(attrs) = schema::schema().value_type() {
-        for k in attrs.keys() {
-            state.set_attr(k, Value::Null);
-        }
-    }
+    let mut state = crate::resources::shared::common::null_object(&schema::schema().value_type());
     state.set_attr("node", Value::string(node));
     state.set_attr("vm_id", Value::int(i64::from(vmid)));
     // Settings PVE does not store take their defaults, so the next plan is empty.

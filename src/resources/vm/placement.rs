@@ -80,10 +80,15 @@ fn loads(resources: &Json, wanted: &Wanted, placed: &[Placed]) -> BTreeMap<Strin
         let Some(name) = n["node"].as_str() else { continue };
         out.insert(name.to_string(), (n["status"] == "online", num(n, "maxmem"), num(n, "mem"), 0u64, 0usize));
     }
-    let listed: Vec<u32> =
-        items.iter().filter_map(|i| i["vmid"].as_u64().and_then(|v| u32::try_from(v).ok())).collect();
+    // The VMs this process placed count as it recorded them, listed or
+    // not: PVE may list a VM before its config carries its tags or memory
+    // (seen: two control planes placed on one node while the first was
+    // listed without its tags).
+    let mine: Vec<u32> = placed.iter().filter_map(|p| p.vmid).collect();
+    let is_mine =
+        |vm: &Json| vm["vmid"].as_u64().and_then(|v| u32::try_from(v).ok()).is_some_and(|v| mine.contains(&v));
     let tag = wanted.spread_tag.as_deref();
-    for vm in items.iter().filter(|i| i["type"] == "qemu" || i["type"] == "lxc") {
+    for vm in items.iter().filter(|i| (i["type"] == "qemu" || i["type"] == "lxc") && !is_mine(i)) {
         let Some(e) = vm["node"].as_str().and_then(|n| out.get_mut(n)) else { continue };
         if vm["status"] == "running" {
             e.3 += num(vm, "maxmem");
@@ -93,7 +98,7 @@ fn loads(resources: &Json, wanted: &Wanted, placed: &[Placed]) -> BTreeMap<Strin
         }
     }
     let mut pending: BTreeMap<&str, (u64, usize)> = BTreeMap::new();
-    for p in placed.iter().filter(|p| p.vmid.is_none_or(|v| !listed.contains(&v))) {
+    for p in placed {
         let e = pending.entry(p.node.as_str()).or_default();
         e.0 += p.memory_mib * MIB;
         e.1 += usize::from(tag.is_some_and(|t| p.tags.iter().any(|x| x == t)));
@@ -311,6 +316,18 @@ mod tests {
         listed.push(vm(102, "pve2", true, 20 * GIB, ""));
         let placed = [Placed { vmid: Some(102), ..placed[0].clone() }];
         assert_eq!(choose(&Json::Array(listed), &w, &placed).unwrap(), "pve1");
+    }
+
+    #[test]
+    fn a_placed_vm_listed_before_its_tags_still_counts() {
+        let r = json!([
+            node("pve1", true, 16 * GIB, 2 * GIB),
+            node("pve2", true, 16 * GIB, 2 * GIB),
+            vm(100, "pve1", false, 0, ""),
+        ]);
+        let w = want(Strategy::Spread, Some("talos-cp"), 2048);
+        let placed = [Placed { node: "pve1".into(), memory_mib: 2048, tags: vec!["talos-cp".into()], vmid: Some(100) }];
+        assert_eq!(choose(&r, &w, &placed).unwrap(), "pve2");
     }
 
     #[test]

@@ -255,8 +255,13 @@ echo "null:   $RSS_N_N processes, max RSS $RSS_N_MIN..$RSS_N_MAX KiB, $RSS_N_BAD
 log "3. binary sizes"
 SIZE_P=$(stat -c %s "$PROXTALOS_BIN"); SIZE_T=$(stat -c %s "$TFTEST_BIN"); SIZE_N=$(stat -c %s "$NULL_BIN")
 STRIPPED=yes
-if command -v readelf >/dev/null && readelf -S -W "$PROXTALOS_BIN" | grep -q '\.symtab'; then STRIPPED=no; fi
-echo "proxtalos $SIZE_P bytes (stripped: $STRIPPED), tftest $SIZE_T, null $SIZE_N (as shipped)" >&2
+UNWIND=no
+if command -v readelf >/dev/null; then
+  readelf -S -W "$PROXTALOS_BIN" | grep -q '\.symtab' && STRIPPED=no
+  # Dropped at link time (scripts/lib/no-unwind-tables.ld).
+  readelf -S -W "$PROXTALOS_BIN" | grep -q '\.eh_frame' && UNWIND=yes
+fi
+echo "proxtalos $SIZE_P bytes (stripped: $STRIPPED, unwind tables: $UNWIND), tftest $SIZE_T, null $SIZE_N (as shipped)" >&2
 
 # ---------------------------------------------------------------------------
 LOAD_PLAN=$(load)

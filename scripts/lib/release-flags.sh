@@ -14,11 +14,17 @@
 # The flag must not reach build scripts and proc-macros (they are linked as
 # shared objects): every build that uses it passes --target, so cargo keeps
 # RUSTFLAGS to the target's artifacts.
+#
+# Linux also drops the DWARF unwind tables at link time
+# (scripts/lib/no-unwind-tables.ld says why that is safe with panic =
+# "abort"): 6.33 -> 5.50 MB for the x86_64 binary, no change in start-up
+# (2026-12-06). The path is relative to the package root, where cargo runs
+# rustc and rustc runs the linker.
 
 # release_rustflags TRIPLE: the RUSTFLAGS for TRIPLE (glibc suffix allowed).
 release_rustflags() {
   case $1 in
-    *-linux-gnu*) printf '%s\n' "-C relocation-model=static" ;;
+    *-linux-gnu*) printf '%s\n' "-C relocation-model=static -C link-arg=-Wl,-T,scripts/lib/no-unwind-tables.ld" ;;
     *) printf '\n' ;;
   esac
 }

@@ -53,6 +53,14 @@ fn goreleaser_agrees_with_cargo_toml() {
             let want = release_rustflags(t);
             let have = env.iter().find_map(|e| e.strip_prefix("RUSTFLAGS=")).unwrap_or("");
             assert_eq!(have, want, "RUSTFLAGS of the build holding {t}");
+            // A linker script they name is in the repository, where cargo
+            // runs rustc (the package root).
+            for script in have.split_whitespace().filter_map(|f| f.split_once("-T,").map(|(_, p)| p)) {
+                assert!(root().join(script).is_file(), "{t}: linker script {script} is missing");
+            }
+            if t.contains("-linux-") {
+                assert!(have.contains("no-unwind-tables.ld"), "{t}: Linux binaries drop the unwind tables");
+            }
             if t.contains("apple-darwin") {
                 assert!(env.contains(&"MACOSX_DEPLOYMENT_TARGET=11.0"));
             }

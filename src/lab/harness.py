@@ -14,7 +14,7 @@ secret of `--token-id` come from the environment, never the command line.
 
 It does only what the PVE API cannot on fakepve: tokens (fakepve has no token
 API, fakepve.md G2), guest-agent answers (4.3), fault injection, state set-up
-and inspection, the request log, and one gap filled: a VM disk resize
+and inspection (pool membership and changes made by hand included), the request log, and one gap filled: a VM disk resize
 (fakepve.md G9, a no-op there) changes the drive's `size=` as PVE's
 `qemu-server` `resize_vm` does, in a `resize` task that fails with PVE's
 words for a missing disk or a shrink. Each logged request also keeps its
@@ -169,6 +169,19 @@ async def run(pve, cmd):
         return None
     if op == 'storage_content':
         pve.storages[cmd['storage']]['content'] = cmd['content']
+        return None
+    if op == 'pools':
+        # {pool: {'vms': [vmid...], 'comment': str or None}}: what the web UI shows.
+        return {name: {'vms': sorted(ids), 'comment': pve.pool_info.get(name, {}).get('comment')}
+                for name, ids in pve.pools.items()}
+    if op == 'pool_move':
+        # A hand-made change (web UI): the VM leaves its pool, and joins `pool` if given.
+        pve._pool_leave(int(cmd['vmid']))
+        if cmd.get('pool'):
+            pve._pool_join(cmd['pool'], int(cmd['vmid']))
+        return None
+    if op == 'pool_comment':
+        pve._pool_meta(cmd['pool'])['comment'] = cmd.get('comment')
         return None
     raise KeyError('unknown op {0!r}'.format(op))
 

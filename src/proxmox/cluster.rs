@@ -40,6 +40,9 @@ pub struct VmResource {
     /// Tags as PVE keeps them: `;`-separated (`,` and spaces also occur).
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub tags: Option<String>,
+    /// The pool the VM is in (absent when none).
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub pool: Option<String>,
     /// `1` for a template (a number, or text on some versions).
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub template: Option<String>,

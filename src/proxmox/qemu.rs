@@ -42,6 +42,8 @@ pub struct CloneOptions {
     pub storage: Option<String>,
     /// Target node.
     pub target: Option<String>,
+    /// The pool the new VM joins.
+    pub pool: Option<String>,
 }
 
 /// `POST /nodes/{node}/qemu/{src}/clone`.
@@ -50,7 +52,8 @@ pub fn clone(node: &str, src: u32, newid: u32, o: &CloneOptions) -> Request {
         .param("newid", newid)
         .opt_param("name", o.name.as_ref())
         .opt_param("storage", o.storage.as_ref())
-        .opt_param("target", o.target.as_ref());
+        .opt_param("target", o.target.as_ref())
+        .opt_param("pool", o.pool.as_ref());
     if let Some(f) = o.full {
         r = r.flag("full", f);
     }
@@ -350,7 +353,13 @@ mod tests {
             "pve1",
             9000,
             201,
-            &CloneOptions { name: Some("w".into()), full: Some(true), storage: Some("local-lvm".into()), target: None },
+            &CloneOptions {
+                name: Some("w".into()),
+                full: Some(true),
+                storage: Some("local-lvm".into()),
+                target: None,
+                pool: None,
+            },
         );
         assert_eq!(r.path, "/nodes/pve1/qemu/9000/clone");
         assert_eq!(r.body().as_deref(), Some("newid=201&name=w&storage=local-lvm&full=1"));

@@ -50,6 +50,7 @@ const APPLIED: &[(&str, Needs)] = &[
     ("resources/proxtalos_image", Needs::Pve),
     ("resources/proxtalos_image_factory_schematic", Needs::Pve),
     ("resources/proxtalos_vm", Needs::Pve),
+    ("resources/proxtalos_pool", Needs::Pve),
     ("resources/proxtalos_machine_configuration_apply", Needs::TalosNodes),
     ("resources/proxtalos_machine_bootstrap", Needs::TalosNodes),
     ("resources/proxtalos_cluster", Needs::TalosNodes),

@@ -23,6 +23,7 @@ mod docs;
 mod e2e_image;
 mod e2e_pci;
 mod e2e_placement;
+mod e2e_pool;
 mod e2e_protocol;
 mod e2e_schematic;
 mod e2e_vm;

@@ -145,7 +145,8 @@ impl ListResource<ProxtalosData> for VmList {
                 diags: Diagnostics::new(),
             };
             if req.include_resource {
-                match super::imported_state(&client, &vm.node, vm.vmid).await {
+                match super::imported_state(&client, &vm.node, vm.vmid, vm.pool.clone().filter(|p| !p.is_empty())).await
+                {
                     Ok(Some(state)) => item.object = Some(state),
                     // Gone between the listing and the read.
                     Ok(None) => continue,

@@ -475,6 +475,52 @@ async fn shutdown(c: &Client, node: &str, vmid: u32, timeout: Duration) -> Resul
     }
 }
 
+/// The pool PVE lists VM `vmid` in (`Value::Null` for none), from the
+/// cluster listing this process reads once (a VM's config does not name its
+/// pool); `None` when the listing cannot say.
+async fn listed_pool(data: &ProxtalosData, c: &Client, vmid: u32) -> Option<Value> {
+    let listing = match data.lookup(c, &crate::proxmox::cluster::vm_resources()).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::debug!(vmid, error = %crate::plugin::diag::error_chain(&e), "no cluster listing: the pool is kept as it was");
+            return None;
+        }
+    };
+    let vms: Vec<crate::proxmox::cluster::VmResource> = serde_json::from_value((*listing).clone()).ok()?;
+    let vm = vms.into_iter().find(|v| v.vmid == vmid)?;
+    Some(vm.pool.filter(|p| !p.is_empty()).map(Value::string).unwrap_or(Value::Null))
+}
+
+/// Records the listed pool; "in none" stays `""` where the state said so
+/// (the configuration's way to ask for no pool), else null.
+fn set_pool(state: &mut Value, listed: Value) {
+    if listed.is_null() && state.attr("pool").as_str() == Some("") {
+        return;
+    }
+    state.set_attr("pool", listed);
+}
+
+/// Moves VM `vmid` from pool `from` to `to` (`""` or none: out of its pool).
+/// An answer that it is already so (a plan made without a refresh) is success.
+async fn move_pool(c: &Client, vmid: u32, from: Option<&str>, to: Option<&str>) -> Result<(), Error> {
+    let (from, to) = (from.filter(|p| !p.is_empty()), to.filter(|p| !p.is_empty()));
+    let req = match (from, to) {
+        _ if from == to => return Ok(()),
+        (_, Some(to)) => crate::proxmox::pools::add_vm(to, vmid),
+        (Some(from), None) => crate::proxmox::pools::remove_vm(from, vmid),
+        (None, None) => return Ok(()),
+    };
+    match c.execute(&req).await {
+        Ok(_) => Ok(()),
+        Err(Error::Api(e))
+            if e.message.contains("is already a pool member") || e.message.contains("is not a pool member") =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn client(ctx: &Context<ProxtalosData>, diags: &mut Diagnostics) -> Option<Client> {
     match ctx.data.pve() {
         Ok(c) => Some(c.stopping_on(&ctx.stop)),
@@ -515,6 +561,10 @@ impl Resource<ProxtalosData> for VmResource {
         validate::check_secure_boot(&resp.plan, &mut resp.diags);
         plan::plan_addresses(&req.prior, &mut resp.plan);
         if req.prior.is_null() {
+            // A new VM joins only the pool it names.
+            if req.config.attr("pool").is_null() {
+                resp.plan.set_attr("pool", Value::Null);
+            }
             return;
         }
         // Only the `timeouts` block changed (e.g. after an import): nothing
@@ -610,8 +660,12 @@ impl Resource<ProxtalosData> for VmResource {
         if !iso_present(&c, &node, &Value::Null, &planned, &mut resp.diags).await {
             return;
         }
+        let pool = planned.attr("pool").as_str().filter(|p| !p.is_empty()).map(str::to_string);
         let created = if clone.is_null() {
-            let params: Vec<(String, String)> = spec.to_params(&Default::default()).into_iter().collect();
+            let mut params: Vec<(String, String)> = spec.to_params(&Default::default()).into_iter().collect();
+            if let Some(p) = &pool {
+                params.push(("pool".into(), p.clone()));
+            }
             c.create_with_vmid(fixed, |id| qemu::create(&node, id, &params)).await
         } else {
             let src = u32::try_from(clone.attr("source_vm_id").as_i64().unwrap_or(0)).unwrap_or(0);
@@ -620,6 +674,7 @@ impl Resource<ProxtalosData> for VmResource {
                 full: clone.attr("full").as_bool(),
                 storage: clone.attr("storage").as_str().map(str::to_string),
                 target: None,
+                pool,
             };
             c.create_with_vmid(fixed, |id| qemu::clone(&node, src, id, &opts)).await
         };
@@ -689,6 +744,12 @@ impl Resource<ProxtalosData> for VmResource {
         match refresh(&c, &node, vmid, &mut state).await {
             Ok(true) => {
                 resp.identity = Some(identity(&node, i64::from(vmid)));
+                // Only for a VM whose pool is managed: others cost no listing.
+                if !state.attr("pool").is_null()
+                    && let Some(pool) = listed_pool(&ctx.data, &c, vmid).await
+                {
+                    set_pool(&mut state, pool);
+                }
                 agent_addresses_once(&c, &node, vmid, &mut state).await;
                 resp.state = state;
             }
@@ -711,6 +772,10 @@ impl Resource<ProxtalosData> for VmResource {
         if !iso_present(&c, &node, &req.prior, &req.planned, &mut resp.diags).await {
             resp.state = req.prior;
             return;
+        }
+        if let Err(e) = move_pool(&c, vmid, req.prior.attr("pool").as_str(), req.planned.attr("pool").as_str()).await {
+            resp.state = req.prior;
+            return err(&mut resp.diags, "Cannot move the VM to its pool", &e);
         }
         match converge(&c, &node, vmid, &prior, &desired, start, timeout).await {
             Ok(true) if req.planned.attr("reboot_after_update").as_bool() == Some(true) => {
@@ -800,7 +865,8 @@ impl Resource<ProxtalosData> for VmResource {
         if let Some(why) = preflight::node_problem(&ctx.data, &c, &node).await {
             return resp.diags.error("Cannot import", format!("{why} (import id {:?})", req.id));
         }
-        match imported_state(&c, &node, vmid32).await {
+        let pool = listed_pool(&ctx.data, &c, vmid32).await.and_then(|p| p.as_str().map(str::to_string));
+        match imported_state(&c, &node, vmid32, pool).await {
             Ok(Some(state)) => {
                 resp.identity = Some(identity(&node, vmid));
                 resp.state = state;
@@ -822,9 +888,15 @@ impl Resource<ProxtalosData> for VmResource {
 /// The state an import of VM `vmid` on `node` gives (what `terraform
 /// import` and a list with `include_resource` show); `None` when there is no
 /// such VM.
-pub(crate) async fn imported_state(c: &Client, node: &str, vmid: u32) -> Result<Option<Value>, Error> {
+pub(crate) async fn imported_state(
+    c: &Client,
+    node: &str,
+    vmid: u32,
+    pool: Option<String>,
+) -> Result<Option<Value>, Error> {
     let mut state = crate::resources::shared::common::null_object(&schema::schema().value_type());
     state.set_attr("node", Value::string(node));
+    state.set_attr("pool", pool.map(Value::string).unwrap_or(Value::Null));
     state.set_attr("vm_id", Value::int(i64::from(vmid)));
     // Settings PVE does not store take their defaults, so the next plan is empty.
     state.set_attr("agent_wait", Value::string("60s"));

@@ -134,6 +134,9 @@ setup mode), or use the image without `secureboot`."
 
 /// Checks a `proxtalos_vm` configuration.
 pub fn validate(c: &Value, d: &mut Diagnostics) {
+    if let Some(why) = c.attr("pool").as_str().filter(|p| !p.is_empty()).and_then(crate::proxmox::pools::id_problem) {
+        d.error_at(AttributePath::attr("pool"), "Invalid pool", format!("{why}, as PVE would refuse it."));
+    }
     timeouts::validate(c, d);
     super::pci::validate(c, d);
     check_vmid(c, "vm_id", d);

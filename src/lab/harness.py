@@ -14,7 +14,10 @@ secret of `--token-id` come from the environment, never the command line.
 
 It does only what the PVE API cannot on fakepve: tokens (fakepve has no token
 API, fakepve.md G2), guest-agent answers (4.3), fault injection, state set-up
-and inspection (pool membership and changes made by hand included), the request log, and one gap filled: a VM disk resize
+and inspection (pool membership and changes made by hand included), the
+request log, and two gaps filled: PCI resource mappings (`/cluster/mapping/pci`,
+answered from the schema only by fakepve 0.5.0) are stored, as pve-manager's
+API2/Cluster/Mapping/PCI.pm stores them; and a VM disk resize
 (fakepve.md G9, a no-op there) changes the drive's `size=` as PVE's
 `qemu-server` `resize_vm` does, in a `resize` task that fails with PVE's
 words for a missing disk or a shrink. Each logged request also keeps its
@@ -38,7 +41,7 @@ import sys
 
 from fakepve import FakePve
 from fakepve.certs import make_cert
-from fakepve.model import TaskError
+from fakepve.model import PveError, TaskError
 
 UNITS = {'K': 1 << 10, 'M': 1 << 20, 'G': 1 << 30, 'T': 1 << 40}
 
@@ -78,7 +81,56 @@ class HarnessPve(FakePve):
     async def synthesise(self, match, method, info, user, values):
         if method == 'PUT' and match.template.endswith('/qemu/{vmid}/resize'):
             return await self.resize(values, user)
+        if match.template in ('/cluster/mapping/pci', '/cluster/mapping/pci/{id}'):
+            return self.pci_mapping(method, values)
         return await super().synthesise(match, method, info, user, values)
+
+    def pci_mapping(self, method, values):
+        """/cluster/mapping/pci[/{id}]: fakepve answers these from the schema
+        only (nothing stored). Modelled on pve-manager's API2/Cluster/Mapping/PCI.pm
+        over pve-guest-common's PVE/Mapping/PCI.pm section config: the values
+        arrive checked against the schema (map entries' formats included)."""
+        store = self.__dict__.setdefault('pci_mappings', {})
+        ident = values.get('id')
+        as_list = lambda v: v if isinstance(v, list) else ([] if v is None else [v])
+        flag = lambda v: 1 if str(v) in ('1', 'true', 'on', 'yes') else 0
+        if method == 'GET' and ident is None:
+            return [dict({'id': k, 'map': list(v['map'])}, **({'description': v['description']}
+                        if 'description' in v else {})) for k, v in sorted(store.items())]
+        if method == 'POST':
+            if ident in store:
+                raise PveError(500, "mapping '{0}' already defined".format(ident))
+            entry = {'map': as_list(values.get('map'))}
+            for key in ('description', 'mdev', 'live-migration-capable'):
+                if values.get(key) is not None:
+                    entry[key] = flag(values[key]) if key != 'description' else values[key]
+            store[ident] = entry
+            return None
+        entry = store.get(ident)
+        if entry is None:
+            raise PveError(500, "no such mapping '{0}'".format(ident))
+        if method == 'GET':
+            return dict(entry, type='pci', digest=self._pci_digest(entry))
+        if method == 'DELETE':
+            del store[ident]
+            return None
+        # PUT
+        if values.get('digest') and values['digest'] != self._pci_digest(entry):
+            raise PveError(500, 'detected modified configuration - file changed by other user? Try again.')
+        for key in (values.get('delete') or '').replace(';', ',').split(','):
+            if key.strip():
+                entry.pop(key.strip(), None)
+        if values.get('map') is not None:
+            entry['map'] = as_list(values['map'])
+        for key in ('description', 'mdev', 'live-migration-capable'):
+            if values.get(key) is not None:
+                entry[key] = flag(values[key]) if key != 'description' else values[key]
+        return None
+
+    @staticmethod
+    def _pci_digest(entry):
+        import hashlib
+        return hashlib.sha1(json.dumps(entry, sort_keys=True).encode()).hexdigest()
 
     async def resize(self, values, user):
         """PUT /nodes/{node}/qemu/{vmid}/resize: grow a drive's size= (qemu-server resize_vm)."""
@@ -179,6 +231,16 @@ async def run(pve, cmd):
         pve._pool_leave(int(cmd['vmid']))
         if cmd.get('pool'):
             pve._pool_join(cmd['pool'], int(cmd['vmid']))
+        return None
+    if op == 'pci_mappings':
+        return pve.__dict__.get('pci_mappings', {})
+    if op == 'pci_mapping_set':
+        # A hand-made change (web UI): the mapping's entry as given, or gone.
+        store = pve.__dict__.setdefault('pci_mappings', {})
+        if cmd.get('entry') is None:
+            store.pop(cmd['id'], None)
+        else:
+            store[cmd['id']] = cmd['entry']
         return None
     if op == 'pool_comment':
         pve._pool_meta(cmd['pool'])['comment'] = cmd.get('comment')

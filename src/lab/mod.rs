@@ -423,6 +423,17 @@ impl Lab {
                 return Err(e);
             }
         }
+        // A GPU mapped on every node, as docs/guides/gpu-workers.md has
+        // users map theirs in PVE (`examples/gpu-worker` names it). The lab
+        // has no GPU: the mapping is a name and an address only.
+        let map: Vec<String> =
+            options.pve_nodes.iter().map(|n| format!("node={n},path=0000:01:00.0,id=10de:2204")).collect();
+        let gpu = serde_json::json!({"op": "pci_mapping_set", "id": "gpu0",
+            "entry": {"map": map, "description": "lab GPU (a name only: the lab has no device)"}});
+        if let Err(e) = harness.commander().command(gpu).await {
+            harness.stop().await;
+            return Err(e);
+        }
         let client = match api_client(&endpoint, &reconciler_token, &ca_pem, true) {
             Ok(c) => c,
             Err(e) => {

@@ -24,6 +24,7 @@ pub mod machine_configuration_apply;
 pub mod machine_configuration_ephemeral;
 pub mod machine_secrets;
 pub mod machine_secrets_ephemeral;
+pub mod pci_mapping;
 pub mod pool;
 pub mod shared;
 pub mod vm;
@@ -40,6 +41,7 @@ pub fn resources() -> Vec<Arc<dyn Resource<ProxtalosData>>> {
         Arc::new(image_factory_schematic::ImageFactorySchematic),
         Arc::new(cluster::Cluster),
         Arc::new(pool::PoolResource),
+        Arc::new(pci_mapping::PciMappingResource),
     ]
 }
 

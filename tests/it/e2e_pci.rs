@@ -9,9 +9,15 @@
 //! TPM 2.0 state disk (`tpmstate0`), as Talos's secure-boot images and
 //! TPM-sealed disk encryption want.
 //!
+//! `proxtalos_pci_mapping` (below): a mapping and a VM that uses it by
+//! `id` in one apply; drift by hand undone; changes in place; import; a VM
+//! on a node the mapping does not cover, or naming a mapping PVE does not
+//! have, is a plan error on `pci_devices[i].mapping`.
+//!
 //! What fakepve cannot show: the device itself (IOMMU groups, a GPU
-//! answering in the guest), whether the mapping exists on the VM's node
-//! and `Mapping.Use` (real PVE checks both at the update).
+//! answering in the guest) and `Mapping.Use` (real PVE checks it at the
+//! update). fakepve 0.5.0 stores no PCI mappings: our harness does, as
+//! pve-manager's API2/Cluster/Mapping/PCI.pm (src/lab/harness.py).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -49,6 +55,9 @@ fn pci_devices_pass_through_mapped_and_raw_as_pve_allows_beside_a_tpm() {
     let (ws, token, with_token) = pve.workspace(&tf, "root@pam!gpu");
     let with_root = pve.root_header();
     let mapped = r#"{ mapping = "gpu0", pcie = true, x_vga = true }"#;
+    // The mapping, as a user makes it in PVE (Datacenter → Resource Mappings).
+    pve.cmd(json!({"op": "pci_mapping_set", "id": "gpu0",
+        "entry": {"map": ["node=pve1,path=0000:01:00.0,id=10de:2204"]}}));
 
     // A mapped GPU with a token.
     ws.write_config(&(with_token.clone() + &vm(mapped, "q35")));
@@ -102,6 +111,101 @@ fn pci_devices_pass_through_mapped_and_raw_as_pve_allows_beside_a_tpm() {
 
     ws.write_config(&(with_token + &vm(mapped, "q35")));
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(pve.vmids().is_empty());
+}
+
+fn mapping_config(header: &str, map: &str, description: &str, vm_node: &str, vm_mapping: &str) -> String {
+    format!(
+        r#"{header}
+resource "proxtalos_pci_mapping" "gpu" {{
+  name        = "rtx"
+  description = "{description}"
+  map         = [{map}]
+}}
+
+resource "proxtalos_vm" "gpu" {{
+  node    = "{vm_node}"
+  name    = "talos-gpu-1"
+  memory  = 4096
+  machine = "q35"
+  started = false
+  disks   = [{{ interface = "scsi0", storage = "local-lvm", size = 4 }}]
+  pci_devices = [{{ mapping = {vm_mapping}, pcie = true }}]
+}}
+"#
+    )
+}
+
+#[test]
+fn pci_mappings_are_managed_and_checked_against_the_vms_node() {
+    let tf = terraform("1.15.5").expect("Terraform 1.15.5");
+    let pve = FakePve::start();
+    pve.cmd(json!({"op": "add_node", "name": "pve2"}));
+    let (ws, _token, header) = pve.workspace(&tf, "root@pam!mapping");
+    let pve1 = r#"{ node = "pve1", path = "0000:01:00.0;0000:01:00.1", device_id = "10de:2204", iommu_group = 12 }"#;
+    let by_id = "proxtalos_pci_mapping.gpu.id";
+
+    // The mapping and a VM that uses it, in one apply: the VM waits for it.
+    ws.write_config(&mapping_config(&header, pve1, "RTX 3090", "pve1", by_id));
+    ws.init();
+    ws.apply();
+    let stored = &pve.cmd(json!({"op": "pci_mappings"}))["rtx"];
+    assert_eq!(stored["map"], json!(["node=pve1,path=0000:01:00.0;0000:01:00.1,id=10de:2204,iommugroup=12"]));
+    assert_eq!(stored["description"], "RTX 3090");
+    let vmid = pve.vmids()[0];
+    assert_eq!(pve.cmd(json!({"op": "vm_config", "vmid": vmid}))["hostpci0"], "mapping=rtx,pcie=1");
+    assert!(ws.plan_exit(0).contains("No changes"), "re-plans empty");
+
+    // Drift by hand: another address, the comment gone. Shown and undone.
+    pve.cmd(json!({"op": "pci_mapping_set", "id": "rtx",
+        "entry": {"map": ["node=pve1,path=0000:02:00.0,id=10de:2204,iommugroup=12"]}}));
+    let plan = ws.plan_exit(2);
+    assert!(plan.contains(r#""0000:02:00.0" -> "0000:01:00.0;0000:01:00.1""#), "{plan}");
+    assert!(plan.contains("0 to add, 1 to change, 0 to destroy"), "{plan}");
+    ws.apply();
+    assert_eq!(pve.cmd(json!({"op": "pci_mappings"}))["rtx"], *stored);
+
+    // In place: pve2's device and another comment; the VM may move there.
+    let both = format!(r#"{pve1}, {{ node = "pve2", path = "0000:81:00.0", device_id = "10de:2204" }}"#);
+    ws.write_config(&mapping_config(&header, &both, "RTX 3090 x2", "pve1", by_id));
+    let plan = ws.plan_exit(2);
+    assert!(plan.contains("0 to add, 1 to change, 0 to destroy") && !plan.contains("must be replaced"), "{plan}");
+    ws.apply();
+    assert_eq!(pve.cmd(json!({"op": "pci_mappings"}))["rtx"]["map"].as_array().unwrap().len(), 2);
+
+    // Import to an empty plan.
+    ws.ok(&["state", "rm", "proxtalos_pci_mapping.gpu"]);
+    ws.ok(&["import", "-no-color", "proxtalos_pci_mapping.gpu", "rtx"]);
+    assert!(ws.plan_exit(0).contains("No changes"), "import re-plans empty");
+
+    // Back to pve1 only: a VM that moves to pve2 now would find no device.
+    ws.write_config(&mapping_config(&header, pve1, "RTX 3090", "pve1", by_id));
+    ws.apply();
+    pve.clear_requests();
+    ws.write_config(&mapping_config(&header, pve1, "RTX 3090", "pve2", r#""rtx""#));
+    let out = ws.expect(1, &["plan", "-no-color"]).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        out.contains("PCI mapping not usable on this node")
+            && out.contains("pci_devices[0].mapping")
+            && out.contains(r#"PCI mapping "rtx" has no device on node pve2 (it maps one on: pve1)"#),
+        "{out}"
+    );
+    ws.write_config(&mapping_config(&header, pve1, "RTX 3090", "pve1", r#""rtx9""#));
+    let out = ws.expect(1, &["plan", "-no-color"]).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(out.contains(r#"PVE has no PCI resource mapping "rtx9""#), "{out}");
+    // Bad entries, before anything is asked of PVE.
+    let bad = r#"{ node = "pve1", path = "01:00.0", device_id = "10de-2204" }"#;
+    ws.write_config(&mapping_config(&header, bad, "RTX 3090", "pve1", by_id));
+    let out = ws.expect(1, &["plan", "-no-color"]).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        out.contains("Invalid device path") && out.contains("map[0].path") && out.contains("Invalid PCI id"),
+        "{out}"
+    );
+    assert!(!pve.requests().iter().any(|(m, _)| m != "GET"), "nothing sent: {:?}", pve.requests());
+
+    ws.write_config(&mapping_config(&header, pve1, "RTX 3090", "pve1", by_id));
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(pve.cmd(json!({"op": "pci_mappings"})), json!({}));
     assert!(pve.vmids().is_empty());
 }
 

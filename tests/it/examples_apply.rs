@@ -51,6 +51,7 @@ const APPLIED: &[(&str, Needs)] = &[
     ("resources/proxtalos_image_factory_schematic", Needs::Pve),
     ("resources/proxtalos_vm", Needs::Pve),
     ("resources/proxtalos_pool", Needs::Pve),
+    ("resources/proxtalos_pci_mapping", Needs::Pve),
     ("resources/proxtalos_machine_configuration_apply", Needs::TalosNodes),
     ("resources/proxtalos_machine_bootstrap", Needs::TalosNodes),
     ("resources/proxtalos_cluster", Needs::TalosNodes),
@@ -247,6 +248,10 @@ fn proxmox_examples_apply_against_fakepve() {
     // The image example downloads `import` content, which PVE 8.4+ allows
     // once the storage lists it (the example's header says so).
     pve.cmd(json!({"op": "storage_content", "storage": "local", "content": "iso,vztmpl,backup,import"}));
+    // The VM example passes through a GPU mapping it expects in PVE, as it
+    // expects the ISO (the proxtalos_pci_mapping example makes its own).
+    pve.cmd(json!({"op": "pci_mapping_set", "id": "gpu0",
+        "entry": {"map": ["node=pve1,path=0000:01:00.0,id=10de:2204"]}}));
     for (name, needs) in APPLIED {
         if *needs == Needs::Pve {
             apply_example(name, *needs, Some(&pve));

@@ -407,6 +407,25 @@ async fn check_placement(data: &ProxtalosData, plan: &Value, diags: &mut Diagnos
     }
 }
 
+/// Mapped PCI devices exist on the VM's node ([`pci::mapping_problems`]),
+/// from one mapping listing per run; no listing, no check.
+async fn check_mappings(data: &ProxtalosData, prior: &Value, plan: &Value, diags: &mut Diagnostics) {
+    let mapped =
+        plan.attr("pci_devices").as_elements().unwrap_or_default().iter().any(|d| d.attr("mapping").as_str().is_some());
+    if !mapped {
+        return;
+    }
+    let Ok(c) = data.pve() else { return };
+    let Ok(listing) = data.lookup(&c, &crate::proxmox::mapping::list()).await else { return };
+    for (i, why) in pci::mapping_problems(prior, plan, &listing) {
+        diags.error_at(
+            AttributePath::attr("pci_devices").and_index(i as i64).and_attr("mapping"),
+            "PCI mapping not usable on this node",
+            why,
+        );
+    }
+}
+
 fn placement_diag(e: &placement::PlacementError) -> crate::plugin::Diagnostic {
     let base = AttributePath::attr("placement");
     let (path, summary) = match e {
@@ -558,6 +577,7 @@ impl Resource<ProxtalosData> for VmResource {
             check_placement(&ctx.data, &resp.plan, &mut resp.diags).await;
         }
         pci::check_credentials(&req.prior, &resp.plan, ctx.data.proxmox.as_ref().map(|s| &s.auth), &mut resp.diags);
+        check_mappings(&ctx.data, &req.prior, &resp.plan, &mut resp.diags).await;
         validate::check_secure_boot(&resp.plan, &mut resp.diags);
         plan::plan_addresses(&req.prior, &mut resp.plan);
         if req.prior.is_null() {

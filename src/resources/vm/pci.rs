@@ -275,10 +275,84 @@ pub fn check_credentials(prior: &Value, plan: &Value, auth: Option<&crate::data:
     }
 }
 
+/// Why a mapped device of the plan cannot work, by `pci_devices` index:
+/// its mapping is not in `listing` (`GET /cluster/mapping/pci`), or has no
+/// device on `node` (PVE finds a mapped device on the VM's node when it
+/// starts the VM, and fails the start otherwise). Only entries new or
+/// changed from `prior`'s at the same slot, or all on a change of node; a
+/// mapping whose name is unknown (a `proxtalos_pci_mapping`'s `id` made in
+/// the same apply) is not checked.
+pub fn mapping_problems(prior: &Value, plan: &Value, listing: &serde_json::Value) -> Vec<(usize, String)> {
+    let node = plan.attr("node").as_str();
+    let moved = prior.attr("node").as_str() != node;
+    let before = prior.attr("pci_devices").as_elements().unwrap_or_default();
+    let mut out = Vec::new();
+    for (i, item) in plan.attr("pci_devices").as_elements().unwrap_or_default().iter().enumerate() {
+        let Some(name) = item.attr("mapping").as_str() else { continue };
+        let unchanged = before.get(i).is_some_and(|b| b.semantically_equal(item));
+        if unchanged && !moved {
+            continue;
+        }
+        match crate::proxmox::mapping::entries_of(listing, name) {
+            None => out.push((
+                i,
+                format!(
+                    "PVE has no PCI resource mapping {name:?} (Datacenter → Resource Mappings), or these \
+credentials may not see it (`Mapping.Audit` or `Mapping.Use` on `/mapping/pci/{name}`). If a \
+`proxtalos_pci_mapping` in this configuration makes it, reference its `id` so the VM is planned after it."
+                ),
+            )),
+            Some(entries) => {
+                if let Some(node) = node
+                    && !entries.iter().any(|e| e.node == node)
+                {
+                    let on: Vec<&str> = entries.iter().map(|e| e.node.as_str()).collect();
+                    out.push((
+                        i,
+                        format!(
+                            "PCI mapping {name:?} has no device on node {node} (it maps one on: {}), so PVE \
+would fail to start the VM there. Add the node's device to the mapping, or put the VM on one of those nodes.",
+                            if on.is_empty() { "none".to_string() } else { on.join(", ") }
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mapped_devices_must_exist_on_the_vms_node() {
+        let vm = |node: &str, mappings: &[&str]| {
+            Value::object([
+                ("node", Value::string(node)),
+                (
+                    "pci_devices",
+                    Value::List(mappings.iter().map(|m| Value::object([("mapping", Value::string(*m))])).collect()),
+                ),
+            ])
+        };
+        let listing = serde_json::json!([{"id": "gpu0", "map": ["node=pve1,path=0000:01:00.0,id=10de:2204"]}]);
+        let new = mapping_problems(&Value::Null, &vm("pve1", &["gpu0", "gpu9"]), &listing);
+        assert_eq!(new.len(), 1);
+        assert!(new[0].0 == 1 && new[0].1.contains("no PCI resource mapping \"gpu9\""), "{new:?}");
+        let elsewhere = mapping_problems(&Value::Null, &vm("pve2", &["gpu0"]), &listing);
+        assert!(elsewhere[0].1.contains("no device on node pve2 (it maps one on: pve1)"), "{elsewhere:?}");
+        // Unchanged entries on the same node are not checked again.
+        assert!(mapping_problems(&vm("pve2", &["gpu0"]), &vm("pve2", &["gpu0"]), &listing).is_empty());
+        // A name not known yet is left to apply.
+        let unknown = Value::object([
+            ("node", Value::string("pve1")),
+            ("pci_devices", Value::List(vec![Value::object([("mapping", Value::Unknown)])])),
+        ]);
+        assert!(mapping_problems(&Value::Null, &unknown, &listing).is_empty());
+    }
 
     #[test]
     fn config_round_trip() {

@@ -15,9 +15,10 @@ secret of `--token-id` come from the environment, never the command line.
 It does only what the PVE API cannot on fakepve: tokens (fakepve has no token
 API, fakepve.md G2), guest-agent answers (4.3), fault injection, state set-up
 and inspection (pool membership and changes made by hand included), the
-request log, and two gaps filled: PCI resource mappings (`/cluster/mapping/pci`,
-answered from the schema only by fakepve 0.5.0) are stored, as pve-manager's
-API2/Cluster/Mapping/PCI.pm stores them; and a VM disk resize
+request log, and three gaps filled: PCI resource mappings (`/cluster/mapping/pci`)
+and HA resources (`/cluster/ha/resources`, over fakepve's own model of an
+HA-managed VM), both answered from the schema only by fakepve 0.5.0, are
+stored as pve-manager and pve-ha-manager store them; and a VM disk resize
 (fakepve.md G9, a no-op there) changes the drive's `size=` as PVE's
 `qemu-server` `resize_vm` does, in a `resize` task that fails with PVE's
 words for a missing disk or a shrink. Each logged request also keeps its
@@ -83,7 +84,84 @@ class HarnessPve(FakePve):
             return await self.resize(values, user)
         if match.template in ('/cluster/mapping/pci', '/cluster/mapping/pci/{id}'):
             return self.pci_mapping(method, values)
+        if match.template in ('/cluster/ha/resources', '/cluster/ha/resources/{sid}'):
+            return self.ha_resource(method, values)
         return await super().synthesise(match, method, info, user, values)
+
+    HA_KEYS = ('comment', 'max_restart', 'max_relocate', 'failback', 'auto-rebalance')
+
+    def ha_resource(self, method, values):
+        """/cluster/ha/resources[/{sid}] for VMs: fakepve models an HA-managed
+        VM (`ha_state`: power actions become HA requests, `hastate` in the
+        listing) but answers this API from the schema only. Modelled on
+        pve-ha-manager's PVE/API2/HA/Resources.pm: the resource is the VM's
+        `ha_state` plus its options; the HA manager then carries a state out
+        after fakepve's `ha_delay` (started: running; stopped, disabled:
+        stopped; ignored: left alone)."""
+        extra = self.__dict__.setdefault('ha_options', {})
+        sid = values.get('sid')
+        vmid = None
+        if sid is not None:
+            kind, _, name = str(sid).rpartition(':')
+            if kind not in ('', 'vm') or not name.isdigit():
+                raise PveError(500, "unable to parse service id '{0}'".format(sid))
+            vmid = int(name)
+        managed = [vm for vm in self.vms if vm.ha_managed]
+        entry = lambda vm: dict({'sid': 'vm:{0}'.format(vm.vmid), 'type': 'vm', 'state': vm.ha_state,
+                                 'digest': self._ha_digest()}, **extra.get(vm.vmid, {}))
+        if method == 'GET' and sid is None:
+            if values.get('type') not in (None, 'vm'):
+                return []
+            return [entry(vm) for vm in sorted(managed, key=lambda v: v.vmid)]
+        vm = self.vm(vmid)
+        if method == 'POST':
+            if vm is not None and vm.ha_managed:
+                raise PveError(500, "resource ID 'vm:{0}' already defined".format(vmid))
+            if vm is None:
+                raise PveError(500, 'VM {0} does not exist'.format(vmid))
+            extra[vmid] = {k: values[k] for k in self.HA_KEYS if values.get(k) is not None}
+            self._ha_set(vm, values.get('state') or 'started')
+            return None
+        if vm is None or not vm.ha_managed:
+            raise PveError(500, "no such resource 'vm:{0}'".format(vmid))
+        if method == 'GET':
+            return entry(vm)
+        if method == 'DELETE':
+            vm.ha_state = None
+            extra.pop(vmid, None)
+            return None
+        # PUT
+        if values.get('digest') and values['digest'] != self._ha_digest():
+            raise PveError(500, 'detected modified configuration - file changed by other user? Try again.')
+        opts = extra.setdefault(vmid, {})
+        for key in (values.get('delete') or '').replace(';', ',').split(','):
+            opts.pop(key.strip(), None)
+        opts.update({k: values[k] for k in self.HA_KEYS if values.get(k) is not None})
+        if values.get('state'):
+            self._ha_set(vm, values['state'])
+        return None
+
+    def _ha_digest(self):
+        import hashlib
+        blob = {str(vm.vmid): [vm.ha_state, self.__dict__.get('ha_options', {}).get(vm.vmid)]
+                for vm in self.vms if vm.ha_managed}
+        return hashlib.sha1(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
+
+    def _ha_set(self, vm, state):
+        """The requested state, carried out by the HA manager a moment later."""
+        vm.ha_state = 'started' if state == 'enabled' else state
+
+        async def later():
+            await self.pause(self.ha_delay)
+            if vm.ha_state != state and not (state == 'enabled' and vm.ha_state == 'started'):
+                return  # asked for something else since
+            if vm.ha_state == 'started' and vm.status != 'running':
+                vm.apply_pending()
+                vm.status = vm.qmpstatus = 'running'
+                vm.started_at = __import__('time').time()
+            elif vm.ha_state in ('stopped', 'disabled'):
+                vm.status = vm.qmpstatus = 'stopped'
+        asyncio.ensure_future(later())
 
     def pci_mapping(self, method, values):
         """/cluster/mapping/pci[/{id}]: fakepve answers these from the schema
@@ -196,6 +274,8 @@ async def run(pve, cmd):
     if op == 'vm_set':
         set_attrs(vm_of(pve, cmd['vmid']), cmd['attrs'])
         return None
+    if op == 'vm_status':
+        return vm_of(pve, cmd['vmid']).status
     if op == 'vm_config':
         return dict(vm_of(pve, cmd['vmid']).config)
     if op == 'vmids':
@@ -241,6 +321,12 @@ async def run(pve, cmd):
             store.pop(cmd['id'], None)
         else:
             store[cmd['id']] = cmd['entry']
+        return None
+    if op == 'ha_resources':
+        return pve.ha_resource('GET', {})
+    if op == 'ha_state':
+        # A hand-made change (ha-manager set vm:N --state S), not carried out.
+        vm_of(pve, cmd['vmid']).ha_state = cmd['state']
         return None
     if op == 'pool_comment':
         pve._pool_meta(cmd['pool'])['comment'] = cmd.get('comment')

@@ -2,7 +2,7 @@
 //!
 //! Shape (style-anchors.md §A, §D):
 //! - sans-IO request builders per API area ([`qemu`], [`cluster`],
-//!   [`tasks`], [`storage`], [`access`], [`pools`], [`mapping`]) return [`Request`] values that unit
+//!   [`tasks`], [`storage`], [`access`], [`pools`], [`mapping`], [`ha`]) return [`Request`] values that unit
 //!   tests inspect without a network;
 //! - one executor, [`Client`], sends them through a [`Transport`]
 //!   ([`ReqwestTransport`]: rustls, explicit CA or `insecure`), adds the API
@@ -18,6 +18,7 @@ pub mod ca_pem;
 pub mod client;
 pub mod cluster;
 pub mod error;
+pub mod ha;
 pub mod lenient;
 pub mod mapping;
 pub mod pools;

@@ -326,7 +326,32 @@ impl Client {
     pub async fn vm_power(&self, node: &str, vmid: u32, action: Power, timeout: Duration) -> Result<()> {
         let secs = matches!(action, Power::Shutdown | Power::Reboot).then(|| timeout.as_secs().max(1));
         let req = power(node, vmid, action, secs, false);
-        self.run_task(&req, timeout + Duration::from_secs(30)).await.map(|_| ())
+        let done = self.run_task(&req, timeout + Duration::from_secs(30)).await?;
+        // A VM under the HA manager: the task only asked the manager
+        // (`hastart`/`hastop`), which carries it out a moment later.
+        let want = match done.upid.worker_type.as_str() {
+            "hastart" => "running",
+            "hastop" => "stopped",
+            _ => return Ok(()),
+        };
+        self.vm_status_becomes(node, vmid, want, timeout).await
+    }
+
+    /// Waits until VM `vmid` is `want` (`running`, `stopped`), as the HA
+    /// manager makes it.
+    pub async fn vm_status_becomes(&self, node: &str, vmid: u32, want: &str, timeout: Duration) -> Result<()> {
+        let what = format!("VM {vmid} to be {want} (the HA manager carries out the request)");
+        let w = crate::wait::Wait::new(&what, timeout, crate::wait::Backoff::task(), self.stop());
+        crate::wait::until(&w, || async {
+            let s = self.vm_status(node, vmid).await?;
+            Ok::<_, Error>(if s.status == want {
+                crate::wait::Probe::Ready(())
+            } else {
+                crate::wait::Probe::NotYet(format!("VM {vmid} is {}", s.status))
+            })
+        })
+        .await
+        .map_err(|e| Error::from_wait(&what, e))
     }
 }
 

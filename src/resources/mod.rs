@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod cluster_health;
 pub mod cluster_kubeconfig;
 pub mod functions;
+pub mod ha_resource;
 pub mod image;
 pub mod image_factory_schematic;
 pub mod machine_bootstrap;
@@ -42,6 +43,7 @@ pub fn resources() -> Vec<Arc<dyn Resource<ProxtalosData>>> {
         Arc::new(cluster::Cluster),
         Arc::new(pool::PoolResource),
         Arc::new(pci_mapping::PciMappingResource),
+        Arc::new(ha_resource::HaResourceResource),
     ]
 }
 

@@ -52,6 +52,7 @@ const APPLIED: &[(&str, Needs)] = &[
     ("resources/proxtalos_vm", Needs::Pve),
     ("resources/proxtalos_pool", Needs::Pve),
     ("resources/proxtalos_pci_mapping", Needs::Pve),
+    ("resources/proxtalos_ha_resource", Needs::Pve),
     ("resources/proxtalos_machine_configuration_apply", Needs::TalosNodes),
     ("resources/proxtalos_machine_bootstrap", Needs::TalosNodes),
     ("resources/proxtalos_cluster", Needs::TalosNodes),

@@ -20,6 +20,7 @@ mod change_stories;
 mod codec_props;
 mod diag_paths;
 mod docs;
+mod e2e_ha;
 mod e2e_image;
 mod e2e_pci;
 mod e2e_placement;

@@ -356,5 +356,21 @@ resource "proxtalos_vm" "cp" {{
     assert!(efi.contains("pre-enrolled-keys=0"), "Talos enrolls its own keys: {cfg}");
     assert!(cfg["ide2"].as_str().unwrap_or_default().contains("secureboot"), "{cfg}");
     assert!(ws.plan_exit(0).contains("No changes"), "re-plans empty");
+
+    // Pre-enrolled keys: a warning beside a secure-boot image (the firmware
+    // is not in setup mode), the key on the EFI disk, and a new VM, since
+    // the keys live on that disk.
+    let keys = config("ovmf").replace("  efi_disk_storage  =", "  efi_pre_enrolled_keys = true\n  efi_disk_storage  =");
+    ws.write_config(&keys);
+    let plan = ws.plan_exit(2).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(plan.contains("The firmware will not be in setup mode") && plan.contains("must be replaced"), "{plan}");
+    ws.apply();
+    let vmid = pve.vmids()[0];
+    let cfg = pve.cmd(json!({"op": "vm_config", "vmid": vmid}));
+    assert!(cfg["efidisk0"].as_str().unwrap_or_default().contains("pre-enrolled-keys=1"), "{cfg}");
+    assert!(ws.plan_exit(0).contains("No changes"), "re-plans empty");
+    // Unset keeps what the disk has (an adopted VM's keys are not a change).
+    ws.write_config(&config("ovmf"));
+    assert!(ws.plan_exit(0).contains("No changes"), "unset keeps the keys");
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
 }

@@ -581,9 +581,13 @@ impl Resource<ProxtalosData> for VmResource {
         validate::check_secure_boot(&resp.plan, &mut resp.diags);
         plan::plan_addresses(&req.prior, &mut resp.plan);
         if req.prior.is_null() {
-            // A new VM joins only the pool it names.
+            // A new VM joins only the pool it names, and its EFI disk has
+            // no keys unless asked (Talos enrolls its own).
             if req.config.attr("pool").is_null() {
                 resp.plan.set_attr("pool", Value::Null);
+            }
+            if req.config.attr("efi_pre_enrolled_keys").is_null() {
+                resp.plan.set_attr("efi_pre_enrolled_keys", Value::Bool(false));
             }
             return;
         }
@@ -650,9 +654,11 @@ impl Resource<ProxtalosData> for VmResource {
         }
         // The EFI vars and the TPM state live on their disks: moving them
         // would lose keys and sealed secrets, so a new storage is a new VM.
-        for attr in ["efi_disk_storage", "tpm_state_storage"] {
+        for attr in ["efi_disk_storage", "efi_pre_enrolled_keys", "tpm_state_storage"] {
             let (a, b) = (req.prior.attr(attr), resp.plan.attr(attr));
-            if !a.is_null() && !b.is_unknown() && a != b {
+            // An EFI disk's keys matter only where there is an EFI disk.
+            let no_efi = attr == "efi_pre_enrolled_keys" && req.prior.attr("efi_disk_storage").is_null();
+            if !a.is_null() && !b.is_unknown() && a != b && !no_efi {
                 resp.requires_replace.push(AttributePath::attr(attr));
             }
         }

@@ -150,6 +150,10 @@ pub struct VmSpec {
     pub bios: String,
     /// EFI disk storage.
     pub efi_disk_storage: Option<String>,
+    /// The EFI disk holds the distribution and Microsoft keys (PVE's
+    /// `pre-enrolled-keys=1`), so secure boot is on from the start; off:
+    /// the firmware starts in setup mode, where Talos enrolls its own.
+    pub efi_pre_enrolled_keys: bool,
     /// TPM state storage (`tpmstate0`, TPM 2.0).
     pub tpm_state_storage: Option<String>,
     /// SCSI controller.
@@ -261,6 +265,7 @@ impl VmSpec {
             machine: s(v.attr("machine")).unwrap_or_else(|| "q35".into()),
             bios: s(v.attr("bios")).unwrap_or_else(|| "seabios".into()),
             efi_disk_storage: s(v.attr("efi_disk_storage")),
+            efi_pre_enrolled_keys: v.attr("efi_pre_enrolled_keys").as_bool() == Some(true),
             tpm_state_storage: s(v.attr("tpm_state_storage")),
             scsi_hardware: s(v.attr("scsi_hardware")).unwrap_or_else(|| "virtio-scsi-single".into()),
             disks,
@@ -303,6 +308,7 @@ impl VmSpec {
         set(state, "machine", Value::string(&self.machine));
         set(state, "bios", Value::string(&self.bios));
         set(state, "efi_disk_storage", opt_str(self.efi_disk_storage.as_ref()));
+        set(state, "efi_pre_enrolled_keys", Value::Bool(self.efi_pre_enrolled_keys));
         set(state, "tpm_state_storage", opt_str(self.tpm_state_storage.as_ref()));
         set(state, "pci_devices", super::pci::to_value(self.pci.as_ref()));
         set(state, "scsi_hardware", Value::string(&self.scsi_hardware));
@@ -428,7 +434,8 @@ impl VmSpec {
         if let Some(st) = &self.efi_disk_storage
             && !existing.contains_key("efidisk0")
         {
-            put("efidisk0", format!("{st}:1,efitype=4m,pre-enrolled-keys=0"));
+            let keys = u8::from(self.efi_pre_enrolled_keys);
+            put("efidisk0", format!("{st}:1,efitype=4m,pre-enrolled-keys={keys}"));
         }
         if let Some(st) = &self.tpm_state_storage
             && !existing.contains_key("tpmstate0")
@@ -654,6 +661,9 @@ impl VmSpec {
             efi_disk_storage: get("efidisk0")
                 .and_then(|d| d.parse::<Drive>().ok())
                 .and_then(|d| d.storage().map(str::to_string)),
+            efi_pre_enrolled_keys: get("efidisk0")
+                .and_then(|d| d.parse::<Drive>().ok())
+                .is_some_and(|d| d.flag("pre-enrolled-keys")),
             tpm_state_storage: get("tpmstate0")
                 .and_then(|d| d.parse::<Drive>().ok())
                 .and_then(|d| d.storage().map(str::to_string)),

@@ -177,7 +177,12 @@ pub fn schema() -> Schema {
             Attribute::string("bios").optional().default("seabios").description("`seabios` or `ovmf` (UEFI; needs `efi_disk_storage`). In place (pending until reboot)."),
             Attribute::string("efi_disk_storage")
                 .optional()
-                .description("Storage for the EFI vars disk (`efidisk0`, 4m, no pre-enrolled keys) when `bios = \"ovmf\"`. Changing it forces a new VM."),
+                .description("Storage for the EFI vars disk (`efidisk0`, 4m) when `bios = \"ovmf\"`. Changing it forces a new VM."),
+            Attribute::bool("efi_pre_enrolled_keys")
+                .optional()
+                .computed()
+                .use_state_for_unknown()
+                .description("The EFI vars disk starts with the distribution and Microsoft secure-boot keys enrolled (PVE's `pre-enrolled-keys`), for guests signed with those. Off (a new VM's default, for Talos): the firmware starts in setup mode, where a Talos secure-boot image enrolls its own keys; with them on it does not boot until you enroll Talos's keys by hand (a plan warning says so). Unset on an existing VM: what its EFI disk has (an adopted VM made in PVE's UI usually has them on). Changing it forces a new VM (the keys live on the EFI disk)."),
             Attribute::string("tpm_state_storage")
                 .optional()
                 .description("Storage for a TPM 2.0 state disk (`tpmstate0`), for Talos's TPM-sealed disk encryption and measured boot with secure-boot images. Adding it to an existing VM is in place (pending until reboot); changing it forces a new VM (the state, and what it sealed, stays on the old disk)."),

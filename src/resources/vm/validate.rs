@@ -104,9 +104,6 @@ fn check_hugepages(c: &Value, d: &mut Diagnostics) {
 /// naming it (checked on the plan, where an image's id is known).
 pub fn check_secure_boot(plan: &Value, d: &mut Diagnostics) {
     let Some(bios) = plan.attr("bios").as_str() else { return };
-    if bios == "ovmf" {
-        return;
-    }
     let is_sb = |v: &Value| {
         v.as_str().is_some_and(|f| f.rsplit(['/', ':']).next().unwrap_or(f).to_ascii_lowercase().contains("secureboot"))
     };
@@ -118,6 +115,21 @@ pub fn check_secure_boot(plan: &Value, d: &mut Diagnostics) {
         if is_sb(disk.attr("import_from")) {
             at.push(p("disks").and_index(i as i64).and_attr("import_from"));
         }
+    }
+    if bios == "ovmf" {
+        // Talos's secure-boot images are signed with Sidero Labs' key, which
+        // the firmware learns only in setup mode (talos.dev, "SecureBoot":
+        // the VM's UEFI without pre-enrolled keys, so the ISO enrolls them).
+        if !at.is_empty() && plan.attr("efi_pre_enrolled_keys").as_bool() == Some(true) {
+            d.warning_at(
+                p("efi_pre_enrolled_keys"),
+                "The firmware will not be in setup mode",
+                "With the Microsoft keys pre-enrolled, secure boot is on before Talos can enroll its own keys, so \
+Talos's secure-boot image does not boot until Sidero Labs' key is enrolled by hand. For Talos, leave \
+`efi_pre_enrolled_keys` off.",
+            );
+        }
+        return;
     }
     for path in at {
         d.error_at(

@@ -21,6 +21,7 @@ use crate::plugin::{
 use crate::proxmox::ha::{self, HaResource};
 use crate::proxmox::{Client, Error};
 use crate::resources::shared::common::null_object;
+use crate::resources::shared::pve::{client, err};
 
 /// Default time for an operation, the manager's carrying out included.
 const TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -71,24 +72,6 @@ two in agreement. Needs `Sys.Console` on `/`.",
 
 fn identity(vmid: u32) -> Value {
     Value::object([("vm_id", Value::int(i64::from(vmid)))])
-}
-
-fn client(ctx: &Context<ProxtalosData>, diags: &mut Diagnostics) -> Option<Client> {
-    match ctx.data.pve() {
-        Ok(c) => Some(c.stopping_on(&ctx.stop)),
-        Err(m) => {
-            diags.error("Proxmox not configured", m.to_string());
-            None
-        }
-    }
-}
-
-fn err(d: &mut Diagnostics, summary: &str, e: &Error) {
-    let mut detail = crate::plugin::diag::error_chain(e);
-    for (field, why) in e.field_errors() {
-        detail.push_str(&format!("\nPVE parameter `{field}`: {why}"));
-    }
-    d.error(summary, detail);
 }
 
 fn vmid_of(v: &Value) -> Option<u32> {
@@ -314,7 +297,6 @@ mod tests {
         c.set_attr("max_restart", Value::int(-1));
         let mut d = Diagnostics::new();
         HaResourceResource.validate_config(&ValidateRequest { config: c }, &mut d);
-        let at: Vec<String> = d.0.iter().filter_map(|x| x.path.as_ref().map(ToString::to_string)).collect();
-        assert_eq!(at, ["vm_id", "state", "max_restart"]);
+        assert_eq!(crate::resources::shared::pve::paths(&d), ["vm_id", "state", "max_restart"]);
     }
 }

@@ -20,6 +20,7 @@ use crate::plugin::{
 use crate::proxmox::mapping::{self, MapEntry, PciMapping};
 use crate::proxmox::{Client, Error};
 use crate::resources::shared::common::null_object;
+use crate::resources::shared::pve::{client, err, timed};
 
 /// Default time for each operation (each is one or two API calls).
 const TIMEOUT: Duration = Duration::from_secs(2 * 60);
@@ -89,37 +90,6 @@ each VM a free one. In place.",
 
 fn identity(name: &str) -> Value {
     Value::object([("name", Value::string(name))])
-}
-
-fn client(ctx: &Context<ProxtalosData>, diags: &mut Diagnostics) -> Option<Client> {
-    match ctx.data.pve() {
-        Ok(c) => Some(c.stopping_on(&ctx.stop)),
-        Err(m) => {
-            diags.error("Proxmox not configured", m.to_string());
-            None
-        }
-    }
-}
-
-fn err(d: &mut Diagnostics, summary: &str, e: &Error) {
-    let mut detail = crate::plugin::diag::error_chain(e);
-    for (field, why) in e.field_errors() {
-        detail.push_str(&format!("\nPVE parameter `{field}`: {why}"));
-    }
-    d.error(summary, detail);
-}
-
-/// Runs `f` within the operation's timeout from `state`.
-async fn timed<T>(
-    state: &Value,
-    op: Operation,
-    what: &str,
-    f: impl std::future::Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    let limit = timeouts::get(state, op, TIMEOUT);
-    tokio::time::timeout(limit, f)
-        .await
-        .unwrap_or_else(|_| Err(Error::Timeout { what: what.to_string(), secs: limit.as_secs() }))
 }
 
 /// The mapping the configuration or state describes.
@@ -264,7 +234,9 @@ function, lower-case hex, as `lspci -D` prints it), several joined by `;`."
         resp.state = Value::Null;
         let Some(c) = client(ctx, &mut resp.diags) else { return };
         let m = from_value(&req.planned);
-        match timed(&req.planned, Operation::Create, "create the mapping", c.execute(&mapping::create(&m))).await {
+        match timed(&req.planned, Operation::Create, TIMEOUT, "create the mapping", c.execute(&mapping::create(&m)))
+            .await
+        {
             Ok(_) => {}
             Err(e) if e.to_string().contains("already defined") => {
                 return resp.diags.error(
@@ -289,7 +261,7 @@ function, lower-case hex, as `lspci -D` prints it), several joined by `;`."
         let Some(name) = req.state.attr("name").as_str().map(str::to_string) else {
             return resp.diags.error("Incomplete state", "The state has no name.");
         };
-        match timed(&req.state, Operation::Read, "read the mapping", fetch(&c, &name)).await {
+        match timed(&req.state, Operation::Read, TIMEOUT, "read the mapping", fetch(&c, &name)).await {
             Ok(Some((m, _))) => {
                 let mut state = req.state.clone();
                 write(&m, &mut state);
@@ -313,7 +285,7 @@ function, lower-case hex, as `lspci -D` prints it), several joined by `;`."
             };
             c.execute(&mapping::update(&m, digest.as_deref())).await
         };
-        if let Err(e) = timed(&req.planned, Operation::Update, "change the mapping", put).await {
+        if let Err(e) = timed(&req.planned, Operation::Update, TIMEOUT, "change the mapping", put).await {
             return err(&mut resp.diags, "Cannot change the PCI mapping", &e);
         }
         let mut state = req.planned.clone();
@@ -325,7 +297,8 @@ function, lower-case hex, as `lspci -D` prints it), several joined by `;`."
         let Some(c) = client(ctx, diags) else { return };
         let Some(name) = req.prior.attr("name").as_str().map(str::to_string) else { return };
         if let Err(e) =
-            timed(&req.prior, Operation::Delete, "delete the mapping", c.execute(&mapping::delete(&name))).await
+            timed(&req.prior, Operation::Delete, TIMEOUT, "delete the mapping", c.execute(&mapping::delete(&name)))
+                .await
         {
             // Already gone is done.
             if matches!(fetch(&c, &name).await, Ok(None)) {
@@ -405,7 +378,6 @@ mod tests {
         );
         let mut d = Diagnostics::new();
         PciMappingResource.validate_config(&ValidateRequest { config: c }, &mut d);
-        let at: Vec<String> = d.0.iter().filter_map(|x| x.path.as_ref().map(ToString::to_string)).collect();
-        assert_eq!(at, ["name", "map[0].path", "map[0].device_id"]);
+        assert_eq!(crate::resources::shared::pve::paths(&d), ["name", "map[0].path", "map[0].device_id"]);
     }
 }

@@ -20,6 +20,7 @@ use crate::plugin::{
 use crate::proxmox::pools::{self, Pool};
 use crate::proxmox::{Client, Error};
 use crate::resources::shared::common::null_object;
+use crate::resources::shared::pve::{client, err, timed};
 
 /// Default time for each operation (each is one or two API calls).
 const TIMEOUT: Duration = Duration::from_secs(2 * 60);
@@ -51,34 +52,6 @@ digits, `.`, `-` and `_`. A new id is a new pool.",
 
 fn identity(pool_id: &str) -> Value {
     Value::object([("pool_id", Value::string(pool_id))])
-}
-
-fn client(ctx: &Context<ProxtalosData>, diags: &mut Diagnostics) -> Option<Client> {
-    match ctx.data.pve() {
-        Ok(c) => Some(c.stopping_on(&ctx.stop)),
-        Err(m) => {
-            diags.error("Proxmox not configured", m.to_string());
-            None
-        }
-    }
-}
-
-fn err(d: &mut Diagnostics, summary: &str, e: &Error) {
-    d.error(summary, crate::plugin::diag::error_chain(e));
-}
-
-/// Runs `f` within the operation's timeout from `state`.
-async fn timed<T>(
-    state: &Value,
-    op: Operation,
-    what: &str,
-    f: impl std::future::Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    let limit = timeouts::get(state, op, TIMEOUT);
-    match tokio::time::timeout(limit, f).await {
-        Ok(r) => r,
-        Err(_) => Err(Error::Timeout { what: what.to_string(), secs: limit.as_secs() }),
-    }
 }
 
 /// The pool, or `None` when PVE has no pool of that id.
@@ -138,6 +111,7 @@ impl Resource<ProxtalosData> for PoolResource {
         let made = timed(
             &req.planned,
             Operation::Create,
+            TIMEOUT,
             "create the pool",
             c.execute(&pools::create(&id, comment.as_deref())),
         )
@@ -165,7 +139,7 @@ impl Resource<ProxtalosData> for PoolResource {
         let Some(id) = req.state.attr("pool_id").as_str().map(str::to_string) else {
             return resp.diags.error("Incomplete state", "The state has no pool_id.");
         };
-        match timed(&req.state, Operation::Read, "read the pool", fetch(&c, &id)).await {
+        match timed(&req.state, Operation::Read, TIMEOUT, "read the pool", fetch(&c, &id)).await {
             Ok(Some(pool)) => {
                 let mut state = req.state.clone();
                 set_comment(&mut state, pool.comment.as_deref());
@@ -185,7 +159,8 @@ impl Resource<ProxtalosData> for PoolResource {
         if req.prior.attr("comment") != req.planned.attr("comment") {
             let comment = req.planned.attr("comment").as_str().unwrap_or("").to_string();
             let set = pools::set_comment(&id, &comment);
-            if let Err(e) = timed(&req.planned, Operation::Update, "change the comment", c.execute(&set)).await {
+            if let Err(e) = timed(&req.planned, Operation::Update, TIMEOUT, "change the comment", c.execute(&set)).await
+            {
                 return err(&mut resp.diags, "Cannot change the pool's comment", &e);
             }
         }
@@ -195,7 +170,7 @@ impl Resource<ProxtalosData> for PoolResource {
     async fn delete(&self, ctx: &Context<ProxtalosData>, req: DeleteRequest, diags: &mut Diagnostics) {
         let Some(c) = client(ctx, diags) else { return };
         let Some(id) = req.prior.attr("pool_id").as_str().map(str::to_string) else { return };
-        match timed(&req.prior, Operation::Delete, "delete the pool", c.execute(&pools::delete(&id))).await {
+        match timed(&req.prior, Operation::Delete, TIMEOUT, "delete the pool", c.execute(&pools::delete(&id))).await {
             Ok(_) => {}
             Err(e) if e.is_not_found() => {}
             Err(e) => {

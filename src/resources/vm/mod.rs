@@ -23,6 +23,7 @@ use crate::proxmox::qemu::{self, CloneOptions, Power, VMID_MAX, VMID_MIN};
 use crate::proxmox::{Client, Error};
 use crate::resources::shared::common::strings;
 use crate::resources::shared::preflight;
+use crate::resources::shared::pve::client;
 use crate::wait::{self, Backoff, Ended, Probe, Wait};
 use model::VmSpec;
 
@@ -44,11 +45,7 @@ fn err_then(d: &mut Diagnostics, summary: &str, e: &Error, next_after_stop: &str
         let what = format!("{summary}: {}.", crate::plugin::diag::error_chain(e));
         return d.push(crate::resources::shared::common::interrupted(&what, next_after_stop));
     }
-    let mut detail = crate::plugin::diag::error_chain(e);
-    for (field, why) in e.field_errors() {
-        detail.push_str(&format!("\nPVE parameter `{field}`: {why}"));
-    }
-    d.error(summary, detail);
+    d.error(summary, crate::resources::shared::pve::error_detail(e));
 }
 
 fn identity(node: &str, vmid: i64) -> Value {
@@ -537,16 +534,6 @@ async fn move_pool(c: &Client, vmid: u32, from: Option<&str>, to: Option<&str>) 
             Ok(())
         }
         Err(e) => Err(e),
-    }
-}
-
-fn client(ctx: &Context<ProxtalosData>, diags: &mut Diagnostics) -> Option<Client> {
-    match ctx.data.pve() {
-        Ok(c) => Some(c.stopping_on(&ctx.stop)),
-        Err(m) => {
-            diags.error("Proxmox not configured", m.to_string());
-            None
-        }
     }
 }
 

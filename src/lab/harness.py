@@ -135,6 +135,8 @@ class HarnessPve(FakePve):
             raise PveError(500, 'detected modified configuration - file changed by other user? Try again.')
         opts = extra.setdefault(vmid, {})
         for key in (values.get('delete') or '').replace(';', ',').split(','):
+            if key.strip() and key.strip() not in self.HA_KEYS:
+                raise PveError(500, "no such option '{0}'".format(key.strip()))
             opts.pop(key.strip(), None)
         opts.update({k: values[k] for k in self.HA_KEYS if values.get(k) is not None})
         if values.get('state'):
@@ -196,6 +198,8 @@ class HarnessPve(FakePve):
         if values.get('digest') and values['digest'] != self._pci_digest(entry):
             raise PveError(500, 'detected modified configuration - file changed by other user? Try again.')
         for key in (values.get('delete') or '').replace(';', ',').split(','):
+            if key.strip() and key.strip() not in ('description', 'mdev', 'live-migration-capable'):
+                raise PveError(500, "no such option '{0}'".format(key.strip()))
             if key.strip():
                 entry.pop(key.strip(), None)
         if values.get('map') is not None:

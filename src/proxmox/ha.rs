@@ -25,18 +25,20 @@ pub fn create(r: &HaResource) -> Request {
     with_options(req, r)
 }
 
-/// `PUT /cluster/ha/resources/{sid}`: every option; a comment that is
-/// unset is deleted; `digest` guards against a concurrent change.
-pub fn update(r: &HaResource, digest: Option<&str>) -> Request {
+/// `PUT /cluster/ha/resources/{sid}`: every option, and `delete` for what
+/// `current` (PVE's) has set and `r` no longer does; `digest` guards
+/// against a concurrent change. Only keys PVE has are deleted: PVE refuses
+/// a `delete` of a key it does not know ("no such option"), and PVE 8 has
+/// no `failback`.
+pub fn update(r: &HaResource, current: &HaResource, digest: Option<&str>) -> Request {
     let req = Request::put(format!("/cluster/ha/resources/{}", segment(&sid(r.vmid)))).effect(Effect::Idempotent);
     let req = with_options(req, r);
     let mut delete = Vec::new();
-    if r.comment.is_none() {
+    if r.comment.is_none() && current.comment.is_some() {
         delete.push("comment");
     }
-    if r.failback {
-        // The default: deleting it is what an unset failback means (and
-        // sends nothing a PVE before 9 would not know).
+    if r.failback && !current.failback {
+        // Back to the default.
         delete.push("failback");
     }
     req.opt_param("delete", (!delete.is_empty()).then(|| delete.join(","))).opt_param("digest", digest)
@@ -131,10 +133,13 @@ mod tests {
     #[test]
     fn requests_send_failback_only_when_off() {
         assert_eq!(create(&r()).body().unwrap(), "sid=vm%3A100&type=vm&state=started&max_restart=1&max_relocate=2");
-        let u = update(&HaResource { failback: false, comment: Some("cp".into()), ..r() }, Some("d"));
+        let u = update(&HaResource { failback: false, comment: Some("cp".into()), ..r() }, &r(), Some("d"));
         assert_eq!(u.path, "/cluster/ha/resources/vm%3A100");
         assert_eq!(u.body().unwrap(), "state=started&max_restart=1&max_relocate=2&failback=0&comment=cp&digest=d");
-        assert!(update(&r(), None).body().unwrap().ends_with("&delete=comment%2Cfailback"));
+        // Only what PVE has is deleted (PVE 8 knows no failback).
+        assert!(!update(&r(), &r(), None).body().unwrap().contains("delete"));
+        let had = HaResource { failback: false, comment: Some("cp".into()), ..r() };
+        assert!(update(&r(), &had, None).body().unwrap().ends_with("&delete=comment%2Cfailback"));
     }
 
     #[test]

@@ -28,19 +28,22 @@ pub fn create(m: &PciMapping) -> Request {
     r
 }
 
-/// `PUT /cluster/mapping/pci/{id}`: the whole map and the flags; what is
-/// unset is deleted; `digest` guards against a concurrent change.
-pub fn update(m: &PciMapping, digest: Option<&str>) -> Request {
+/// `PUT /cluster/mapping/pci/{id}`: the whole map and the flags, and
+/// `delete` for what `current` (PVE's) has set and `m` no longer does;
+/// `digest` guards against a concurrent change. Only keys PVE has are
+/// deleted: PVE refuses a `delete` of a key it does not know, and
+/// `live-migration-capable` is PVE 8.3+.
+pub fn update(m: &PciMapping, current: &PciMapping, digest: Option<&str>) -> Request {
     let mut r = Request::put(format!("/cluster/mapping/pci/{}", segment(&m.id))).effect(Effect::Idempotent);
     r = with_fields(r, m);
     let mut delete = Vec::new();
-    if m.description.is_none() {
+    if m.description.is_none() && current.description.is_some() {
         delete.push("description");
     }
-    if !m.mdev {
+    if !m.mdev && current.mdev {
         delete.push("mdev");
     }
-    if !m.live_migration_capable {
+    if !m.live_migration_capable && current.live_migration_capable {
         delete.push("live-migration-capable");
     }
     r.opt_param("delete", (!delete.is_empty()).then(|| delete.join(","))).opt_param("digest", digest)
@@ -203,9 +206,12 @@ mod tests {
             c.body().unwrap(),
             "id=gpu0&map=node%3Dpve1%2Cpath%3D0000%3A01%3A00.0%2Cid%3D10de%3A2204%2Ciommugroup%3D12&description=RTX"
         );
-        let u = update(&PciMapping { description: None, ..gpu() }, Some("abc"));
+        let had = PciMapping { mdev: true, live_migration_capable: true, ..gpu() };
+        let u = update(&PciMapping { description: None, ..gpu() }, &had, Some("abc"));
         assert_eq!(u.path, "/cluster/mapping/pci/gpu0");
         assert!(u.body().unwrap().ends_with("&delete=description%2Cmdev%2Clive-migration-capable&digest=abc"));
+        // Only what PVE has is deleted (PVE before 8.3 knows no live-migration-capable).
+        assert!(!update(&gpu(), &gpu(), None).body().unwrap().contains("delete"));
     }
 
     #[test]

@@ -39,7 +39,8 @@ fn schema() -> Schema {
         "A VM under Proxmox VE's HA manager: restarted, or moved to another node, when it or its node fails (its \
 disks must be on shared storage). From then on the manager owns the VM's power: a start or stop through \
 `proxtalos_vm` (`started`) becomes a request to the manager and changes this resource's `state` too, so keep the \
-two in agreement. Needs `Sys.Console` on `/`.",
+two in agreement. A VM replaced under a fixed `vm_id` leaves the manager with the old VM: give this resource \
+`lifecycle { replace_triggered_by = [proxtalos_vm.<name>] }`. Needs `Sys.Console` on `/`.",
         vec![
             Attribute::number("vm_id")
                 .required()
@@ -209,11 +210,18 @@ impl Resource<ProxtalosData> for HaResourceResource {
         let Some(c) = client(ctx, &mut resp.diags) else { return };
         let Some(r) = from_value(&req.planned) else { return };
         resp.identity = Some(identity(r.vmid));
-        let digest = match fetch(&c, r.vmid).await {
-            Ok(found) => found.and_then(|(_, d)| d),
+        let (current, digest) = match fetch(&c, r.vmid).await {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                resp.state = Value::Null;
+                return resp.diags.error(
+                    "The HA resource is gone",
+                    format!("VM {} is no longer an HA resource: the next apply makes it one again.", r.vmid),
+                );
+            }
             Err(e) => return err(&mut resp.diags, "Cannot read the HA resource", &e),
         };
-        if let Err(e) = c.execute(&ha::update(&r, digest.as_deref())).await {
+        if let Err(e) = c.execute(&ha::update(&r, &current, digest.as_deref())).await {
             return err(&mut resp.diags, "Cannot change the HA resource", &e);
         }
         resp.state = req.planned.clone();

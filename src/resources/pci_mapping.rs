@@ -44,8 +44,8 @@ on `/mapping/pci/<name>`; a raw device needs root@pam with a password. Needs `Ma
                 "The mapping's id: a letter, then letters, digits, `_` and `-`. A new name is a new mapping.",
             ),
             Attribute::string("id").computed().use_state_for_unknown().description(
-                "The name, known once the mapping exists: reference it from `proxtalos_vm` so the VM is planned \
-after the mapping.",
+                "The name, known once the mapping exists (and unknown again in a plan that changes which nodes the \
+map covers): reference it from `proxtalos_vm` so the VM is planned, and its node checked, after the mapping.",
             ),
             Attribute::string("description").optional().description("PVE's comment on the mapping. In place."),
             Attribute::nested(
@@ -211,10 +211,22 @@ function, lower-case hex, as `lspci -D` prints it), several joined by `;`."
         if resp.plan.is_null() {
             return;
         }
+        // `id` stays known unless the nodes the map covers change: a VM that
+        // references it is then checked (and planned) after this apply, so
+        // adding a node and moving a VM there is one apply.
         if let Some(name) = resp.plan.attr("name").as_str().map(str::to_string)
             && !req.prior.is_null()
         {
-            resp.plan.set_attr("id", Value::string(name));
+            let nodes = |v: &Value| -> Option<std::collections::BTreeSet<String>> {
+                v.attr("map")
+                    .as_elements()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|e| e.attr("node").as_str().map(str::to_string))
+                    .collect()
+            };
+            let same = nodes(&req.prior).is_some_and(|a| nodes(&resp.plan) == Some(a));
+            resp.plan.set_attr("id", if same { Value::string(name) } else { Value::Unknown });
         }
         // Nodes new to the map exist: a typo is a plan error on its entry.
         let Ok(c) = ctx.data.pve() else { return };
@@ -279,11 +291,8 @@ function, lower-case hex, as `lspci -D` prints it), several joined by `;`."
         let m = from_value(&req.planned);
         resp.identity = Some(identity(&m.id));
         let put = async {
-            let digest = match fetch(&c, &m.id).await? {
-                Some((_, digest)) => digest,
-                None => None,
-            };
-            c.execute(&mapping::update(&m, digest.as_deref())).await
+            let (current, digest) = fetch(&c, &m.id).await?.unwrap_or_else(|| (m.clone(), None));
+            c.execute(&mapping::update(&m, &current, digest.as_deref())).await
         };
         if let Err(e) = timed(&req.planned, Operation::Update, TIMEOUT, "change the mapping", put).await {
             return err(&mut resp.diags, "Cannot change the PCI mapping", &e);

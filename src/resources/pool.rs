@@ -37,7 +37,8 @@ it first.",
         vec![
             Attribute::string("pool_id").required().requires_replace().description(
                 "The pool id: up to three `/`-separated levels (`lab/talos`; the parent must exist) of letters, \
-digits, `.`, `-` and `_`. A new id is a new pool.",
+digits, `.`, `-` and `_`. A new id is a new pool; PVE deletes only an empty one, so with VMs in it add \
+`lifecycle { create_before_destroy = true }` (the VMs move to the new pool first).",
             ),
             Attribute::string("comment").optional().description("PVE's comment on the pool. In place."),
         ],

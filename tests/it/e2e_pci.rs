@@ -165,13 +165,22 @@ fn pci_mappings_are_managed_and_checked_against_the_vms_node() {
     ws.apply();
     assert_eq!(pve.cmd(json!({"op": "pci_mappings"}))["rtx"], *stored);
 
-    // In place: pve2's device and another comment; the VM may move there.
-    let both = format!(r#"{pve1}, {{ node = "pve2", path = "0000:81:00.0", device_id = "10de:2204" }}"#);
-    ws.write_config(&mapping_config(&header, &both, "RTX 3090 x2", "pve1", by_id));
+    // In place: another comment only; the VM is not touched.
+    ws.write_config(&mapping_config(&header, pve1, "RTX 3090 (lab)", "pve1", by_id));
     let plan = ws.plan_exit(2);
     assert!(plan.contains("0 to add, 1 to change, 0 to destroy") && !plan.contains("must be replaced"), "{plan}");
     ws.apply();
+
+    // pve2's device added and the VM moved there, in one apply: the map's
+    // nodes change, so the VM is checked after the mapping (its `id` is
+    // known after apply), not refused against PVE's map of today.
+    let both = format!(r#"{pve1}, {{ node = "pve2", path = "0000:81:00.0", device_id = "10de:2204" }}"#);
+    ws.write_config(&mapping_config(&header, &both, "RTX 3090 x2", "pve2", by_id));
+    let plan = ws.plan_exit(2);
+    assert!(plan.contains("1 to add, 1 to change, 1 to destroy"), "the mapping in place, the VM to pve2: {plan}");
+    ws.apply();
     assert_eq!(pve.cmd(json!({"op": "pci_mappings"}))["rtx"]["map"].as_array().unwrap().len(), 2);
+    assert!(ws.plan_exit(0).contains("No changes"));
 
     // Import to an empty plan.
     ws.ok(&["state", "rm", "proxtalos_pci_mapping.gpu"]);
@@ -181,6 +190,7 @@ fn pci_mappings_are_managed_and_checked_against_the_vms_node() {
     // Back to pve1 only: a VM that moves to pve2 now would find no device.
     ws.write_config(&mapping_config(&header, pve1, "RTX 3090", "pve1", by_id));
     ws.apply();
+    assert!(ws.plan_exit(0).contains("No changes"));
     pve.clear_requests();
     ws.write_config(&mapping_config(&header, pve1, "RTX 3090", "pve2", r#""rtx""#));
     let out = ws.expect(1, &["plan", "-no-color"]).split_whitespace().collect::<Vec<_>>().join(" ");
@@ -372,5 +382,38 @@ resource "proxtalos_vm" "cp" {{
     // Unset keeps what the disk has (an adopted VM's keys are not a change).
     ws.write_config(&config("ovmf"));
     assert!(ws.plan_exit(0).contains("No changes"), "unset keeps the keys");
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+
+    // A clone takes its template's EFI disk (keys on, as PVE's UI makes
+    // it): known after apply, and the re-plan is empty.
+    pve.cmd(json!({"op": "add_vm", "vmid": 9000, "name": "tpl", "template": true, "config": {"name": "tpl",
+        "bios": "ovmf", "efidisk0": "local-lvm:base-9000-disk-1,efitype=4m,pre-enrolled-keys=1,size=528K",
+        "scsi0": "local-lvm:base-9000-disk-0,size=4G", "scsihw": "virtio-scsi-single"}}));
+    let clone = format!(
+        r#"{header}
+resource "proxtalos_vm" "c" {{
+  node             = "pve1"
+  name             = "talos-clone-1"
+  bios             = "ovmf"
+  efi_disk_storage = "local-lvm"
+  started          = false
+  disks            = [{{ interface = "scsi0", storage = "local-lvm", size = 4 }}]
+  clone {{
+    source_vm_id = 9000
+  }}
+}}
+"#
+    );
+    ws.write_config(&clone);
+    let plan = ws.plan_exit(2);
+    assert!(plan.contains("efi_pre_enrolled_keys") && plan.contains("(known after apply)"), "{plan}");
+    ws.apply();
+    assert_eq!(ws.resource("proxtalos_vm.c").unwrap()["efi_pre_enrolled_keys"], true);
+    assert!(ws.plan_exit(0).contains("No changes"), "a clone re-plans empty");
+    // Keys without an EFI disk: a plan error naming the attribute.
+    ws.write_config(&clone.replace("  efi_disk_storage = \"local-lvm\"\n", "  efi_pre_enrolled_keys = true\n"));
+    let out = ws.expect(1, &["plan", "-no-color"]);
+    assert!(out.contains("Pre-enrolled keys need an EFI disk"), "{out}");
+    ws.write_config(&clone);
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
 }

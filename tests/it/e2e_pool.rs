@@ -172,3 +172,41 @@ resource "proxtalos_vm" "w" {{
     assert!(out.contains("Invalid pool") && out.contains("contains invalid characters"), "{out}");
     assert!(!pve.requests().iter().any(|(m, _)| m == "POST" || m == "PUT"), "nothing sent: {:?}", pve.requests());
 }
+
+/// `pool = ""` on a VM whose pool was never managed (null in state) and
+/// that someone put in a pool by hand: the apply takes it out (the listing
+/// says which pool), not only the next one.
+#[test]
+fn an_empty_pool_takes_a_vm_out_of_a_pool_it_was_put_in_by_hand() {
+    let tf = terraform("1.15.5").expect("Terraform 1.15.5");
+    let pve = FakePve::start();
+    let (ws, _token, header) = pve.workspace(&tf, "root@pam!pools2");
+    let vm = |pool: &str| {
+        format!(
+            r#"{header}
+resource "proxtalos_pool" "x" {{
+  pool_id = "x"
+}}
+resource "proxtalos_vm" "w" {{
+  node    = "pve1"
+  name    = "talos-w"
+  started = false
+  disks   = [{{ interface = "scsi0", storage = "local-lvm", size = 4 }}]
+  {pool}
+}}
+output "vmid" {{ value = proxtalos_vm.w.vm_id }}
+"#
+        )
+    };
+    ws.write_config(&vm(""));
+    ws.init();
+    ws.apply();
+    let vmid: u64 = ws.ok(&["output", "-raw", "vmid"]).parse().unwrap();
+    pve.cmd(json!({"op": "pool_move", "vmid": vmid, "pool": "x"}));
+    assert!(ws.plan_exit(0).contains("No changes"), "unset: not managed");
+    ws.write_config(&vm(r#"pool = """#));
+    ws.apply();
+    assert_eq!(members(&pve, "x"), Vec::<u64>::new(), "out of the pool in one apply");
+    assert!(ws.plan_exit(0).contains("No changes"));
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+}

@@ -502,8 +502,12 @@ async fn listed_pool(data: &ProxtalosData, c: &Client, vmid: u32) -> Option<Valu
             return None;
         }
     };
-    let vms: Vec<crate::proxmox::cluster::VmResource> = serde_json::from_value((*listing).clone()).ok()?;
-    let vm = vms.into_iter().find(|v| v.vmid == vmid)?;
+    // One item decoded, not the whole listing once per VM.
+    let item = listing
+        .as_array()?
+        .iter()
+        .find(|v| crate::proxmox::lenient::text(&v["vmid"]).as_deref() == Some(&vmid.to_string()))?;
+    let vm: crate::proxmox::cluster::VmResource = serde_json::from_value(item.clone()).ok()?;
     Some(vm.pool.filter(|p| !p.is_empty()).map(Value::string).unwrap_or(Value::Null))
 }
 
@@ -573,7 +577,8 @@ impl Resource<ProxtalosData> for VmResource {
             if req.config.attr("pool").is_null() {
                 resp.plan.set_attr("pool", Value::Null);
             }
-            if req.config.attr("efi_pre_enrolled_keys").is_null() {
+            // A clone keeps its template's EFI disk: known after apply.
+            if req.config.attr("efi_pre_enrolled_keys").is_null() && resp.plan.attr("clone").is_null() {
                 resp.plan.set_attr("efi_pre_enrolled_keys", Value::Bool(false));
             }
             return;
@@ -743,6 +748,21 @@ impl Resource<ProxtalosData> for VmResource {
             }
             Err(e) => return err(&mut resp.diags, "Cannot read the new VM", &e),
         }
+        // A clone's EFI disk is its template's: PVE cannot change its keys.
+        if let Some(want) = planned.attr("efi_pre_enrolled_keys").as_bool()
+            && state.attr("efi_pre_enrolled_keys").as_bool() != Some(want)
+        {
+            resp.diags.error_at(
+                AttributePath::attr("efi_pre_enrolled_keys"),
+                "The clone's EFI disk has other keys",
+                format!(
+                    "VM {vmid} was cloned with its template's EFI disk, whose keys are{} pre-enrolled; PVE cannot \
+change that on an existing disk. Leave `efi_pre_enrolled_keys` unset to take the template's, or use a template \
+whose EFI disk matches. The VM is recorded (tainted): the next apply replaces it.",
+                    if want { " not" } else { "" }
+                ),
+            );
+        }
         set_agent_ips(&c, &node, vmid, &mut state, &mut resp.diags).await;
         take_unknowns(&mut state);
         resp.state = state;
@@ -786,7 +806,13 @@ impl Resource<ProxtalosData> for VmResource {
             resp.state = req.prior;
             return;
         }
-        if let Err(e) = move_pool(&c, vmid, req.prior.attr("pool").as_str(), req.planned.attr("pool").as_str()).await {
+        // No pool in state (never read: unset until now) and `""` asked: the
+        // VM may still be in one, which only the listing says.
+        let mut from = req.prior.attr("pool").as_str().map(str::to_string);
+        if from.is_none() && req.planned.attr("pool").as_str() == Some("") {
+            from = listed_pool(&ctx.data, &c, vmid).await.and_then(|v| v.as_str().map(str::to_string));
+        }
+        if let Err(e) = move_pool(&c, vmid, from.as_deref(), req.planned.attr("pool").as_str()).await {
             resp.state = req.prior;
             return err(&mut resp.diags, "Cannot move the VM to its pool", &e);
         }

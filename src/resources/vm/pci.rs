@@ -48,7 +48,8 @@ with `;`. PVE lets only `root@pam` with a password set one; with an API token us
         ),
         Attribute::string("mapping").optional().description(
             "Name of a PCI resource mapping (Datacenter → Resource Mappings, `/cluster/mapping/pci`), which maps the \
-device on each node; needs `Mapping.Use` on it, which an API token can hold. In place (pending until reboot).",
+device on each node; needs `Mapping.Use` on it, which an API token can hold. The plan checks that it maps a device \
+on the VM's node; with `placement`, list in `placement.nodes` only nodes it covers. In place (pending until reboot).",
         ),
         Attribute::bool("pcie").optional().default(false).description(
             "Attach as PCI Express (needs `machine = \"q35\"`; GPUs usually want it). In place (pending until reboot).",

@@ -146,6 +146,13 @@ setup mode), or use the image without `secureboot`."
 
 /// Checks a `proxtalos_vm` configuration.
 pub fn validate(c: &Value, d: &mut Diagnostics) {
+    if c.attr("efi_pre_enrolled_keys").as_bool() == Some(true) && c.attr("efi_disk_storage").is_null() {
+        d.error_at(
+            p("efi_pre_enrolled_keys"),
+            "Pre-enrolled keys need an EFI disk",
+            "The keys live on the EFI vars disk: set `bios = \"ovmf\"` and `efi_disk_storage`.",
+        );
+    }
     if let Some(why) = c.attr("pool").as_str().filter(|p| !p.is_empty()).and_then(crate::proxmox::pools::id_problem) {
         d.error_at(AttributePath::attr("pool"), "Invalid pool", format!("{why}, as PVE would refuse it."));
     }

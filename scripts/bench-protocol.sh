@@ -311,7 +311,7 @@ tt_ratio = P["median_ms"] / T["median_ms"]
 row("handshake ratio proxtalos/tftest", f"{tt_ratio:.2f}", "", "<= ${T_HS_TFTEST}", tt_ratio <= $T_HS_TFTEST)
 row("spawn floor (/bin/echo)", f"{F['median_ms']:.2f} ms", "", "(info)", None)
 H = hs["rust-hello"]
-row("Rust std hello world (same flags)", f"{H['median_ms']:.2f} ms", "", "(info)", None)
+row("Rust std hello world (non-PIE, abort)", f"{H['median_ms']:.2f} ms", "", "(info)", None)
 row("  speed-up it would show (the ceiling here)", f"{N['median_ms'] / H['median_ms']:.1f}x", "1x", "(info)", None)
 # The helper's own spawn cost (the floor) is in both medians; net of it, the
 # ratio compares the providers' own start-up (info only: the target is on

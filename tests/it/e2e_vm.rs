@@ -381,6 +381,9 @@ fn example_applies_imports_and_destroys() {
     let tf = terraform("1.15.5").expect("Terraform 1.15.5");
     let pve = FakePve::start();
     pve.cmd(json!({"op": "store_file", "storage": "local", "name": "talos-nocloud-amd64.iso", "size": 104857600, "content": "iso"}));
+    // The GPU mapping the example expects in PVE, as it expects the ISO.
+    pve.cmd(json!({"op": "pci_mapping_set", "id": "gpu0",
+        "entry": {"map": ["node=pve1,path=0000:01:00.0,id=10de:2204"]}}));
     let ws = workspace(&tf, &pve);
     let dir = crate::support::terraform::repo_root().join("examples/resources/proxtalos_vm");
     let example = std::fs::read_to_string(dir.join("resource.tf")).unwrap();

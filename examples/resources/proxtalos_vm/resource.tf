@@ -50,10 +50,11 @@ resource "proxtalos_vm" "talos_cp" {
   }
 }
 
-# A GPU worker: the GPU passed through by a PCI resource mapping
-# (Datacenter → Resource Mappings), which an API token may use with
-# Mapping.Use; a raw host device (`device = "0000:01:00.0"`) needs root@pam.
-# Its memory is pinned, so no balloon.
+# A GPU worker: the GPU passed through by a PCI resource mapping `gpu0`
+# that maps a device on pve1 (made in Datacenter → Resource Mappings, or
+# with proxtalos_pci_mapping; the plan checks it), which an API token may use
+# with Mapping.Use; a raw host device (`device = "0000:01:00.0"`) needs
+# root@pam. Its memory is pinned, so no balloon.
 resource "proxtalos_vm" "talos_gpu_worker" {
   node             = "pve1"
   name             = "talos-gpu-1"

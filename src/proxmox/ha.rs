@@ -97,8 +97,10 @@ impl HaResource {
 
 /// VM `vmid`'s resource and the config's digest in a [`list`] answer.
 pub fn find(list: &Json, vmid: u32) -> Option<(HaResource, Option<String>)> {
-    let item = list.as_array()?.iter().find(|i| HaResource::from_json(i).is_some_and(|r| r.vmid == vmid))?;
-    Some((HaResource::from_json(item)?, item["digest"].as_str().map(str::to_string)))
+    list.as_array()?.iter().find_map(|i| {
+        let r = HaResource::from_json(i).filter(|r| r.vmid == vmid)?;
+        Some((r, i["digest"].as_str().map(str::to_string)))
+    })
 }
 
 /// The HA states PVE takes.

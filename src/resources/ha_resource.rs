@@ -102,9 +102,7 @@ fn write(r: &HaResource, state: &mut Value) {
     state.set_attr("max_restart", Value::int(r.max_restart));
     state.set_attr("max_relocate", Value::int(r.max_relocate));
     state.set_attr("failback", Value::Bool(r.failback));
-    if state.attr("comment").as_str().filter(|c| !c.is_empty()) != r.comment.as_deref() {
-        state.set_attr("comment", r.comment.clone().map(Value::string).unwrap_or(Value::Null));
-    }
+    crate::resources::shared::pve::set_text(state, "comment", r.comment.as_deref());
 }
 
 /// The VM's resource and the config's digest; `None` when it has none.

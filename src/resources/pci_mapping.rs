@@ -121,9 +121,7 @@ fn from_value(v: &Value) -> PciMapping {
 fn write(m: &PciMapping, state: &mut Value) {
     state.set_attr("name", Value::string(&m.id));
     state.set_attr("id", Value::string(&m.id));
-    if state.attr("description").as_str().filter(|d| !d.is_empty()) != m.description.as_deref() {
-        state.set_attr("description", m.description.clone().map(Value::string).unwrap_or(Value::Null));
-    }
+    crate::resources::shared::pve::set_text(state, "description", m.description.as_deref());
     let entry = |e: &MapEntry| {
         Value::object([
             ("node", Value::string(&e.node)),

@@ -20,7 +20,7 @@ use crate::plugin::{
 use crate::proxmox::pools::{self, Pool};
 use crate::proxmox::{Client, Error};
 use crate::resources::shared::common::null_object;
-use crate::resources::shared::pve::{client, err, timed};
+use crate::resources::shared::pve::{client, err, set_text, timed};
 
 /// Default time for each operation (each is one or two API calls).
 const TIMEOUT: Duration = Duration::from_secs(2 * 60);
@@ -61,16 +61,6 @@ async fn fetch(c: &Client, pool_id: &str) -> Result<Option<Pool>, Error> {
         Ok(list) => Ok(list.into_iter().next()),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
-    }
-}
-
-/// `state`'s comment as PVE has it; an empty comment and none are the same
-/// to PVE, so the configuration's choice between them is kept.
-fn set_comment(state: &mut Value, pve: Option<&str>) {
-    let pve = pve.filter(|c| !c.is_empty());
-    let ours = state.attr("comment").as_str().filter(|c| !c.is_empty());
-    if pve != ours {
-        state.set_attr("comment", pve.map(Value::string).unwrap_or(Value::Null));
     }
 }
 
@@ -143,7 +133,7 @@ impl Resource<ProxtalosData> for PoolResource {
         match timed(&req.state, Operation::Read, TIMEOUT, "read the pool", fetch(&c, &id)).await {
             Ok(Some(pool)) => {
                 let mut state = req.state.clone();
-                set_comment(&mut state, pool.comment.as_deref());
+                set_text(&mut state, "comment", pool.comment.as_deref());
                 resp.identity = Some(identity(&id));
                 resp.state = state;
             }
@@ -205,7 +195,7 @@ PVE) or destroy them, then destroy the pool again.",
             Ok(Some(pool)) => {
                 let mut state = null_object(&schema().value_type());
                 state.set_attr("pool_id", Value::string(id.clone()));
-                set_comment(&mut state, pool.comment.as_deref());
+                set_text(&mut state, "comment", pool.comment.as_deref());
                 resp.identity = Some(identity(&id));
                 resp.state = state;
             }
@@ -229,11 +219,11 @@ mod tests {
     fn comments_empty_and_none_are_one() {
         let mut s = null_object(&schema().value_type());
         s.set_attr("comment", Value::string(""));
-        set_comment(&mut s, None);
+        set_text(&mut s, "comment", None);
         assert_eq!(s.attr("comment").as_str(), Some(""));
-        set_comment(&mut s, Some("k8s"));
+        set_text(&mut s, "comment", Some("k8s"));
         assert_eq!(s.attr("comment").as_str(), Some("k8s"));
-        set_comment(&mut s, Some(""));
+        set_text(&mut s, "comment", Some(""));
         assert!(s.attr("comment").is_null());
     }
 

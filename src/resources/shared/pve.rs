@@ -51,6 +51,16 @@ pub async fn timed<T>(
         .unwrap_or_else(|_| Err(Error::Timeout { what: what.to_string(), secs: limit.as_secs() }))
 }
 
+/// Records PVE's text `pve` (a comment, a description) in attribute `key`
+/// of `state`: PVE keeps an empty one as none, so the state's `""` or null
+/// stays as the configuration wrote it while PVE agrees.
+pub fn set_text(state: &mut Value, key: &str, pve: Option<&str>) {
+    let pve = pve.filter(|t| !t.is_empty());
+    if state.attr(key).as_str().filter(|t| !t.is_empty()) != pve {
+        state.set_attr(key, pve.map(Value::string).unwrap_or(Value::Null));
+    }
+}
+
 /// The attribute paths of `d`'s diagnostics, for tests.
 #[cfg(test)]
 pub fn paths(d: &Diagnostics) -> Vec<String> {

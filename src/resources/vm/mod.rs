@@ -502,13 +502,9 @@ async fn listed_pool(data: &ProxtalosData, c: &Client, vmid: u32) -> Option<Valu
             return None;
         }
     };
-    // One item decoded, not the whole listing once per VM.
-    let item = listing
-        .as_array()?
-        .iter()
-        .find(|v| crate::proxmox::lenient::text(&v["vmid"]).as_deref() == Some(&vmid.to_string()))?;
-    let vm: crate::proxmox::cluster::VmResource = serde_json::from_value(item.clone()).ok()?;
-    Some(vm.pool.filter(|p| !p.is_empty()).map(Value::string).unwrap_or(Value::Null))
+    use crate::proxmox::lenient::text;
+    let item = listing.as_array()?.iter().find(|v| text(&v["vmid"]).and_then(|t| t.parse().ok()) == Some(vmid))?;
+    Some(text(&item["pool"]).filter(|p| !p.is_empty()).map(Value::string).unwrap_or(Value::Null))
 }
 
 /// Records the listed pool; "in none" stays `""` where the state said so
@@ -525,10 +521,9 @@ fn set_pool(state: &mut Value, listed: Value) {
 async fn move_pool(c: &Client, vmid: u32, from: Option<&str>, to: Option<&str>) -> Result<(), Error> {
     let (from, to) = (from.filter(|p| !p.is_empty()), to.filter(|p| !p.is_empty()));
     let req = match (from, to) {
-        _ if from == to => return Ok(()),
-        (_, Some(to)) => crate::proxmox::pools::add_vm(to, vmid),
         (Some(from), None) => crate::proxmox::pools::remove_vm(from, vmid),
-        (None, None) => return Ok(()),
+        (_, Some(to)) if from != Some(to) => crate::proxmox::pools::add_vm(to, vmid),
+        _ => return Ok(()),
     };
     match c.execute(&req).await {
         Ok(_) => Ok(()),
